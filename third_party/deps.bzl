@@ -1,0 +1,159 @@
+"""cxsec_dependencies(): every external repository cxsec needs, offline.
+
+In a WORKSPACE that embeds cxsec:
+
+    local_repository(name = "cxsec", path = "third_party/cxsec")
+    load("@cxsec//third_party:deps.bzl", "cxsec_dependencies")
+    cxsec_dependencies()
+
+A repository that already exists under the same name (declared before the
+call) is left alone, so an embedding project can bring its own Abseil,
+GoogleTest, BoringSSL, ... by declaring it first.
+"""
+
+load("//third_party:system_repo.bzl", "generated_files_repository", "system_absl_repository", "system_library_repository")
+
+_LIB = "/usr/lib/x86_64-linux-gnu"
+
+# Upstream Abseil label names that cxsec code may depend on, per package.
+# Every one resolves to the same Debian-built Abseil; keeping upstream's names
+# lets an embedding project substitute its own Abseil source tree.
+_ABSL_TARGETS = {
+    "algorithm": ["algorithm", "container"],
+    "base": ["base", "core_headers", "endian", "config"],
+    "cleanup": ["cleanup"],
+    "container": ["btree", "fixed_array", "flat_hash_map", "flat_hash_set", "inlined_vector", "node_hash_map"],
+    "flags": ["flag", "parse", "usage"],
+    "functional": ["any_invocable", "bind_front", "function_ref"],
+    "hash": ["hash"],
+    "memory": ["memory"],
+    "meta": ["type_traits"],
+    "numeric": ["bits", "int128"],
+    "random": ["random", "distributions"],
+    "status": ["status", "statusor"],
+    "strings": ["strings", "str_format", "cord"],
+    "synchronization": ["synchronization"],
+    "time": ["time"],
+    "types": ["optional", "span", "variant"],
+    "utility": ["utility"],
+}
+
+# Debian's rules_cc is too new for Bazel 4.2.3 (it needs use_cpp_toolchain),
+# so cxsec carries this shim: @bazel_tools loads exactly these symbols.
+_RULES_CC_SHIM = {
+    "BUILD": "",
+    "cc/BUILD": "",
+    "cc/defs.bzl": "\n".join([
+        "\"\"\"Re-exports Bazel's native C++ rules (shim for Bazel 4.2.3).\"\"\"",
+        "cc_library = native.cc_library",
+        "cc_binary = native.cc_binary",
+        "cc_test = native.cc_test",
+        "cc_import = native.cc_import",
+        "cc_toolchain = native.cc_toolchain",
+        "cc_toolchain_suite = native.cc_toolchain_suite",
+        "cc_proto_library = native.cc_proto_library",
+        "objc_library = native.objc_library",
+        "objc_import = native.objc_import",
+        "",
+    ]),
+}
+
+# Bazel 4.2.3 references these targets even when coverage is off.
+_COVERAGE_STUB = {
+    "BUILD": "\n".join([
+        "package(default_visibility = [\"//visibility:public\"])",
+        "filegroup(name = \"coverage_report_generator\", srcs = [])",
+        "filegroup(name = \"lcov_merger\", srcs = [])",
+        "",
+    ]),
+}
+
+def _maybe(rule, name, **kwargs):
+    if not native.existing_rule(name):
+        rule(name = name, **kwargs)
+
+def cxsec_dependencies():
+    """Declares every repository cxsec builds against; downloads nothing."""
+    _maybe(
+        native.local_repository,
+        name = "rules_java",
+        path = "/usr/share/bazel/rules/java",
+    )
+    _maybe(
+        native.local_repository,
+        name = "platforms",
+        path = "/usr/share/bazel/tools/platforms",
+    )
+    _maybe(
+        native.local_repository,
+        name = "bazel_skylib",
+        path = "/usr/share/bazel/tools/skylib",
+    )
+    _maybe(generated_files_repository, name = "rules_cc", files = _RULES_CC_SHIM)
+    _maybe(generated_files_repository, name = "remote_coverage_tools", files = _COVERAGE_STUB)
+
+    _maybe(
+        system_library_repository,
+        name = "boringssl",
+        debian_package = "android-libboringssl-dev",
+        symlinks = {"/usr/include/android/openssl": "include/openssl"},
+        build_files = {Label("//third_party:boringssl.BUILD"): "BUILD.bazel"},
+    )
+
+    _maybe(system_absl_repository, name = "com_google_absl", targets = _ABSL_TARGETS)
+
+    _maybe(
+        system_library_repository,
+        name = "libcoap",
+        debian_package = "libcoap3-dev",
+        symlinks = {"/usr/include/coap3": "include/coap3"},
+        build_files = {Label("//third_party:libcoap.BUILD"): "BUILD.bazel"},
+    )
+    _maybe(
+        system_library_repository,
+        name = "tpm2_tss",
+        debian_package = "libtss2-dev",
+        symlinks = {"/usr/include/tss2": "include/tss2"},
+        build_files = {Label("//third_party:tpm2_tss.BUILD"): "BUILD.bazel"},
+    )
+    _maybe(
+        system_library_repository,
+        name = "boost",
+        debian_package = "libboost1.81-dev",
+        symlinks = {"/usr/include/boost": "include/boost"},
+        build_files = {Label("//third_party:boost.BUILD"): "BUILD.bazel"},
+    )
+    _maybe(
+        system_library_repository,
+        name = "nlohmann_json",
+        debian_package = "nlohmann-json3-dev",
+        symlinks = {"/usr/include/nlohmann": "include/nlohmann"},
+        build_files = {Label("//third_party:nlohmann_json.BUILD"): "BUILD.bazel"},
+    )
+    _maybe(
+        system_library_repository,
+        name = "sqlite3",
+        debian_package = "libsqlite3-dev",
+        symlinks = {
+            "/usr/include/sqlite3.h": "include/sqlite3.h",
+            "/usr/include/sqlite3ext.h": "include/sqlite3ext.h",
+        },
+        build_files = {Label("//third_party:sqlite3.BUILD"): "BUILD.bazel"},
+    )
+    _maybe(
+        system_library_repository,
+        name = "com_google_googletest",
+        debian_package = "libgtest-dev, libgmock-dev",
+        symlinks = {
+            "/usr/include/gtest": "include/gtest",
+            "/usr/include/gmock": "include/gmock",
+        },
+        build_files = {Label("//third_party:googletest.BUILD"): "BUILD.bazel"},
+    )
+    _maybe(
+        system_library_repository,
+        name = "com_github_google_benchmark",
+        debian_package = "libbenchmark-dev",
+        symlinks = {"/usr/include/benchmark": "include/benchmark"},
+        build_files = {Label("//third_party:benchmark.BUILD"): "BUILD.bazel"},
+    )

@@ -1,0 +1,84 @@
+"""Repository rules that wrap Debian packages as Bazel repositories.
+
+cxsec never downloads anything: every external library is a Debian -dev
+package. `system_library_repository` links the package's header directories
+into a repository (so Bazel tracks them as declared inputs) and writes the
+BUILD files that describe its targets. The targets keep the label names of
+the upstream projects (`@com_google_absl//absl/status:statusor`, ...), so a
+project that embeds cxsec can swap in its own copy of any of them.
+"""
+
+def _system_library_repository_impl(ctx):
+    for system_path, repo_path in ctx.attr.symlinks.items():
+        if not ctx.path(system_path).exists:
+            fail("cxsec: {} is missing; run tools/setup/install-deps.sh (Debian package: {})".format(
+                system_path,
+                ctx.attr.debian_package,
+            ))
+        ctx.symlink(system_path, repo_path)
+    for label, repo_path in ctx.attr.build_files.items():
+        ctx.symlink(label, repo_path)
+    ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(ctx.name))
+
+system_library_repository = repository_rule(
+    implementation = _system_library_repository_impl,
+    local = True,
+    attrs = {
+        "symlinks": attr.string_dict(doc = "absolute system path -> path inside the repository"),
+        "build_files": attr.label_keyed_string_dict(doc = "BUILD file template in cxsec -> its path inside the repository"),
+        "debian_package": attr.string(doc = "the package that provides the files, named in errors"),
+    },
+)
+
+def _generated_files_repository_impl(ctx):
+    for path, content in ctx.attr.files.items():
+        ctx.file(path, content)
+    ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(ctx.name))
+
+generated_files_repository = repository_rule(
+    implementation = _generated_files_repository_impl,
+    attrs = {"files": attr.string_dict()},
+)
+
+def _mirror_tree(ctx, system_dir, repo_dir):
+    # Links file by file (not the directory itself) so that BUILD files can
+    # be written into the mirrored packages without touching /usr/include.
+    result = ctx.execute(["find", system_dir, "-type", "f"])
+    if result.return_code != 0:
+        fail("cxsec: cannot list {}: {}".format(system_dir, result.stderr))
+    for path in result.stdout.splitlines():
+        ctx.symlink(path, repo_dir + path[len(system_dir):])
+
+def _system_absl_repository_impl(ctx):
+    include = ctx.path("/usr/include/absl")
+    if not include.exists:
+        fail("cxsec: /usr/include/absl is missing; run tools/setup/install-deps.sh (Debian package: libabsl-dev)")
+    _mirror_tree(ctx, "/usr/include/absl", "absl")
+    libs = sorted([
+        e.basename[len("lib"):-len(".so")]
+        for e in ctx.path("/usr/lib/x86_64-linux-gnu").readdir()
+        if e.basename.startswith("libabsl_") and e.basename.endswith(".so")
+    ])
+    ctx.file("BUILD.bazel", "\n".join([
+        "# Abseil from Debian's libabsl-dev (20220623), as one library.",
+        "package(default_visibility = [\"//visibility:public\"])",
+        "cc_library(",
+        "    name = \"absl\",",
+        "    hdrs = glob([\"absl/**/*.h\", \"absl/**/*.inc\"]),",
+        "    includes = [\".\"],",
+        "    linkopts = [{}],".format(", ".join(["\"-l{}\"".format(l) for l in libs])),
+        ")",
+        "",
+    ]))
+    for package, names in ctx.attr.targets.items():
+        ctx.file("absl/{}/BUILD.bazel".format(package), "\n".join(
+            ["package(default_visibility = [\"//visibility:public\"])"] +
+            ["alias(name = \"{}\", actual = \"//:absl\")".format(n) for n in names],
+        ) + "\n")
+    ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(ctx.name))
+
+system_absl_repository = repository_rule(
+    implementation = _system_absl_repository_impl,
+    local = True,
+    attrs = {"targets": attr.string_list_dict()},
+)

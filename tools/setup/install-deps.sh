@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that building, testing and running cxsec
+# need. Idempotent: apt-get update runs at most once, and only packages that
+# are missing are installed. Must run as root (or via sudo) on Debian 12.
+set -euo pipefail
+
+PACKAGES=(
+  # Build
+  bazel-bootstrap bazel-rules-java bazel-platforms bazel-skylib
+  g++ clang libclang-rt-14-dev libfuzzer-14-dev
+  # Libraries (see third_party/)
+  android-libboringssl-dev libabsl-dev libcoap3-dev libtss2-dev
+  libboost1.81-dev nlohmann-json3-dev libsqlite3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # Real peers used by tests, the demo and benchmarks
+  android-boringssl libcoap3-bin swtpm swtpm-tools tpm2-tools
+  etcd-server etcd-client wrk
+  # Plumbing used by scripts
+  python3 procps iproute2 ca-certificates openssl
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
