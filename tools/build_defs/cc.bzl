@@ -44,3 +44,45 @@ def cxsec_cc_test(name, copts = [], tags = [], deps = [], **kwargs):
         **kwargs
     )
     _linkage_test(name, name, tags)
+
+def cxsec_fuzzer(name, srcs, corpus, deps = [], **kwargs):
+    """A libFuzzer target plus a regression test over its seed corpus.
+
+    `name`: e.g. "base64url_fuzzer". `srcs` define LLVMFuzzerTestOneInput.
+    `corpus`: a directory (with a BUILD-visible glob) of seed inputs.
+
+    With --config=fuzz (clang, libFuzzer, ASan, UBSan) `name` is a real
+    fuzzer: `bazel-bin/.../name -max_total_time=20 <corpus dir>`.
+    In every build `<name>_corpus_test` replays each seed file through the
+    same entry point, so a crash found once stays fixed.
+    """
+    corpus_files = native.glob([corpus + "/**"])
+    native.cc_binary(
+        name = name,
+        srcs = srcs,
+        copts = CXSEC_COPTS,
+        linkopts = select({
+            "//tools/build_defs:fuzz_build": ["-fsanitize=fuzzer"],
+            "//conditions:default": [],
+        }),
+        deps = deps + select({
+            "//tools/build_defs:fuzz_build": [],
+            "//conditions:default": ["//tests/fuzz:replay_main"],
+        }),
+        tags = [_LINKAGE_TAG, "fuzzer"],
+        **kwargs
+    )
+    native.cc_test(
+        name = name + "_corpus_test",
+        srcs = srcs,
+        copts = CXSEC_COPTS,
+        deps = deps + ["//tests/fuzz:replay_main"],
+        args = ["$(rootpath {})".format(f) for f in corpus_files],
+        data = corpus_files,
+        tags = [_LINKAGE_TAG, "fuzz_corpus"],
+        size = "small",
+        target_compatible_with = select({
+            "//tools/build_defs:fuzz_build": ["@platforms//:incompatible"],
+            "//conditions:default": [],
+        }),
+    )
