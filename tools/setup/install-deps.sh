@@ -17,6 +17,8 @@ PACKAGES=(
   etcd-server etcd-client wrk
   # Plumbing used by scripts
   python3 procps iproute2 ca-certificates openssl
+  # The linkage test's canary links libcurl-gnutls to prove the ban bites
+  libcurl3-gnutls libssl3
 )
 
 missing=()
