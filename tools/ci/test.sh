@@ -28,17 +28,35 @@ check() {  # check NAME COMMAND...: one extra test outside Bazel
   fi
 }
 
-echo "== bazel test //... =="
 bazel query 'tests(//...) except attr(tags, "manual", //...)' \
   --output=label 2>/dev/null | sort >"$work/expected_tests"
-bazel test //... --build_event_json_file="$work/bep.json" \
-  ${CXSEC_BAZEL_TEST_FLAGS:-} 2>&1 | tail -n 60
-read -r bazel_passed bazel_failed < <(
-  python3 tools/ci/count_results.py "$work/bep.json" "$work/expected_tests" |
-    tee "$work/counts" | tail -n 1)
-grep -v '^[0-9]' "$work/counts" || true
-passed=$((passed + bazel_passed))
-failed=$((failed + bazel_failed))
+
+run_suite() {  # run_suite NAME [BAZEL FLAGS...]: bazel test //..., counted
+  local name="$1"
+  shift
+  echo "== bazel test $* //... ($name) =="
+  bazel test "$@" //... --build_event_json_file="$work/bep-$name.json" \
+    ${CXSEC_BAZEL_TEST_FLAGS:-} 2>&1 | grep -vE '^(INFO|Loading|Analyzing|\[[0-9,]+ / )' | tail -n 40
+  local suite_passed suite_failed
+  read -r suite_passed suite_failed < <(
+    python3 tools/ci/count_results.py "$work/bep-$name.json" "$work/expected_tests" |
+      tee "$work/counts-$name" | tail -n 1)
+  grep -v '^[0-9]' "$work/counts-$name" | sed "s/^/  [$name]/" || true
+  echo "  $name: $suite_passed passed, $suite_failed failed"
+  passed=$((passed + suite_passed))
+  failed=$((failed + suite_failed))
+}
+
+run_suite default
+# CXSEC_QUICK=1 skips the sanitizer suites and fuzzing (local iteration only;
+# CI always runs everything).
+if [ "${CXSEC_QUICK:-0}" != 1 ]; then
+  run_suite asan --config=asan
+  run_suite ubsan --config=ubsan
+  echo "== fuzzers, ${CXSEC_FUZZ_SECONDS:-20}s each =="
+  check fuzzers_run_clean tools/fuzz/run_all.sh "${CXSEC_FUZZ_SECONDS:-20}"
+  cat "$work/fuzzers_run_clean.log" | sed 's/^/    /'
+fi
 
 echo "== repository checks =="
 # Every cc_binary/cc_test must come from the cxsec macros, which attach the

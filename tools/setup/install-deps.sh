@@ -16,7 +16,7 @@ PACKAGES=(
   android-boringssl libcoap3-bin swtpm swtpm-tools tpm2-tools
   etcd-server etcd-client wrk
   # Plumbing used by scripts
-  python3 procps iproute2 ca-certificates openssl
+  python3 procps iproute2 ca-certificates openssl bc
   # The linkage test's canary links libcurl-gnutls to prove the ban bites
   libcurl3-gnutls libssl3
 )
