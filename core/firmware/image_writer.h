@@ -105,7 +105,9 @@ struct SignOptions {
   header.flags = options.load_addr != 0 ? kFlagRamLoad : 0;
   header.version = options.version;
 
-  Bytes image(options.header_size, 0);
+  // Header padding is the erased-flash value, as imgtool --pad-header
+  // writes it, so both tools produce byte-identical signed regions.
+  Bytes image(options.header_size, kFlashErased);
   EncodeHeader(header, image.data());
   image.insert(image.end(), body.begin(), body.end());
   image.insert(image.end(), protected_area.begin(), protected_area.end());
