@@ -8,6 +8,8 @@ PACKAGES=(
   # Build
   bazel-bootstrap bazel-rules-java bazel-platforms bazel-skylib
   g++ clang libclang-rt-14-dev libfuzzer-14-dev
+  # imgtool interop vectors (core/firmware/testdata/regenerate.sh)
+  python3-click python3-cryptography python3-intelhex python3-cbor2
   # Libraries (see third_party/)
   android-libboringssl-dev libabsl-dev libcoap3-dev libtss2-dev
   libboost1.81-dev nlohmann-json3-dev libsqlite3-dev
