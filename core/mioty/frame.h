@@ -243,19 +243,26 @@ inline std::array<uint8_t, kMicSize> Mic(const MiotyNetworkKey& key,
 }
 
 // ReconstructCounter rebuilds the 32-bit counter from its low 24 bits: the
-// smallest value with those bits that is not older than `last_accepted`
-// minus `window` (the out-of-order window). Without a last accepted counter
-// the upper bits are taken as 0. nullopt: the 32-bit space is exhausted.
+// value with those bits nearest to `last_accepted` (ties go forward). So a
+// replayed or late frame is rebuilt as the old counter it is, and rejected
+// as a replay, while the low bits wrapping past 0xffffff move the upper
+// byte on. Without a last accepted counter the upper bits are taken as 0.
+// nullopt: the nearest value lies past 2^32 (the counter is exhausted).
 inline std::optional<uint32_t> ReconstructCounter(
-    std::optional<uint32_t> last_accepted, uint32_t low24, uint32_t window) {
+    std::optional<uint32_t> last_accepted, uint32_t low24) {
   low24 &= kCounterLowMask;
   if (!last_accepted) return low24;
-  int64_t oldest = int64_t{*last_accepted} - int64_t{window};
-  if (oldest < 0) oldest = 0;
-  int64_t candidate = (oldest & ~int64_t{kCounterLowMask}) | low24;
-  if (candidate < oldest) candidate += int64_t{kCounterLowMask} + 1;
-  if (candidate > int64_t{UINT32_MAX}) return std::nullopt;
-  return static_cast<uint32_t>(candidate);
+  constexpr int64_t kEpoch = int64_t{kCounterLowMask} + 1;
+  const int64_t last = *last_accepted;
+  int64_t best = (last & ~int64_t{kCounterLowMask}) | low24;
+  if (best - last > kEpoch / 2) {
+    best -= kEpoch;
+  } else if (last - best >= kEpoch / 2) {
+    best += kEpoch;
+  }
+  if (best < 0) best += kEpoch;
+  if (best > int64_t{UINT32_MAX}) return std::nullopt;
+  return static_cast<uint32_t>(best);
 }
 
 // EncodeUplink writes the MPDU into `out` and returns its size.

@@ -108,7 +108,7 @@ TEST(MiotyFrameTest, TsUnbLibVector) {
   EXPECT_EQ(header->short_address, 0x1234);
   EXPECT_EQ(header->counter_low24, 0x020304u);
   std::optional<uint32_t> counter =
-      ReconstructCounter(0x01020000u, header->counter_low24, 0);
+      ReconstructCounter(0x01020000u, header->counter_low24);
   ASSERT_EQ(counter, 0x01020304u);
   uint8_t plain[kMaxMpduSize];
   absl::StatusOr<VerifiedFrame> frame = VerifyUplink(
@@ -346,20 +346,20 @@ TEST(MiotyEncodeTest, KeyMustBeSixteenBytes) {
   EXPECT_FALSE(MiotyNetworkKey::FromBytes(Bytes(32)).ok());
 }
 
-TEST(ReconstructCounterTest, UpperBitsFromLastAccepted) {
-  EXPECT_EQ(ReconstructCounter(std::nullopt, 0x123456, 0), 0x123456u);
-  EXPECT_EQ(ReconstructCounter(0x05000010u, 0x000011, 0), 0x05000011u);
+TEST(ReconstructCounterTest, NearestValueToLastAccepted) {
+  EXPECT_EQ(ReconstructCounter(std::nullopt, 0x123456), 0x123456u);
+  EXPECT_EQ(ReconstructCounter(0x05000010u, 0x000011), 0x05000011u);
   // Low bits wrapped: the upper byte moves on.
-  EXPECT_EQ(ReconstructCounter(0x05fffff0u, 0x000002, 0), 0x06000002u);
-  // The same value stays itself (a replay); an older one is taken as the
-  // next epoch, which the replay guard's jump limit then rejects.
-  EXPECT_EQ(ReconstructCounter(0x05000010u, 0x000010, 0), 0x05000010u);
-  EXPECT_EQ(ReconstructCounter(0x05000010u, 0x00000f, 0), 0x0600000fu);
-  // Inside the out-of-order window it stays in the current epoch.
-  EXPECT_EQ(ReconstructCounter(0x05000010u, 0x00000e, 4), 0x0500000eu);
-  EXPECT_EQ(ReconstructCounter(0x06000001u, 0xfffffe, 4), 0x05fffffeu);
+  EXPECT_EQ(ReconstructCounter(0x05fffff0u, 0x000002), 0x06000002u);
+  // A replayed or late frame is rebuilt as the old counter it is.
+  EXPECT_EQ(ReconstructCounter(0x05000010u, 0x000010), 0x05000010u);
+  EXPECT_EQ(ReconstructCounter(0x05000010u, 0x00000f), 0x0500000fu);
+  EXPECT_EQ(ReconstructCounter(0x06000001u, 0xfffffe), 0x05fffffeu);
+  // Far ahead (more than half the 24-bit space) reads as old.
+  EXPECT_EQ(ReconstructCounter(0x05000010u, 0x900000), 0x04900000u);
+  EXPECT_EQ(ReconstructCounter(0x00000010u, 0x900000), 0x00900000u);
   // The 32-bit counter space is exhausted.
-  EXPECT_EQ(ReconstructCounter(0xfffffff0u, 0x000001, 0), std::nullopt);
+  EXPECT_EQ(ReconstructCounter(0xfffffff0u, 0x000001), std::nullopt);
 }
 
 }  // namespace

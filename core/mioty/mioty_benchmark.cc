@@ -57,7 +57,7 @@ void BM_MiotyDecodeVerify(benchmark::State& state) {
   for (auto _ : state) {
     absl::StatusOr<FrameHeader> header = ParseFrameHeader(mpdu);
     std::optional<uint32_t> counter =
-        ReconstructCounter(0x01020300u, header->counter_low24, 0);
+        ReconstructCounter(0x01020300u, header->counter_low24);
     absl::StatusOr<VerifiedFrame> frame = VerifyUplink(
         key, *header, kEui, *counter, mpdu, absl::MakeSpan(plain));
     if (!frame.ok()) state.SkipWithError("frame did not verify");

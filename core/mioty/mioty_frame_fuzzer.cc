@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort();
   }
   std::optional<uint32_t> counter =
-      ReconstructCounter(0x01000000u, header->counter_low24, 0);
+      ReconstructCounter(0x01000000u, header->counter_low24);
   if (!counter) return 0;
   uint8_t plain[kMaxMpduSize];
   absl::StatusOr<VerifiedFrame> frame =

@@ -59,7 +59,7 @@ struct MiotyTransport::Impl {
                       VerifiedFrame* frame, ReplayState* state) {
     CXSEC_ASSIGN_OR_RETURN(*state, guard->State(device.eui));
     std::optional<uint32_t> counter = ReconstructCounter(
-        state->highest, header.counter_low24, guard->policy().window);
+        state->highest, header.counter_low24);
     if (!counter) {
       return absl::PermissionDeniedError(absl::StrCat(
           "mioty: device ", EuiToHex(device.eui),

@@ -35,9 +35,9 @@ namespace cxsec::mioty {
 struct ReplayPolicy {
   // Counters accepted out of order below the highest (0..63).
   uint32_t window = 0;
-  // Largest accepted step above the highest counter. Must stay well below
-  // 2^24: an old frame's counter is rebuilt one 24-bit epoch ahead, and
-  // this limit is what rejects it.
+  // Largest accepted step above the highest counter. At most 2^23: the
+  // counter's upper 8 bits are rebuilt as the value nearest the highest,
+  // so larger steps cannot be told apart from old frames anyway.
   uint32_t max_jump = 1u << 16;
 };
 
