@@ -1,6 +1,7 @@
 // cxsec-node: a battery node, simulated on the host (radio over UDP,
 // flash in files).
 #include "targets/common/binary_main.h"
+#include "targets/node/mioty_sender.h"
 #include "targets/node/node_core.h"
 
 namespace cxsec::node {
@@ -11,10 +12,12 @@ absl::Status Validate(const KeyValueFile& config) {
   CXSEC_RETURN_IF_ERROR(CheckOneOf(config, "transport", {"dtls", "mioty"}));
   CXSEC_RETURN_IF_ERROR(
       config.GetInt("interval_seconds", 60, 1, 86400).status());
+  CXSEC_RETURN_IF_ERROR(ValidateMiotyNodeConfig(config));
   return absl::OkStatus();
 }
 
 absl::Status Run(const KeyValueFile& config) {
+  if (config.GetString("transport") == "mioty") return RunMiotyNode(config);
   NodeCore core({}, {}, {});
   CXSEC_RETURN_IF_ERROR(core.Start(nullptr));
   core.Stop();
@@ -42,5 +45,8 @@ int main(int argc, char** argv) {
       .validate = cxsec::node::Validate,
       .run = cxsec::node::Run,
   };
+  for (const cxsec::ConfigKey& key : cxsec::node::MiotyNodeConfigKeys()) {
+    binary.config_keys.push_back(key);
+  }
   return cxsec::RunTargetBinary(binary, argc, argv);
 }

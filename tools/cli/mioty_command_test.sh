@@ -1,0 +1,81 @@
+#!/bin/bash
+# Tests `cxsec mioty` end to end on the real binary.
+set -u
+CXSEC="$1"
+T="${TEST_TMPDIR:-$(mktemp -d)}"
+fail=0
+check() {  # check NAME EXPECTED ACTUAL
+  if [[ "$2" != "$3" ]]; then
+    echo "FAIL $1: expected [$2], got [$3]"; fail=1
+  else
+    echo "ok   $1"
+  fi
+}
+contains() {  # contains NAME NEEDLE HAYSTACK
+  if [[ "$3" != *"$2"* ]]; then
+    echo "FAIL $1: [$2] not in [$3]"; fail=1
+  else
+    echo "ok   $1"
+  fi
+}
+KEY=2b7e151628aed2a6abf7158809cf4f3c
+VECTOR=001234020304178ac8d513a6a8b1a995eb6e94498674908c5993f6bd7fd3
+
+out=$("$CXSEC" mioty encode --eui 70b3d56770001234 --key $KEY --counter 16909060 \
+      000102030405060708090a0b0c0d0e0f10111213)
+check "encode reproduces the TS-UNB-Lib vector" "$VECTOR" "$out"
+
+long=$("$CXSEC" mioty encode --eui 70b3d56770001234 --key $KEY --counter 7 --long --mpf 21 cafe)
+check "long+mpf frame length (19 bytes)" 38 "${#long}"
+
+printf 'eui,short_address,network_key\n70b3d56770001234,1234,%s\n0011223344551234,1234,000102030405060708090a0b0c0d0e0f\n' $KEY > "$T/devices.csv"
+chmod 600 "$T/devices.csv"
+out=$("$CXSEC" mioty keys import --keys "$T/keys.json" "$T/devices.csv")
+contains "import reports the collision" "collision: short address 1234" "$out"
+check "key store is 0600" 600 "$(stat -c %a "$T/keys.json")"
+out=$("$CXSEC" mioty keys list --keys "$T/keys.json")
+contains "list shows the device" "70b3d56770001234 1234" "$out"
+[[ "$out" != *"$KEY"* ]] && echo "ok   list never prints keys" || { echo "FAIL list printed a key"; fail=1; }
+
+out=$("$CXSEC" mioty decode --keys "$T/keys.json" $VECTOR)
+contains "decode device" "device 70b3d56770001234" "$out"
+contains "decode counter" "counter 16909060" "$out"
+contains "decode payload" "payload 000102030405060708090a0b0c0d0e0f10111213" "$out"
+
+out=$("$CXSEC" mioty decode --keys "$T/keys.json" "$long")
+contains "decode long+mpf" "mpf 21" "$out"
+contains "decode long+mpf payload" "payload cafe" "$out"
+
+tampered=${VECTOR:0:20}ff${VECTOR:22}
+out=$("$CXSEC" mioty decode --keys "$T/keys.json" $tampered 2>&1); rc=$?
+check "tampered frame exits 1" 1 "$rc"
+contains "tampered frame reason" "verifies the frame" "$out"
+
+unknown=$("$CXSEC" mioty encode --eui 70b3d56770009999 --key $KEY --counter 1 00)
+out=$("$CXSEC" mioty decode --keys "$T/keys.json" "$unknown" 2>&1); rc=$?
+check "unknown short address exits 1" 1 "$rc"
+contains "unknown short address reason" "unknown short address 9999" "$out"
+
+out=$("$CXSEC" mioty decode --keys "$T/keys.json" 0012 2>&1); rc=$?
+contains "truncated frame reason" "truncated" "$out"
+
+# Replay state: a gateway that accepted 0x01020304 reports the vector as a replay.
+mkdir -p "$T/state"
+printf 'mioty-replay-v1 highest=16909060 seen=0000000000000001\n' > "$T/state/70b3d56770001234.counter"
+out=$("$CXSEC" mioty decode --keys "$T/keys.json" --state "$T/state" $VECTOR)
+contains "decode with state reports replay" "replay_check mioty: replayed counter 16909060" "$out"
+
+"$CXSEC" mioty keys remove --keys "$T/keys.json" --eui 0011223344551234 || fail=1
+out=$("$CXSEC" mioty keys list --keys "$T/keys.json")
+check "remove leaves one device" "70b3d56770001234 1234" "$out"
+
+chmod 644 "$T/keys.json"
+out=$("$CXSEC" mioty decode --keys "$T/keys.json" $VECTOR 2>&1); rc=$?
+check "0644 key store refused" 1 "$rc"
+contains "0644 error names the file" "$T/keys.json" "$out"
+chmod 600 "$T/keys.json"
+chmod 644 "$T/devices.csv"
+out=$("$CXSEC" mioty keys import --keys "$T/keys.json" "$T/devices.csv" 2>&1); rc=$?
+check "0644 import source refused" 1 "$rc"
+
+exit $fail
