@@ -101,32 +101,12 @@ absl::string_view TelemetryVerdictName(TelemetryVerdict verdict) {
   return "retry";
 }
 
-std::string FormatTelemetryTimestamp(absl::Time time) {
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ", time, absl::UTCTimeZone());
-}
-
-absl::StatusOr<absl::Time> ParseTelemetryTimestamp(absl::string_view text) {
-  absl::Time time;
-  std::string error;
-  if (text.size() > 40 ||
-      !absl::ParseTime(absl::RFC3339_full, std::string(text), &time, &error)) {
-    return absl::InvalidArgumentError("timestamp is not RFC 3339 / ISO 8601");
-  }
-  // Telemetry is never from before the epoch or after year 9999.
-  if (time < absl::UnixEpoch() ||
-      time >= absl::FromCivil(absl::CivilSecond(10000, 1, 1, 0, 0, 0),
-                              absl::UTCTimeZone())) {
-    return absl::InvalidArgumentError("timestamp out of range");
-  }
-  return time;
-}
-
 std::string EncodeTelemetryBatch(const std::vector<VerifiedMessage>& messages) {
   Json array = Json::array();
   for (const VerifiedMessage& m : messages) {
     array.push_back(Json{{"deviceId", m.device_id},
                          {"messageId", m.message_id},
-                         {"timestamp", FormatTelemetryTimestamp(m.received_at)},
+                         {"timestamp", absl::ToUnixMillis(m.received_at)},
                          {"transport", m.transport},
                          {"payload", Base64UrlEncode(ByteView(m.payload))}});
   }
@@ -164,14 +144,16 @@ absl::StatusOr<std::vector<VerifiedMessage>> DecodeTelemetryBatch(
     field = GetString(entry, "transport", i, limits.max_id_bytes, false, kWhat);
     if (!field.ok()) return field.status();
     m.transport = *std::move(field);
-    field = GetString(entry, "timestamp", i, 40, true, kWhat);
-    if (!field.ok()) return field.status();
-    absl::StatusOr<absl::Time> time = ParseTelemetryTimestamp(*field);
-    if (!time.ok()) {
+    auto timestamp = entry.find("timestamp");
+    // Unix milliseconds, from 1970 up to the year 9999.
+    constexpr int64_t kMaxMillis = 253402300799999;
+    if (timestamp == entry.end() || !timestamp->is_number_integer() ||
+        timestamp->get<int64_t>() < 0 ||
+        timestamp->get<int64_t>() > kMaxMillis) {
       return absl::InvalidArgumentError(absl::StrCat(
-          kWhat, "[", i, "].timestamp: ", time.status().message()));
+          kWhat, "[", i, "].timestamp: must be unix milliseconds"));
     }
-    m.received_at = *time;
+    m.received_at = absl::FromUnixMillis(timestamp->get<int64_t>());
     field = GetString(entry, "payload", i, max_payload_text, false, kWhat);
     if (!field.ok()) return field.status();
     absl::StatusOr<Bytes> payload = Base64UrlDecode(*field);
@@ -192,7 +174,7 @@ std::string EncodeTelemetryResults(
     Json entry{{"deviceId", r.device_id},
                {"messageId", r.message_id},
                {"status", std::string(TelemetryVerdictName(r.verdict))}};
-    if (!r.reason.empty()) entry["reason"] = r.reason;
+    if (!r.reason.empty()) entry["error"] = r.reason;
     array.push_back(std::move(entry));
   }
   return Json{{"results", std::move(array)}}.dump(
@@ -237,7 +219,7 @@ absl::StatusOr<std::vector<TelemetryResult>> DecodeTelemetryResults(
       return absl::InvalidArgumentError(
           absl::StrCat(kWhat, "[", i, "].status: unknown verdict"));
     }
-    field = GetString(entry, "reason", i, limits.max_reason_bytes, false, kWhat);
+    field = GetString(entry, "error", i, limits.max_reason_bytes, false, kWhat);
     if (!field.ok()) return field.status();
     r.reason = *std::move(field);
     results.push_back(std::move(r));

@@ -3,16 +3,18 @@
 // answers each message individually, so one bad message never holds back
 // (or silently drops) the others.
 //
-// Request body:
+// Request body (as the verifier on branch issue-7 parses it in
+// targets/verifier/service/telemetry_batch.cc):
 //   {"messages": [{"deviceId": "D0123456789abcdef",
 //                  "messageId": "42",
-//                  "timestamp": "2024-05-01T12:00:00.123456Z",
-//                  "transport": "dtls",
-//                  "payload": "<base64url, no padding>"}, ...]}
+//                  "timestamp": 1714564800123,      // unix milliseconds
+//                  "transport": "dtls",             // ignored by the verifier
+//                  "payload": "<base64url of the node's CBOR, no padding>"},
+//                 ...]}                             // 1..500 messages
 // Response body (200):
 //   {"results": [{"deviceId": "...", "messageId": "...",
 //                 "status": "accepted" | "duplicate" | "rejected" | "retry",
-//                 "reason": "..."}, ...]}
+//                 "error": "unknown_device"}, ...]}  // error: rejected only
 //
 // The whole format lives in the two function pairs below so that it can be
 // adjusted in one place (docs/GATEWAY.md documents it). Decoders take
@@ -34,7 +36,7 @@ namespace cxsec {
 // TelemetryWireLimits: what the decoders accept.
 struct TelemetryWireLimits {
   size_t max_body_bytes = 4 << 20;
-  size_t max_messages = 1000;
+  size_t max_messages = 500;  // the verifier's kMaxMessagesPerBatch
   size_t max_id_bytes = 64;
   size_t max_payload_bytes = 16 << 10;  // decoded
   size_t max_reason_bytes = 256;
@@ -56,7 +58,7 @@ struct TelemetryResult {
   std::string device_id;
   std::string message_id;
   TelemetryVerdict verdict = TelemetryVerdict::kRetry;
-  std::string reason;
+  std::string reason;  // "error" on the wire
 };
 
 // EncodeTelemetryBatch / DecodeTelemetryBatch: the request body.
@@ -72,12 +74,6 @@ DecodeTelemetryBatch(absl::string_view body,
 [[nodiscard]] absl::StatusOr<std::vector<TelemetryResult>>
 DecodeTelemetryResults(absl::string_view body,
                        const TelemetryWireLimits& limits = {});
-
-// FormatTelemetryTimestamp: ISO 8601 / RFC 3339 in UTC with microseconds,
-// e.g. "2024-05-01T12:00:00.123456Z".
-[[nodiscard]] std::string FormatTelemetryTimestamp(absl::Time time);
-[[nodiscard]] absl::StatusOr<absl::Time> ParseTelemetryTimestamp(
-    absl::string_view text);
 
 }  // namespace cxsec
 

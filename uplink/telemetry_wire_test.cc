@@ -19,7 +19,7 @@ VerifiedMessage Sample(std::string id) {
 
 TEST(TelemetryWireTest, BatchRoundTrips) {
   std::string body = EncodeTelemetryBatch({Sample("1"), Sample("2")});
-  EXPECT_NE(body.find("\"timestamp\":\"2024-05-01T12:00:00.123456Z\""),
+  EXPECT_NE(body.find("\"timestamp\":1714564800123"),
             std::string::npos)
       << body;
   EXPECT_NE(body.find("\"payload\":\"oQEC_w\""), std::string::npos) << body;
@@ -31,7 +31,7 @@ TEST(TelemetryWireTest, BatchRoundTrips) {
   EXPECT_EQ((*decoded)[0].device_id, "D0123456789abcdef");
   EXPECT_EQ((*decoded)[0].transport, "dtls");
   EXPECT_EQ((*decoded)[0].payload, Sample("1").payload);
-  EXPECT_EQ((*decoded)[0].received_at, Sample("1").received_at);
+  EXPECT_EQ((*decoded)[0].received_at, absl::FromUnixMillis(1714564800123));
 }
 
 TEST(TelemetryWireTest, ResultsRoundTrip) {
@@ -63,10 +63,13 @@ TEST(TelemetryWireTest, MalformedBatchesNameTheProblem) {
       {"{\"messages\":[{\"messageId\":\"1\"}]}", "[0]: missing 'deviceId'"},
       {"{\"messages\":[{\"deviceId\":7}]}", "[0].deviceId: not a string"},
       {"{\"messages\":[{\"deviceId\":\"D\",\"messageId\":\"1\","
-       "\"timestamp\":\"yesterday\"}]}",
+       "\"timestamp\":\"2024-05-01T12:00:00Z\"}]}",
+       "[0].timestamp: must be unix milliseconds"},
+      {"{\"messages\":[{\"deviceId\":\"D\",\"messageId\":\"1\","
+       "\"timestamp\":-5}]}",
        "[0].timestamp"},
       {"{\"messages\":[{\"deviceId\":\"D\",\"messageId\":\"1\","
-       "\"timestamp\":\"2024-05-01T12:00:00Z\",\"payload\":\"a+b=\"}]}",
+       "\"timestamp\":1714564800000,\"payload\":\"a+b=\"}]}",
        "[0].payload"},
       {"{\"messages\":[[[[[[[]]]]]]]}", "nesting"},
   };
@@ -93,6 +96,20 @@ TEST(TelemetryWireTest, LimitsAreEnforced) {
   limits.max_id_bytes = 4;
   EXPECT_FALSE(DecodeTelemetryBatch(EncodeTelemetryBatch({Sample("1")}), limits)
                    .ok());
+}
+
+// The verifier's own answer shape (targets/verifier/service on issue-7):
+// "error" carries the rejection reason.
+TEST(TelemetryWireTest, DecodesTheVerifiersRejectionShape) {
+  absl::StatusOr<std::vector<TelemetryResult>> decoded = DecodeTelemetryResults(
+      "{\"results\":[{\"messageId\":\"1\",\"deviceId\":\"D1\","
+      "\"status\":\"rejected\",\"error\":\"unknown_device\"},"
+      "{\"messageId\":\"2\",\"deviceId\":\"D1\",\"status\":\"accepted\"}]}");
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_EQ(decoded->size(), 2u);
+  EXPECT_EQ((*decoded)[0].verdict, TelemetryVerdict::kRejected);
+  EXPECT_EQ((*decoded)[0].reason, "unknown_device");
+  EXPECT_EQ((*decoded)[1].verdict, TelemetryVerdict::kAccepted);
 }
 
 TEST(TelemetryWireTest, UnknownVerdictIsAnError) {
