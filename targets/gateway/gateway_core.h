@@ -8,15 +8,15 @@
 
 #include "core/policy/unconfigured.h"
 #include "core/security_core.h"
+#include "uplink/https_uplink.h"
 
 namespace cxsec::gateway {
 
-using GatewayCore = SecurityCore<UnconfiguredTransport, UnconfiguredIdentity,
-                                 UnconfiguredUplink>;
+using GatewayCore =
+    SecurityCore<UnconfiguredTransport, UnconfiguredIdentity, HttpsUplink>;
 
 inline constexpr char kGatewayComposition[] =
-    "SecurityCore<UnconfiguredTransport, UnconfiguredIdentity, "
-    "UnconfiguredUplink>";
+    "SecurityCore<UnconfiguredTransport, UnconfiguredIdentity, HttpsUplink>";
 
 }  // namespace cxsec::gateway
 

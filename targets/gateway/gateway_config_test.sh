@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# cxsec-gateway --check-config: a good config passes, and each bad value is
+# refused with an error naming its line.
+set -uo pipefail
+gateway="$1"
+dir="${TEST_TMPDIR:-$(mktemp -d)}"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+  -subj /CN=test-ca -days 2 -keyout "$dir/ca.key" -out "$dir/ca.pem" \
+  >/dev/null 2>&1 || { echo "openssl failed"; exit 1; }
+echo "not a certificate" >"$dir/junk.pem"
+fails=0
+
+write() {  # write FILE LINES...: a 0600 config with the base keys first
+  local file="$1"
+  shift
+  {
+    echo "gateway_id = G0123456789abcdef01"
+    echo "project_id = demo"
+    printf '%s\n' "$@"
+  } >"$file"
+  chmod 0600 "$file"
+}
+
+expect_ok() {
+  local name="$1"
+  shift
+  write "$dir/$name.conf" "$@"
+  if ! "$gateway" --config="$dir/$name.conf" --check-config >"$dir/out" 2>&1; then
+    echo "FAIL $name: expected valid, got: $(cat "$dir/out")"
+    fails=$((fails + 1))
+  fi
+}
+
+expect_bad() {  # expect_bad NAME "error part" LINES...
+  local name="$1" part="$2"
+  shift 2
+  write "$dir/$name.conf" "$@"
+  if "$gateway" --config="$dir/$name.conf" --check-config >"$dir/out" 2>&1; then
+    echo "FAIL $name: accepted"
+    fails=$((fails + 1))
+  elif ! grep -qF -- "$part" "$dir/out"; then
+    echo "FAIL $name: error lacks '$part': $(cat "$dir/out")"
+    fails=$((fails + 1))
+  fi
+}
+
+pin=$(openssl x509 -in "$dir/ca.pem" -pubkey -noout | openssl pkey -pubin -outform der |
+  openssl dgst -sha256 -binary | openssl base64 -A)
+expect_ok full "cloud_url = https://localhost:8443" "ca_bundle = $dir/ca.pem" \
+  "spki_pin = $pin" "spool_dir = $dir/spool" "spool_max_bytes = 10485760" \
+  "spool_sync = normal" "batch_max_messages = 100" "run_as_user = nobody"
+expect_bad http_url ":3: 'cloud_url': URL must start with https://" \
+  "cloud_url = http://localhost:8443" "ca_bundle = $dir/ca.pem"
+expect_bad no_ca ":3: 'cloud_url': needs 'ca_bundle'" "cloud_url = https://localhost"
+expect_bad missing_ca ":3: 'ca_bundle'" "ca_bundle = $dir/nope.pem"
+expect_bad junk_ca ":4: 'ca_bundle': $dir/junk.pem" "spool_sync = full" \
+  "ca_bundle = $dir/junk.pem"
+expect_bad bad_pin ":3: 'spki_pin'" "spki_pin = abc"
+expect_bad relative_spool ":3: 'spool_dir': must be an absolute path" \
+  "spool_dir = spool"
+expect_bad small_spool ":3: 'spool_max_bytes' must be between" \
+  "spool_max_bytes = 10"
+expect_bad bad_sync ":3: 'spool_sync' must be one of: full, normal" \
+  "spool_sync = sometimes"
+expect_bad big_batch ":3: 'batch_max_messages' must be between" \
+  "batch_max_messages = 501"
+expect_bad unknown_user ":3: 'run_as_user': account 'cxsec-nobody-here'" \
+  "run_as_user = cxsec-nobody-here"
+expect_bad root_user ":3: 'run_as_user': account 'root' has uid or gid 0" \
+  "run_as_user = root"
+expect_bad typo ":3: unknown key 'spool_dri'" "spool_dri = /x"
+
+# A world-readable config is refused (platforms/posix/files.h).
+write "$dir/open.conf"
+chmod 0644 "$dir/open.conf"
+if "$gateway" --config="$dir/open.conf" --check-config >/dev/null 2>&1; then
+  echo "FAIL open: world-readable config accepted"
+  fails=$((fails + 1))
+fi
+echo "$fails failures"
+[ "$fails" -eq 0 ]

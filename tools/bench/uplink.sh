@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Uplink benchmark: the durable spool and the whole HTTPS uplink, each next
+# to raw SQLite (INSERT + COMMIT per message, WAL, same synchronous setting)
+# measured in the same run of the same binary. Prints a markdown table.
+#   tools/bench/uplink.sh            # optimized build (-c opt)
+#   BENCH_COPT=fastbuild tools/bench/uplink.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mode="${BENCH_COPT:-opt}"
+bazel build --jobs=2 -c "$mode" //uplink:uplink_benchmark >/dev/null 2>&1
+bin="$(bazel info -c "$mode" bazel-bin 2>/dev/null)/uplink/uplink_benchmark"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+TEST_TMPDIR="${TMPDIR:-/tmp}" "$bin" --benchmark_min_time=1 \
+  --benchmark_format=json >"$out" 2>/dev/null
+python3 - "$out" <<'PY'
+import json, sys
+runs = {b["name"]: b["items_per_second"] for b in json.load(open(sys.argv[1]))["benchmarks"]}
+def get(prefix):
+    for name, value in runs.items():
+        if name.startswith(prefix):
+            return value
+    raise SystemExit("missing benchmark " + prefix)
+raw_full = get("BM_SqliteInsertCommitBaseline/0")
+raw_normal = get("BM_SqliteInsertCommitBaseline/1")
+rows = [
+    ("spool enqueue+ack, 1 caller, sync=FULL", get("BM_SpoolEnqueueAck/0"), raw_full),
+    ("spool enqueue+ack, 1 caller, sync=NORMAL", get("BM_SpoolEnqueueAck/1"), raw_normal),
+    ("spool enqueue, 8 callers (group commit), sync=FULL", get("BM_SpoolEnqueueConcurrent/0"), raw_full),
+    ("spool enqueue, 8 callers (group commit), sync=NORMAL", get("BM_SpoolEnqueueConcurrent/1"), raw_normal),
+    ("end to end into the HTTPS test verifier, sync=FULL", get("BM_UplinkEndToEnd/0"), raw_full),
+    ("end to end into the HTTPS test verifier, sync=NORMAL", get("BM_UplinkEndToEnd/1"), raw_normal),
+]
+print("baseline: raw SQLite INSERT+COMMIT per message, WAL, same synchronous setting, same run")
+print()
+print("| operation | cxsec (messages/s) | baseline (messages/s) | ratio |")
+print("| --- | ---: | ---: | ---: |")
+for name, value, base in rows:
+    print(f"| {name} | {value:,.0f} | {base:,.0f} | {value / base:.2f} |")
+PY

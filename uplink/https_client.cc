@@ -1,0 +1,373 @@
+#include "uplink/https_client.h"
+
+#include <openssl/base.h>
+#include <openssl/base64.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#ifndef OPENSSL_IS_BORINGSSL
+#error "cxsec's HTTPS uplink must be built against BoringSSL, not OpenSSL"
+#endif
+
+#include <chrono>
+#include <exception>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "boost/asio/co_spawn.hpp"
+#include "boost/asio/connect.hpp"
+#include "boost/asio/ip/address.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/redirect_error.hpp"
+#include "boost/asio/ssl.hpp"
+#include "boost/asio/use_awaitable.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+#include "boost/beast/ssl.hpp"
+#include "core/crypto/primitives.h"
+
+namespace cxsec {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+// Errors raised inside the coroutine carry a ready absl::Status.
+struct StatusError {
+  absl::Status status;
+};
+
+std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+  return absl::ToChronoNanoseconds(d);
+}
+
+std::string SpkiPin(X509* certificate) {
+  uint8_t* der = nullptr;
+  int length = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(certificate), &der);
+  if (length <= 0) return "";
+  uint8_t digest[SHA256_DIGEST_LENGTH];
+  SHA256(der, static_cast<size_t>(length), digest);
+  OPENSSL_free(der);
+  uint8_t text[64];
+  size_t written = EVP_EncodeBlock(text, digest, sizeof(digest));
+  return std::string(reinterpret_cast<char*>(text), written);
+}
+
+}  // namespace
+
+absl::StatusOr<HttpsUrl> ParseHttpsUrl(absl::string_view url) {
+  constexpr absl::string_view kScheme = "https://";
+  if (url.size() > 2048) return absl::InvalidArgumentError("URL too long");
+  if (!absl::StartsWith(url, kScheme)) {
+    return absl::InvalidArgumentError("URL must start with https://");
+  }
+  absl::string_view rest = url.substr(kScheme.size());
+  if (rest.find_first_of("?#@ ") != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        "URL must not hold user info, a query, a fragment or spaces");
+  }
+  HttpsUrl parsed;
+  size_t slash = rest.find('/');
+  absl::string_view authority = rest.substr(0, slash);
+  if (slash != absl::string_view::npos) {
+    parsed.path = std::string(rest.substr(slash));
+    while (!parsed.path.empty() && parsed.path.back() == '/') {
+      parsed.path.pop_back();
+    }
+  }
+  absl::string_view host = authority;
+  absl::string_view port;
+  if (absl::StartsWith(authority, "[")) {
+    size_t close = authority.find(']');
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError("URL has an unclosed '[' in its host");
+    }
+    host = authority.substr(1, close - 1);
+    absl::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') return absl::InvalidArgumentError("bad URL port");
+      port = after.substr(1);
+    }
+  } else {
+    size_t colon = authority.rfind(':');
+    if (colon != absl::string_view::npos) {
+      host = authority.substr(0, colon);
+      port = authority.substr(colon + 1);
+    }
+  }
+  if (host.empty()) return absl::InvalidArgumentError("URL has no host");
+  parsed.host = absl::AsciiStrToLower(host);
+  if (!port.empty()) {
+    uint32_t value = 0;
+    if (!absl::SimpleAtoi(port, &value) || value == 0 || value > 65535) {
+      return absl::InvalidArgumentError("URL port must be 1..65535");
+    }
+    parsed.port = static_cast<uint16_t>(value);
+  }
+  boost::system::error_code ec;
+  asio::ip::make_address(parsed.host, ec);
+  parsed.host_is_address = !ec;
+  if (!parsed.host_is_address) {
+    for (char c : parsed.host) {
+      if (!(absl::ascii_isalnum(c) || c == '-' || c == '.')) {
+        return absl::InvalidArgumentError(
+            "URL host must be a DNS name or an IP address");
+      }
+    }
+  }
+  return parsed;
+}
+
+absl::StatusOr<std::vector<std::string>> ParseSpkiPins(absl::string_view text) {
+  std::vector<std::string> pins;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    absl::string_view pin = absl::StripAsciiWhitespace(part);
+    uint8_t decoded[64];
+    size_t decoded_length = 0;
+    if (pin.size() != 44 ||
+        !EVP_DecodeBase64(decoded, &decoded_length, sizeof(decoded),
+                          reinterpret_cast<const uint8_t*>(pin.data()),
+                          pin.size()) ||
+        decoded_length != SHA256_DIGEST_LENGTH) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "SPKI pin #", pins.size() + 1,
+          " must be the base64 of a SHA-256 digest (44 characters)"));
+    }
+    pins.emplace_back(pin);
+  }
+  return pins;
+}
+
+absl::StatusOr<int> CountPemCertificates(absl::string_view pem) {
+  bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), pem.size()));
+  if (!bio) return absl::ResourceExhaustedError("out of memory");
+  int count = 0;
+  while (true) {
+    bssl::UniquePtr<X509> certificate(
+        PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!certificate) break;
+    ++count;
+  }
+  uint32_t error = ERR_peek_last_error();
+  bool clean_end = ERR_GET_LIB(error) == ERR_LIB_PEM &&
+                   ERR_GET_REASON(error) == PEM_R_NO_START_LINE;
+  ERR_clear_error();
+  if (!clean_end && error != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CA bundle: malformed PEM after certificate ", count));
+  }
+  if (count == 0) {
+    return absl::InvalidArgumentError("CA bundle holds no certificate");
+  }
+  return count;
+}
+
+struct HttpsClient::Impl {
+  HttpsClientOptions options;
+  HttpsUrl url;
+  asio::io_context io;
+  asio::ssl::context tls{asio::ssl::context::tls_client};
+  std::optional<beast::ssl_stream<beast::tcp_stream>> stream;
+
+  absl::Status Configure() {
+    tls.set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                    asio::ssl::context::no_tlsv1 |
+                    asio::ssl::context::no_tlsv1_1);
+    SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
+    tls.set_verify_mode(asio::ssl::verify_peer);
+    absl::StatusOr<int> count = CountPemCertificates(options.ca_bundle_pem);
+    if (!count.ok()) return count.status();
+    boost::system::error_code ec;
+    tls.add_certificate_authority(
+        asio::buffer(options.ca_bundle_pem.data(), options.ca_bundle_pem.size()),
+        ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("CA bundle: ", ec.message()));
+    }
+    return absl::OkStatus();
+  }
+
+  // VerificationFailure explains why the handshake failed, naming the
+  // X.509 reason (unknown CA, host mismatch, expired, ...).
+  absl::Status HandshakeFailure(const boost::system::error_code& ec) {
+    long result = SSL_get_verify_result(stream->native_handle());
+    if (result != X509_V_OK) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "verifier ", url.host, ":", url.port, " presented a certificate ",
+          "that was rejected: ", X509_verify_cert_error_string(result)));
+    }
+    return absl::UnavailableError(absl::StrCat(
+        "TLS handshake with ", url.host, ":", url.port, " failed: ",
+        ec.message()));
+  }
+
+  asio::awaitable<void> Connect() {
+    stream.reset();
+    stream.emplace(io, tls);
+    SSL* ssl = stream->native_handle();
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (url.host_is_address) {
+      if (!X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str())) {
+        throw StatusError{absl::InternalError("cannot set the expected IP")};
+      }
+    } else {
+      if (!X509_VERIFY_PARAM_set1_host(param, url.host.data(),
+                                       url.host.size()) ||
+          !SSL_set_tlsext_host_name(ssl, url.host.c_str())) {
+        throw StatusError{absl::InternalError("cannot set the expected host")};
+      }
+    }
+    tcp::resolver resolver(io);
+    auto& socket = beast::get_lowest_layer(*stream);
+    socket.expires_after(ToChrono(options.timeout));
+    boost::system::error_code ec;
+    auto endpoints = co_await resolver.async_resolve(
+        url.host, std::to_string(url.port),
+        asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      throw StatusError{absl::UnavailableError(
+          absl::StrCat("cannot resolve ", url.host, ": ", ec.message()))};
+    }
+    co_await socket.async_connect(endpoints,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      throw StatusError{absl::UnavailableError(absl::StrCat(
+          "cannot connect to ", url.host, ":", url.port, ": ", ec.message()))};
+    }
+    socket.expires_after(ToChrono(options.timeout));
+    co_await stream->async_handshake(
+        asio::ssl::stream_base::client,
+        asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) throw StatusError{HandshakeFailure(ec)};
+    if (!options.spki_pins.empty()) {
+      bssl::UniquePtr<X509> leaf(SSL_get_peer_certificate(ssl));
+      std::string pin = leaf ? SpkiPin(leaf.get()) : "";
+      bool matched = false;
+      for (const std::string& expected : options.spki_pins) {
+        matched |= !pin.empty() && expected.size() == pin.size() &&
+                   ConstantTimeEquals(AsBytes(expected), AsBytes(pin));
+      }
+      if (!matched) {
+        throw StatusError{absl::UnauthenticatedError(absl::StrCat(
+            "verifier ", url.host, ":", url.port,
+            " presented a valid certificate whose public key matches no "
+            "configured SPKI pin"))};
+      }
+    }
+  }
+
+  asio::awaitable<void> Exchange(const http::request<http::string_body>& request,
+                                 HttpsResponse* response, bool* reused) {
+    *reused = stream.has_value();
+    if (!stream) co_await Connect();
+    auto& socket = beast::get_lowest_layer(*stream);
+    socket.expires_after(ToChrono(options.timeout));
+    boost::system::error_code ec;
+    co_await http::async_write(*stream, request,
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      throw StatusError{absl::UnavailableError(
+          absl::StrCat("sending to the verifier failed: ", ec.message()))};
+    }
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(options.max_response_bytes);
+    co_await http::async_read(*stream, buffer, parser,
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      throw StatusError{absl::UnavailableError(absl::StrCat(
+          "reading the verifier's answer failed: ", ec.message()))};
+    }
+    response->status = static_cast<int>(parser.get().result_int());
+    response->body = std::move(parser.get().body());
+    if (!parser.get().keep_alive()) stream.reset();
+  }
+
+  // RunExchange runs one request to completion on this thread's io_context.
+  absl::Status RunExchange(const http::request<http::string_body>& request,
+                           HttpsResponse* response, bool* reused) {
+    absl::Status status;
+    io.restart();
+    asio::co_spawn(io, Exchange(request, response, reused),
+                   [&status](std::exception_ptr error) {
+                     if (!error) return;
+                     try {
+                       std::rethrow_exception(error);
+                     } catch (const StatusError& e) {
+                       status = e.status;
+                     } catch (const std::exception& e) {
+                       status = absl::UnavailableError(
+                           absl::StrCat("HTTPS exchange failed: ", e.what()));
+                     }
+                   });
+    io.run();
+    if (!status.ok()) stream.reset();
+    return status;
+  }
+};
+
+HttpsClient::HttpsClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpsClient::~HttpsClient() = default;
+
+absl::StatusOr<std::unique_ptr<HttpsClient>> HttpsClient::Create(
+    const HttpsClientOptions& options) {
+  absl::StatusOr<HttpsUrl> url = ParseHttpsUrl(options.url);
+  if (!url.ok()) return url.status();
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->url = *url;
+  absl::Status status = impl->Configure();
+  if (!status.ok()) return status;
+  return std::unique_ptr<HttpsClient>(new HttpsClient(std::move(impl)));
+}
+
+absl::StatusOr<HttpsResponse> HttpsClient::Post(absl::string_view path,
+                                                absl::string_view bearer_token,
+                                                absl::string_view content_type,
+                                                const std::string& body) {
+  http::request<http::string_body> request{
+      http::verb::post, absl::StrCat(impl_->url.path, path), 11};
+  request.set(http::field::host,
+              impl_->url.host_is_address &&
+                      impl_->url.host.find(':') != std::string::npos
+                  ? absl::StrCat("[", impl_->url.host, "]:", impl_->url.port)
+                  : absl::StrCat(impl_->url.host, ":", impl_->url.port));
+  request.set(http::field::user_agent, "cxsec-gateway");
+  request.set(http::field::content_type,
+              std::string(content_type.data(), content_type.size()));
+  request.set(http::field::authorization,
+              absl::StrCat("Bearer ", bearer_token));
+  request.keep_alive(true);
+  request.body() = body;
+  request.prepare_payload();
+  HttpsResponse response;
+  bool reused = false;
+  absl::Status status = impl_->RunExchange(request, &response, &reused);
+  // A kept-alive connection the server has since closed fails on first
+  // use; one fresh attempt is safe because message ids make the POST
+  // idempotent at the verifier.
+  if (!status.ok() && reused && absl::IsUnavailable(status)) {
+    status = impl_->RunExchange(request, &response, &reused);
+  }
+  if (!status.ok()) return status;
+  return response;
+}
+
+void HttpsClient::Close() { impl_->stream.reset(); }
+
+const HttpsUrl& HttpsClient::url() const { return impl_->url; }
+
+}  // namespace cxsec

@@ -1,0 +1,97 @@
+// HttpsClient: one authenticated HTTPS connection from the gateway to the
+// cloud verifier, on Boost.Beast/Asio over BoringSSL.
+//
+// What it trusts, and nothing else:
+// - the server's chain must verify against the configured CA bundle only
+//   (the system trust store is never loaded);
+// - the certificate must name the URL's host (DNS SAN, or IP SAN for an
+//   address), checked by BoringSSL during the handshake;
+// - when SPKI pins are configured, the SHA-256 of the server certificate's
+//   SubjectPublicKeyInfo must equal one of them (base64, like HPKP's
+//   pin-sha256), checked before any request byte (and so before the bearer
+//   token) is sent.
+// Connections are kept alive between requests and re-opened on failure.
+// Every network step has a deadline.
+//
+//   CXSEC_ASSIGN_OR_RETURN(auto client, HttpsClient::Create(options));
+//   CXSEC_ASSIGN_OR_RETURN(HttpsResponse response,
+//       client->Post("/v1/telemetry", token, "application/json", body));
+#ifndef CXSEC_UPLINK_HTTPS_CLIENT_H_
+#define CXSEC_UPLINK_HTTPS_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace cxsec {
+
+// HttpsUrl: a parsed `https://host[:port][/path]`.
+struct HttpsUrl {
+  std::string host;  // a DNS name or an IPv4/IPv6 address (no brackets)
+  uint16_t port = 443;
+  std::string path;  // "" or "/prefix" without a trailing '/'
+  bool host_is_address = false;
+};
+
+// ParseHttpsUrl accepts only https URLs without user info, query or
+// fragment; errors say which part is wrong.
+[[nodiscard]] absl::StatusOr<HttpsUrl> ParseHttpsUrl(absl::string_view url);
+
+// ParseSpkiPins parses a comma-separated list of base64 SHA-256 pins
+// (44 characters each); empty text gives no pins.
+[[nodiscard]] absl::StatusOr<std::vector<std::string>> ParseSpkiPins(
+    absl::string_view text);
+
+// CountPemCertificates parses a PEM CA bundle and returns how many
+// certificates it holds; an error if none or if a block is malformed.
+[[nodiscard]] absl::StatusOr<int> CountPemCertificates(absl::string_view pem);
+
+struct HttpsClientOptions {
+  std::string url;            // https://host[:port][/prefix]
+  std::string ca_bundle_pem;  // PEM text of the trusted CA certificates
+  std::vector<std::string> spki_pins;  // base64 SHA-256 of SPKI; optional
+  absl::Duration timeout = absl::Seconds(10);  // per connect / request
+  size_t max_response_bytes = 1 << 20;
+};
+
+struct HttpsResponse {
+  int status = 0;
+  std::string body;
+};
+
+class HttpsClient {
+ public:
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<HttpsClient>> Create(
+      const HttpsClientOptions& options);
+  ~HttpsClient();
+  HttpsClient(const HttpsClient&) = delete;
+  HttpsClient& operator=(const HttpsClient&) = delete;
+
+  // Post sends `body` to the URL's path + `path` with
+  // `Authorization: Bearer <bearer_token>` and returns the response (any
+  // HTTP status). Errors: Unavailable (connect, timeout, connection lost),
+  // Unauthenticated (certificate chain, host name or pin rejected).
+  // Not thread-safe: one caller at a time.
+  [[nodiscard]] absl::StatusOr<HttpsResponse> Post(
+      absl::string_view path, absl::string_view bearer_token,
+      absl::string_view content_type, const std::string& body);
+
+  // Close drops the connection (the next Post reconnects).
+  void Close();
+
+  const HttpsUrl& url() const;
+
+ private:
+  struct Impl;
+  explicit HttpsClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cxsec
+
+#endif  // CXSEC_UPLINK_HTTPS_CLIENT_H_

@@ -1,0 +1,396 @@
+#include "uplink/sqlite_spool.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "sqlite3.h"
+
+namespace cxsec {
+
+struct SqliteSpool::PendingInsert {
+  const VerifiedMessage* message = nullptr;
+  int64_t size = 0;
+  bool inserted = false;  // false: was already spooled (duplicate)
+  bool done = false;
+  absl::Status status;
+};
+
+namespace {
+
+int64_t MessageSize(const VerifiedMessage& m) {
+  return static_cast<int64_t>(m.payload.size() + m.device_id.size() +
+                              m.message_id.size() + m.transport.size());
+}
+
+std::string DirectoryOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Statement: a prepared statement finalized on scope exit.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) {
+    code_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  int code() const { return code_; }
+  sqlite3_stmt* get() const { return stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int code_ = SQLITE_OK;
+};
+
+}  // namespace
+
+SqliteSpool::SqliteSpool(const SqliteSpoolOptions& options)
+    : options_(options) {}
+
+SqliteSpool::~SqliteSpool() {
+  absl::MutexLock lock(&db_mutex_);
+  if (db_ != nullptr) sqlite3_close_v2(db_);
+}
+
+absl::StatusOr<std::unique_ptr<SqliteSpool>> SqliteSpool::Open(
+    const SqliteSpoolOptions& options) {
+  if (options.path.empty()) {
+    return absl::InvalidArgumentError("spool: no database path");
+  }
+  if (options.max_messages <= 0 || options.max_bytes <= 0) {
+    return absl::InvalidArgumentError("spool: limits must be positive");
+  }
+  // The spool holds every node's telemetry until the cloud has it: other
+  // accounts must neither read it nor swap files under it.
+  std::string dir = DirectoryOf(options.path);
+  struct stat dir_stat;
+  if (::stat(dir.c_str(), &dir_stat) != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("spool: directory ", dir, " does not exist"));
+  }
+  if (!S_ISDIR(dir_stat.st_mode) || (dir_stat.st_mode & 077) != 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "spool: directory %s has mode %04o; it must be a directory that "
+        "group and others cannot access (chmod 0700 %s)",
+        dir, dir_stat.st_mode & 07777, dir));
+  }
+  // Create the file 0600 ourselves; SQLite gives its -wal and -shm files
+  // the database file's mode.
+  int fd = ::open(options.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("spool: cannot open ", options.path));
+  }
+  struct stat file_stat;
+  bool private_mode = ::fstat(fd, &file_stat) == 0 &&
+                      S_ISREG(file_stat.st_mode) &&
+                      (file_stat.st_mode & 077) == 0;
+  ::close(fd);
+  if (!private_mode) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "spool: %s must be a regular file of mode 0600 (chmod 0600 %s)",
+        options.path, options.path));
+  }
+  std::unique_ptr<SqliteSpool> spool(new SqliteSpool(options));
+  absl::Status status = spool->Initialize();
+  if (!status.ok()) return status;
+  return spool;
+}
+
+absl::Status SqliteSpool::SqliteError(int code, absl::string_view what) {
+  int primary = code & 0xff;
+  std::string message =
+      absl::StrCat("spool: ", what, ": ", sqlite3_errstr(code), " (",
+                   options_.path, ")");
+  if (primary == SQLITE_FULL) return absl::ResourceExhaustedError(message);
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+    return absl::UnavailableError(message);
+  }
+  return absl::InternalError(message);
+}
+
+absl::Status SqliteSpool::Exec(const char* sql) {
+  int code = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+  if (code != SQLITE_OK) return SqliteError(code, sql);
+  return absl::OkStatus();
+}
+
+absl::Status SqliteSpool::Initialize() {
+  int64_t count = 0;
+  int64_t bytes = 0;
+  {
+    absl::MutexLock lock(&db_mutex_);
+    absl::Status status = OpenDatabase(&count, &bytes);
+    if (!status.ok()) return status;
+  }
+  absl::MutexLock queue_lock(&queue_mutex_);
+  count_ = count;
+  bytes_ = bytes;
+  return absl::OkStatus();
+}
+
+absl::Status SqliteSpool::OpenDatabase(int64_t* count, int64_t* bytes) {
+  int code = sqlite3_open_v2(
+      options_.path.c_str(), &db_,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  if (code != SQLITE_OK) return SqliteError(code, "open");
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, 5000);
+  {
+    Statement wal(db_, "PRAGMA journal_mode=WAL");
+    if (wal.code() != SQLITE_OK) return SqliteError(wal.code(), "journal_mode");
+    if (sqlite3_step(wal.get()) != SQLITE_ROW ||
+        absl::string_view(reinterpret_cast<const char*>(
+            sqlite3_column_text(wal.get(), 0))) != "wal") {
+      return absl::InternalError(
+          absl::StrCat("spool: cannot switch ", options_.path, " to WAL"));
+    }
+  }
+  absl::Status status = Exec(options_.sync == SpoolSync::kFull
+                                 ? "PRAGMA synchronous=FULL"
+                                 : "PRAGMA synchronous=NORMAL");
+  if (!status.ok()) return status;
+  int64_t max_file = options_.max_file_bytes > 0
+                         ? options_.max_file_bytes
+                         : 2 * options_.max_bytes + (16ll << 20);
+  int64_t pages = max_file / 4096;
+  if (pages < 8) pages = 8;
+  status = Exec(absl::StrCat("PRAGMA page_size=4096; PRAGMA max_page_count=",
+                             pages)
+                    .c_str());
+  if (!status.ok()) return status;
+  status = Exec(
+      "CREATE TABLE IF NOT EXISTS messages ("
+      " seq INTEGER PRIMARY KEY,"
+      " device_id TEXT NOT NULL,"
+      " message_id TEXT NOT NULL,"
+      " transport TEXT NOT NULL,"
+      " received_at_us INTEGER NOT NULL,"
+      " payload BLOB NOT NULL,"
+      " size INTEGER NOT NULL,"
+      " UNIQUE (device_id, message_id))");
+  if (!status.ok()) return status;
+  Statement totals(db_,
+                   "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages");
+  if (totals.code() != SQLITE_OK) return SqliteError(totals.code(), "count");
+  if (sqlite3_step(totals.get()) != SQLITE_ROW) {
+    return SqliteError(sqlite3_errcode(db_), "count");
+  }
+  *count = sqlite3_column_int64(totals.get(), 0);
+  *bytes = sqlite3_column_int64(totals.get(), 1);
+  return absl::OkStatus();
+}
+
+absl::Status SqliteSpool::Insert(const VerifiedMessage& message) {
+  if (message.device_id.empty() || message.message_id.empty()) {
+    return absl::InvalidArgumentError(
+        "spool: a message needs a device id and a message id");
+  }
+  if (message.device_id.size() > options_.max_id_bytes ||
+      message.message_id.size() > options_.max_id_bytes ||
+      message.transport.size() > options_.max_id_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spool: id longer than ", options_.max_id_bytes, " bytes"));
+  }
+  if (message.payload.size() > options_.max_payload_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spool: payload of ", message.payload.size(),
+                     " bytes exceeds ", options_.max_payload_bytes));
+  }
+  PendingInsert pending;
+  pending.message = &message;
+  pending.size = MessageSize(message);
+
+  absl::MutexLock lock(&queue_mutex_);
+  queue_.push_back(&pending);
+  while (!pending.done) {
+    if (committing_) {
+      committed_.Wait(&queue_mutex_);
+      continue;
+    }
+    // Become the leader: admit what fits, commit it all in one transaction.
+    committing_ = true;
+    std::vector<PendingInsert*> group(queue_.begin(), queue_.end());
+    queue_.clear();
+    std::vector<PendingInsert*> admitted;
+    int64_t count = count_;
+    int64_t bytes = bytes_;
+    for (PendingInsert* p : group) {
+      if (count + 1 > options_.max_messages ||
+          bytes + p->size > options_.max_bytes) {
+        p->status = absl::ResourceExhaustedError(absl::StrCat(
+            "spool full: ", count, " messages, ", bytes, " bytes (limits ",
+            options_.max_messages, ", ", options_.max_bytes, ")"));
+        p->done = true;
+        continue;
+      }
+      ++count;
+      bytes += p->size;
+      admitted.push_back(p);
+    }
+    queue_mutex_.Unlock();
+    absl::Status status;
+    if (!admitted.empty()) {
+      absl::MutexLock db_lock(&db_mutex_);
+      status = CommitGroup(admitted);
+    }
+    queue_mutex_.Lock();
+    for (PendingInsert* p : admitted) {
+      p->status = status;
+      p->done = true;
+      if (status.ok() && p->inserted) {
+        ++count_;
+        bytes_ += p->size;
+      }
+    }
+    committing_ = false;
+    committed_.SignalAll();
+  }
+  return pending.status;
+}
+
+absl::Status SqliteSpool::CommitGroup(
+    const std::vector<PendingInsert*>& group) {
+  absl::Status status = Exec("BEGIN IMMEDIATE");
+  if (!status.ok()) return status;
+  auto rollback = [this](absl::Status failure) {
+    if (sqlite3_get_autocommit(db_) == 0) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    return failure;
+  };
+  Statement insert(db_,
+                   "INSERT OR IGNORE INTO messages (device_id, message_id, "
+                   "transport, received_at_us, payload, size) "
+                   "VALUES (?, ?, ?, ?, ?, ?)");
+  if (insert.code() != SQLITE_OK) {
+    return rollback(SqliteError(insert.code(), "prepare insert"));
+  }
+  for (PendingInsert* p : group) {
+    const VerifiedMessage& m = *p->message;
+    sqlite3_stmt* s = insert.get();
+    sqlite3_bind_text(s, 1, m.device_id.data(),
+                      static_cast<int>(m.device_id.size()), SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, m.message_id.data(),
+                      static_cast<int>(m.message_id.size()), SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, m.transport.data(),
+                      static_cast<int>(m.transport.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, absl::ToUnixMicros(m.received_at));
+    // A zero-length blob must still be a blob, not NULL.
+    static const uint8_t kEmpty = 0;
+    sqlite3_bind_blob(s, 5, m.payload.empty() ? &kEmpty : m.payload.data(),
+                      static_cast<int>(m.payload.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, p->size);
+    int code = sqlite3_step(s);
+    if (code != SQLITE_DONE) return rollback(SqliteError(code, "insert"));
+    p->inserted = sqlite3_changes(db_) > 0;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+  }
+  int code = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+  if (code != SQLITE_OK) return rollback(SqliteError(code, "commit"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<SpooledMessage>> SqliteSpool::Peek(
+    size_t max_messages, size_t max_bytes) {
+  std::vector<SpooledMessage> batch;
+  if (max_messages == 0) return batch;
+  absl::MutexLock lock(&db_mutex_);
+  Statement select(db_,
+                   "SELECT seq, device_id, message_id, transport, "
+                   "received_at_us, payload, size FROM messages "
+                   "ORDER BY seq LIMIT ?");
+  if (select.code() != SQLITE_OK) return SqliteError(select.code(), "select");
+  sqlite3_bind_int64(select.get(), 1, static_cast<int64_t>(max_messages));
+  size_t total = 0;
+  while (true) {
+    int code = sqlite3_step(select.get());
+    if (code == SQLITE_DONE) break;
+    if (code != SQLITE_ROW) return SqliteError(code, "select");
+    sqlite3_stmt* s = select.get();
+    int64_t size = sqlite3_column_int64(s, 6);
+    if (!batch.empty() && total + static_cast<size_t>(size) > max_bytes) break;
+    total += static_cast<size_t>(size);
+    SpooledMessage row;
+    row.sequence = sqlite3_column_int64(s, 0);
+    auto text = [s](int column) {
+      const unsigned char* data = sqlite3_column_text(s, column);
+      int length = sqlite3_column_bytes(s, column);
+      return std::string(reinterpret_cast<const char*>(data),
+                         static_cast<size_t>(length));
+    };
+    row.message.device_id = text(1);
+    row.message.message_id = text(2);
+    row.message.transport = text(3);
+    row.message.received_at = absl::FromUnixMicros(sqlite3_column_int64(s, 4));
+    const uint8_t* blob =
+        static_cast<const uint8_t*>(sqlite3_column_blob(s, 5));
+    int blob_size = sqlite3_column_bytes(s, 5);
+    if (blob != nullptr && blob_size > 0) {
+      row.message.payload.assign(blob, blob + blob_size);
+    }
+    batch.push_back(std::move(row));
+  }
+  return batch;
+}
+
+absl::Status SqliteSpool::Remove(const std::vector<int64_t>& sequences) {
+  if (sequences.empty()) return absl::OkStatus();
+  int64_t removed = 0;
+  int64_t removed_bytes = 0;
+  {
+    absl::MutexLock lock(&db_mutex_);
+    absl::Status status = Exec("BEGIN IMMEDIATE");
+    if (!status.ok()) return status;
+    Statement remove(db_, "DELETE FROM messages WHERE seq = ? RETURNING size");
+    auto rollback = [this](absl::Status failure) {
+      if (sqlite3_get_autocommit(db_) == 0) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      }
+      return failure;
+    };
+    if (remove.code() != SQLITE_OK) {
+      return rollback(SqliteError(remove.code(), "prepare delete"));
+    }
+    for (int64_t sequence : sequences) {
+      sqlite3_bind_int64(remove.get(), 1, sequence);
+      int code;
+      while ((code = sqlite3_step(remove.get())) == SQLITE_ROW) {
+        ++removed;
+        removed_bytes += sqlite3_column_int64(remove.get(), 0);
+      }
+      if (code != SQLITE_DONE) return rollback(SqliteError(code, "delete"));
+      sqlite3_reset(remove.get());
+    }
+    int code = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+    if (code != SQLITE_OK) return rollback(SqliteError(code, "commit"));
+  }
+  absl::MutexLock lock(&queue_mutex_);
+  count_ -= removed;
+  bytes_ -= removed_bytes;
+  return absl::OkStatus();
+}
+
+int64_t SqliteSpool::Count() const {
+  absl::MutexLock lock(&queue_mutex_);
+  return count_;
+}
+
+int64_t SqliteSpool::Bytes() const {
+  absl::MutexLock lock(&queue_mutex_);
+  return bytes_;
+}
+
+}  // namespace cxsec

@@ -1,0 +1,129 @@
+// SqliteSpool: the gateway's durable store-and-forward queue. Every message
+// a transport accepts is committed here before the transport acknowledges
+// the node, and deleted only when the verifier has answered for it, so a
+// cloud outage, a kill -9 or a power cut loses nothing.
+//
+// SQLite in WAL mode with synchronous=FULL (configurable): a commit is on
+// disk when Insert returns. Concurrent Inserts are group-committed: callers
+// that arrive while a commit is running are written together in the next
+// transaction, so many nodes share one fsync instead of queueing for one
+// each. (device_id, message_id) is unique, so a node retrying a message it
+// did not see acknowledged is stored once.
+//
+// When the spool reaches its limits (rows, payload bytes, or the database
+// file's size, where SQLite reports SQLITE_FULL, as it does for a full
+// disk) Insert returns ResourceExhausted: the transport answers the node
+// CoAP 5.03 and the node keeps the message. Nothing is dropped silently.
+//
+//   CXSEC_ASSIGN_OR_RETURN(std::unique_ptr<SqliteSpool> spool,
+//                          SqliteSpool::Open(options));
+//   CXSEC_RETURN_IF_ERROR(spool->Insert(message));
+//   CXSEC_ASSIGN_OR_RETURN(std::vector<SpooledMessage> batch,
+//                          spool->Peek(100, 1 << 20));
+//   CXSEC_RETURN_IF_ERROR(spool->Remove({batch[0].sequence}));
+#ifndef CXSEC_UPLINK_SQLITE_SPOOL_H_
+#define CXSEC_UPLINK_SQLITE_SPOOL_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/policy/message.h"
+
+struct sqlite3;
+
+namespace cxsec {
+
+// SpoolSync: how hard a commit waits for the disk.
+enum class SpoolSync {
+  kFull,    // fsync the WAL on every commit: survives power loss (default)
+  kNormal,  // fsync at checkpoints: survives kill -9, may lose the last
+            // commits on power loss
+};
+
+struct SqliteSpoolOptions {
+  std::string path;  // the database file, e.g. <spool_dir>/spool.db
+  SpoolSync sync = SpoolSync::kFull;
+  int64_t max_messages = 1'000'000;
+  // Sum of payload and id bytes of spooled messages.
+  int64_t max_bytes = 256ll << 20;
+  // Hard cap on the database file (SQLite's max_page_count); 0 means
+  // 2 * max_bytes + 16 MiB. Hitting it is SQLITE_FULL.
+  int64_t max_file_bytes = 0;
+  // Per-message bounds (a transport never produces more).
+  size_t max_payload_bytes = 16 << 10;
+  size_t max_id_bytes = 64;
+};
+
+// SpooledMessage: a message as stored, with its spool sequence number.
+struct SpooledMessage {
+  int64_t sequence = 0;
+  VerifiedMessage message;
+};
+
+class SqliteSpool {
+ public:
+  // Open opens (creating if needed) the spool database. The file is created
+  // 0600; its directory must not be accessible to group or others.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<SqliteSpool>> Open(
+      const SqliteSpoolOptions& options);
+
+  ~SqliteSpool();
+  SqliteSpool(const SqliteSpool&) = delete;
+  SqliteSpool& operator=(const SqliteSpool&) = delete;
+
+  // Insert commits `message` durably. OK also when the same (device_id,
+  // message_id) is already spooled. ResourceExhausted when full.
+  [[nodiscard]] absl::Status Insert(const VerifiedMessage& message);
+
+  // Peek returns up to `max_messages` of the oldest messages whose total
+  // payload is at most `max_bytes` (at least one message if any exist).
+  [[nodiscard]] absl::StatusOr<std::vector<SpooledMessage>> Peek(
+      size_t max_messages, size_t max_bytes);
+
+  // Remove deletes the given sequence numbers in one transaction (the
+  // verifier answered for them). Unknown sequence numbers are ignored.
+  [[nodiscard]] absl::Status Remove(const std::vector<int64_t>& sequences);
+
+  // Count / Bytes: what is spooled now.
+  int64_t Count() const;
+  int64_t Bytes() const;
+
+ private:
+  struct PendingInsert;
+
+  explicit SqliteSpool(const SqliteSpoolOptions& options);
+  absl::Status Initialize();
+  absl::Status OpenDatabase(int64_t* count, int64_t* bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
+  absl::Status CommitGroup(const std::vector<PendingInsert*>& group)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
+  absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
+  absl::Status SqliteError(int code, absl::string_view what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
+
+  const SqliteSpoolOptions options_;
+
+  // Group commit: Inserts queue here; the first caller that finds no
+  // commit running becomes the leader and commits the whole queue.
+  mutable absl::Mutex queue_mutex_;
+  std::deque<PendingInsert*> queue_ ABSL_GUARDED_BY(queue_mutex_);
+  bool committing_ ABSL_GUARDED_BY(queue_mutex_) = false;
+  int64_t count_ ABSL_GUARDED_BY(queue_mutex_) = 0;
+  int64_t bytes_ ABSL_GUARDED_BY(queue_mutex_) = 0;
+
+  absl::CondVar committed_;
+
+  absl::Mutex db_mutex_ ABSL_ACQUIRED_AFTER(queue_mutex_);
+  sqlite3* db_ ABSL_GUARDED_BY(db_mutex_) = nullptr;
+};
+
+}  // namespace cxsec
+
+#endif  // CXSEC_UPLINK_SQLITE_SPOOL_H_

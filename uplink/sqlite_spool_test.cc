@@ -1,0 +1,208 @@
+#include "uplink/sqlite_spool.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace cxsec {
+namespace {
+
+std::string FreshDir(absl::string_view name) {
+  std::string dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/", name);
+  std::string command = absl::StrCat("rm -rf '", dir, "'");
+  EXPECT_EQ(std::system(command.c_str()), 0);
+  EXPECT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  return dir;
+}
+
+VerifiedMessage Message(int id, size_t payload_size = 8) {
+  VerifiedMessage m;
+  m.device_id = "D0123456789abcdef";
+  m.message_id = absl::StrCat(id);
+  m.transport = "dtls";
+  m.received_at = absl::FromUnixSeconds(1714564800 + id);
+  m.payload.assign(payload_size, static_cast<uint8_t>(id));
+  return m;
+}
+
+SqliteSpoolOptions Options(const std::string& dir) {
+  SqliteSpoolOptions options;
+  options.path = dir + "/spool.db";
+  return options;
+}
+
+TEST(SqliteSpoolTest, InsertPeekRemoveKeepsOrderAndContent) {
+  std::string dir = FreshDir("order");
+  auto spool = SqliteSpool::Open(Options(dir));
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE((*spool)->Insert(Message(i)).ok());
+  EXPECT_EQ((*spool)->Count(), 5);
+  auto batch = (*spool)->Peek(3, 1 << 20);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->size(), 3u);
+  EXPECT_EQ((*batch)[0].message.message_id, "0");
+  EXPECT_EQ((*batch)[2].message.message_id, "2");
+  EXPECT_EQ((*batch)[1].message.payload, Message(1).payload);
+  EXPECT_EQ((*batch)[1].message.received_at, Message(1).received_at);
+  EXPECT_EQ((*batch)[1].message.transport, "dtls");
+  ASSERT_TRUE((*spool)->Remove({(*batch)[0].sequence, (*batch)[2].sequence}).ok());
+  EXPECT_EQ((*spool)->Count(), 3);
+  batch = (*spool)->Peek(10, 1 << 20);
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->size(), 3u);
+  EXPECT_EQ((*batch)[0].message.message_id, "1");
+  EXPECT_EQ((*batch)[1].message.message_id, "3");
+}
+
+TEST(SqliteSpoolTest, ReopenKeepsEverythingNotRemoved) {
+  std::string dir = FreshDir("reopen");
+  {
+    auto spool = SqliteSpool::Open(Options(dir));
+    ASSERT_TRUE(spool.ok()) << spool.status();
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE((*spool)->Insert(Message(i)).ok());
+    auto batch = (*spool)->Peek(4, 1 << 20);
+    ASSERT_TRUE(batch.ok());
+    std::vector<int64_t> sequences;
+    for (const auto& row : *batch) sequences.push_back(row.sequence);
+    ASSERT_TRUE((*spool)->Remove(sequences).ok());
+  }
+  auto spool = SqliteSpool::Open(Options(dir));
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  EXPECT_EQ((*spool)->Count(), 6);
+  EXPECT_EQ((*spool)->Bytes(), 6 * (8 + 17 + 1 + 4));
+  auto batch = (*spool)->Peek(100, 1 << 20);
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->size(), 6u);
+  EXPECT_EQ((*batch)[0].message.message_id, "4");
+}
+
+TEST(SqliteSpoolTest, DatabaseIsInWalModeAndPrivate) {
+  std::string dir = FreshDir("wal");
+  auto spool = SqliteSpool::Open(Options(dir));
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  ASSERT_TRUE((*spool)->Insert(Message(1)).ok());
+  struct stat st;
+  ASSERT_EQ(::stat((dir + "/spool.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat((dir + "/spool.db-wal").c_str(), &st), 0)
+      << "no WAL file: the spool is not in WAL mode";
+  EXPECT_EQ(st.st_mode & 077, 0u);
+}
+
+TEST(SqliteSpoolTest, DuplicateMessageIdIsStoredOnce) {
+  std::string dir = FreshDir("duplicate");
+  auto spool = SqliteSpool::Open(Options(dir));
+  ASSERT_TRUE(spool.ok());
+  ASSERT_TRUE((*spool)->Insert(Message(7)).ok());
+  ASSERT_TRUE((*spool)->Insert(Message(7)).ok());
+  EXPECT_EQ((*spool)->Count(), 1);
+  auto batch = (*spool)->Peek(10, 1 << 20);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->size(), 1u);
+}
+
+TEST(SqliteSpoolTest, FullByCountIsResourceExhaustedNotADrop) {
+  std::string dir = FreshDir("full_count");
+  SqliteSpoolOptions options = Options(dir);
+  options.max_messages = 3;
+  auto spool = SqliteSpool::Open(options);
+  ASSERT_TRUE(spool.ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*spool)->Insert(Message(i)).ok());
+  absl::Status full = (*spool)->Insert(Message(3));
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_NE(full.message().find("spool full"), std::string::npos);
+  auto batch = (*spool)->Peek(10, 1 << 20);
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->size(), 3u);
+  ASSERT_TRUE((*spool)->Remove({(*batch)[0].sequence}).ok());
+  EXPECT_TRUE((*spool)->Insert(Message(3)).ok()) << "room after an ack";
+}
+
+TEST(SqliteSpoolTest, FullByBytesIsResourceExhausted) {
+  std::string dir = FreshDir("full_bytes");
+  SqliteSpoolOptions options = Options(dir);
+  options.max_bytes = 1000;
+  auto spool = SqliteSpool::Open(options);
+  ASSERT_TRUE(spool.ok());
+  ASSERT_TRUE((*spool)->Insert(Message(1, 600)).ok());
+  EXPECT_EQ((*spool)->Insert(Message(2, 600)).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE((*spool)->Insert(Message(3, 100)).ok());
+}
+
+// The file-size cap makes SQLite itself report SQLITE_FULL, exactly as a
+// full disk does; the spool must turn that into ResourceExhausted and keep
+// what it already had.
+TEST(SqliteSpoolTest, SqliteFullIsResourceExhausted) {
+  std::string dir = FreshDir("sqlite_full");
+  SqliteSpoolOptions options = Options(dir);
+  options.max_bytes = 1ll << 30;  // the logical limit is not what stops it
+  options.max_file_bytes = 64 << 10;
+  auto spool = SqliteSpool::Open(options);
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  int stored = 0;
+  absl::Status status;
+  for (int i = 0; i < 200 && status.ok(); ++i) {
+    status = (*spool)->Insert(Message(i, 4000));
+    if (status.ok()) ++stored;
+  }
+  ASSERT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_NE(status.message().find("full"), std::string::npos) << status;
+  EXPECT_GT(stored, 0);
+  EXPECT_EQ((*spool)->Count(), stored);
+  auto batch = (*spool)->Peek(1000, 1 << 30);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ(static_cast<int>(batch->size()), stored);
+}
+
+TEST(SqliteSpoolTest, ConcurrentInsertsAreAllStored) {
+  std::string dir = FreshDir("concurrent");
+  SqliteSpoolOptions options = Options(dir);
+  options.sync = SpoolSync::kNormal;
+  auto spool = SqliteSpool::Open(options);
+  ASSERT_TRUE(spool.ok());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        EXPECT_TRUE((*spool)->Insert(Message(t * 1000 + i)).ok());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ((*spool)->Count(), 400);
+  auto batch = (*spool)->Peek(1000, 1 << 30);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->size(), 400u);
+}
+
+TEST(SqliteSpoolTest, RefusesADirectoryOthersCanAccess) {
+  std::string dir = FreshDir("open_dir");
+  ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
+  auto spool = SqliteSpool::Open(Options(dir));
+  ASSERT_FALSE(spool.ok());
+  EXPECT_NE(spool.status().message().find("0755"), std::string::npos)
+      << spool.status();
+}
+
+TEST(SqliteSpoolTest, RejectsOversizedAndAnonymousMessages) {
+  std::string dir = FreshDir("bad_messages");
+  auto spool = SqliteSpool::Open(Options(dir));
+  ASSERT_TRUE(spool.ok());
+  EXPECT_EQ((*spool)->Insert(Message(1, 17 << 10)).code(),
+            absl::StatusCode::kInvalidArgument);
+  VerifiedMessage anonymous = Message(2);
+  anonymous.message_id.clear();
+  EXPECT_EQ((*spool)->Insert(anonymous).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*spool)->Count(), 0);
+}
+
+}  // namespace
+}  // namespace cxsec
