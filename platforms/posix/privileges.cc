@@ -27,7 +27,7 @@ absl::StatusOr<Account> LookUpAccount(const std::string& name) {
   if (error != 0 || found == nullptr) {
     return absl::NotFoundError(
         absl::StrCat("account '", name, "' does not exist (create it, e.g. "
-                     "with packaging/systemd/cxsec.sysusers.conf)"));
+                     "with targets/gateway/systemd/cxsec.sysusers.conf)"));
   }
   if (found->pw_uid == 0 || found->pw_gid == 0) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -8,7 +8,7 @@
 
 #include "core/policy/unconfigured.h"
 #include "core/security_core.h"
-#include "uplink/https_uplink.h"
+#include "transports/uplink/https_uplink.h"
 
 namespace cxsec::gateway {
 

@@ -11,8 +11,8 @@
 #include "platforms/posix/privileges.h"
 #include "targets/common/binary_main.h"
 #include "targets/gateway/gateway_core.h"
-#include "uplink/https_client.h"
-#include "uplink/https_uplink.h"
+#include "transports/uplink/https_client.h"
+#include "transports/uplink/https_uplink.h"
 
 namespace cxsec::gateway {
 namespace {

@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mode="${BENCH_COPT:-opt}"
-bazel build --jobs=2 -c "$mode" //uplink:uplink_benchmark >/dev/null 2>&1
-bin="$(bazel info -c "$mode" bazel-bin 2>/dev/null)/uplink/uplink_benchmark"
+bazel build --jobs=2 -c "$mode" //transports/uplink:uplink_benchmark >/dev/null 2>&1
+bin="$(bazel info -c "$mode" bazel-bin 2>/dev/null)/transports/uplink/uplink_benchmark"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 TEST_TMPDIR="${TMPDIR:-/tmp}" "$bin" --benchmark_min_time=1 \

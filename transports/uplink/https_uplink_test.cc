@@ -1,6 +1,6 @@
 // HttpsUplink against a real in-process HTTPS server (Beast + BoringSSL)
 // with a real PKI made by the openssl CLI, and a real SQLite spool.
-#include "uplink/https_uplink.h"
+#include "transports/uplink/https_uplink.h"
 
 #include <sys/stat.h>
 
@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
-#include "uplink/testing/https_test_server.h"
-#include "uplink/testing/test_pki.h"
+#include "transports/uplink/testing/https_test_server.h"
+#include "transports/uplink/testing/test_pki.h"
 
 namespace cxsec {
 namespace {

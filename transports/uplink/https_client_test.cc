@@ -1,4 +1,4 @@
-#include "uplink/https_client.h"
+#include "transports/uplink/https_client.h"
 
 #include "gtest/gtest.h"
 

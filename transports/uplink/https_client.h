@@ -16,8 +16,8 @@
 //   CXSEC_ASSIGN_OR_RETURN(auto client, HttpsClient::Create(options));
 //   CXSEC_ASSIGN_OR_RETURN(HttpsResponse response,
 //       client->Post("/v1/telemetry", token, "application/json", body));
-#ifndef CXSEC_UPLINK_HTTPS_CLIENT_H_
-#define CXSEC_UPLINK_HTTPS_CLIENT_H_
+#ifndef CXSEC_TRANSPORTS_UPLINK_HTTPS_CLIENT_H_
+#define CXSEC_TRANSPORTS_UPLINK_HTTPS_CLIENT_H_
 
 #include <cstdint>
 #include <memory>
@@ -94,4 +94,4 @@ class HttpsClient {
 
 }  // namespace cxsec
 
-#endif  // CXSEC_UPLINK_HTTPS_CLIENT_H_
+#endif  // CXSEC_TRANSPORTS_UPLINK_HTTPS_CLIENT_H_

@@ -12,8 +12,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "uplink/https_uplink.h"
-#include "uplink/testing/test_pki.h"
+#include "transports/uplink/https_uplink.h"
+#include "transports/uplink/testing/test_pki.h"
 
 int main(int argc, char** argv) {
   if (argc != 7) {

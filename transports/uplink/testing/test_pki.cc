@@ -1,4 +1,4 @@
-#include "uplink/testing/test_pki.h"
+#include "transports/uplink/testing/test_pki.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -20,8 +20,8 @@
 // adjusted in one place (docs/GATEWAY.md documents it). Decoders take
 // untrusted bytes: they bound the body size, the number of entries and each
 // field, and fail with the index and field name of the first bad entry.
-#ifndef CXSEC_UPLINK_TELEMETRY_WIRE_H_
-#define CXSEC_UPLINK_TELEMETRY_WIRE_H_
+#ifndef CXSEC_TRANSPORTS_UPLINK_TELEMETRY_WIRE_H_
+#define CXSEC_TRANSPORTS_UPLINK_TELEMETRY_WIRE_H_
 
 #include <cstddef>
 #include <string>
@@ -77,4 +77,4 @@ DecodeTelemetryResults(absl::string_view body,
 
 }  // namespace cxsec
 
-#endif  // CXSEC_UPLINK_TELEMETRY_WIRE_H_
+#endif  // CXSEC_TRANSPORTS_UPLINK_TELEMETRY_WIRE_H_

@@ -3,8 +3,8 @@
 // uplink's tests and benchmark. Like the verifier it checks the bearer
 // token and deduplicates by (deviceId, messageId); unlike it, it can be
 // told to fail, delay, reject, or go down and come back on the same port.
-#ifndef CXSEC_UPLINK_TESTING_HTTPS_TEST_SERVER_H_
-#define CXSEC_UPLINK_TESTING_HTTPS_TEST_SERVER_H_
+#ifndef CXSEC_TRANSPORTS_UPLINK_TESTING_HTTPS_TEST_SERVER_H_
+#define CXSEC_TRANSPORTS_UPLINK_TESTING_HTTPS_TEST_SERVER_H_
 
 #include <cstdint>
 #include <memory>
@@ -64,4 +64,4 @@ class HttpsTestServer {
 
 }  // namespace cxsec::testing
 
-#endif  // CXSEC_UPLINK_TESTING_HTTPS_TEST_SERVER_H_
+#endif  // CXSEC_TRANSPORTS_UPLINK_TESTING_HTTPS_TEST_SERVER_H_

@@ -1,4 +1,4 @@
-#include "uplink/sqlite_spool.h"
+#include "transports/uplink/sqlite_spool.h"
 
 #include <sys/stat.h>
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "uplink/telemetry_wire.h"
+#include "transports/uplink/telemetry_wire.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::string_view body(reinterpret_cast<const char*>(data), size);

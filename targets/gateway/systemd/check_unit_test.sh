@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks packaging/systemd/cxsec-gateway.service: the hardening options the
+# Checks targets/gateway/systemd/cxsec-gateway.service: the hardening options the
 # gateway relies on are present, `systemd-analyze verify` accepts the unit,
 # and `systemd-analyze security --offline` rates its exposure at most 4.0
 # of 10. Without systemd-analyze only the option check runs.

@@ -21,8 +21,8 @@
 //   CXSEC_ASSIGN_OR_RETURN(std::vector<SpooledMessage> batch,
 //                          spool->Peek(100, 1 << 20));
 //   CXSEC_RETURN_IF_ERROR(spool->Remove({batch[0].sequence}));
-#ifndef CXSEC_UPLINK_SQLITE_SPOOL_H_
-#define CXSEC_UPLINK_SQLITE_SPOOL_H_
+#ifndef CXSEC_TRANSPORTS_UPLINK_SQLITE_SPOOL_H_
+#define CXSEC_TRANSPORTS_UPLINK_SQLITE_SPOOL_H_
 
 #include <cstdint>
 #include <deque>
@@ -126,4 +126,4 @@ class SqliteSpool {
 
 }  // namespace cxsec
 
-#endif  // CXSEC_UPLINK_SQLITE_SPOOL_H_
+#endif  // CXSEC_TRANSPORTS_UPLINK_SQLITE_SPOOL_H_

@@ -3,8 +3,8 @@
 // `max`, then "equal jitter" (a uniform draw in [d/2, d]) so that many
 // gateways that lost the cloud at the same moment do not all return at the
 // same moment, while the wait still grows exponentially.
-#ifndef CXSEC_UPLINK_BACKOFF_H_
-#define CXSEC_UPLINK_BACKOFF_H_
+#ifndef CXSEC_TRANSPORTS_UPLINK_BACKOFF_H_
+#define CXSEC_TRANSPORTS_UPLINK_BACKOFF_H_
 
 #include <cstdint>
 #include <random>
@@ -55,4 +55,4 @@ class ExponentialBackoff {
 
 }  // namespace cxsec
 
-#endif  // CXSEC_UPLINK_BACKOFF_H_
+#endif  // CXSEC_TRANSPORTS_UPLINK_BACKOFF_H_

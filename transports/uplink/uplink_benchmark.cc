@@ -20,10 +20,10 @@
 #include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
 #include "sqlite3.h"
-#include "uplink/https_uplink.h"
-#include "uplink/sqlite_spool.h"
-#include "uplink/testing/https_test_server.h"
-#include "uplink/testing/test_pki.h"
+#include "transports/uplink/https_uplink.h"
+#include "transports/uplink/sqlite_spool.h"
+#include "transports/uplink/testing/https_test_server.h"
+#include "transports/uplink/testing/test_pki.h"
 
 namespace cxsec {
 namespace {

@@ -1,4 +1,4 @@
-#include "uplink/https_client.h"
+#include "transports/uplink/https_client.h"
 
 #include <openssl/base.h>
 #include <openssl/base64.h>

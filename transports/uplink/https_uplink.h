@@ -16,8 +16,8 @@
 //   CXSEC_ASSIGN_OR_RETURN(HttpsUplink uplink, HttpsUplink::Create(options));
 //   CXSEC_RETURN_IF_ERROR(uplink.Start(tokens));
 //   CXSEC_RETURN_IF_ERROR(uplink.Enqueue(message));  // durably spooled
-#ifndef CXSEC_UPLINK_HTTPS_UPLINK_H_
-#define CXSEC_UPLINK_HTTPS_UPLINK_H_
+#ifndef CXSEC_TRANSPORTS_UPLINK_HTTPS_UPLINK_H_
+#define CXSEC_TRANSPORTS_UPLINK_HTTPS_UPLINK_H_
 
 #include <cstdint>
 #include <functional>
@@ -31,9 +31,9 @@
 #include "absl/time/time.h"
 #include "core/policy/concepts.h"
 #include "core/policy/message.h"
-#include "uplink/backoff.h"
-#include "uplink/https_client.h"
-#include "uplink/sqlite_spool.h"
+#include "transports/uplink/backoff.h"
+#include "transports/uplink/https_client.h"
+#include "transports/uplink/sqlite_spool.h"
 
 namespace cxsec {
 
@@ -106,4 +106,4 @@ static_assert(Uplink<HttpsUplink>);
 
 }  // namespace cxsec
 
-#endif  // CXSEC_UPLINK_HTTPS_UPLINK_H_
+#endif  // CXSEC_TRANSPORTS_UPLINK_HTTPS_UPLINK_H_

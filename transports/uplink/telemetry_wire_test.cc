@@ -1,4 +1,4 @@
-#include "uplink/telemetry_wire.h"
+#include "transports/uplink/telemetry_wire.h"
 
 #include <string>
 

@@ -17,8 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "uplink/testing/https_test_server.h"
-#include "uplink/testing/test_pki.h"
+#include "transports/uplink/testing/https_test_server.h"
+#include "transports/uplink/testing/test_pki.h"
 
 namespace cxsec {
 namespace {

@@ -2,8 +2,8 @@
 // uplink benchmark, made by the openssl CLI in a separate process (never
 // linked: cxsec processes must not load OpenSSL 3). P-256 keys, 2-day
 // validity, files under a caller-given directory.
-#ifndef CXSEC_UPLINK_TESTING_TEST_PKI_H_
-#define CXSEC_UPLINK_TESTING_TEST_PKI_H_
+#ifndef CXSEC_TRANSPORTS_UPLINK_TESTING_TEST_PKI_H_
+#define CXSEC_TRANSPORTS_UPLINK_TESTING_TEST_PKI_H_
 
 #include <string>
 #include <vector>
@@ -45,4 +45,4 @@ struct TestServerCert {
 
 }  // namespace cxsec::testing
 
-#endif  // CXSEC_UPLINK_TESTING_TEST_PKI_H_
+#endif  // CXSEC_TRANSPORTS_UPLINK_TESTING_TEST_PKI_H_

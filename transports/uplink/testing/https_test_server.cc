@@ -1,4 +1,4 @@
-#include "uplink/testing/https_test_server.h"
+#include "transports/uplink/testing/https_test_server.h"
 
 #include <exception>
 #include <thread>
@@ -15,7 +15,7 @@
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "boost/beast/ssl.hpp"
-#include "uplink/telemetry_wire.h"
+#include "transports/uplink/telemetry_wire.h"
 
 namespace cxsec::testing {
 namespace {

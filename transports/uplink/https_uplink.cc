@@ -1,4 +1,4 @@
-#include "uplink/https_uplink.h"
+#include "transports/uplink/https_uplink.h"
 
 #include <cstdio>
 #include <thread>
@@ -9,7 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "uplink/telemetry_wire.h"
+#include "transports/uplink/telemetry_wire.h"
 
 namespace cxsec {
 
