@@ -1,6 +1,7 @@
 // RFC known-answer vectors for the JWS layer and key import/export.
 #include "core/jwt/jws.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "core/jwt/verifier.h"
@@ -103,6 +104,28 @@ TEST(JwsTest, KeyImportRejectsOffCurvePrivateAndUnsupported) {
                    R"({"kty":"EC","crv":"P-384","x":"AA","y":"AA"})")
                    .ok());
   EXPECT_FALSE(JwtPublicKey::FromSpkiPem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n").ok());
+}
+
+}  // namespace
+}  // namespace cxsec
+
+namespace cxsec {
+namespace {
+
+TEST(StrictJsonTest, DuplicatesFoundInSmallAndLargeObjectsAndNested) {
+  EXPECT_TRUE(ParseStrictJsonObject(R"({"a":1,"b":{"a":2}})", "x").ok());
+  EXPECT_EQ(JwtReasonOf(ParseStrictJsonObject(R"({"a":1,"b":{"c":2,"c":3}})", "x").status()),
+            JwtReason::kDuplicateMember);
+  std::string big = "{";
+  for (int i = 0; i < 40; ++i) absl::StrAppend(&big, "\"k", i, "\":", i, ",");
+  EXPECT_TRUE(ParseStrictJsonObject(big + "\"z\":0}", "x").ok());
+  EXPECT_EQ(JwtReasonOf(ParseStrictJsonObject(big + "\"k3\":0}", "x").status()),
+            JwtReason::kDuplicateMember);
+  EXPECT_EQ(JwtReasonOf(ParseStrictJsonObject(big + "\"k39\":0}", "x").status()),
+            JwtReason::kDuplicateMember);
+  // Escapes decode before comparison: "\u0061" is "a".
+  EXPECT_EQ(JwtReasonOf(ParseStrictJsonObject(R"({"a":1,"\u0061":2})", "x").status()),
+            JwtReason::kDuplicateMember);
 }
 
 }  // namespace

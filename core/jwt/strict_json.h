@@ -70,9 +70,27 @@ inline bool IsValidUtf8(absl::string_view text) {
   if (!IsValidUtf8(text)) {
     return JwtRejection(JwtReason::kBadUtf8, absl::StrCat(what, " is not UTF-8"));
   }
-  // One set of seen names per open object; arrays push nothing but count
-  // towards depth.
-  std::vector<absl::flat_hash_set<std::string>> open_objects;
+  // The names seen in each open object; arrays push nothing but count
+  // towards depth. JOSE objects have a handful of members, so a linear
+  // scan beats hashing; past 16 names a hash set keeps a hostile object
+  // with a thousand members from costing quadratic time.
+  struct SeenNames {
+    std::vector<std::string> few;
+    absl::flat_hash_set<std::string> many;
+    bool Insert(const std::string& name) {
+      if (!many.empty()) return many.insert(name).second;
+      for (const std::string& other : few) {
+        if (other == name) return false;
+      }
+      few.push_back(name);
+      if (few.size() > 16) {
+        many.insert(few.begin(), few.end());
+        few.clear();
+      }
+      return true;
+    }
+  };
+  std::vector<SeenNames> open_objects;
   int depth = 0;
   bool too_deep = false;
   std::string duplicate;
@@ -95,10 +113,11 @@ inline bool IsValidUtf8(absl::string_view text) {
         --depth;
         break;
       case Event::key:
-        if (!open_objects.empty() && parsed.is_string() &&
-            !open_objects.back().insert(parsed.get<std::string>()).second &&
-            duplicate.empty()) {
-          duplicate = parsed.get<std::string>();
+        if (!open_objects.empty() && parsed.is_string()) {
+          const std::string& name = parsed.get_ref<const std::string&>();
+          if (!open_objects.back().Insert(name) && duplicate.empty()) {
+            duplicate = name;
+          }
         }
         break;
       case Event::value:

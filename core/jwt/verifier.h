@@ -196,7 +196,8 @@ class JwtVerifier {
   // Verify checks `token` against the registered keys of its subject.
   [[nodiscard]] absl::StatusOr<VerifiedClaims> Verify(absl::string_view token) {
     absl::Time now = clock_.Now();
-    Sha256Digest digest = Sha256(AsBytes(token));
+    Sha256Digest digest{};  // only the cache needs it
+    if (options_.cache_capacity != 0) digest = Sha256(AsBytes(token));
     if (auto hit = CacheLookup(digest, now, nullptr); hit.has_value()) {
       return *std::move(hit);
     }
@@ -230,7 +231,8 @@ class JwtVerifier {
   [[nodiscard]] absl::StatusOr<VerifiedClaims> VerifyWithKeys(
       absl::string_view token, const DeviceKeySet& keys) {
     absl::Time now = clock_.Now();
-    Sha256Digest digest = Sha256(AsBytes(token));
+    Sha256Digest digest{};  // only the cache needs it
+    if (options_.cache_capacity != 0) digest = Sha256(AsBytes(token));
     if (auto hit = CacheLookup(digest, now, &keys); hit.has_value()) {
       return *std::move(hit);
     }

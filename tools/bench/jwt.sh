@@ -21,8 +21,9 @@ def per_sec(name):
     b = bench[name]
     t = b["real_time"] if "real_time" in b else b["cpu_time"]
     unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
-    cpu = b["cpu_time"] * unit
-    return 1.0 / cpu, 1.0 / (t * unit)
+    # Wall-clock, like bssl-tool speed: on a shared machine CPU time would
+    # flatter cxsec against a baseline measured in wall time.
+    return 1.0 / (b["real_time"] * unit), 1.0 / (b["cpu_time"] * unit)
 bssl = {}
 for line in open(sys.argv[2]):
     line = line.strip().rstrip(",")
@@ -30,7 +31,7 @@ for line in open(sys.argv[2]):
         continue
     for item in re.findall(r"\{[^{}]*\}", line):
         d = json.loads(item)
-        bssl[d["description"]] = d["numCalls"] / (d["timeInMicroseconds"] / 1e6)
+        bssl[d["description"]] = d["numCalls"] / (d.get("microseconds", d.get("timeInMicroseconds")) / 1e6)
 def base(pattern):
     for k, v in bssl.items():
         if re.fullmatch(pattern, k):
@@ -43,8 +44,8 @@ def row(op, ours, baseline, label, goal=""):
     rows.append(f"| {op} | {ours:,.0f}/s | {b} | {ratio} | {goal} |")
 print("| operation | cxsec | baseline | ratio | goal |")
 print("| --- | --- | --- | --- | --- |")
-row("mint soft ES256", per_sec("BM_MintSoft/es256:0")[0], base(r"ECDSA P-256 sign"), "bssl ECDSA P-256 sign")
-row("mint soft EdDSA", per_sec("BM_MintSoft/eddsa:1")[0], base(r"Ed25519 sign"), "bssl Ed25519 sign")
+row("mint soft ES256", per_sec("BM_MintSoft/es256:0")[0], base(r"ECDSA P-256 sign(ing)?"), "bssl ECDSA P-256 sign")
+row("mint soft EdDSA", per_sec("BM_MintSoft/eddsa:1")[0], base(r"Ed25519 sign(ing)?"), "bssl Ed25519 sign")
 row("verify cold ES256", per_sec("BM_VerifyCold/es256:0")[0], base(r"ECDSA P-256 verify"), "bssl ECDSA P-256 verify", ">= 0.9x")
 row("verify cold EdDSA", per_sec("BM_VerifyCold/eddsa:1")[0], base(r"Ed25519 verify"), "bssl Ed25519 verify", ">= 0.9x")
 row("verify warm (cache hit)", per_sec("BM_VerifyWarm")[0], 1_000_000, "goal 1,000,000/s", ">= 1.0x")
