@@ -11,6 +11,7 @@
 #ifndef CXSEC_CORE_JWT_ISSUER_H_
 #define CXSEC_CORE_JWT_ISSUER_H_
 
+#include <optional>
 #include <string>
 #include <utility>
 
