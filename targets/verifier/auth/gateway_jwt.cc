@@ -152,10 +152,10 @@ absl::Status CheckClaims(const UnverifiedJwt& jwt, absl::string_view gateway_id,
                          absl::string_view audience, absl::Time now,
                          absl::Duration skew) {
   const json& claims = jwt.claims;
-  auto iss = claims.find("iss");
+  auto iss = claims.find("sub");
   if (iss == claims.end() || !iss->is_string() ||
       iss->get<std::string>() != gateway_id) {
-    return absl::UnauthenticatedError("JWT 'iss' must be the gateway id");
+    return absl::UnauthenticatedError("JWT 'sub' must be the gateway id");
   }
   auto aud = claims.find("aud");
   bool audience_ok = false;

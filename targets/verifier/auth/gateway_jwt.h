@@ -4,7 +4,7 @@
 // targets/verifier/service/, so swapping it in touches one file.
 //
 // Token shape: header {"alg":"ES256","typ":"JWT","kid":<optional>},
-// claims {"iss": gateway id, "aud": project id, "exp", optional "nbf"/"iat"}.
+// claims {"sub": gateway id, "aud": project id, "exp", optional "nbf"/"iat"}.
 #ifndef CXSEC_TARGETS_VERIFIER_AUTH_GATEWAY_JWT_H_
 #define CXSEC_TARGETS_VERIFIER_AUTH_GATEWAY_JWT_H_
 
@@ -51,7 +51,7 @@ struct UnverifiedJwt {
 // VerifyEs256 checks the signature over signing_input.
 [[nodiscard]] absl::Status VerifyEs256(const UnverifiedJwt& jwt, const EC_KEY* key);
 
-// CheckClaims: iss == gateway, aud == (or contains) audience, exp present
+// CheckClaims: sub == gateway, aud == (or contains) audience, exp present
 // and in the future, nbf/iat not in the future (with `skew`).
 [[nodiscard]] absl::Status CheckClaims(const UnverifiedJwt& jwt,
                                        absl::string_view gateway_id,

@@ -63,9 +63,9 @@ GatewayAuthResult RegistryGatewayTokenVerifier::Verify(absl::string_view token) 
   if (cached.has_value()) return CheckGatewayState(cached->gateway_id, cached->kid);
   absl::StatusOr<UnverifiedJwt> jwt = ParseJwt(token);
   if (!jwt.ok()) return Fail(jwt.status(), "malformed_token");
-  auto iss = jwt->claims.find("iss");
+  auto iss = jwt->claims.find("sub");
   if (iss == jwt->claims.end() || !iss->is_string()) {
-    return Fail(absl::UnauthenticatedError("JWT 'iss' must name the gateway"),
+    return Fail(absl::UnauthenticatedError("JWT 'sub' must name the gateway"),
                 "invalid_claims");
   }
   std::string gateway_id = iss->get<std::string>();
