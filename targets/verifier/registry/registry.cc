@@ -57,14 +57,14 @@ absl::StatusOr<Gateway> DecodeGateway(const json& j) {
       GatewayKey key;
       absl::StatusOr<std::string> pem = StringField(k, "publicKeyPem");
       if (!pem.ok()) return pem.status();
-      absl::StatusOr<ParsedPublicKey> parsed = ParseP256PublicKeyPem(*pem);
+      absl::StatusOr<JwtPublicKey> parsed = JwtPublicKey::FromSpkiPem(*pem);
       if (!parsed.ok()) {
         return absl::DataLossError(absl::StrCat("gateway ", g.id, ": stored key: ",
                                                 parsed.status().message()));
       }
-      key.kid = parsed->kid;
+      key.kid = parsed->Thumbprint();
       key.public_key_pem = *pem;
-      key.parsed = parsed->key;
+      key.parsed = std::make_shared<const JwtPublicKey>(std::move(*parsed));
       if (k.contains("expiresAt") && k["expiresAt"].is_number_integer()) {
         key.expires_at = k["expiresAt"].get<int64_t>();
       }
@@ -364,13 +364,20 @@ absl::Status Registry::DeleteGateway(absl::string_view principal, absl::string_v
 absl::StatusOr<std::string> Registry::AddGatewayKey(
     absl::string_view principal, absl::string_view gateway_id,
     absl::string_view public_key_pem, std::optional<int64_t> expires_at) {
-  absl::StatusOr<ParsedPublicKey> parsed = ParseP256PublicKeyPem(public_key_pem);
-  if (!parsed.ok()) return parsed.status();
+  if (public_key_pem.size() > 8192) {
+    return absl::InvalidArgumentError("publicKeyPem: longer than 8192 bytes");
+  }
+  absl::StatusOr<JwtPublicKey> parsed = JwtPublicKey::FromSpkiPem(public_key_pem);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("publicKeyPem: ", parsed.status().message()));
+  }
+  std::string kid = parsed->Thumbprint();
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Gateway> g = LoadGatewayUncached(gateway_id);
   if (!g.ok()) return g.status();
   for (const GatewayKey& k : g->keys) {
-    if (k.kid == parsed->kid) {
+    if (k.kid == kid) {
       return absl::AlreadyExistsError(
           absl::StrCat("gateway '", gateway_id, "' already has key ", k.kid));
     }
@@ -381,15 +388,15 @@ absl::StatusOr<std::string> Registry::AddGatewayKey(
         " keys; remove one first"));
   }
   GatewayKey key;
-  key.kid = parsed->kid;
+  key.kid = kid;
   key.public_key_pem = std::string(public_key_pem);
   key.expires_at = expires_at;
-  key.parsed = parsed->key;
+  key.parsed = std::make_shared<const JwtPublicKey>(std::move(*parsed));
   g->keys.push_back(std::move(key));
   CXSEC_RETURN_IF_ERROR(PutGateway(*g));
   CXSEC_RETURN_IF_ERROR(Audit(principal, "gateway.key.add",
-                              absl::StrCat(gateway_id, "/", parsed->kid)));
-  return parsed->kid;
+                              absl::StrCat(gateway_id, "/", kid)));
+  return kid;
 }
 
 absl::Status Registry::RemoveGatewayKey(absl::string_view principal,

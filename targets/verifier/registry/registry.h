@@ -20,7 +20,7 @@
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "nlohmann/json.hpp"
-#include "targets/verifier/auth/gateway_jwt.h"
+#include "core/jwt/public_key.h"
 #include "targets/verifier/registry/kv_store.h"
 
 namespace cxsec::verifier {
@@ -35,9 +35,9 @@ struct Project {
 
 struct GatewayKey {
   std::string kid;
-  std::string public_key_pem;
+  std::string public_key_pem;          // SPKI PEM: P-256 (ES256) or Ed25519
   std::optional<int64_t> expires_at;  // unix seconds
-  SharedEcKey parsed;                 // filled on load
+  std::shared_ptr<const JwtPublicKey> parsed;  // filled on load
   bool ExpiredAt(absl::Time now) const {
     return expires_at.has_value() && absl::ToUnixSeconds(now) >= *expires_at;
   }

@@ -6,7 +6,7 @@
 
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
-#include "targets/verifier/auth/gateway_jwt.h"
+#include "core/jwt/jws.h"
 #include "targets/verifier/service/telemetry_batch.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -22,6 +22,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)cxsec::verifier::ParseTelemetryBatch(parser.get().body());
   }
   (void)cxsec::verifier::ParseTelemetryBatch(text);
-  (void)cxsec::verifier::ParseJwt(text);
+  (void)cxsec::ParseJws(text);
   return 0;
 }
