@@ -16,6 +16,7 @@
 #include "targets/verifier/service/gateway_token_verifier.h"
 #include "targets/verifier/service/verifier_service.h"
 #include "targets/verifier/sinks/telemetry_log.h"
+#include "targets/verifier/sinks/webhook_forwarder.h"
 #include "targets/verifier/verifier_core.h"
 
 namespace cxsec::verifier {
@@ -33,6 +34,10 @@ absl::Status Validate(const KeyValueFile& config) {
       config.Find("etcd_endpoints") == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat(config.source(), ": registry = etcd needs 'etcd_endpoints'"));
+  }
+  if ((config.Find("webhook_url") == nullptr) != (config.Find("webhook_secret_file") == nullptr)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source(), ": 'webhook_url' and 'webhook_secret_file' go together"));
   }
   if (config.Find("tls_cert") == nullptr || config.Find("tls_key") == nullptr) {
     return absl::InvalidArgumentError(
@@ -65,6 +70,21 @@ absl::Status Run(const KeyValueFile& config) {
   }
   CXSEC_ASSIGN_OR_RETURN(std::unique_ptr<TelemetryLog> log,
                          TelemetryLog::Open(data_dir + "/telemetry.ndjson"));
+  std::unique_ptr<WebhookForwarder> webhook;
+  if (config.Find("webhook_url") != nullptr) {
+    WebhookOptions webhook_options;
+    webhook_options.url = Value(config, "webhook_url", "");
+    CXSEC_ASSIGN_OR_RETURN(std::string secret,
+                           ReadPrivateFile(Value(config, "webhook_secret_file", ""), 4096));
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) {
+      secret.pop_back();
+    }
+    webhook_options.secret = SecretBytes::CopyFrom(AsBytes(secret));
+    SecureZero(secret.data(), secret.size());
+    webhook_options.cursor_path = data_dir + "/webhook.cursor";
+    CXSEC_ASSIGN_OR_RETURN(webhook,
+                           WebhookForwarder::Start(log.get(), std::move(webhook_options), clock));
+  }
   RegistryGatewayTokenVerifier tokens(&registry, clock);
   VerifierService service(&registry, &iam, &tokens, log.get(), clock);
 
@@ -127,6 +147,8 @@ int main(int argc, char** argv) {
               {"etcd_endpoints", false, "etcd URLs, comma-separated (first is used)"},
               {"etcd_prefix", false, "etcd key prefix, default cxsec/"},
               {"threads", false, "HTTPS server threads, default 8"},
+              {"webhook_url", false, "http://host:port/path receiving signed NDJSON"},
+              {"webhook_secret_file", false, "HMAC-SHA256 key for webhooks (mode 0600)"},
           },
       .validate = cxsec::verifier::Validate,
       .run = cxsec::verifier::Run,
