@@ -102,7 +102,7 @@ absl::Status Run(const KeyValueFile& config) {
   options.private_key_file = Value(config, "tls_key", "");
   options.client_ca_file = Value(config, "tls_client_ca", "");
   uint32_t threads = 8;
-  if (!absl::SimpleAtoi(Value(config, "threads", "8"), &threads) || threads == 0 ||
+  if (!absl::SimpleAtoi(Value(config, "threads", "32"), &threads) || threads == 0 ||
       threads > 256) {
     return absl::InvalidArgumentError("'threads' must be 1-256");
   }
@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
               {"registry", false, "sqlite (default) or etcd"},
               {"etcd_endpoints", false, "etcd URLs, comma-separated (first is used)"},
               {"etcd_prefix", false, "etcd key prefix, default cxsec/"},
-              {"threads", false, "HTTPS server threads, default 8"},
+              {"threads", false, "HTTPS server threads, default 32"},
               {"webhook_url", false, "http://host:port/path receiving signed NDJSON"},
               {"webhook_secret_file", false, "HMAC-SHA256 key for webhooks (mode 0600)"},
           },

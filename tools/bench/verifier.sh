@@ -2,7 +2,8 @@
 # Benchmark cxsec-verifier with wrk on loopback: POST /v1/telemetry with a
 # valid, cached gateway token (authentication + fdatasync'd NDJSON storage)
 # next to GET /healthz on the same server in the same run (the plain HTTPS
-# request rate), plus a same-run baseline of `openssl s_server -www`.
+# request rate), and POST /v1/telemetry with a fresh token per request next
+# to `bssl-tool speed` ECDSA P-256 verify (one core) in the same run.
 # Prints: operation | cxsec | baseline | ratio.
 # Usage: tools/bench/verifier.sh [seconds per run, default 10]
 set -euo pipefail
@@ -24,6 +25,7 @@ data_dir = $work/data
 listen = 127.0.0.1:$port
 tls_cert = $work/cert.pem
 tls_key = $work/key.pem
+threads = ${VERIFIER_THREADS:-32}
 CONF
 chmod 600 "$work/verifier.conf"
 "$bin/cxsec-verifier" --config="$work/verifier.conf" > "$work/stdout" 2> "$work/stderr" &
@@ -32,7 +34,8 @@ for _ in $(seq 1 100); do grep -q listening "$work/stderr" 2>/dev/null && break;
 admin="$(sed -n 2p "$work/stdout")"
 url="https://127.0.0.1:$port"
 api() { curl -sk -X "$1" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "$url$2" -d "$3" >/dev/null; }
-"$bin/bench_token" "$work/gw.pem" G0123456789abcdef01 bench > "$work/token"
+"$bin/bench_token" "$work/gw.pem" G0123456789abcdef01 bench 60000 > "$work/tokens"
+head -1 "$work/tokens" > "$work/token"
 api POST /v1/projects '{"id":"bench"}'
 api POST /v1/gateways '{"id":"G0123456789abcdef01","project":"bench"}'
 python3 -c 'import json,sys; print(json.dumps({"publicKeyPem": open(sys.argv[1]).read()}))' "$work/gw.pem" > "$work/key.json"
@@ -50,16 +53,35 @@ request = function()
   return wrk.format(nil, "/v1/telemetry", nil, body)
 end
 LUA
+cat > "$work/fresh.lua" <<LUA
+local tokens = {}
+for line in io.lines("$work/tokens") do tokens[#tokens + 1] = line end
+local counter = 0
+local offset = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+setup = function(thread) thread:set("offset", offset); offset = offset + 30000 end
+request = function()
+  counter = counter + 1
+  local token = tokens[((offset + counter) % #tokens) + 1]
+  local body = '{"messages":[{"deviceId":"dev-1","messageId":"f' .. offset .. '-' .. counter .. '","timestamp":1,"payload":{"t":1}}]}'
+  return wrk.format(nil, "/v1/telemetry", {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}, body)
+end
+LUA
 rate() { awk '/Requests\/sec/ {print $2}'; }
 healthz=$(wrk -t2 -c32 -d"${secs}s" "$url/healthz" | rate)
 telemetry=$(wrk -t2 -c32 -d"${secs}s" -s "$work/post.lua" "$url/" | rate)
-bport=$((port + 1))
-openssl s_server -accept "$bport" -cert "$work/cert.pem" -key "$work/key.pem" -www -quiet >/dev/null 2>&1 &
-pids+=($!)
-sleep 1
-sserver=$(wrk -t2 -c32 -d"${secs}s" "https://127.0.0.1:$bport/" | rate)
+healthz2=$(wrk -t2 -c32 -d"${secs}s" "$url/healthz" | rate)
+fresh=$(wrk -t2 -c32 -d"${secs}s" -s "$work/fresh.lua" "$url/" | rate)
+bssl=$(bssl-tool speed -filter 'ECDSA P-256' -timeout "$secs" 2>&1 | awk '/P-256 verify/ {gsub(/\(/, "", $(NF-1)); print $(NF-1)}')
+cores=$(nproc)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+healthz_mean=$(awk -v a="$healthz" -v b="$healthz2" 'BEGIN { printf "%.2f", (a + b) / 2 }')
+bssl_cores=$(awk -v a="$bssl" -v c="$cores" 'BEGIN { printf "%.2f", a * c }')
+echo "server threads: ${VERIFIER_THREADS:-32}; wrk -t2 -c32, ${secs}s per run; $cores cores shared by wrk and the server"
+echo
 echo "| operation | cxsec | baseline | ratio |"
 echo "| --- | --- | --- | --- |"
-echo "| POST /v1/telemetry, cached token, fdatasync'd (req/s) vs GET /healthz same server | $telemetry | $healthz | $(ratio "$telemetry" "$healthz") |"
-echo "| GET /healthz (req/s) vs openssl s_server -www | $healthz | $sserver | $(ratio "$healthz" "$sserver") |"
+echo "| POST /v1/telemetry, cached token, fdatasync'd (req/s) vs GET /healthz same server (mean of runs before and after: $healthz, $healthz2) | $telemetry | $healthz_mean | $(ratio "$telemetry" "$healthz_mean") |"
+echo "| POST /v1/telemetry, fresh ES256 token per request (req/s) vs bssl-tool ECDSA P-256 verify, 1 core | $fresh | $bssl | $(ratio "$fresh" "$bssl") |"
+echo "| same, vs bssl-tool verify x $cores cores | $fresh | $bssl_cores | $(ratio "$fresh" "$bssl_cores") |"
