@@ -102,7 +102,7 @@ absl::Status Run(const KeyValueFile& config) {
   options.private_key_file = Value(config, "tls_key", "");
   options.client_ca_file = Value(config, "tls_client_ca", "");
   uint32_t threads = 8;
-  if (!absl::SimpleAtoi(Value(config, "threads", "32"), &threads) || threads == 0 ||
+  if (!absl::SimpleAtoi(Value(config, "threads", "2"), &threads) || threads == 0 ||
       threads > 256) {
     return absl::InvalidArgumentError("'threads' must be 1-256");
   }
@@ -116,7 +116,9 @@ absl::Status Run(const KeyValueFile& config) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   CXSEC_ASSIGN_OR_RETURN(
       std::unique_ptr<HttpsServer> server,
-      HttpsServer::Create(options, [&service](const HttpRequest& r) { return service.Handle(r); }));
+      HttpsServer::Create(options, [&service](const HttpRequest& r, HttpResponder respond) {
+        service.Handle(r, std::move(respond));
+      }));
   server->Start();
   std::fprintf(stderr, "cxsec-verifier: listening on %s:%u\n", options.listen_host.c_str(),
                server->port());
@@ -146,7 +148,7 @@ int main(int argc, char** argv) {
               {"registry", false, "sqlite (default) or etcd"},
               {"etcd_endpoints", false, "etcd URLs, comma-separated (first is used)"},
               {"etcd_prefix", false, "etcd key prefix, default cxsec/"},
-              {"threads", false, "HTTPS server threads, default 32"},
+              {"threads", false, "HTTPS server threads, default 2"},
               {"webhook_url", false, "http://host:port/path receiving signed NDJSON"},
               {"webhook_secret_file", false, "HMAC-SHA256 key for webhooks (mode 0600)"},
           },

@@ -25,7 +25,7 @@ data_dir = $work/data
 listen = 127.0.0.1:$port
 tls_cert = $work/cert.pem
 tls_key = $work/key.pem
-threads = ${VERIFIER_THREADS:-32}
+threads = ${VERIFIER_THREADS:-2}
 CONF
 chmod 600 "$work/verifier.conf"
 "$bin/cxsec-verifier" --config="$work/verifier.conf" > "$work/stdout" 2> "$work/stderr" &
@@ -69,16 +69,16 @@ request = function()
 end
 LUA
 rate() { awk '/Requests\/sec/ {print $2}'; }
-healthz=$(wrk -t2 -c32 -d"${secs}s" "$url/healthz" | rate)
-telemetry=$(wrk -t2 -c32 -d"${secs}s" -s "$work/post.lua" "$url/" | rate)
-healthz2=$(wrk -t2 -c32 -d"${secs}s" "$url/healthz" | rate)
-fresh=$(wrk -t2 -c32 -d"${secs}s" -s "$work/fresh.lua" "$url/" | rate)
+healthz=$(wrk -t2 -c${WRK_CONNECTIONS:-32} -d"${secs}s" "$url/healthz" | rate)
+telemetry=$(wrk -t2 -c${WRK_CONNECTIONS:-32} -d"${secs}s" -s "$work/post.lua" "$url/" | rate)
+healthz2=$(wrk -t2 -c${WRK_CONNECTIONS:-32} -d"${secs}s" "$url/healthz" | rate)
+fresh=$(wrk -t2 -c${WRK_CONNECTIONS:-32} -d"${secs}s" -s "$work/fresh.lua" "$url/" | rate)
 bssl=$(bssl-tool speed -filter 'ECDSA P-256' -timeout "$secs" 2>&1 | awk '/P-256 verify/ {gsub(/\(/, "", $(NF-1)); print $(NF-1)}')
 cores=$(nproc)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 healthz_mean=$(awk -v a="$healthz" -v b="$healthz2" 'BEGIN { printf "%.2f", (a + b) / 2 }')
 bssl_cores=$(awk -v a="$bssl" -v c="$cores" 'BEGIN { printf "%.2f", a * c }')
-echo "server threads: ${VERIFIER_THREADS:-32}; wrk -t2 -c32, ${secs}s per run; $cores cores shared by wrk and the server"
+echo "server threads: ${VERIFIER_THREADS:-2}; wrk -t2 -c${WRK_CONNECTIONS:-32}, ${secs}s per run; $cores cores shared by wrk and the server"
 echo
 echo "| operation | cxsec | baseline | ratio |"
 echo "| --- | --- | --- | --- |"

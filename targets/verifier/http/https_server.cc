@@ -5,7 +5,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <future>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +16,7 @@
 #include "boost/asio/detached.hpp"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/ssl.hpp"
+#include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
 #include "boost/asio/use_awaitable.hpp"
 #include "boost/beast/core.hpp"
@@ -154,12 +157,32 @@ asio::awaitable<void> RunSession(std::shared_ptr<HttpsServer::State> state,
     }
     handle->busy = true;
     HttpRequest request = parser.release();
-    HttpResponse response;
+    // The answer may come from another thread: it is handed back to this
+    // session's strand, where a never-expiring timer is cancelled to resume
+    // the coroutine.
+    struct Pending {
+      explicit Pending(asio::any_io_executor ex) : wake(ex, std::chrono::steady_clock::time_point::max()) {}
+      asio::steady_timer wake;
+      std::optional<HttpResponse> response;
+    };
+    auto pending = std::make_shared<Pending>(stream.get_executor());
+    asio::any_io_executor executor = stream.get_executor();
     try {
-      response = state->handler(request);
+      state->handler(request, [pending, executor](HttpResponse r) {
+        asio::post(executor, [pending, r = std::move(r)]() mutable {
+          pending->response = std::move(r);
+          pending->wake.cancel();
+        });
+      });
     } catch (const std::exception&) {
-      response = JsonError(request, 500, "internal", "internal error");
+      pending->response = JsonError(request, 500, "internal", "internal error");
     }
+    if (!pending->response.has_value()) {
+      auto [wait_error] = co_await pending->wake.async_wait(kUseTuple);
+      (void)wait_error;  // cancelled: the response is there
+    }
+    if (!pending->response.has_value()) break;
+    HttpResponse response = std::move(*pending->response);
     bool keep_alive = request.keep_alive() && response.keep_alive() &&
                       !state->stopping.load();
     response.keep_alive(keep_alive);
@@ -268,10 +291,16 @@ void HttpsServer::Shutdown(absl::Duration drain) {
   if (stopped_) return;
   stopped_ = true;
   state_->stopping.store(true);
-  asio::post(state_->io, [state = state_] {
+  // Close the listener on an io thread (acceptors are not thread-safe) and
+  // wait for it, so no connection is accepted into a server about to stop.
+  auto closed = std::make_shared<std::promise<void>>();
+  std::future<void> closed_future = closed->get_future();
+  asio::post(state_->io, [state = state_, closed] {
     boost::system::error_code ignored;
     state->acceptor.close(ignored);
+    closed->set_value();
   });
+  if (!threads_.empty()) closed_future.wait_for(std::chrono::seconds(5));
   // Idle keep-alive connections are closed now; busy ones finish their
   // request, answer with "Connection: close" and then end by themselves.
   {

@@ -30,9 +30,12 @@ using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>
 using HttpResponse =
     boost::beast::http::response<boost::beast::http::string_body>;
 
-// The handler runs on a server thread and may block (e.g. on an fsync);
-// the server runs several threads so one slow request does not stall others.
-using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// The handler runs on a server thread and answers through `respond`, now or
+// later from any thread (e.g. once a group commit's fdatasync is done), so
+// server threads never wait on the disk. `request` stays valid until
+// `respond` is called, which must happen exactly once.
+using HttpResponder = std::function<void(HttpResponse)>;
+using HttpHandler = std::function<void(const HttpRequest& request, HttpResponder respond)>;
 
 struct HttpsServerOptions {
   std::string listen_host = "127.0.0.1";
@@ -47,8 +50,7 @@ struct HttpsServerOptions {
   // it also bounds idle keep-alive connections and the TLS handshake.
   absl::Duration request_timeout = absl::Seconds(10);
   size_t max_connections = 1024;
-  // Handlers block on fdatasync; more threads mean bigger group commits.
-  int threads = 32;
+  int threads = 2;
 };
 
 class HttpsServer {

@@ -193,13 +193,15 @@ VerifierService::VerifierService(Registry* registry, Iam* iam,
   AddRoutes();
 }
 
-HttpResponse VerifierService::Handle(const HttpRequest& request) {
-  HttpResponse response = Dispatch(request);
-  metrics_.CountRequest(response.result_int());
-  return response;
+void VerifierService::Handle(const HttpRequest& request, HttpResponder respond) {
+  HttpResponder counted = [this, respond = std::move(respond)](HttpResponse r) {
+    metrics_.CountRequest(r.result_int());
+    respond(std::move(r));
+  };
+  Dispatch(request, counted);
 }
 
-HttpResponse VerifierService::Dispatch(const HttpRequest& request) {
+void VerifierService::Dispatch(const HttpRequest& request, const HttpResponder& respond) {
   absl::string_view target = Sv(request.target());
   absl::string_view path = target.substr(0, target.find('?'));
   std::vector<std::string> segments =
@@ -228,9 +230,9 @@ HttpResponse VerifierService::Dispatch(const HttpRequest& request) {
   }
   if (route == nullptr) {
     metrics_.CountRejection(path_matched ? "method_not_allowed" : "not_found");
-    return path_matched ? JsonError(request, 405, "method_not_allowed",
-                                    "method not allowed on this path")
-                        : JsonError(request, 404, "not_found", "no such route");
+    return respond(path_matched ? JsonError(request, 405, "method_not_allowed",
+                                            "method not allowed on this path")
+                                : JsonError(request, 404, "not_found", "no such route"));
   }
   Caller caller;
   if (route->permission.has_value()) {
@@ -240,14 +242,14 @@ HttpResponse VerifierService::Dispatch(const HttpRequest& request) {
       HttpResponse r = JsonError(request, 401, "unauthenticated",
                                  "Authorization: Bearer <API key or gateway JWT> required");
       r.set(http::field::www_authenticate, "Bearer");
-      return r;
+      return respond(std::move(r));
     }
     absl::string_view credential = auth.substr(7);
     if (absl::StartsWith(credential, "cxk_")) {
       absl::StatusOr<Principal> principal = iam_->Authenticate(credential);
       if (!principal.ok()) {
         metrics_.CountRejection("invalid_api_key");
-        return StatusError(request, principal.status());
+        return respond(StatusError(request, principal.status()));
       }
       caller.principal = *principal;
     } else {
@@ -255,8 +257,8 @@ HttpResponse VerifierService::Dispatch(const HttpRequest& request) {
         // Checked before verifying: a gateway token can only ever post
         // telemetry, so there is nothing to gain from verifying it here.
         metrics_.CountRejection("gateway_token_not_allowed");
-        return JsonError(request, 403, "permission_denied",
-                         "gateway tokens may only post telemetry");
+        return respond(JsonError(request, 403, "permission_denied",
+                                 "gateway tokens may only post telemetry"));
       }
       auto start = std::chrono::steady_clock::now();
       GatewayAuthResult result = tokens_->Verify(credential);
@@ -267,34 +269,36 @@ HttpResponse VerifierService::Dispatch(const HttpRequest& request) {
         metrics_.CountRejection(result.reason);
         HttpResponse r = JsonError(request, HttpStatusFor(result.status),
                                    result.reason, result.status.message());
-        return r;
+        return respond(std::move(r));
       }
       caller.principal = Principal{result.gateway.id, Role::kGateway};
       caller.gateway = std::move(result.gateway);
     }
     if (!RoleHas(caller.principal.role, *route->permission)) {
       metrics_.CountRejection("permission_denied");
-      return JsonError(request, 403, "permission_denied",
-                       absl::StrCat("role '", RoleName(caller.principal.role),
-                                    "' lacks permission '",
-                                    PermissionName(*route->permission), "'"));
+      return respond(JsonError(request, 403, "permission_denied",
+                               absl::StrCat("role '", RoleName(caller.principal.role),
+                                            "' lacks permission '",
+                                            PermissionName(*route->permission), "'")));
     }
   }
-  return route->handler(request, params, caller);
+  if (route->telemetry) return Telemetry(request, caller, respond);
+  respond(route->handler(request, params, caller));
 }
 
-HttpResponse VerifierService::Telemetry(const HttpRequest& request, const Caller& caller) {
+void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller,
+                                const HttpResponder& respond) {
   absl::string_view type = Sv(request[http::field::content_type]);
   if (!absl::StartsWithIgnoreCase(type, "application/json")) {
     metrics_.CountRejection("unsupported_media_type");
-    return JsonError(request, 415, "unsupported_media_type",
-                     "Content-Type must be application/json");
+    return respond(JsonError(request, 415, "unsupported_media_type",
+                             "Content-Type must be application/json"));
   }
   absl::StatusOr<std::vector<TelemetryMessage>> batch =
       ParseTelemetryBatch(request.body());
   if (!batch.ok()) {
     metrics_.CountRejection("malformed_batch");
-    return StatusError(request, batch.status());
+    return respond(StatusError(request, batch.status()));
   }
   const Gateway& gateway = caller.gateway;
   json results = json::array();
@@ -335,24 +339,31 @@ HttpResponse VerifierService::Telemetry(const HttpRequest& request, const Caller
     }
     results.push_back(std::move(result));
   }
-  if (!records.empty()) {
-    absl::StatusOr<std::vector<TelemetryLog::Outcome>> outcomes =
-        log_->AppendDurably(std::move(records));
-    if (!outcomes.ok()) {
-      metrics_.CountRejection("storage_unavailable");
-      return JsonError(request, 503, "storage_unavailable",
-                       "telemetry could not be stored; retry later");
-    }
-    uint64_t accepted = 0;
-    for (size_t i = 0; i < outcomes->size(); ++i) {
-      bool stored = (*outcomes)[i] == TelemetryLog::Outcome::kStored;
-      accepted += stored ? 1 : 0;
-      results[record_index[i]]["status"] = stored ? "accepted" : "duplicate";
-    }
-    metrics_.CountAccepted(accepted);
-    metrics_.CountDuplicates(outcomes->size() - accepted);
-  }
-  return Ok(request, json{{"results", results}});
+  if (records.empty()) return respond(Ok(request, json{{"results", results}}));
+  // The request is not touched after AppendAsync: the answer is built from
+  // a copy of its version and keep-alive flag on the flusher thread.
+  HttpRequest shell{request.method(), "/", request.version()};
+  shell.keep_alive(request.keep_alive());
+  log_->AppendAsync(
+      std::move(records),
+      [this, shell = std::move(shell), results = std::move(results),
+       record_index = std::move(record_index),
+       respond](absl::StatusOr<std::vector<TelemetryLog::Outcome>> outcomes) mutable {
+        if (!outcomes.ok()) {
+          metrics_.CountRejection("storage_unavailable");
+          return respond(JsonError(shell, 503, "storage_unavailable",
+                                   "telemetry could not be stored; retry later"));
+        }
+        uint64_t accepted = 0;
+        for (size_t i = 0; i < outcomes->size(); ++i) {
+          bool stored = (*outcomes)[i] == TelemetryLog::Outcome::kStored;
+          accepted += stored ? 1 : 0;
+          results[record_index[i]]["status"] = stored ? "accepted" : "duplicate";
+        }
+        metrics_.CountAccepted(accepted);
+        metrics_.CountDuplicates(outcomes->size() - accepted);
+        respond(Ok(shell, json{{"results", results}}));
+      });
 }
 
 void VerifierService::AddRoutes() {
@@ -375,8 +386,8 @@ void VerifierService::AddRoutes() {
         res.keep_alive(r.keep_alive());
         return res;
       });
-  add(V::post, "/v1/telemetry", P::kTelemetryWrite,
-      [this](const HttpRequest& r, const auto&, const Caller& c) { return Telemetry(r, c); });
+  add(V::post, "/v1/telemetry", P::kTelemetryWrite, nullptr);
+  routes_.back().telemetry = true;
 
   // Projects.
   add(V::get, "/v1/projects", P::kRegistryRead,

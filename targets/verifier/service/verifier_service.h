@@ -46,7 +46,8 @@ class VerifierService {
  public:
   VerifierService(Registry* registry, Iam* iam, GatewayTokenVerifier* tokens,
                   TelemetryLog* log, const Clock* clock);
-  HttpResponse Handle(const HttpRequest& request);
+  // Answers through `respond` (telemetry once its records are durable).
+  void Handle(const HttpRequest& request, HttpResponder respond);
   VerifierMetrics& metrics() { return metrics_; }
 
  private:
@@ -61,10 +62,12 @@ class VerifierService {
     std::vector<std::string> pattern;  // "*" matches one segment
     std::optional<Permission> permission;  // nullopt: public
     RouteHandler handler;
+    bool telemetry = false;  // answered asynchronously by Telemetry()
   };
   void AddRoutes();
-  HttpResponse Dispatch(const HttpRequest& request);
-  HttpResponse Telemetry(const HttpRequest& request, const Caller& caller);
+  void Dispatch(const HttpRequest& request, const HttpResponder& respond);
+  void Telemetry(const HttpRequest& request, const Caller& caller,
+                 const HttpResponder& respond);
 
   Registry* registry_;
   Iam* iam_;

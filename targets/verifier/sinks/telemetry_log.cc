@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -58,10 +59,19 @@ absl::StatusOr<std::unique_ptr<TelemetryLog>> TelemetryLog::Open(
     log->keys_.insert(DedupKey(record.value("deviceId", ""),
                                record.value("messageId", "")));
   }
+  log->flusher_ = std::thread([l = log.get()] { l->FlushLoop(); });
   return log;
 }
 
-TelemetryLog::~TelemetryLog() { ::close(fd_); }
+TelemetryLog::~TelemetryLog() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  ::close(fd_);
+}
 
 uint64_t TelemetryLog::durable_bytes() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -74,32 +84,59 @@ void TelemetryLog::WaitForDataBeyond(uint64_t offset, int timeout_ms) const {
                [&] { return durable_bytes_ > offset; });
 }
 
+void TelemetryLog::AppendAsync(std::vector<LogRecord> records, AppendCallback done) {
+  Waiter waiter;
+  waiter.outcomes.assign(records.size(), Outcome::kDuplicate);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!failed_.ok()) {
+      absl::Status failed = failed_;
+      // Outside the lock would be nicer, but the callback only builds a
+      // response; it does not call back into the log.
+      done(failed);
+      return;
+    }
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (!keys_.insert(records[i].dedup_key).second) continue;
+      waiter.reserved_keys.push_back(records[i].dedup_key);
+      waiter.outcomes[i] = Outcome::kStored;
+      absl::StrAppend(&pending_, records[i].line, "\n");
+    }
+    if (!waiter.reserved_keys.empty()) {
+      waiter.done = std::move(done);
+      waiters_.push_back(std::move(waiter));
+      work_cv_.notify_one();
+      return;
+    }
+  }
+  done(std::move(waiter.outcomes));  // all duplicates: nothing to write
+}
+
 absl::StatusOr<std::vector<TelemetryLog::Outcome>> TelemetryLog::AppendDurably(
     std::vector<LogRecord> records) {
-  std::vector<Outcome> outcomes(records.size(), Outcome::kDuplicate);
-  std::vector<std::string> reserved;
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<absl::StatusOr<std::vector<Outcome>>> result;
+  AppendAsync(std::move(records), [&](absl::StatusOr<std::vector<Outcome>> r) {
+    std::lock_guard<std::mutex> lock(m);
+    result = std::move(r);
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(m);
+  cv.wait(lock, [&] { return result.has_value(); });
+  return std::move(*result);
+}
+
+void TelemetryLog::FlushLoop() {
   std::unique_lock<std::mutex> lock(mu_);
-  if (!failed_.ok()) return failed_;
-  bool any = false;
-  for (size_t i = 0; i < records.size(); ++i) {
-    if (!keys_.insert(records[i].dedup_key).second) continue;
-    reserved.push_back(records[i].dedup_key);
-    outcomes[i] = Outcome::kStored;
-    absl::StrAppend(&pending_, records[i].line, "\n");
-    any = true;
-  }
-  if (!any) return outcomes;
-  uint64_t my_seq = ++appended_seq_;
-  while (durable_seq_ < my_seq && failed_.ok()) {
-    if (flushing_) {
-      cv_.wait(lock);
-      continue;
-    }
-    // Leader: write everything queued so far with one fdatasync.
-    flushing_ = true;
+  for (;;) {
+    work_cv_.wait(lock, [&] { return stopping_ || !waiters_.empty(); });
+    if (waiters_.empty() && stopping_) return;
+    // Everything queued while the previous fdatasync ran goes in one batch.
     std::string batch;
     batch.swap(pending_);
-    uint64_t batch_seq = appended_seq_;
+    std::vector<Waiter> group;
+    group.swap(waiters_);
     lock.unlock();
     absl::Status status;
     size_t done = 0;
@@ -118,22 +155,34 @@ absl::StatusOr<std::vector<TelemetryLog::Outcome>> TelemetryLog::AppendDurably(
           absl::StrCat(path_, ": fdatasync failed: ", strerror(errno)));
     }
     lock.lock();
-    flushing_ = false;
     if (status.ok()) {
-      durable_seq_ = batch_seq;
       durable_bytes_ += batch.size();
     } else {
       // The file may now hold a partial batch: stop accepting rather than
       // acknowledge anything after an unknown state (restart cuts the tail).
       failed_ = status;
+      for (const Waiter& w : group) {
+        for (const std::string& key : w.reserved_keys) keys_.erase(key);
+      }
+      // Records queued behind the failure are refused too.
+      for (const Waiter& w : waiters_) {
+        for (const std::string& key : w.reserved_keys) keys_.erase(key);
+        group.push_back(Waiter{w.done, {}, {}});
+      }
+      waiters_.clear();
+      pending_.clear();
     }
     cv_.notify_all();
+    lock.unlock();
+    for (Waiter& w : group) {
+      if (status.ok()) {
+        w.done(std::move(w.outcomes));
+      } else {
+        w.done(status);
+      }
+    }
+    lock.lock();
   }
-  if (!failed_.ok()) {
-    for (const std::string& key : reserved) keys_.erase(key);
-    return failed_;
-  }
-  return outcomes;
 }
 
 }  // namespace cxsec::verifier

@@ -1,7 +1,9 @@
 // The embedded telemetry sink: an append-only NDJSON file. Appends from
-// concurrent requests are group-committed (one write + fdatasync for all
-// records waiting), and a request is answered only after its records are
-// on disk, so every acknowledged message survives a crash or SIGKILL.
+// concurrent requests are group-committed by one flusher thread (one write
+// + fdatasync for everything queued meanwhile), and a request is answered
+// only after its records are on disk, so every acknowledged message
+// survives a crash or SIGKILL. Callers are told through a callback, so
+// server threads never block on the disk.
 // It also owns de-duplication: a (deviceId, messageId) pair already in
 // the log, or being written, is answered "duplicate" and never stored again;
 // the index is rebuilt from the log at start.
@@ -10,6 +12,8 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <thread>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,8 +40,12 @@ class TelemetryLog {
   ~TelemetryLog();
 
   enum class Outcome { kStored, kDuplicate };
-  // Blocks until the new records are durable. On error nothing of this
-  // call counts as stored (and a retry will be accepted).
+  using AppendCallback = std::function<void(absl::StatusOr<std::vector<Outcome>>)>;
+  // Queues the records and calls `done` (on the flusher thread, or inline
+  // if nothing new needs writing) once they are durable. On error nothing
+  // of this call counts as stored (and a retry will be accepted).
+  void AppendAsync(std::vector<LogRecord> records, AppendCallback done);
+  // The blocking form of AppendAsync.
   [[nodiscard]] absl::StatusOr<std::vector<Outcome>> AppendDurably(
       std::vector<LogRecord> records);
 
@@ -49,17 +57,25 @@ class TelemetryLog {
  private:
   TelemetryLog(int fd, std::string path, uint64_t size)
       : fd_(fd), path_(std::move(path)), durable_bytes_(size) {}
+  struct Waiter {
+    AppendCallback done;
+    std::vector<Outcome> outcomes;
+    std::vector<std::string> reserved_keys;
+  };
+  void FlushLoop();
+
   int fd_;
   std::string path_;
   mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
+  mutable std::condition_variable cv_;        // durable_bytes_ advanced
+  std::condition_variable work_cv_;           // something to flush / stop
   absl::flat_hash_set<std::string> keys_;
   std::string pending_;
-  uint64_t appended_seq_ = 0;
-  uint64_t durable_seq_ = 0;
-  bool flushing_ = false;
+  std::vector<Waiter> waiters_;
+  bool stopping_ = false;
   uint64_t durable_bytes_;
   absl::Status failed_;
+  std::thread flusher_;
 };
 
 }  // namespace cxsec::verifier

@@ -52,10 +52,15 @@ absl::Status Connect(asio::io_context& io, asio::ssl::context& ctx, Stream& stre
   ctx.load_verify_file(ca_file, ec);
   if (ec) return absl::InternalError("load CA");
   ctx.set_verify_mode(asio::ssl::verify_peer);
-  stream.next_layer().expires_after(std::chrono::seconds(10));
   stream.next_layer().connect(
       asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
   if (ec) return absl::UnavailableError(absl::StrCat("connect: ", ec.message()));
+  // Blocking calls ignore Beast's timers: bound every read and write with
+  // socket timeouts so a silent server fails the test instead of hanging it.
+  struct timeval tv{15, 0};
+  int fd = stream.next_layer().socket().native_handle();
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   SSL_set1_host(stream.native_handle(), "127.0.0.1");
   stream.handshake(asio::ssl::stream_base::client, ec);
   if (ec) return absl::UnavailableError(absl::StrCat("handshake: ", ec.message()));
@@ -183,7 +188,9 @@ absl::StatusOr<std::unique_ptr<VerifierInstance>> StartVerifier(
   options.private_key_file = cert.key_file;
   VerifierService* service = v->service.get();
   absl::StatusOr<std::unique_ptr<HttpsServer>> server = HttpsServer::Create(
-      options, [service](const HttpRequest& r) { return service->Handle(r); });
+      options, [service](const HttpRequest& r, HttpResponder respond) {
+        service->Handle(r, std::move(respond));
+      });
   if (!server.ok()) return server.status();
   v->server = std::move(*server);
   v->server->Start();
