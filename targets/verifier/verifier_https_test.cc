@@ -2,6 +2,8 @@
 // certificate made by the openssl CLI), a real SQLite registry file and the
 // real NDJSON log: registry CRUD, IAM, gateway JWT attacks, per-message
 // results, de-duplication across restarts, and bad input.
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -350,6 +352,56 @@ TEST_F(VerifierHttpsTest, ShutdownDrainsAndRefusesNewConnections) {
   EXPECT_EQ(v_->server->active_connections(), 0u);
   auto r = testing::HttpsRequest(port, cert_.cert_file, "GET", "/healthz", "", "");
   EXPECT_FALSE(r.ok());
+}
+
+TEST(HttpsServerTlsTest, ClientCertificatesAreRequiredWhenConfigured) {
+  std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/mtls";
+  ASSERT_EQ(std::system(("mkdir -p " + dir + "/client").c_str()), 0);
+  auto server_cert = testing::MakeTestCert(dir);
+  ASSERT_TRUE(server_cert.ok());
+  auto client_cert = testing::MakeTestCert(dir + "/client");  // self-signed client CA
+  ASSERT_TRUE(client_cert.ok());
+  HttpsServerOptions options;
+  options.listen_port = 0;
+  options.cert_chain_file = server_cert->cert_file;
+  options.private_key_file = server_cert->key_file;
+  options.client_ca_file = client_cert->cert_file;
+  auto server = HttpsServer::Create(options, [](const HttpRequest& r, HttpResponder respond) {
+    respond(JsonResponse(r, 200, "{\"ok\":true}"));
+  });
+  ASSERT_TRUE(server.ok()) << server.status();
+  (*server)->Start();
+  uint16_t port = (*server)->port();
+  auto with = testing::HttpsRequestWithClientCert(port, server_cert->cert_file,
+                                                  client_cert->cert_file,
+                                                  client_cert->key_file, "/");
+  ASSERT_TRUE(with.ok()) << with.status();
+  EXPECT_EQ(with->status, 200u);
+  auto without = testing::HttpsRequestWithClientCert(port, server_cert->cert_file, "", "", "/");
+  EXPECT_FALSE(without.ok());
+  // A client certificate from another CA is refused too.
+  auto stranger = testing::HttpsRequestWithClientCert(port, server_cert->cert_file,
+                                                      server_cert->cert_file,
+                                                      server_cert->key_file, "/");
+  EXPECT_FALSE(stranger.ok());
+}
+
+TEST(HttpsServerTlsTest, KeyFileReadableByOthersIsRefused) {
+  std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/loosekey";
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  auto cert = testing::MakeTestCert(dir);
+  ASSERT_TRUE(cert.ok());
+  chmod(cert->key_file.c_str(), 0644);
+  HttpsServerOptions options;
+  options.listen_port = 0;
+  options.cert_chain_file = cert->cert_file;
+  options.private_key_file = cert->key_file;
+  auto server = HttpsServer::Create(options, [](const HttpRequest& r, HttpResponder respond) {
+    respond(JsonResponse(r, 200, "{}"));
+  });
+  ASSERT_FALSE(server.ok());
+  EXPECT_NE(std::string(server.status().message()).find("key.pem"), std::string::npos)
+      << server.status();
 }
 
 }  // namespace

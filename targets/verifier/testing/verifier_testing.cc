@@ -49,6 +49,7 @@ using Stream = beast::ssl_stream<beast::tcp_stream>;
 absl::Status Connect(asio::io_context& io, asio::ssl::context& ctx, Stream& stream,
                      uint16_t port, const std::string& ca_file) {
   boost::system::error_code ec;
+  (void)io;
   ctx.load_verify_file(ca_file, ec);
   if (ec) return absl::InternalError("load CA");
   ctx.set_verify_mode(asio::ssl::verify_peer);
@@ -95,6 +96,32 @@ absl::StatusOr<ClientResponse> HttpsRequest(
   if (ec) return absl::UnavailableError(absl::StrCat("read: ", ec.message()));
   return ClientResponse{response.result_int(), response.body(),
                         std::string(response[http::field::connection])};
+}
+
+absl::StatusOr<ClientResponse> HttpsRequestWithClientCert(
+    uint16_t port, const std::string& ca_file, const std::string& client_cert,
+    const std::string& client_key, const std::string& target) {
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  boost::system::error_code ec;
+  if (!client_cert.empty()) {
+    ctx.use_certificate_chain_file(client_cert, ec);
+    if (!ec) ctx.use_private_key_file(client_key, asio::ssl::context::pem, ec);
+    if (ec) return absl::InternalError("cannot load the client certificate");
+  }
+  Stream stream(io, ctx);
+  absl::Status connected = Connect(io, ctx, stream, port, ca_file);
+  if (!connected.ok()) return connected;
+  http::request<http::string_body> request{http::verb::get, target, 11};
+  request.set(http::field::host, "127.0.0.1");
+  request.keep_alive(false);
+  http::write(stream, request, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("write: ", ec.message()));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(stream, buffer, response, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("read: ", ec.message()));
+  return ClientResponse{response.result_int(), response.body(), ""};
 }
 
 absl::StatusOr<std::string> HttpsRaw(uint16_t port, const std::string& ca_file,

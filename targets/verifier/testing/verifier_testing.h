@@ -42,6 +42,11 @@ absl::StatusOr<ClientResponse> HttpsRequest(
     const std::string& target, const std::string& bearer,
     const std::string& body, const std::string& content_type = "application/json");
 
+// HttpsRequest presenting a client certificate (PEM files; empty = none).
+absl::StatusOr<ClientResponse> HttpsRequestWithClientCert(
+    uint16_t port, const std::string& ca_file, const std::string& client_cert,
+    const std::string& client_key, const std::string& target);
+
 // Sends raw bytes over TLS and returns whatever the server answers before
 // closing (for malformed requests and slow clients).
 absl::StatusOr<std::string> HttpsRaw(uint16_t port, const std::string& ca_file,
