@@ -68,7 +68,8 @@ request = function()
   return wrk.format(nil, "/v1/telemetry", {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}, body)
 end
 LUA
-rate() { awk '/Requests\/sec/ {print $2}'; }
+# rate: Requests/sec from wrk's output, also kept to count non-2xx answers.
+rate() { tee -a "$work/wrk.out" | awk '/Requests\/sec/ {print $2}'; }
 healthz=$(wrk -t2 -c${WRK_CONNECTIONS:-32} -d"${secs}s" "$url/healthz" | rate)
 telemetry=$(wrk -t2 -c${WRK_CONNECTIONS:-32} -d"${secs}s" -s "$work/post.lua" "$url/" | rate)
 healthz2=$(wrk -t2 -c${WRK_CONNECTIONS:-32} -d"${secs}s" "$url/healthz" | rate)
@@ -79,6 +80,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 healthz_mean=$(awk -v a="$healthz" -v b="$healthz2" 'BEGIN { printf "%.2f", (a + b) / 2 }')
 bssl_cores=$(awk -v a="$bssl" -v c="$cores" 'BEGIN { printf "%.2f", a * c }')
 echo "server threads: ${VERIFIER_THREADS:-2}; wrk -t2 -c${WRK_CONNECTIONS:-32}, ${secs}s per run; $cores cores shared by wrk and the server"
+non2xx=$(awk '/Non-2xx/ {n += $NF} END {print n + 0}' "$work/wrk.out")
+echo "non-2xx answers across all wrk runs: $non2xx (must be 0 for the figures to count)"
 echo
 echo "| operation | cxsec | baseline | ratio |"
 echo "| --- | --- | --- | --- |"
