@@ -1,20 +1,131 @@
 // cxsec-verifier: the cloud side. Checks gateways' JWTs against the
 // registry and stores accepted telemetry durably.
+#include <signal.h>
+
+#include <cstdio>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "platforms/posix/files.h"
 #include "targets/common/binary_main.h"
+#include "targets/verifier/http/https_server.h"
+#include "targets/verifier/iam/iam.h"
+#include "targets/verifier/registry/etcd_kv_store.h"
+#include "targets/verifier/registry/registry.h"
+#include "targets/verifier/registry/sqlite_kv_store.h"
+#include "targets/verifier/service/gateway_token_verifier.h"
+#include "targets/verifier/service/verifier_service.h"
+#include "targets/verifier/sinks/telemetry_log.h"
+#include "targets/verifier/sinks/webhook_forwarder.h"
 #include "targets/verifier/verifier_core.h"
 
 namespace cxsec::verifier {
 namespace {
 
+std::string Value(const KeyValueFile& config, absl::string_view key,
+                  absl::string_view fallback) {
+  const KeyValueFile::Entry* entry = config.Find(key);
+  return entry == nullptr ? std::string(fallback) : entry->value;
+}
+
 absl::Status Validate(const KeyValueFile& config) {
   CXSEC_RETURN_IF_ERROR(CheckOneOf(config, "registry", {"sqlite", "etcd"}));
+  if (Value(config, "registry", "sqlite") == "etcd" &&
+      config.Find("etcd_endpoints") == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.source(), ": registry = etcd needs 'etcd_endpoints'"));
+  }
+  if ((config.Find("webhook_url") == nullptr) != (config.Find("webhook_secret_file") == nullptr)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source(), ": 'webhook_url' and 'webhook_secret_file' go together"));
+  }
+  if (config.Find("tls_cert") == nullptr || config.Find("tls_key") == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.source(), ": 'tls_cert' and 'tls_key' are required"));
+  }
   return absl::OkStatus();
 }
 
 absl::Status Run(const KeyValueFile& config) {
-  VerifierCore core({}, {}, {});
-  CXSEC_RETURN_IF_ERROR(core.Start(nullptr));
-  core.Stop();
+  std::string data_dir = Value(config, "data_dir", "");
+  CXSEC_RETURN_IF_ERROR(MakeDirectories(data_dir, 0700));
+  std::unique_ptr<KvStore> store;
+  if (Value(config, "registry", "sqlite") == "etcd") {
+    std::string endpoint = Value(config, "etcd_endpoints", "");
+    endpoint = endpoint.substr(0, endpoint.find(','));
+    CXSEC_ASSIGN_OR_RETURN(store, EtcdKvStore::Connect(
+                                      endpoint, Value(config, "etcd_prefix", "cxsec/")));
+  } else {
+    CXSEC_ASSIGN_OR_RETURN(store, SqliteKvStore::Open(data_dir + "/registry.db"));
+  }
+  const Clock* clock = &SystemClock::Default();
+  Registry registry(store.get(), clock);
+  Iam iam(store.get(), &registry);
+  CXSEC_ASSIGN_OR_RETURN(std::optional<std::string> admin, iam.BootstrapAdmin());
+  if (admin.has_value()) {
+    // Printed once, to stdout only; it is never logged or stored in clear.
+    std::printf("Bootstrap admin API key (shown once, store it now):\n%s\n",
+                admin->c_str());
+    std::fflush(stdout);
+  }
+  CXSEC_ASSIGN_OR_RETURN(std::unique_ptr<TelemetryLog> log,
+                         TelemetryLog::Open(data_dir + "/telemetry.ndjson"));
+  std::unique_ptr<WebhookForwarder> webhook;
+  if (config.Find("webhook_url") != nullptr) {
+    WebhookOptions webhook_options;
+    webhook_options.url = Value(config, "webhook_url", "");
+    CXSEC_ASSIGN_OR_RETURN(std::string secret,
+                           ReadPrivateFile(Value(config, "webhook_secret_file", ""), 4096));
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) {
+      secret.pop_back();
+    }
+    webhook_options.secret = SecretBytes::CopyFrom(AsBytes(secret));
+    SecureZero(secret.data(), secret.size());
+    webhook_options.cursor_path = data_dir + "/webhook.cursor";
+    CXSEC_ASSIGN_OR_RETURN(webhook,
+                           WebhookForwarder::Start(log.get(), std::move(webhook_options), clock));
+  }
+  RegistryGatewayTokenVerifier tokens(&registry, clock);
+  VerifierService service(&registry, &iam, &tokens, log.get(), clock);
+
+  HttpsServerOptions options;
+  std::string listen = Value(config, "listen", "127.0.0.1:8443");
+  size_t colon = listen.rfind(':');
+  uint32_t port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
+      port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("listen '", listen, "' must be HOST:PORT"));
+  }
+  options.listen_host = listen.substr(0, colon);
+  options.listen_port = static_cast<uint16_t>(port);
+  options.cert_chain_file = Value(config, "tls_cert", "");
+  options.private_key_file = Value(config, "tls_key", "");
+  options.client_ca_file = Value(config, "tls_client_ca", "");
+  uint32_t threads = 8;
+  if (!absl::SimpleAtoi(Value(config, "threads", "2"), &threads) || threads == 0 ||
+      threads > 256) {
+    return absl::InvalidArgumentError("'threads' must be 1-256");
+  }
+  options.threads = static_cast<int>(threads);
+
+  // Block the stop signals before any thread starts so only sigwait sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  CXSEC_ASSIGN_OR_RETURN(
+      std::unique_ptr<HttpsServer> server,
+      HttpsServer::Create(options, [&service](const HttpRequest& r, HttpResponder respond) {
+        service.Handle(r, std::move(respond));
+      }));
+  server->Start();
+  std::fprintf(stderr, "cxsec-verifier: listening on %s:%u\n", options.listen_host.c_str(),
+               server->port());
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::fprintf(stderr, "cxsec-verifier: signal %d, draining\n", signal_number);
+  server->Shutdown(absl::Seconds(10));
   return absl::OkStatus();
 }
 
@@ -33,8 +144,13 @@ int main(int argc, char** argv) {
               {"listen", false, "HTTPS address, default 127.0.0.1:8443"},
               {"tls_cert", false, "server certificate chain (PEM)"},
               {"tls_key", false, "server private key (PEM, mode 0600)"},
+              {"tls_client_ca", false, "require client certificates from this CA"},
               {"registry", false, "sqlite (default) or etcd"},
-              {"etcd_endpoints", false, "etcd URLs, comma-separated"},
+              {"etcd_endpoints", false, "etcd URLs, comma-separated (first is used)"},
+              {"etcd_prefix", false, "etcd key prefix, default cxsec/"},
+              {"threads", false, "HTTPS server threads, default 2"},
+              {"webhook_url", false, "http://host:port/path receiving signed NDJSON"},
+              {"webhook_secret_file", false, "HMAC-SHA256 key for webhooks (mode 0600)"},
           },
       .validate = cxsec::verifier::Validate,
       .run = cxsec::verifier::Run,

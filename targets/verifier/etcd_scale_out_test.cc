@@ -1,0 +1,149 @@
+// Scale-out: a real etcd (started here on free loopback ports) and two
+// verifier instances sharing it. A key revoked through instance A must be
+// refused by instance B within a second, through B's watch-driven cache
+// invalidation (B had the gateway and the token cached before).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "targets/verifier/registry/etcd_kv_store.h"
+#include "targets/verifier/testing/verifier_testing.h"
+
+namespace cxsec::verifier {
+namespace {
+
+using nlohmann::json;
+
+uint16_t FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class EtcdProcess {
+ public:
+  explicit EtcdProcess(const std::string& dir) {
+    client_port_ = FreePort();
+    uint16_t peer = FreePort();
+    std::string client = absl::StrCat("http://127.0.0.1:", client_port_);
+    std::string peer_url = absl::StrCat("http://127.0.0.1:", peer);
+    pid_ = fork();
+    if (pid_ == 0) {
+      freopen((dir + "/etcd.log").c_str(), "w", stderr);
+      execlp("etcd", "etcd", "--data-dir", (dir + "/etcd").c_str(),
+             "--listen-client-urls", client.c_str(), "--advertise-client-urls",
+             client.c_str(), "--listen-peer-urls", peer_url.c_str(),
+             "--initial-advertise-peer-urls", peer_url.c_str(), "--initial-cluster",
+             ("default=" + peer_url).c_str(), nullptr);
+      _exit(127);
+    }
+  }
+  ~EtcdProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  std::string url() const { return absl::StrCat("http://127.0.0.1:", client_port_); }
+  // Ready when a range request succeeds; bounded to 15 s.
+  absl::StatusOr<std::unique_ptr<EtcdKvStore>> ConnectWhenReady() {
+    absl::Status last = absl::UnavailableError("etcd did not start");
+    for (int i = 0; i < 150; ++i) {
+      auto store = EtcdKvStore::Connect(url(), "cxsec-test/", absl::Seconds(2));
+      if (store.ok()) return store;
+      last = store.status();
+      usleep(100 * 1000);
+    }
+    return last;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  uint16_t client_port_ = 0;
+};
+
+json Call(uint16_t port, const std::string& ca, const std::string& method,
+          const std::string& target, const std::string& bearer, const json& body,
+          unsigned* status) {
+  auto r = testing::HttpsRequest(port, ca, method, target, bearer,
+                                 body.is_null() ? "" : body.dump());
+  EXPECT_TRUE(r.ok()) << r.status();
+  if (!r.ok()) return json();
+  *status = r->status;
+  return json::parse(r->body, nullptr, false);
+}
+
+TEST(EtcdScaleOutTest, KeyRevokedThroughOneInstanceIsRefusedByTheOther) {
+  std::string dir = std::getenv("TEST_TMPDIR");
+  EtcdProcess etcd(dir);
+  auto cert = testing::MakeTestCert(dir);
+  ASSERT_TRUE(cert.ok());
+  auto store_a = etcd.ConnectWhenReady();
+  ASSERT_TRUE(store_a.ok()) << store_a.status();
+  auto store_b = EtcdKvStore::Connect(etcd.url(), "cxsec-test/");
+  ASSERT_TRUE(store_b.ok()) << store_b.status();
+  auto a = testing::StartVerifier(std::move(*store_a), dir + "/a.ndjson", *cert);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = testing::StartVerifier(std::move(*store_b), dir + "/b.ndjson", *cert);
+  ASSERT_TRUE(b.ok()) << b.status();
+  // Only the first instance bootstraps an admin: they share principals.
+  std::string admin = (*a)->admin_key;
+  ASSERT_FALSE(admin.empty());
+  EXPECT_TRUE((*b)->admin_key.empty());
+  const std::string& ca = cert->cert_file;
+  uint16_t pa = (*a)->port(), pb = (*b)->port();
+  unsigned status = 0;
+  Call(pa, ca, "POST", "/v1/projects", admin, json{{"id", "acme"}}, &status);
+  ASSERT_EQ(status, 201u);
+  Call(pa, ca, "POST", "/v1/gateways", admin,
+       json{{"id", "G0123456789abcdef01"}, {"project", "acme"}}, &status);
+  ASSERT_EQ(status, 201u);
+  testing::GatewaySigner signer;
+  json key = Call(pa, ca, "POST", "/v1/gateways/G0123456789abcdef01/keys", admin,
+                  json{{"publicKeyPem", signer.PublicKeyPem()}}, &status);
+  ASSERT_EQ(status, 201u);
+  Call(pa, ca, "POST", "/v1/devices", admin, json{{"id", "dev-1"}, {"project", "acme"}},
+       &status);
+  ASSERT_EQ(status, 201u);
+  std::string token = signer.Token("G0123456789abcdef01", "acme");
+  auto batch = [](const std::string& id) {
+    return json{{"messages",
+                 {{{"deviceId", "dev-1"}, {"messageId", id}, {"timestamp", 1}, {"payload", 1}}}}};
+  };
+  // B accepts (and now caches the gateway and the verified token).
+  for (int i = 0; i < 3; ++i) {
+    Call(pb, ca, "POST", "/v1/telemetry", token, batch(absl::StrCat("warm", i)), &status);
+    ASSERT_EQ(status, 200u);
+  }
+  // Revoke through A; B must refuse within one second.
+  Call(pa, ca, "DELETE", "/v1/gateways/G0123456789abcdef01/keys/" + key["kid"].get<std::string>(),
+       admin, json(), &status);
+  ASSERT_EQ(status, 200u);
+  absl::Time deadline = absl::Now() + absl::Seconds(1);
+  bool refused = false;
+  for (int i = 0; i < 200 && !refused; ++i) {
+    Call(pb, ca, "POST", "/v1/telemetry", token, batch(absl::StrCat("after", i)), &status);
+    refused = status == 401;
+    if (!refused && absl::Now() > deadline) break;
+    if (!refused) usleep(10 * 1000);
+  }
+  EXPECT_TRUE(refused) << "instance B still accepted a key revoked through A";
+  // The audit log written through A is visible through B.
+  json audit = Call(pb, ca, "GET", "/v1/audit", admin, json(), &status);
+  ASSERT_EQ(status, 200u);
+  EXPECT_EQ(audit["entries"].back()["action"], "gateway.key.remove");
+}
+
+}  // namespace
+}  // namespace cxsec::verifier

@@ -1,0 +1,233 @@
+#include "targets/verifier/registry/etcd_kv_store.h"
+
+#include <openssl/base64.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "boost/asio/connect.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/write.hpp"
+#include "nlohmann/json.hpp"
+
+namespace cxsec::verifier {
+
+using nlohmann::json;
+
+std::string Base64StdEncode(absl::string_view data) {
+  size_t size = 0;
+  EVP_EncodedLength(&size, data.size());
+  std::string out(size, '\0');
+  size_t written = EVP_EncodeBlock(reinterpret_cast<uint8_t*>(out.data()),
+                                   reinterpret_cast<const uint8_t*>(data.data()),
+                                   data.size());
+  out.resize(written);
+  return out;
+}
+
+absl::StatusOr<std::string> Base64StdDecode(absl::string_view text) {
+  size_t size = 0;
+  if (!EVP_DecodedLength(&size, text.size())) {
+    return absl::InvalidArgumentError("etcd: base64 field has a bad length");
+  }
+  std::string out(size, '\0');
+  size_t written = 0;
+  if (!EVP_DecodeBase64(reinterpret_cast<uint8_t*>(out.data()), &written, size,
+                        reinterpret_cast<const uint8_t*>(text.data()),
+                        text.size())) {
+    return absl::InvalidArgumentError("etcd: base64 field does not decode");
+  }
+  out.resize(written);
+  return out;
+}
+
+namespace {
+// The smallest key greater than every key starting with `prefix`.
+std::string PrefixRangeEnd(std::string prefix) {
+  while (!prefix.empty()) {
+    unsigned char last = static_cast<unsigned char>(prefix.back());
+    if (last < 0xff) {
+      prefix.back() = static_cast<char>(last + 1);
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return std::string(1, '\0');  // whole keyspace
+}
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EtcdKvStore>> EtcdKvStore::Connect(
+    absl::string_view endpoint_url, std::string prefix, absl::Duration timeout) {
+  absl::StatusOr<HttpEndpoint> endpoint = HttpEndpoint::ParseHttpUrl(endpoint_url);
+  if (!endpoint.ok()) return endpoint.status();
+  std::unique_ptr<EtcdKvStore> store(
+      new EtcdKvStore(*endpoint, std::move(prefix), timeout));
+  // A range on a key nobody uses proves the endpoint speaks etcd v3 JSON.
+  absl::StatusOr<std::optional<std::string>> probe = store->Get("probe");
+  if (!probe.ok()) return probe.status();
+  store->watch_thread_ = std::thread([s = store.get()] { s->WatchLoop(); });
+  return store;
+}
+
+EtcdKvStore::~EtcdKvStore() {
+  stopping_.store(true);
+  int fd = watch_fd_.load();
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);  // unblocks the watch read
+  if (watch_thread_.joinable()) watch_thread_.join();
+}
+
+absl::StatusOr<std::string> EtcdKvStore::Call(absl::string_view path,
+                                              const std::string& body) {
+  absl::StatusOr<PlainHttpResponse> response = SendHttpRequest(
+      endpoint_, "POST", path, {{"Content-Type", "application/json"}}, body,
+      timeout_);
+  if (!response.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("etcd ", path, ": ", response.status().message()));
+  }
+  if (response->status != 200) {
+    return absl::UnavailableError(absl::StrCat(
+        "etcd ", path, ": HTTP ", response->status, ": ",
+        response->body.substr(0, 200)));
+  }
+  return std::move(response->body);
+}
+
+absl::StatusOr<std::optional<std::string>> EtcdKvStore::Get(absl::string_view key) {
+  json request = {{"key", Base64StdEncode(prefix_ + std::string(key))}};
+  absl::StatusOr<std::string> body = Call("/v3/kv/range", request.dump());
+  if (!body.ok()) return body.status();
+  json answer = json::parse(*body, nullptr, false);
+  if (answer.is_discarded() || !answer.is_object()) {
+    return absl::UnavailableError("etcd /v3/kv/range: answer is not JSON");
+  }
+  auto kvs = answer.find("kvs");
+  if (kvs == answer.end() || !kvs->is_array() || kvs->empty()) {
+    return std::optional<std::string>();
+  }
+  const json& kv = (*kvs)[0];
+  if (!kv.contains("value")) return std::optional<std::string>(std::string());
+  if (!kv["value"].is_string()) {
+    return absl::UnavailableError("etcd /v3/kv/range: value is not a string");
+  }
+  absl::StatusOr<std::string> value = Base64StdDecode(kv["value"].get<std::string>());
+  if (!value.ok()) return value.status();
+  return std::optional<std::string>(std::move(*value));
+}
+
+absl::Status EtcdKvStore::Put(absl::string_view key, absl::string_view value) {
+  json request = {{"key", Base64StdEncode(prefix_ + std::string(key))},
+                  {"value", Base64StdEncode(value)}};
+  absl::StatusOr<std::string> body = Call("/v3/kv/put", request.dump());
+  if (!body.ok()) return body.status();
+  // Our own writes are also seen by our watch; notifying here as well means
+  // this instance never serves its own stale cache even if the watch lags.
+  NotifyChange();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> EtcdKvStore::Delete(absl::string_view key) {
+  json request = {{"key", Base64StdEncode(prefix_ + std::string(key))}};
+  absl::StatusOr<std::string> body = Call("/v3/kv/deleterange", request.dump());
+  if (!body.ok()) return body.status();
+  NotifyChange();
+  json answer = json::parse(*body, nullptr, false);
+  if (answer.is_discarded() || !answer.is_object()) return false;
+  auto deleted = answer.find("deleted");
+  int64_t count = 0;
+  if (deleted != answer.end() && deleted->is_string()) {
+    (void)absl::SimpleAtoi(deleted->get<std::string>(), &count);
+  }
+  return count > 0;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> EtcdKvStore::List(
+    absl::string_view prefix, size_t limit) {
+  std::string full = prefix_ + std::string(prefix);
+  json request = {{"key", Base64StdEncode(full)},
+                  {"range_end", Base64StdEncode(PrefixRangeEnd(full))},
+                  {"limit", limit},
+                  {"sort_order", "ASCEND"},
+                  {"sort_target", "KEY"}};
+  absl::StatusOr<std::string> body = Call("/v3/kv/range", request.dump());
+  if (!body.ok()) return body.status();
+  json answer = json::parse(*body, nullptr, false);
+  if (answer.is_discarded() || !answer.is_object()) {
+    return absl::UnavailableError("etcd /v3/kv/range: answer is not JSON");
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  auto kvs = answer.find("kvs");
+  if (kvs == answer.end() || !kvs->is_array()) return out;
+  for (const json& kv : *kvs) {
+    if (!kv.contains("key") || !kv["key"].is_string()) continue;
+    absl::StatusOr<std::string> key = Base64StdDecode(kv["key"].get<std::string>());
+    if (!key.ok()) return key.status();
+    std::string value;
+    if (kv.contains("value") && kv["value"].is_string()) {
+      absl::StatusOr<std::string> v = Base64StdDecode(kv["value"].get<std::string>());
+      if (!v.ok()) return v.status();
+      value = std::move(*v);
+    }
+    if (key->size() < prefix_.size()) continue;
+    out.emplace_back(key->substr(prefix_.size()), std::move(value));
+  }
+  return out;
+}
+
+void EtcdKvStore::SetChangeListener(std::function<void()> on_change) {
+  std::lock_guard<std::mutex> lock(listener_mu_);
+  on_change_ = std::move(on_change);
+}
+
+void EtcdKvStore::NotifyChange() {
+  std::lock_guard<std::mutex> lock(listener_mu_);
+  if (on_change_) on_change_();
+}
+
+// WatchLoop holds one streaming POST /v3/watch open. It does not need to
+// parse events: any bytes after the request (the "created" answer or an
+// event) mean "something may have changed", and the cache drops all.
+// On any error the feed is marked unhealthy (the registry then bypasses its
+// cache) and the watch reconnects after a short pause.
+void EtcdKvStore::WatchLoop() {
+  namespace asio = boost::asio;
+  std::string full = prefix_;
+  json create = {{"create_request",
+                  {{"key", Base64StdEncode(full)},
+                   {"range_end", Base64StdEncode(PrefixRangeEnd(full))}}}};
+  std::string body = create.dump();
+  std::string request = absl::StrCat(
+      "POST /v3/watch HTTP/1.1\r\nHost: ", endpoint_.host,
+      "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
+      "\r\n\r\n", body);
+  while (!stopping_.load()) {
+    asio::io_context io;
+    asio::ip::tcp::socket socket(io);
+    boost::system::error_code ec;
+    asio::ip::tcp::resolver resolver(io);
+    auto results = resolver.resolve(endpoint_.host, std::to_string(endpoint_.port), ec);
+    if (!ec) asio::connect(socket, results, ec);
+    if (!ec) {
+      watch_fd_.store(socket.native_handle());
+      if (stopping_.load()) break;
+      asio::write(socket, asio::buffer(request), ec);
+    }
+    char chunk[4096];
+    while (!ec && !stopping_.load()) {
+      size_t n = socket.read_some(asio::buffer(chunk), ec);
+      if (n > 0) {
+        watch_healthy_.store(true);
+        NotifyChange();
+      }
+    }
+    watch_fd_.store(-1);
+    watch_healthy_.store(false);
+    NotifyChange();
+    for (int i = 0; i < 10 && !stopping_.load(); ++i) {
+      usleep(20 * 1000);
+    }
+  }
+}
+
+}  // namespace cxsec::verifier

@@ -1,0 +1,493 @@
+#include "targets/verifier/registry/registry.h"
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "core/crypto/primitives.h"
+#include "core/status.h"
+#include "core/encoding/hex.h"
+
+namespace cxsec::verifier {
+
+using nlohmann::json;
+
+namespace {
+constexpr char kProjects[] = "projects/";
+constexpr char kGateways[] = "gateways/";
+constexpr char kDevices[] = "devices/";
+constexpr char kAudit[] = "audit/";
+
+bool AllOf(absl::string_view s, bool (*ok)(char)) {
+  for (char c : s) {
+    if (!ok(c)) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::string> StringField(const json& j, const char* name) {
+  auto it = j.find(name);
+  if (it == j.end() || !it->is_string()) {
+    return absl::DataLossError(absl::StrCat("registry document lacks '", name, "'"));
+  }
+  return it->get<std::string>();
+}
+
+absl::StatusOr<Project> DecodeProject(const json& j) {
+  Project p;
+  absl::StatusOr<std::string> id = StringField(j, "id");
+  if (!id.ok()) return id.status();
+  p.id = *id;
+  p.name = j.value("name", "");
+  return p;
+}
+
+absl::StatusOr<Gateway> DecodeGateway(const json& j) {
+  Gateway g;
+  absl::StatusOr<std::string> id = StringField(j, "id");
+  if (!id.ok()) return id.status();
+  absl::StatusOr<std::string> project = StringField(j, "project");
+  if (!project.ok()) return project.status();
+  g.id = *id;
+  g.project = *project;
+  g.enabled = j.value("enabled", false);
+  if (j.contains("keys") && j["keys"].is_array()) {
+    for (const json& k : j["keys"]) {
+      GatewayKey key;
+      absl::StatusOr<std::string> pem = StringField(k, "publicKeyPem");
+      if (!pem.ok()) return pem.status();
+      absl::StatusOr<JwtPublicKey> parsed = JwtPublicKey::FromSpkiPem(*pem);
+      if (!parsed.ok()) {
+        return absl::DataLossError(absl::StrCat("gateway ", g.id, ": stored key: ",
+                                                parsed.status().message()));
+      }
+      key.kid = parsed->Thumbprint();
+      key.public_key_pem = *pem;
+      key.parsed = std::make_shared<const JwtPublicKey>(std::move(*parsed));
+      if (k.contains("expiresAt") && k["expiresAt"].is_number_integer()) {
+        key.expires_at = k["expiresAt"].get<int64_t>();
+      }
+      g.keys.push_back(std::move(key));
+    }
+  }
+  return g;
+}
+
+absl::StatusOr<Device> DecodeDevice(const json& j) {
+  Device d;
+  absl::StatusOr<std::string> id = StringField(j, "id");
+  if (!id.ok()) return id.status();
+  absl::StatusOr<std::string> project = StringField(j, "project");
+  if (!project.ok()) return project.status();
+  d.id = *id;
+  d.project = *project;
+  if (j.contains("gateways") && j["gateways"].is_array()) {
+    for (const json& g : j["gateways"]) {
+      if (g.is_string()) d.gateways.push_back(g.get<std::string>());
+    }
+  }
+  return d;
+}
+}  // namespace
+
+json ToJson(const Project& p) { return {{"id", p.id}, {"name", p.name}}; }
+
+json ToJson(const Gateway& g) {
+  json keys = json::array();
+  for (const GatewayKey& k : g.keys) {
+    json key = {{"kid", k.kid}, {"publicKeyPem", k.public_key_pem}};
+    key["expiresAt"] = k.expires_at ? json(*k.expires_at) : json(nullptr);
+    keys.push_back(std::move(key));
+  }
+  return {{"id", g.id}, {"project", g.project}, {"enabled", g.enabled}, {"keys", keys}};
+}
+
+json ToJson(const Device& d) {
+  return {{"id", d.id}, {"project", d.project}, {"gateways", d.gateways}};
+}
+
+absl::Status CheckGatewayId(absl::string_view id) {
+  if (id.size() != 19 || id[0] != 'G' ||
+      !AllOf(id.substr(1), [](char c) {
+        return absl::ascii_isdigit(static_cast<unsigned char>(c)) ||
+               (c >= 'a' && c <= 'f');
+      })) {
+    return absl::InvalidArgumentError(
+        "gateway id must be 'G' followed by 18 lowercase hex digits");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckProjectId(absl::string_view id) {
+  if (id.empty() || id.size() > 64 || !AllOf(id, [](char c) {
+        return absl::ascii_islower(static_cast<unsigned char>(c)) ||
+               absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '-';
+      })) {
+    return absl::InvalidArgumentError(
+        "project id must be 1-64 characters of a-z, 0-9 and '-'");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckDeviceId(absl::string_view id) {
+  if (id.empty() || id.size() > 128 || !AllOf(id, [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+               c == '_' || c == '.' || c == ':';
+      })) {
+    return absl::InvalidArgumentError(
+        "device id must be 1-128 characters of A-Z, a-z, 0-9, '-', '_', '.', ':'");
+  }
+  return absl::OkStatus();
+}
+
+Registry::Registry(KvStore* store, const Clock* clock) : store_(store), clock_(clock) {
+  store_->SetChangeListener([this] { InvalidateCache(); });
+}
+
+void Registry::InvalidateCache() {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  ++generation_;
+  gateway_cache_.clear();
+  device_cache_.clear();
+}
+
+absl::StatusOr<std::optional<json>> Registry::Load(const std::string& key) {
+  absl::StatusOr<std::optional<std::string>> raw = store_->Get(key);
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) return std::optional<json>();
+  json j = json::parse(**raw, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::DataLossError(absl::StrCat("registry document ", key, " is not JSON"));
+  }
+  return std::optional<json>(std::move(j));
+}
+
+template <class T>
+absl::StatusOr<T> Registry::CachedLookup(
+    absl::flat_hash_map<std::string, T>& cache, const std::string& key,
+    absl::string_view what, absl::StatusOr<T> (*decode)(const json&)) {
+  bool use_cache = store_->ChangeFeedHealthy();
+  uint64_t generation;
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    generation = generation_;
+    if (use_cache) {
+      auto it = cache.find(key);
+      if (it != cache.end()) {
+        hits_.fetch_add(1);
+        return it->second;
+      }
+    }
+  }
+  misses_.fetch_add(1);
+  absl::StatusOr<std::optional<json>> doc = Load(key);
+  if (!doc.ok()) return doc.status();
+  if (!doc->has_value()) {
+    return absl::NotFoundError(absl::StrCat(what, " not found"));
+  }
+  absl::StatusOr<T> value = decode(**doc);
+  if (!value.ok()) return value.status();
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  // A change notified while we were reading may predate our read or not:
+  // only cache when no invalidation happened in between.
+  if (use_cache && generation == generation_ && cache.size() < 100000) {
+    cache[key] = *value;
+  }
+  return value;
+}
+
+absl::Status Registry::Audit(absl::string_view principal, absl::string_view action,
+                             absl::string_view target) {
+  absl::Time now = clock_->Now();
+  uint8_t random[4];
+  CXSEC_RETURN_IF_ERROR(RandomBytes(MutableByteView(random, sizeof(random))));
+  char stamp[32];
+  std::snprintf(stamp, sizeof(stamp), "%020" PRId64, absl::ToUnixNanos(now));
+  json entry = {{"time", absl::FormatTime(absl::RFC3339_full, now, absl::UTCTimeZone())},
+                {"principal", std::string(principal)},
+                {"action", std::string(action)},
+                {"target", std::string(target)}};
+  return store_->Put(absl::StrCat(kAudit, stamp, "-", HexEncode(ByteView(random, 4))),
+                     entry.dump());
+}
+
+absl::StatusOr<std::vector<json>> Registry::ListAudit(size_t limit) {
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> rows =
+      store_->List(kAudit, kMaxListItems);
+  if (!rows.ok()) return rows.status();
+  std::vector<json> out;
+  size_t start = rows->size() > limit ? rows->size() - limit : 0;
+  for (size_t i = start; i < rows->size(); ++i) {
+    json j = json::parse((*rows)[i].second, nullptr, false);
+    if (!j.is_discarded()) out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// ---- projects ----
+
+absl::Status Registry::CreateProject(absl::string_view principal, const Project& p) {
+  CXSEC_RETURN_IF_ERROR(CheckProjectId(p.id));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  std::string key = absl::StrCat(kProjects, p.id);
+  absl::StatusOr<std::optional<json>> existing = Load(key);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    return absl::AlreadyExistsError(absl::StrCat("project '", p.id, "' exists"));
+  }
+  CXSEC_RETURN_IF_ERROR(store_->Put(key, ToJson(p).dump()));
+  return Audit(principal, "project.create", p.id);
+}
+
+absl::StatusOr<Project> Registry::GetProject(absl::string_view id) {
+  absl::StatusOr<std::optional<json>> doc = Load(absl::StrCat(kProjects, id));
+  if (!doc.ok()) return doc.status();
+  if (!doc->has_value()) {
+    return absl::NotFoundError(absl::StrCat("project '", id, "' not found"));
+  }
+  return DecodeProject(**doc);
+}
+
+absl::StatusOr<std::vector<Project>> Registry::ListProjects() {
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> rows =
+      store_->List(kProjects, kMaxListItems);
+  if (!rows.ok()) return rows.status();
+  std::vector<Project> out;
+  for (const auto& [key, value] : *rows) {
+    json j = json::parse(value, nullptr, false);
+    if (j.is_discarded()) continue;
+    absl::StatusOr<Project> p = DecodeProject(j);
+    if (p.ok()) out.push_back(*p);
+  }
+  return out;
+}
+
+absl::Status Registry::UpdateProject(absl::string_view principal, const Project& p) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  absl::StatusOr<Project> existing = GetProject(p.id);
+  if (!existing.ok()) return existing.status();
+  CXSEC_RETURN_IF_ERROR(store_->Put(absl::StrCat(kProjects, p.id), ToJson(p).dump()));
+  return Audit(principal, "project.update", p.id);
+}
+
+absl::Status Registry::DeleteProject(absl::string_view principal, absl::string_view id) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  absl::StatusOr<std::vector<Gateway>> gateways = ListGateways(id);
+  if (!gateways.ok()) return gateways.status();
+  absl::StatusOr<std::vector<Device>> devices = ListDevices(id);
+  if (!devices.ok()) return devices.status();
+  if (!gateways->empty() || !devices->empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "project '", id, "' still has ", gateways->size(), " gateways and ",
+        devices->size(), " devices"));
+  }
+  absl::StatusOr<bool> deleted = store_->Delete(absl::StrCat(kProjects, id));
+  if (!deleted.ok()) return deleted.status();
+  if (!*deleted) return absl::NotFoundError(absl::StrCat("project '", id, "' not found"));
+  InvalidateCache();
+  return Audit(principal, "project.delete", id);
+}
+
+// ---- gateways ----
+
+absl::Status Registry::PutGateway(const Gateway& g) {
+  CXSEC_RETURN_IF_ERROR(store_->Put(absl::StrCat(kGateways, g.id), ToJson(g).dump()));
+  InvalidateCache();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Gateway> Registry::LoadGatewayUncached(absl::string_view id) {
+  absl::StatusOr<std::optional<json>> doc = Load(absl::StrCat(kGateways, id));
+  if (!doc.ok()) return doc.status();
+  if (!doc->has_value()) {
+    return absl::NotFoundError(absl::StrCat("gateway '", id, "' not found"));
+  }
+  return DecodeGateway(**doc);
+}
+
+absl::Status Registry::CreateGateway(absl::string_view principal, const Gateway& g) {
+  CXSEC_RETURN_IF_ERROR(CheckGatewayId(g.id));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  absl::StatusOr<Project> project = GetProject(g.project);
+  if (!project.ok()) return project.status();
+  absl::StatusOr<Gateway> existing = LoadGatewayUncached(g.id);
+  if (existing.ok()) {
+    return absl::AlreadyExistsError(absl::StrCat("gateway '", g.id, "' exists"));
+  }
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+  Gateway fresh = g;
+  fresh.keys.clear();  // keys are added one by one through AddGatewayKey
+  CXSEC_RETURN_IF_ERROR(PutGateway(fresh));
+  return Audit(principal, "gateway.create", g.id);
+}
+
+absl::StatusOr<Gateway> Registry::GetGateway(absl::string_view id) {
+  CXSEC_RETURN_IF_ERROR(CheckGatewayId(id));
+  return CachedLookup<Gateway>(gateway_cache_, absl::StrCat(kGateways, id),
+                               absl::StrCat("gateway '", id, "'"), &DecodeGateway);
+}
+
+absl::StatusOr<std::vector<Gateway>> Registry::ListGateways(absl::string_view project) {
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> rows =
+      store_->List(kGateways, kMaxListItems);
+  if (!rows.ok()) return rows.status();
+  std::vector<Gateway> out;
+  for (const auto& [key, value] : *rows) {
+    json j = json::parse(value, nullptr, false);
+    if (j.is_discarded()) continue;
+    absl::StatusOr<Gateway> g = DecodeGateway(j);
+    if (g.ok() && (project.empty() || g->project == project)) out.push_back(*g);
+  }
+  return out;
+}
+
+absl::Status Registry::SetGatewayEnabled(absl::string_view principal,
+                                         absl::string_view id, bool enabled) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  absl::StatusOr<Gateway> g = LoadGatewayUncached(id);
+  if (!g.ok()) return g.status();
+  g->enabled = enabled;
+  CXSEC_RETURN_IF_ERROR(PutGateway(*g));
+  return Audit(principal, enabled ? "gateway.enable" : "gateway.block", id);
+}
+
+absl::Status Registry::DeleteGateway(absl::string_view principal, absl::string_view id) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  absl::StatusOr<bool> deleted = store_->Delete(absl::StrCat(kGateways, id));
+  if (!deleted.ok()) return deleted.status();
+  InvalidateCache();
+  if (!*deleted) return absl::NotFoundError(absl::StrCat("gateway '", id, "' not found"));
+  return Audit(principal, "gateway.delete", id);
+}
+
+absl::StatusOr<std::string> Registry::AddGatewayKey(
+    absl::string_view principal, absl::string_view gateway_id,
+    absl::string_view public_key_pem, std::optional<int64_t> expires_at) {
+  if (public_key_pem.size() > 8192) {
+    return absl::InvalidArgumentError("publicKeyPem: longer than 8192 bytes");
+  }
+  absl::StatusOr<JwtPublicKey> parsed = JwtPublicKey::FromSpkiPem(public_key_pem);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("publicKeyPem: ", parsed.status().message()));
+  }
+  std::string kid = parsed->Thumbprint();
+  std::lock_guard<std::mutex> lock(write_mu_);
+  absl::StatusOr<Gateway> g = LoadGatewayUncached(gateway_id);
+  if (!g.ok()) return g.status();
+  for (const GatewayKey& k : g->keys) {
+    if (k.kid == kid) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("gateway '", gateway_id, "' already has key ", k.kid));
+    }
+  }
+  if (g->keys.size() >= kMaxKeysPerGateway) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "gateway '", gateway_id, "' already has ", kMaxKeysPerGateway,
+        " keys; remove one first"));
+  }
+  GatewayKey key;
+  key.kid = kid;
+  key.public_key_pem = std::string(public_key_pem);
+  key.expires_at = expires_at;
+  key.parsed = std::make_shared<const JwtPublicKey>(std::move(*parsed));
+  g->keys.push_back(std::move(key));
+  CXSEC_RETURN_IF_ERROR(PutGateway(*g));
+  CXSEC_RETURN_IF_ERROR(Audit(principal, "gateway.key.add",
+                              absl::StrCat(gateway_id, "/", kid)));
+  return kid;
+}
+
+absl::Status Registry::RemoveGatewayKey(absl::string_view principal,
+                                        absl::string_view gateway_id,
+                                        absl::string_view kid) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  absl::StatusOr<Gateway> g = LoadGatewayUncached(gateway_id);
+  if (!g.ok()) return g.status();
+  size_t before = g->keys.size();
+  std::erase_if(g->keys, [&](const GatewayKey& k) { return k.kid == kid; });
+  if (g->keys.size() == before) {
+    return absl::NotFoundError(
+        absl::StrCat("gateway '", gateway_id, "' has no key '", kid, "'"));
+  }
+  CXSEC_RETURN_IF_ERROR(PutGateway(*g));
+  return Audit(principal, "gateway.key.remove", absl::StrCat(gateway_id, "/", kid));
+}
+
+// ---- devices ----
+
+absl::Status Registry::CreateDevice(absl::string_view principal, const Device& d) {
+  CXSEC_RETURN_IF_ERROR(CheckDeviceId(d.id));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  absl::StatusOr<Project> project = GetProject(d.project);
+  if (!project.ok()) return project.status();
+  for (const std::string& gw : d.gateways) {
+    absl::StatusOr<Gateway> g = LoadGatewayUncached(gw);
+    if (!g.ok()) return g.status();
+    if (g->project != d.project) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "gateway '", gw, "' belongs to project '", g->project, "', not '",
+          d.project, "'"));
+    }
+  }
+  absl::StatusOr<std::optional<json>> existing = Load(absl::StrCat(kDevices, d.id));
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    return absl::AlreadyExistsError(absl::StrCat("device '", d.id, "' exists"));
+  }
+  CXSEC_RETURN_IF_ERROR(store_->Put(absl::StrCat(kDevices, d.id), ToJson(d).dump()));
+  InvalidateCache();
+  return Audit(principal, "device.create", d.id);
+}
+
+absl::StatusOr<Device> Registry::GetDevice(absl::string_view id) {
+  CXSEC_RETURN_IF_ERROR(CheckDeviceId(id));
+  return CachedLookup<Device>(device_cache_, absl::StrCat(kDevices, id),
+                              absl::StrCat("device '", id, "'"), &DecodeDevice);
+}
+
+absl::StatusOr<std::vector<Device>> Registry::ListDevices(absl::string_view project) {
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> rows =
+      store_->List(kDevices, kMaxListItems);
+  if (!rows.ok()) return rows.status();
+  std::vector<Device> out;
+  for (const auto& [key, value] : *rows) {
+    json j = json::parse(value, nullptr, false);
+    if (j.is_discarded()) continue;
+    absl::StatusOr<Device> d = DecodeDevice(j);
+    if (d.ok() && (project.empty() || d->project == project)) out.push_back(*d);
+  }
+  return out;
+}
+
+absl::Status Registry::UpdateDevice(absl::string_view principal, const Device& d) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  absl::StatusOr<std::optional<json>> existing = Load(absl::StrCat(kDevices, d.id));
+  if (!existing.ok()) return existing.status();
+  if (!existing->has_value()) {
+    return absl::NotFoundError(absl::StrCat("device '", d.id, "' not found"));
+  }
+  for (const std::string& gw : d.gateways) {
+    absl::StatusOr<Gateway> g = LoadGatewayUncached(gw);
+    if (!g.ok()) return g.status();
+    if (g->project != d.project) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "gateway '", gw, "' is not in project '", d.project, "'"));
+    }
+  }
+  CXSEC_RETURN_IF_ERROR(store_->Put(absl::StrCat(kDevices, d.id), ToJson(d).dump()));
+  InvalidateCache();
+  return Audit(principal, "device.update", d.id);
+}
+
+absl::Status Registry::DeleteDevice(absl::string_view principal, absl::string_view id) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  absl::StatusOr<bool> deleted = store_->Delete(absl::StrCat(kDevices, id));
+  if (!deleted.ok()) return deleted.status();
+  InvalidateCache();
+  if (!*deleted) return absl::NotFoundError(absl::StrCat("device '", id, "' not found"));
+  return Audit(principal, "device.delete", id);
+}
+
+}  // namespace cxsec::verifier

@@ -1,0 +1,134 @@
+// The verifier's registry: projects, gateways (id "G" + 18 hex digits, up
+// to 3 ES256 public keys with optional expiry, enabled or blocked) and
+// devices (id, project, bound gateways), stored as JSON documents in a
+// KvStore (SQLite or etcd). Every change is written to the audit log with
+// its principal and time. Gateway and device lookups on the telemetry path
+// are cached; the cache is dropped whenever the store reports a change
+// and bypassed while the store's change feed is down.
+#ifndef CXSEC_TARGETS_VERIFIER_REGISTRY_REGISTRY_H_
+#define CXSEC_TARGETS_VERIFIER_REGISTRY_REGISTRY_H_
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/clock.h"
+#include "nlohmann/json.hpp"
+#include "core/jwt/public_key.h"
+#include "targets/verifier/registry/kv_store.h"
+
+namespace cxsec::verifier {
+
+inline constexpr size_t kMaxKeysPerGateway = 3;
+inline constexpr size_t kMaxListItems = 10000;
+
+struct Project {
+  std::string id;
+  std::string name;
+};
+
+struct GatewayKey {
+  std::string kid;
+  std::string public_key_pem;          // SPKI PEM: P-256 (ES256) or Ed25519
+  std::optional<int64_t> expires_at;  // unix seconds
+  std::shared_ptr<const JwtPublicKey> parsed;  // filled on load
+  bool ExpiredAt(absl::Time now) const {
+    return expires_at.has_value() && absl::ToUnixSeconds(now) >= *expires_at;
+  }
+};
+
+struct Gateway {
+  std::string id;
+  std::string project;
+  bool enabled = true;
+  std::vector<GatewayKey> keys;
+};
+
+struct Device {
+  std::string id;
+  std::string project;
+  std::vector<std::string> gateways;  // empty: any gateway of the project
+};
+
+nlohmann::json ToJson(const Project& p);
+nlohmann::json ToJson(const Gateway& g);  // keys without the parsed form
+nlohmann::json ToJson(const Device& d);
+
+// Id checks, shared with the HTTP layer so errors name the field.
+[[nodiscard]] absl::Status CheckGatewayId(absl::string_view id);
+[[nodiscard]] absl::Status CheckProjectId(absl::string_view id);
+[[nodiscard]] absl::Status CheckDeviceId(absl::string_view id);
+
+class Registry {
+ public:
+  Registry(KvStore* store, const Clock* clock);
+
+  // Projects.
+  [[nodiscard]] absl::Status CreateProject(absl::string_view principal, const Project& p);
+  [[nodiscard]] absl::StatusOr<Project> GetProject(absl::string_view id);
+  [[nodiscard]] absl::StatusOr<std::vector<Project>> ListProjects();
+  [[nodiscard]] absl::Status UpdateProject(absl::string_view principal, const Project& p);
+  // Refused while gateways or devices still belong to the project.
+  [[nodiscard]] absl::Status DeleteProject(absl::string_view principal, absl::string_view id);
+
+  // Gateways and their keys.
+  [[nodiscard]] absl::Status CreateGateway(absl::string_view principal, const Gateway& g);
+  // Cached; NotFound for unknown gateways.
+  [[nodiscard]] absl::StatusOr<Gateway> GetGateway(absl::string_view id);
+  [[nodiscard]] absl::StatusOr<std::vector<Gateway>> ListGateways(absl::string_view project);
+  [[nodiscard]] absl::Status SetGatewayEnabled(absl::string_view principal,
+                                               absl::string_view id, bool enabled);
+  [[nodiscard]] absl::Status DeleteGateway(absl::string_view principal, absl::string_view id);
+  // Returns the new key's kid.
+  [[nodiscard]] absl::StatusOr<std::string> AddGatewayKey(
+      absl::string_view principal, absl::string_view gateway_id,
+      absl::string_view public_key_pem, std::optional<int64_t> expires_at);
+  [[nodiscard]] absl::Status RemoveGatewayKey(absl::string_view principal,
+                                              absl::string_view gateway_id,
+                                              absl::string_view kid);
+
+  // Devices.
+  [[nodiscard]] absl::Status CreateDevice(absl::string_view principal, const Device& d);
+  [[nodiscard]] absl::StatusOr<Device> GetDevice(absl::string_view id);  // cached
+  [[nodiscard]] absl::StatusOr<std::vector<Device>> ListDevices(absl::string_view project);
+  [[nodiscard]] absl::Status UpdateDevice(absl::string_view principal, const Device& d);
+  [[nodiscard]] absl::Status DeleteDevice(absl::string_view principal, absl::string_view id);
+
+  // Audit log, newest last.
+  [[nodiscard]] absl::Status Audit(absl::string_view principal, absl::string_view action,
+                                   absl::string_view target);
+  [[nodiscard]] absl::StatusOr<std::vector<nlohmann::json>> ListAudit(size_t limit);
+
+  void InvalidateCache();
+  uint64_t cache_hits() const { return hits_.load(); }
+  uint64_t cache_misses() const { return misses_.load(); }
+
+ private:
+  absl::StatusOr<std::optional<nlohmann::json>> Load(const std::string& key);
+  template <class T>
+  absl::StatusOr<T> CachedLookup(absl::flat_hash_map<std::string, T>& cache,
+                                 const std::string& key, absl::string_view what,
+                                 absl::StatusOr<T> (*decode)(const nlohmann::json&));
+  absl::Status PutGateway(const Gateway& g);
+  absl::StatusOr<Gateway> LoadGatewayUncached(absl::string_view id);
+
+  KvStore* store_;
+  const Clock* clock_;
+  std::mutex write_mu_;  // serialises read-modify-write of documents
+  std::mutex cache_mu_;
+  uint64_t generation_ = 0;
+  absl::flat_hash_map<std::string, Gateway> gateway_cache_;
+  absl::flat_hash_map<std::string, Device> device_cache_;
+  std::atomic<uint64_t> hits_{0};
+  std::atomic<uint64_t> misses_{0};
+};
+
+}  // namespace cxsec::verifier
+
+#endif  // CXSEC_TARGETS_VERIFIER_REGISTRY_REGISTRY_H_

@@ -1,0 +1,129 @@
+#include "targets/verifier/registry/sqlite_kv_store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+
+namespace cxsec::verifier {
+
+absl::Status SqliteKvStore::Error(absl::string_view what) const {
+  return absl::InternalError(
+      absl::StrCat(path_, ": ", what, ": ", sqlite3_errmsg(db_)));
+}
+
+absl::StatusOr<std::unique_ptr<SqliteKvStore>> SqliteKvStore::Open(
+    const std::string& path) {
+  // The registry holds API key hashes and the audit log: private file.
+  mode_t old_mask = umask(077);
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  umask(old_mask);
+  if (rc != SQLITE_OK) {
+    std::string message = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::UnavailableError(
+        absl::StrCat(path, ": cannot open SQLite database: ", message));
+  }
+  std::unique_ptr<SqliteKvStore> store(new SqliteKvStore(db, path));
+  sqlite3_busy_timeout(db, 5000);
+  // WAL lets readers run during a write; synchronous=FULL makes every
+  // committed registry change (e.g. a key revocation) survive power loss.
+  const char* setup =
+      "PRAGMA journal_mode=WAL;"
+      "PRAGMA synchronous=FULL;"
+      "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL) "
+      "WITHOUT ROWID;";
+  if (sqlite3_exec(db, setup, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return store->Error("cannot initialise");
+  }
+  return store;
+}
+
+SqliteKvStore::~SqliteKvStore() { sqlite3_close(db_); }
+
+absl::StatusOr<std::optional<std::string>> SqliteKvStore::Get(
+    absl::string_view key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT v FROM kv WHERE k = ?1", -1, &stmt,
+                         nullptr) != SQLITE_OK) {
+    return Error("prepare get");
+  }
+  absl::Cleanup finalize = [stmt] { sqlite3_finalize(stmt); };
+  sqlite3_bind_text(stmt, 1, key.data(), static_cast<int>(key.size()),
+                    SQLITE_TRANSIENT);
+  int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  if (rc != SQLITE_ROW) return Error("get");
+  const unsigned char* text = sqlite3_column_text(stmt, 0);
+  int size = sqlite3_column_bytes(stmt, 0);
+  return std::optional<std::string>(
+      std::string(reinterpret_cast<const char*>(text), static_cast<size_t>(size)));
+}
+
+absl::Status SqliteKvStore::Put(absl::string_view key, absl::string_view value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)",
+                         -1, &stmt, nullptr) != SQLITE_OK) {
+    return Error("prepare put");
+  }
+  absl::Cleanup finalize = [stmt] { sqlite3_finalize(stmt); };
+  sqlite3_bind_text(stmt, 1, key.data(), static_cast<int>(key.size()),
+                    SQLITE_TRANSIENT);
+  sqlite3_bind_text(stmt, 2, value.data(), static_cast<int>(value.size()),
+                    SQLITE_TRANSIENT);
+  if (sqlite3_step(stmt) != SQLITE_DONE) return Error("put");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> SqliteKvStore::Delete(absl::string_view key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, "DELETE FROM kv WHERE k = ?1", -1, &stmt,
+                         nullptr) != SQLITE_OK) {
+    return Error("prepare delete");
+  }
+  absl::Cleanup finalize = [stmt] { sqlite3_finalize(stmt); };
+  sqlite3_bind_text(stmt, 1, key.data(), static_cast<int>(key.size()),
+                    SQLITE_TRANSIENT);
+  if (sqlite3_step(stmt) != SQLITE_DONE) return Error("delete");
+  return sqlite3_changes(db_) > 0;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+SqliteKvStore::List(absl::string_view prefix, size_t limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3_stmt* stmt = nullptr;
+  // substr() instead of LIKE: keys may contain '%' or '_'.
+  if (sqlite3_prepare_v2(
+          db_,
+          "SELECT k, v FROM kv WHERE k >= ?1 AND substr(k, 1, ?2) = ?1 "
+          "ORDER BY k LIMIT ?3",
+          -1, &stmt, nullptr) != SQLITE_OK) {
+    return Error("prepare list");
+  }
+  absl::Cleanup finalize = [stmt] { sqlite3_finalize(stmt); };
+  sqlite3_bind_text(stmt, 1, prefix.data(), static_cast<int>(prefix.size()),
+                    SQLITE_TRANSIENT);
+  sqlite3_bind_int64(stmt, 2, static_cast<sqlite3_int64>(prefix.size()));
+  sqlite3_bind_int64(stmt, 3, static_cast<sqlite3_int64>(limit));
+  std::vector<std::pair<std::string, std::string>> out;
+  for (;;) {
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return Error("list");
+    out.emplace_back(
+        std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)),
+                    static_cast<size_t>(sqlite3_column_bytes(stmt, 0))),
+        std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)),
+                    static_cast<size_t>(sqlite3_column_bytes(stmt, 1))));
+  }
+  return out;
+}
+
+}  // namespace cxsec::verifier

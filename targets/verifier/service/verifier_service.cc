@@ -1,0 +1,593 @@
+#include "targets/verifier/service/verifier_service.h"
+
+#include <chrono>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "targets/verifier/service/telemetry_batch.h"
+
+namespace cxsec::verifier {
+
+using nlohmann::json;
+namespace http = boost::beast::http;
+
+namespace {
+absl::string_view Sv(boost::beast::string_view v) {
+  return absl::string_view(v.data(), v.size());
+}
+
+constexpr double kBucketBounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                    0.005,   0.01,   0.025,   0.05,   0.1};
+
+unsigned HttpStatusFor(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument: return 400;
+    case absl::StatusCode::kUnauthenticated: return 401;
+    case absl::StatusCode::kPermissionDenied: return 403;
+    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kAlreadyExists: return 409;
+    case absl::StatusCode::kFailedPrecondition: return 409;
+    case absl::StatusCode::kUnavailable: return 503;
+    default: return 500;
+  }
+}
+
+std::string CodeName(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument: return "invalid_argument";
+    case absl::StatusCode::kUnauthenticated: return "unauthenticated";
+    case absl::StatusCode::kPermissionDenied: return "permission_denied";
+    case absl::StatusCode::kNotFound: return "not_found";
+    case absl::StatusCode::kAlreadyExists: return "already_exists";
+    case absl::StatusCode::kFailedPrecondition: return "failed_precondition";
+    case absl::StatusCode::kUnavailable: return "unavailable";
+    default: return "internal";
+  }
+}
+
+HttpResponse StatusError(const HttpRequest& request, const absl::Status& s) {
+  // Internal errors may carry file paths; callers get a generic message.
+  std::string message = HttpStatusFor(s) == 500 ? "internal error" : std::string(s.message());
+  return JsonError(request, HttpStatusFor(s), CodeName(s), message);
+}
+
+HttpResponse Ok(const HttpRequest& request, const json& body, unsigned status = 200) {
+  return JsonResponse(request, status, body.dump());
+}
+
+// ParseJsonBody: content type, depth and syntax checks for every JSON body.
+absl::StatusOr<json> ParseJsonBody(const HttpRequest& request) {
+  absl::string_view type = Sv(request[http::field::content_type]);
+  if (!absl::StartsWithIgnoreCase(type, "application/json")) {
+    return absl::Status(absl::StatusCode::kUnimplemented,
+                        "Content-Type must be application/json");
+  }
+  if (!JsonDepthWithin(request.body(), kMaxJsonDepth)) {
+    return absl::InvalidArgumentError("JSON nesting too deep");
+  }
+  json doc = json::parse(request.body(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return absl::InvalidArgumentError("body must be a JSON object");
+  }
+  return doc;
+}
+
+HttpResponse BodyError(const HttpRequest& request, const absl::Status& s) {
+  if (s.code() == absl::StatusCode::kUnimplemented) {
+    return JsonError(request, 415, "unsupported_media_type", s.message());
+  }
+  return StatusError(request, s);
+}
+
+absl::StatusOr<std::string> StringMember(const json& doc, const char* name) {
+  auto it = doc.find(name);
+  if (it == doc.end() || !it->is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat("'", name, "' must be a string"));
+  }
+  return it->get<std::string>();
+}
+
+std::string QueryParam(absl::string_view target, absl::string_view name) {
+  size_t q = target.find('?');
+  if (q == absl::string_view::npos) return "";
+  for (absl::string_view pair : absl::StrSplit(target.substr(q + 1), '&')) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (kv.first == name) return std::string(kv.second);
+  }
+  return "";
+}
+
+absl::StatusOr<std::vector<std::string>> StringArray(const json& doc, const char* name) {
+  std::vector<std::string> out;
+  auto it = doc.find(name);
+  if (it == doc.end()) return out;
+  if (!it->is_array() || it->size() > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", name, "' must be an array of at most 64 strings"));
+  }
+  for (const json& v : *it) {
+    if (!v.is_string()) {
+      return absl::InvalidArgumentError(absl::StrCat("'", name, "' must hold strings"));
+    }
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+}  // namespace
+
+// ---- metrics ----
+
+void VerifierMetrics::CountRequest(unsigned status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++requests_[status];
+}
+
+void VerifierMetrics::CountRejection(absl::string_view reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++rejections_[std::string(reason)];
+}
+
+void VerifierMetrics::ObserveVerifySeconds(double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t i = 0;
+  while (i < std::size(kBucketBounds) && seconds > kBucketBounds[i]) ++i;
+  ++buckets_[i];
+  verify_sum_ += seconds;
+  ++verify_count_;
+}
+
+std::string VerifierMetrics::Render(const Registry& registry) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out =
+      "# HELP cxsec_http_requests_total HTTP requests by response status.\n"
+      "# TYPE cxsec_http_requests_total counter\n";
+  for (const auto& [code, n] : requests_) {
+    absl::StrAppend(&out, "cxsec_http_requests_total{code=\"", code, "\"} ", n, "\n");
+  }
+  absl::StrAppend(&out,
+                  "# HELP cxsec_rejections_total Rejected requests or messages by reason.\n"
+                  "# TYPE cxsec_rejections_total counter\n");
+  for (const auto& [reason, n] : rejections_) {
+    absl::StrAppend(&out, "cxsec_rejections_total{reason=\"", reason, "\"} ", n, "\n");
+  }
+  absl::StrAppend(&out,
+                  "# HELP cxsec_verify_seconds Gateway token verification latency.\n"
+                  "# TYPE cxsec_verify_seconds histogram\n");
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < std::size(kBucketBounds); ++i) {
+    cumulative += buckets_[i];
+    absl::StrAppend(&out, "cxsec_verify_seconds_bucket{le=\"",
+                    absl::StrFormat("%g", kBucketBounds[i]), "\"} ", cumulative, "\n");
+  }
+  cumulative += buckets_.back();
+  absl::StrAppend(&out, "cxsec_verify_seconds_bucket{le=\"+Inf\"} ", cumulative, "\n",
+                  "cxsec_verify_seconds_sum ", absl::StrFormat("%.9f", verify_sum_), "\n",
+                  "cxsec_verify_seconds_count ", verify_count_, "\n");
+  uint64_t hits = registry.cache_hits();
+  uint64_t misses = registry.cache_misses();
+  double ratio = hits + misses == 0 ? 0.0 : static_cast<double>(hits) / (hits + misses);
+  absl::StrAppend(&out,
+                  "# HELP cxsec_registry_cache_hit_ratio Registry cache hits / lookups.\n"
+                  "# TYPE cxsec_registry_cache_hit_ratio gauge\n",
+                  "cxsec_registry_cache_hit_ratio ", absl::StrFormat("%.6f", ratio), "\n",
+                  "# TYPE cxsec_registry_cache_lookups_total counter\n",
+                  "cxsec_registry_cache_lookups_total{result=\"hit\"} ", hits, "\n",
+                  "cxsec_registry_cache_lookups_total{result=\"miss\"} ", misses, "\n",
+                  "# TYPE cxsec_messages_total counter\n",
+                  "cxsec_messages_total{outcome=\"accepted\"} ", accepted_.load(), "\n",
+                  "cxsec_messages_total{outcome=\"duplicate\"} ", duplicates_.load(), "\n");
+  return out;
+}
+
+// ---- service ----
+
+VerifierService::VerifierService(Registry* registry, Iam* iam,
+                                 GatewayTokenVerifier* tokens, TelemetryLog* log,
+                                 const Clock* clock)
+    : registry_(registry), iam_(iam), tokens_(tokens), log_(log), clock_(clock) {
+  AddRoutes();
+}
+
+void VerifierService::Handle(const HttpRequest& request, HttpResponder respond) {
+  HttpResponder counted = [this, respond = std::move(respond)](HttpResponse r) {
+    metrics_.CountRequest(r.result_int());
+    respond(std::move(r));
+  };
+  Dispatch(request, counted);
+}
+
+void VerifierService::Dispatch(const HttpRequest& request, const HttpResponder& respond) {
+  absl::string_view target = Sv(request.target());
+  absl::string_view path = target.substr(0, target.find('?'));
+  std::vector<std::string> segments =
+      absl::StrSplit(path, '/', absl::SkipEmpty());
+  const Route* route = nullptr;
+  bool path_matched = false;
+  std::vector<std::string> params;
+  for (const Route& r : routes_) {
+    if (r.pattern.size() != segments.size()) continue;
+    std::vector<std::string> captured;
+    bool match = true;
+    for (size_t i = 0; i < segments.size() && match; ++i) {
+      if (r.pattern[i] == "*") {
+        captured.push_back(segments[i]);
+      } else {
+        match = r.pattern[i] == segments[i];
+      }
+    }
+    if (!match) continue;
+    path_matched = true;
+    if (r.method == request.method()) {
+      route = &r;
+      params = std::move(captured);
+      break;
+    }
+  }
+  if (route == nullptr) {
+    metrics_.CountRejection(path_matched ? "method_not_allowed" : "not_found");
+    return respond(path_matched ? JsonError(request, 405, "method_not_allowed",
+                                            "method not allowed on this path")
+                                : JsonError(request, 404, "not_found", "no such route"));
+  }
+  Caller caller;
+  if (route->permission.has_value()) {
+    absl::string_view auth = Sv(request[http::field::authorization]);
+    if (!absl::StartsWith(auth, "Bearer ") || auth.size() <= 7) {
+      metrics_.CountRejection("missing_credentials");
+      HttpResponse r = JsonError(request, 401, "unauthenticated",
+                                 "Authorization: Bearer <API key or gateway JWT> required");
+      r.set(http::field::www_authenticate, "Bearer");
+      return respond(std::move(r));
+    }
+    absl::string_view credential = auth.substr(7);
+    if (absl::StartsWith(credential, "cxk_")) {
+      absl::StatusOr<Principal> principal = iam_->Authenticate(credential);
+      if (!principal.ok()) {
+        metrics_.CountRejection("invalid_api_key");
+        return respond(StatusError(request, principal.status()));
+      }
+      caller.principal = *principal;
+    } else {
+      if (*route->permission != Permission::kTelemetryWrite) {
+        // Checked before verifying: a gateway token can only ever post
+        // telemetry, so there is nothing to gain from verifying it here.
+        metrics_.CountRejection("gateway_token_not_allowed");
+        return respond(JsonError(request, 403, "permission_denied",
+                                 "gateway tokens may only post telemetry"));
+      }
+      auto start = std::chrono::steady_clock::now();
+      GatewayAuthResult result = tokens_->Verify(credential);
+      metrics_.ObserveVerifySeconds(std::chrono::duration<double>(
+                                        std::chrono::steady_clock::now() - start)
+                                        .count());
+      if (!result.status.ok()) {
+        metrics_.CountRejection(result.reason);
+        HttpResponse r = JsonError(request, HttpStatusFor(result.status),
+                                   result.reason, result.status.message());
+        return respond(std::move(r));
+      }
+      caller.principal = Principal{result.gateway.id, Role::kGateway};
+      caller.gateway = std::move(result.gateway);
+    }
+    if (!RoleHas(caller.principal.role, *route->permission)) {
+      metrics_.CountRejection("permission_denied");
+      return respond(JsonError(request, 403, "permission_denied",
+                               absl::StrCat("role '", RoleName(caller.principal.role),
+                                            "' lacks permission '",
+                                            PermissionName(*route->permission), "'")));
+    }
+  }
+  if (route->telemetry) return Telemetry(request, caller, respond);
+  respond(route->handler(request, params, caller));
+}
+
+void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller,
+                                const HttpResponder& respond) {
+  absl::string_view type = Sv(request[http::field::content_type]);
+  if (!absl::StartsWithIgnoreCase(type, "application/json")) {
+    metrics_.CountRejection("unsupported_media_type");
+    return respond(JsonError(request, 415, "unsupported_media_type",
+                             "Content-Type must be application/json"));
+  }
+  absl::StatusOr<std::vector<TelemetryMessage>> batch =
+      ParseTelemetryBatch(request.body());
+  if (!batch.ok()) {
+    metrics_.CountRejection("malformed_batch");
+    return respond(StatusError(request, batch.status()));
+  }
+  const Gateway& gateway = caller.gateway;
+  json results = json::array();
+  std::vector<LogRecord> records;
+  std::vector<size_t> record_index;  // results[] slot for each record
+  int64_t received_ms = absl::ToUnixMillis(clock_->Now());
+  for (const TelemetryMessage& m : *batch) {
+    json result = {{"messageId", m.message_id}, {"deviceId", m.device_id}};
+    absl::StatusOr<Device> device = registry_->GetDevice(m.device_id);
+    std::string rejection;
+    if (!device.ok()) {
+      rejection = absl::IsNotFound(device.status()) ? "unknown_device"
+                                                     : "registry_unavailable";
+    } else if (device->project != gateway.project) {
+      rejection = "device_not_in_project";
+    } else if (!device->gateways.empty() &&
+               std::find(device->gateways.begin(), device->gateways.end(),
+                         gateway.id) == device->gateways.end()) {
+      rejection = "device_not_bound_to_gateway";
+    }
+    if (!rejection.empty()) {
+      metrics_.CountRejection(rejection);
+      result["status"] = "rejected";
+      result["error"] = rejection;
+    } else {
+      json line = {{"gatewayId", gateway.id},
+                   {"project", gateway.project},
+                   {"deviceId", m.device_id},
+                   {"messageId", m.message_id},
+                   {"timestamp", m.timestamp_ms},
+                   {"receivedAt", received_ms}};
+      std::string text = line.dump();
+      // Splice the already-validated payload in without re-parsing it.
+      text.pop_back();
+      absl::StrAppend(&text, ",\"payload\":", m.payload_json, "}");
+      records.push_back(LogRecord{DedupKey(m.device_id, m.message_id), std::move(text)});
+      record_index.push_back(results.size());
+    }
+    results.push_back(std::move(result));
+  }
+  if (records.empty()) return respond(Ok(request, json{{"results", results}}));
+  // The request is not touched after AppendAsync: the answer is built from
+  // a copy of its version and keep-alive flag on the flusher thread.
+  HttpRequest shell{request.method(), "/", request.version()};
+  shell.keep_alive(request.keep_alive());
+  log_->AppendAsync(
+      std::move(records),
+      [this, shell = std::move(shell), results = std::move(results),
+       record_index = std::move(record_index),
+       respond](absl::StatusOr<std::vector<TelemetryLog::Outcome>> outcomes) mutable {
+        if (!outcomes.ok()) {
+          metrics_.CountRejection("storage_unavailable");
+          return respond(JsonError(shell, 503, "storage_unavailable",
+                                   "telemetry could not be stored; retry later"));
+        }
+        uint64_t accepted = 0;
+        for (size_t i = 0; i < outcomes->size(); ++i) {
+          bool stored = (*outcomes)[i] == TelemetryLog::Outcome::kStored;
+          accepted += stored ? 1 : 0;
+          results[record_index[i]]["status"] = stored ? "accepted" : "duplicate";
+        }
+        metrics_.CountAccepted(accepted);
+        metrics_.CountDuplicates(outcomes->size() - accepted);
+        respond(Ok(shell, json{{"results", results}}));
+      });
+}
+
+void VerifierService::AddRoutes() {
+  using V = http::verb;
+  using P = Permission;
+  auto add = [this](V method, absl::string_view pattern, std::optional<P> permission,
+                    RouteHandler handler) {
+    routes_.push_back(Route{method, absl::StrSplit(pattern, '/', absl::SkipEmpty()),
+                            permission, std::move(handler)});
+  };
+  add(V::get, "/healthz", std::nullopt,
+      [](const HttpRequest& r, const auto&, const Caller&) {
+        return Ok(r, json{{"status", "ok"}});
+      });
+  add(V::get, "/metrics", P::kMetricsRead,
+      [this](const HttpRequest& r, const auto&, const Caller&) {
+        HttpResponse res{http::status::ok, r.version()};
+        res.set(http::field::content_type, "text/plain; version=0.0.4");
+        res.body() = metrics_.Render(*registry_);
+        res.keep_alive(r.keep_alive());
+        return res;
+      });
+  add(V::post, "/v1/telemetry", P::kTelemetryWrite, nullptr);
+  routes_.back().telemetry = true;
+
+  // Projects.
+  add(V::get, "/v1/projects", P::kRegistryRead,
+      [this](const HttpRequest& r, const auto&, const Caller&) {
+        absl::StatusOr<std::vector<Project>> list = registry_->ListProjects();
+        if (!list.ok()) return StatusError(r, list.status());
+        json items = json::array();
+        for (const Project& p : *list) items.push_back(ToJson(p));
+        return Ok(r, json{{"projects", items}});
+      });
+  add(V::post, "/v1/projects", P::kRegistryWrite,
+      [this](const HttpRequest& r, const auto&, const Caller& c) {
+        absl::StatusOr<json> body = ParseJsonBody(r);
+        if (!body.ok()) return BodyError(r, body.status());
+        absl::StatusOr<std::string> id = StringMember(*body, "id");
+        if (!id.ok()) return StatusError(r, id.status());
+        Project p{*id, body->value("name", "")};
+        absl::Status s = registry_->CreateProject(c.principal.id, p);
+        return s.ok() ? Ok(r, ToJson(p), 201) : StatusError(r, s);
+      });
+  add(V::get, "/v1/projects/*", P::kRegistryRead,
+      [this](const HttpRequest& r, const auto& params, const Caller&) {
+        absl::StatusOr<Project> p = registry_->GetProject(params[0]);
+        return p.ok() ? Ok(r, ToJson(*p)) : StatusError(r, p.status());
+      });
+  add(V::put, "/v1/projects/*", P::kRegistryWrite,
+      [this](const HttpRequest& r, const auto& params, const Caller& c) {
+        absl::StatusOr<json> body = ParseJsonBody(r);
+        if (!body.ok()) return BodyError(r, body.status());
+        Project p{params[0], body->value("name", "")};
+        absl::Status s = registry_->UpdateProject(c.principal.id, p);
+        return s.ok() ? Ok(r, ToJson(p)) : StatusError(r, s);
+      });
+  add(V::delete_, "/v1/projects/*", P::kRegistryWrite,
+      [this](const HttpRequest& r, const auto& params, const Caller& c) {
+        absl::Status s = registry_->DeleteProject(c.principal.id, params[0]);
+        return s.ok() ? Ok(r, json{{"deleted", params[0]}}) : StatusError(r, s);
+      });
+
+  // Gateways and keys.
+  add(V::get, "/v1/gateways", P::kRegistryRead,
+      [this](const HttpRequest& r, const auto&, const Caller&) {
+        absl::StatusOr<std::vector<Gateway>> list =
+            registry_->ListGateways(QueryParam(Sv(r.target()), "project"));
+        if (!list.ok()) return StatusError(r, list.status());
+        json items = json::array();
+        for (const Gateway& g : *list) items.push_back(ToJson(g));
+        return Ok(r, json{{"gateways", items}});
+      });
+  add(V::post, "/v1/gateways", P::kRegistryWrite,
+      [this](const HttpRequest& r, const auto&, const Caller& c) {
+        absl::StatusOr<json> body = ParseJsonBody(r);
+        if (!body.ok()) return BodyError(r, body.status());
+        absl::StatusOr<std::string> id = StringMember(*body, "id");
+        if (!id.ok()) return StatusError(r, id.status());
+        absl::StatusOr<std::string> project = StringMember(*body, "project");
+        if (!project.ok()) return StatusError(r, project.status());
+        auto enabled = body->find("enabled");
+        if (enabled != body->end() && !enabled->is_boolean()) {
+          return StatusError(r, absl::InvalidArgumentError("'enabled' must be a boolean"));
+        }
+        Gateway g{*id, *project, enabled == body->end() ? true : enabled->get<bool>(), {}};
+        absl::Status s = registry_->CreateGateway(c.principal.id, g);
+        return s.ok() ? Ok(r, ToJson(g), 201) : StatusError(r, s);
+      });
+  add(V::get, "/v1/gateways/*", P::kRegistryRead,
+      [this](const HttpRequest& r, const auto& params, const Caller&) {
+        absl::StatusOr<Gateway> g = registry_->GetGateway(params[0]);
+        return g.ok() ? Ok(r, ToJson(*g)) : StatusError(r, g.status());
+      });
+  add(V::put, "/v1/gateways/*", P::kRegistryWrite,
+      [this](const HttpRequest& r, const auto& params, const Caller& c) {
+        absl::StatusOr<json> body = ParseJsonBody(r);
+        if (!body.ok()) return BodyError(r, body.status());
+        auto enabled = body->find("enabled");
+        if (enabled == body->end() || !enabled->is_boolean()) {
+          return StatusError(r, absl::InvalidArgumentError("'enabled' must be a boolean"));
+        }
+        absl::Status s =
+            registry_->SetGatewayEnabled(c.principal.id, params[0], enabled->get<bool>());
+        if (!s.ok()) return StatusError(r, s);
+        absl::StatusOr<Gateway> g = registry_->GetGateway(params[0]);
+        return g.ok() ? Ok(r, ToJson(*g)) : StatusError(r, g.status());
+      });
+  add(V::delete_, "/v1/gateways/*", P::kRegistryWrite,
+      [this](const HttpRequest& r, const auto& params, const Caller& c) {
+        absl::Status s = registry_->DeleteGateway(c.principal.id, params[0]);
+        return s.ok() ? Ok(r, json{{"deleted", params[0]}}) : StatusError(r, s);
+      });
+  add(V::post, "/v1/gateways/*/keys", P::kRegistryWrite,
+      [this](const HttpRequest& r, const auto& params, const Caller& c) {
+        absl::StatusOr<json> body = ParseJsonBody(r);
+        if (!body.ok()) return BodyError(r, body.status());
+        absl::StatusOr<std::string> pem = StringMember(*body, "publicKeyPem");
+        if (!pem.ok()) return StatusError(r, pem.status());
+        std::optional<int64_t> expires;
+        auto e = body->find("expiresAt");
+        if (e != body->end() && !e->is_null()) {
+          if (!e->is_number_integer()) {
+            return StatusError(r, absl::InvalidArgumentError(
+                                      "'expiresAt' must be unix seconds or null"));
+          }
+          expires = e->get<int64_t>();
+        }
+        absl::StatusOr<std::string> kid =
+            registry_->AddGatewayKey(c.principal.id, params[0], *pem, expires);
+        return kid.ok() ? Ok(r, json{{"kid", *kid}}, 201) : StatusError(r, kid.status());
+      });
+  add(V::delete_, "/v1/gateways/*/keys/*", P::kRegistryWrite,
+      [this](const HttpRequest& r, const auto& params, const Caller& c) {
+        absl::Status s = registry_->RemoveGatewayKey(c.principal.id, params[0], params[1]);
+        return s.ok() ? Ok(r, json{{"deleted", params[1]}}) : StatusError(r, s);
+      });
+
+  // Devices.
+  auto device_from = [](const json& body, std::string id) -> absl::StatusOr<Device> {
+    absl::StatusOr<std::string> project = StringMember(body, "project");
+    if (!project.ok()) return project.status();
+    absl::StatusOr<std::vector<std::string>> gateways = StringArray(body, "gateways");
+    if (!gateways.ok()) return gateways.status();
+    return Device{std::move(id), *project, *gateways};
+  };
+  add(V::get, "/v1/devices", P::kRegistryRead,
+      [this](const HttpRequest& r, const auto&, const Caller&) {
+        absl::StatusOr<std::vector<Device>> list =
+            registry_->ListDevices(QueryParam(Sv(r.target()), "project"));
+        if (!list.ok()) return StatusError(r, list.status());
+        json items = json::array();
+        for (const Device& d : *list) items.push_back(ToJson(d));
+        return Ok(r, json{{"devices", items}});
+      });
+  add(V::post, "/v1/devices", P::kRegistryWrite,
+      [this, device_from](const HttpRequest& r, const auto&, const Caller& c) {
+        absl::StatusOr<json> body = ParseJsonBody(r);
+        if (!body.ok()) return BodyError(r, body.status());
+        absl::StatusOr<std::string> id = StringMember(*body, "id");
+        if (!id.ok()) return StatusError(r, id.status());
+        absl::StatusOr<Device> d = device_from(*body, *id);
+        if (!d.ok()) return StatusError(r, d.status());
+        absl::Status s = registry_->CreateDevice(c.principal.id, *d);
+        return s.ok() ? Ok(r, ToJson(*d), 201) : StatusError(r, s);
+      });
+  add(V::get, "/v1/devices/*", P::kRegistryRead,
+      [this](const HttpRequest& r, const auto& params, const Caller&) {
+        absl::StatusOr<Device> d = registry_->GetDevice(params[0]);
+        return d.ok() ? Ok(r, ToJson(*d)) : StatusError(r, d.status());
+      });
+  add(V::put, "/v1/devices/*", P::kRegistryWrite,
+      [this, device_from](const HttpRequest& r, const auto& params, const Caller& c) {
+        absl::StatusOr<json> body = ParseJsonBody(r);
+        if (!body.ok()) return BodyError(r, body.status());
+        absl::StatusOr<Device> d = device_from(*body, params[0]);
+        if (!d.ok()) return StatusError(r, d.status());
+        absl::Status s = registry_->UpdateDevice(c.principal.id, *d);
+        return s.ok() ? Ok(r, ToJson(*d)) : StatusError(r, s);
+      });
+  add(V::delete_, "/v1/devices/*", P::kRegistryWrite,
+      [this](const HttpRequest& r, const auto& params, const Caller& c) {
+        absl::Status s = registry_->DeleteDevice(c.principal.id, params[0]);
+        return s.ok() ? Ok(r, json{{"deleted", params[0]}}) : StatusError(r, s);
+      });
+
+  // IAM and audit.
+  add(V::get, "/v1/principals", P::kPrincipalAdmin,
+      [this](const HttpRequest& r, const auto&, const Caller&) {
+        absl::StatusOr<std::vector<Principal>> list = iam_->ListPrincipals();
+        if (!list.ok()) return StatusError(r, list.status());
+        json items = json::array();
+        for (const Principal& p : *list) {
+          items.push_back({{"id", p.id}, {"role", RoleName(p.role)}});
+        }
+        return Ok(r, json{{"principals", items}});
+      });
+  add(V::post, "/v1/principals", P::kPrincipalAdmin,
+      [this](const HttpRequest& r, const auto&, const Caller& c) {
+        absl::StatusOr<json> body = ParseJsonBody(r);
+        if (!body.ok()) return BodyError(r, body.status());
+        absl::StatusOr<std::string> id = StringMember(*body, "id");
+        if (!id.ok()) return StatusError(r, id.status());
+        absl::StatusOr<std::string> role_name = StringMember(*body, "role");
+        if (!role_name.ok()) return StatusError(r, role_name.status());
+        absl::StatusOr<Role> role = ParseRole(*role_name);
+        if (!role.ok()) return StatusError(r, role.status());
+        absl::StatusOr<std::string> key = iam_->CreatePrincipal(c.principal.id, *id, *role);
+        if (!key.ok()) return StatusError(r, key.status());
+        return Ok(r, json{{"id", *id}, {"role", *role_name}, {"apiKey", *key},
+                          {"note", "store this key now; it is not shown again"}},
+                  201);
+      });
+  add(V::delete_, "/v1/principals/*", P::kPrincipalAdmin,
+      [this](const HttpRequest& r, const auto& params, const Caller& c) {
+        absl::Status s = iam_->DeletePrincipal(c.principal.id, params[0]);
+        return s.ok() ? Ok(r, json{{"deleted", params[0]}}) : StatusError(r, s);
+      });
+  add(V::get, "/v1/audit", P::kAuditRead,
+      [this](const HttpRequest& r, const auto&, const Caller&) {
+        absl::StatusOr<std::vector<json>> entries = registry_->ListAudit(1000);
+        if (!entries.ok()) return StatusError(r, entries.status());
+        return Ok(r, json{{"entries", *entries}});
+      });
+}
+
+}  // namespace cxsec::verifier

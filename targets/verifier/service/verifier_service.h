@@ -1,0 +1,83 @@
+// The verifier's HTTP API (docs/VERIFIER_API.md): registry CRUD, IAM,
+// audit, POST /v1/telemetry, /healthz and /metrics. Each route declares the
+// permission it needs; callers authenticate with an API key
+// ("Authorization: Bearer cxk_...") or, for telemetry only, a gateway JWT.
+#ifndef CXSEC_TARGETS_VERIFIER_SERVICE_VERIFIER_SERVICE_H_
+#define CXSEC_TARGETS_VERIFIER_SERVICE_VERIFIER_SERVICE_H_
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "targets/verifier/http/https_server.h"
+#include "targets/verifier/iam/iam.h"
+#include "targets/verifier/registry/registry.h"
+#include "targets/verifier/service/gateway_token_verifier.h"
+#include "targets/verifier/sinks/telemetry_log.h"
+
+namespace cxsec::verifier {
+
+// Prometheus text-format counters and a latency histogram.
+class VerifierMetrics {
+ public:
+  void CountRequest(unsigned status);
+  void CountRejection(absl::string_view reason);
+  void ObserveVerifySeconds(double seconds);
+  void CountAccepted(uint64_t n) { accepted_.fetch_add(n); }
+  void CountDuplicates(uint64_t n) { duplicates_.fetch_add(n); }
+  std::string Render(const Registry& registry) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<unsigned, uint64_t> requests_;
+  std::map<std::string, uint64_t> rejections_;
+  std::vector<uint64_t> buckets_ = std::vector<uint64_t>(12, 0);
+  double verify_sum_ = 0;
+  uint64_t verify_count_ = 0;
+  std::atomic<uint64_t> accepted_{0};
+  std::atomic<uint64_t> duplicates_{0};
+};
+
+class VerifierService {
+ public:
+  VerifierService(Registry* registry, Iam* iam, GatewayTokenVerifier* tokens,
+                  TelemetryLog* log, const Clock* clock);
+  // Answers through `respond` (telemetry once its records are durable).
+  void Handle(const HttpRequest& request, HttpResponder respond);
+  VerifierMetrics& metrics() { return metrics_; }
+
+ private:
+  struct Caller {
+    Principal principal;
+    Gateway gateway;  // set for gateway JWT callers
+  };
+  using RouteHandler = std::function<HttpResponse(
+      const HttpRequest&, const std::vector<std::string>& params, const Caller&)>;
+  struct Route {
+    boost::beast::http::verb method;
+    std::vector<std::string> pattern;  // "*" matches one segment
+    std::optional<Permission> permission;  // nullopt: public
+    RouteHandler handler;
+    bool telemetry = false;  // answered asynchronously by Telemetry()
+  };
+  void AddRoutes();
+  void Dispatch(const HttpRequest& request, const HttpResponder& respond);
+  void Telemetry(const HttpRequest& request, const Caller& caller,
+                 const HttpResponder& respond);
+
+  Registry* registry_;
+  Iam* iam_;
+  GatewayTokenVerifier* tokens_;
+  TelemetryLog* log_;
+  const Clock* clock_;
+  VerifierMetrics metrics_;
+  std::vector<Route> routes_;
+};
+
+}  // namespace cxsec::verifier
+
+#endif  // CXSEC_TARGETS_VERIFIER_SERVICE_VERIFIER_SERVICE_H_

@@ -1,0 +1,183 @@
+// Crash durability of the real cxsec-verifier binary: gateways post under
+// load from several threads, the process is SIGKILLed mid-stream, and after
+// a restart on the same data directory every message that was answered
+// "accepted" is in the NDJSON log, and a retry of it is a duplicate.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "targets/verifier/testing/verifier_testing.h"
+
+namespace cxsec::verifier {
+namespace {
+
+using nlohmann::json;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+uint16_t FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class VerifierProcess {
+ public:
+  VerifierProcess(const std::string& binary, const std::string& config,
+                  const std::string& out_prefix) : out_(out_prefix) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      freopen((out_prefix + ".stdout").c_str(), "w", stdout);
+      freopen((out_prefix + ".stderr").c_str(), "w", stderr);
+      execl(binary.c_str(), binary.c_str(), ("--config=" + config).c_str(), nullptr);
+      _exit(127);
+    }
+  }
+  ~VerifierProcess() { Kill(SIGKILL); }
+  bool WaitReady() {
+    for (int i = 0; i < 200; ++i) {  // bounded: 20 s
+      if (ReadAll(out_ + ".stderr").find("listening") != std::string::npos) return true;
+      usleep(100 * 1000);
+    }
+    return false;
+  }
+  void Kill(int sig) {
+    if (pid_ > 0) {
+      kill(pid_, sig);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+  }
+  std::string Stdout() const { return ReadAll(out_ + ".stdout"); }
+
+ private:
+  pid_t pid_ = -1;
+  std::string out_;
+};
+
+TEST(SigkillDurabilityTest, EveryAcknowledgedMessageSurvivesSigkill) {
+  std::string dir = std::getenv("TEST_TMPDIR");
+  std::string binary = "targets/verifier/cxsec-verifier";
+  auto cert = testing::MakeTestCert(dir);
+  ASSERT_TRUE(cert.ok());
+  uint16_t port = FreePort();
+  std::string config = dir + "/verifier.conf";
+  std::ofstream(config) << "data_dir = " << dir << "/data\nlisten = 127.0.0.1:" << port
+                        << "\ntls_cert = " << cert->cert_file
+                        << "\ntls_key = " << cert->key_file << "\n";
+  chmod(config.c_str(), 0600);
+
+  auto first = std::make_unique<VerifierProcess>(binary, config, dir + "/first");
+  ASSERT_TRUE(first->WaitReady()) << ReadAll(dir + "/first.stderr");
+  std::vector<std::string> out = absl::StrSplit(first->Stdout(), '\n');
+  ASSERT_GE(out.size(), 2u);
+  std::string admin = out[1];
+  ASSERT_EQ(admin.rfind("cxk_admin_", 0), 0u);
+  const std::string& ca = cert->cert_file;
+  auto call = [&](const std::string& method, const std::string& target, const json& body) {
+    auto r = testing::HttpsRequest(port, ca, method, target, admin, body.dump());
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r->status : 0u;
+  };
+  ASSERT_EQ(call("POST", "/v1/projects", json{{"id", "acme"}}), 201u);
+  ASSERT_EQ(call("POST", "/v1/gateways", json{{"id", "G0123456789abcdef01"}, {"project", "acme"}}), 201u);
+  testing::GatewaySigner signer;
+  ASSERT_EQ(call("POST", "/v1/gateways/G0123456789abcdef01/keys",
+                 json{{"publicKeyPem", signer.PublicKeyPem()}}), 201u);
+  ASSERT_EQ(call("POST", "/v1/devices", json{{"id", "dev-1"}, {"project", "acme"}}), 201u);
+  std::string token = signer.Token("G0123456789abcdef01", "acme");
+
+  std::mutex mu;
+  std::set<std::string> acknowledged;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      for (int batch = 0; batch < 100000 && !stop.load(); ++batch) {
+        json messages = json::array();
+        for (int m = 0; m < 5; ++m) {
+          messages.push_back({{"deviceId", "dev-1"},
+                              {"messageId", absl::StrCat(t, "-", batch, "-", m)},
+                              {"timestamp", 1},
+                              {"payload", {{"n", m}}}});
+        }
+        auto r = testing::HttpsRequest(port, ca, "POST", "/v1/telemetry", token,
+                                       json{{"messages", messages}}.dump());
+        if (!r.ok()) return;  // the server is gone
+        if (r->status != 200) continue;
+        json answer = json::parse(r->body, nullptr, false);
+        std::lock_guard<std::mutex> lock(mu);
+        for (const json& res : answer["results"]) {
+          if (res["status"] == "accepted") acknowledged.insert(res["messageId"]);
+        }
+      }
+    });
+  }
+  // Kill once a few hundred messages are acknowledged (bounded wait).
+  for (int i = 0; i < 3000; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (acknowledged.size() >= 300) break;
+    }
+    usleep(10 * 1000);
+  }
+  first->Kill(SIGKILL);
+  stop.store(true);
+  for (std::thread& c : clients) c.join();
+  ASSERT_GE(acknowledged.size(), 300u);
+
+  auto second = std::make_unique<VerifierProcess>(binary, config, dir + "/second");
+  ASSERT_TRUE(second->WaitReady()) << ReadAll(dir + "/second.stderr");
+  // Not first start any more: no new admin key is printed.
+  EXPECT_EQ(second->Stdout().find("cxk_"), std::string::npos);
+  std::set<std::string> stored;
+  size_t lines = 0;
+  for (absl::string_view line :
+       absl::StrSplit(ReadAll(dir + "/data/telemetry.ndjson"), '\n', absl::SkipEmpty())) {
+    json record = json::parse(line, nullptr, false);
+    ASSERT_FALSE(record.is_discarded()) << "torn line in the log: " << line;
+    stored.insert(record["messageId"].get<std::string>());
+    ++lines;
+  }
+  EXPECT_EQ(lines, stored.size()) << "a message id was stored twice";
+  size_t missing = 0;
+  for (const std::string& id : acknowledged) missing += stored.count(id) == 0 ? 1 : 0;
+  EXPECT_EQ(missing, 0u) << "of " << acknowledged.size() << " acknowledged";
+  // Retrying an acknowledged message after the restart is a duplicate.
+  std::string some_id = *acknowledged.begin();
+  json retry = {{"messages", {{{"deviceId", "dev-1"}, {"messageId", some_id},
+                               {"timestamp", 1}, {"payload", 0}}}}};
+  auto r = testing::HttpsRequest(port, ca, "POST", "/v1/telemetry", token, retry.dump());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(json::parse(r->body)["results"][0]["status"], "duplicate") << r->body;
+  second->Kill(SIGTERM);
+}
+
+}  // namespace
+}  // namespace cxsec::verifier

@@ -1,0 +1,408 @@
+// End-to-end tests of cxsec-verifier over real HTTPS on loopback (a test
+// certificate made by the openssl CLI), a real SQLite registry file and the
+// real NDJSON log: registry CRUD, IAM, gateway JWT attacks, per-message
+// results, de-duplication across restarts, and bad input.
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "core/encoding/base64url.h"
+#include "gtest/gtest.h"
+#include "targets/verifier/registry/sqlite_kv_store.h"
+#include "targets/verifier/testing/verifier_testing.h"
+
+namespace cxsec::verifier {
+namespace {
+
+using nlohmann::json;
+using testing::GatewaySigner;
+
+constexpr char kGateway[] = "G0123456789abcdef01";
+constexpr char kOtherGateway[] = "Gfedcba9876543210ff";
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class VerifierHttpsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::string(std::getenv("TEST_TMPDIR")) + "/" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    ASSERT_EQ(std::system(("mkdir -p " + dir_).c_str()), 0);
+    auto cert = testing::MakeTestCert(dir_);
+    ASSERT_TRUE(cert.ok()) << cert.status();
+    cert_ = *cert;
+    HttpsServerOptions options;
+    options.max_body_bytes = 256 * 1024;
+    options.request_timeout = absl::Seconds(1);
+    auto store = SqliteKvStore::Open(dir_ + "/registry.db");
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto v = testing::StartVerifier(std::move(*store), dir_ + "/telemetry.ndjson",
+                                    cert_, options);
+    ASSERT_TRUE(v.ok()) << v.status();
+    v_ = std::move(*v);
+    ASSERT_FALSE(v_->admin_key.empty());
+    admin_ = v_->admin_key;
+    Expect("POST", "/v1/projects", admin_, json{{"id", "acme"}}, 201);
+    Expect("POST", "/v1/projects", admin_, json{{"id", "other"}}, 201);
+    Expect("POST", "/v1/gateways", admin_, json{{"id", kGateway}, {"project", "acme"}}, 201);
+    Expect("POST", "/v1/gateways", admin_,
+           json{{"id", kOtherGateway}, {"project", "other"}}, 201);
+    json key = Expect("POST", std::string("/v1/gateways/") + kGateway + "/keys", admin_,
+                      json{{"publicKeyPem", signer_.PublicKeyPem()}}, 201);
+    kid_ = key["kid"];
+    Expect("POST", "/v1/devices", admin_, json{{"id", "dev-1"}, {"project", "acme"}}, 201);
+    Expect("POST", "/v1/devices", admin_,
+           json{{"id", "dev-bound"}, {"project", "acme"}, {"gateways", {kGateway}}}, 201);
+    Expect("POST", "/v1/devices", admin_, json{{"id", "dev-x"}, {"project", "other"}}, 201);
+  }
+
+  json Expect(const std::string& method, const std::string& target,
+              const std::string& bearer, const json& body, unsigned status) {
+    auto r = testing::HttpsRequest(v_->port(), cert_.cert_file, method, target, bearer,
+                                   body.is_null() ? "" : body.dump());
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return json();
+    EXPECT_EQ(r->status, status) << method << " " << target << ": " << r->body;
+    json parsed = json::parse(r->body, nullptr, false);
+    EXPECT_FALSE(parsed.is_discarded()) << "not JSON: " << r->body;
+    return parsed;
+  }
+
+  json Batch(std::vector<std::pair<std::string, std::string>> device_and_id) {
+    json messages = json::array();
+    for (const auto& [device, id] : device_and_id) {
+      messages.push_back({{"deviceId", device}, {"messageId", id},
+                          {"timestamp", 1700000000000}, {"payload", {{"t", 21.5}}}});
+    }
+    return json{{"messages", messages}};
+  }
+
+  size_t LogLines() {
+    std::string text = ReadAll(dir_ + "/telemetry.ndjson");
+    return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+  }
+
+  std::string dir_;
+  testing::TestCert cert_;
+  std::unique_ptr<testing::VerifierInstance> v_;
+  std::string admin_;
+  GatewaySigner signer_;
+  std::string kid_;
+};
+
+TEST_F(VerifierHttpsTest, HealthzIsPublic) {
+  json r = Expect("GET", "/healthz", "", json(), 200);
+  EXPECT_EQ(r["status"], "ok");
+}
+
+TEST_F(VerifierHttpsTest, TelemetryIsStoredDurablyOnceAndAnsweredPerMessage) {
+  std::string token = signer_.Token(kGateway, "acme");
+  json r = Expect("POST", "/v1/telemetry", token,
+                  Batch({{"dev-1", "m1"}, {"dev-bound", "m2"}, {"dev-x", "m3"},
+                         {"nobody", "m4"}}),
+                  200);
+  ASSERT_EQ(r["results"].size(), 4u);
+  EXPECT_EQ(r["results"][0]["status"], "accepted");
+  EXPECT_EQ(r["results"][1]["status"], "accepted");
+  EXPECT_EQ(r["results"][2]["error"], "device_not_in_project");
+  EXPECT_EQ(r["results"][3]["error"], "unknown_device");
+  EXPECT_EQ(LogLines(), 2u);
+  // A retry of the same ids is answered but not stored again.
+  r = Expect("POST", "/v1/telemetry", token, Batch({{"dev-1", "m1"}, {"dev-1", "m5"}}), 200);
+  EXPECT_EQ(r["results"][0]["status"], "duplicate");
+  EXPECT_EQ(r["results"][1]["status"], "accepted");
+  EXPECT_EQ(LogLines(), 3u);
+  // ...also after a restart: the index is rebuilt from the log.
+  v_->log.reset();
+  auto reopened = TelemetryLog::Open(dir_ + "/telemetry.ndjson");
+  ASSERT_TRUE(reopened.ok());
+  auto outcomes = (*reopened)->AppendDurably({LogRecord{DedupKey("dev-1", "m1"), "{}"}});
+  ASSERT_TRUE(outcomes.ok());
+  EXPECT_EQ((*outcomes)[0], TelemetryLog::Outcome::kDuplicate);
+  // Each stored line is a JSON object naming gateway, device and payload.
+  for (absl::string_view line :
+       absl::StrSplit(ReadAll(dir_ + "/telemetry.ndjson"), '\n', absl::SkipEmpty())) {
+    json record = json::parse(line);
+    EXPECT_EQ(record["gatewayId"], kGateway);
+    EXPECT_EQ(record["payload"]["t"], 21.5);
+  }
+}
+
+TEST_F(VerifierHttpsTest, DeviceBoundToAnotherGatewayIsRejected) {
+  Expect("POST", std::string("/v1/gateways"), admin_,
+         json{{"id", "G111111111111111111"}, {"project", "acme"}}, 201);
+  GatewaySigner second;
+  Expect("POST", "/v1/gateways/G111111111111111111/keys", admin_,
+         json{{"publicKeyPem", second.PublicKeyPem()}}, 201);
+  json r = Expect("POST", "/v1/telemetry", second.Token("G111111111111111111", "acme"),
+                  Batch({{"dev-bound", "b1"}, {"dev-1", "b2"}}), 200);
+  EXPECT_EQ(r["results"][0]["error"], "device_not_bound_to_gateway");
+  EXPECT_EQ(r["results"][1]["status"], "accepted");
+}
+
+TEST_F(VerifierHttpsTest, GatewayStateIsCheckedOnEveryRequest) {
+  std::string token = signer_.Token(kGateway, "acme");
+  Expect("POST", "/v1/telemetry", token, Batch({{"dev-1", "a"}}), 200);
+  // Blocked: refused even though the token is cached as verified.
+  Expect("PUT", std::string("/v1/gateways/") + kGateway, admin_, json{{"enabled", false}}, 200);
+  json r = Expect("POST", "/v1/telemetry", token, Batch({{"dev-1", "b"}}), 403);
+  EXPECT_EQ(r["error"], "gateway_blocked");
+  Expect("PUT", std::string("/v1/gateways/") + kGateway, admin_, json{{"enabled", true}}, 200);
+  Expect("POST", "/v1/telemetry", token, Batch({{"dev-1", "c"}}), 200);
+  // Revoked key: the cached token dies with it.
+  Expect("DELETE", std::string("/v1/gateways/") + kGateway + "/keys/" + kid_, admin_,
+         json(), 200);
+  r = Expect("POST", "/v1/telemetry", token, Batch({{"dev-1", "d"}}), 401);
+  EXPECT_EQ(r["error"], "no_usable_key");
+  // An expired key is refused.
+  Expect("POST", std::string("/v1/gateways/") + kGateway + "/keys", admin_,
+         json{{"publicKeyPem", signer_.PublicKeyPem()},
+              {"expiresAt", absl::ToUnixSeconds(absl::Now()) - 10}},
+         201);
+  r = Expect("POST", "/v1/telemetry", signer_.Token(kGateway, "acme"),
+             Batch({{"dev-1", "e"}}), 401);
+  EXPECT_EQ(r["error"], "no_usable_key");
+  // Unknown gateway.
+  r = Expect("POST", "/v1/telemetry", signer_.Token("G999999999999999999", "acme"),
+             Batch({{"dev-1", "f"}}), 401);
+  EXPECT_EQ(r["error"], "unknown_gateway");
+  EXPECT_EQ(LogLines(), 2u);
+}
+
+TEST_F(VerifierHttpsTest, JwtAttacksAreRefusedOverHttp) {
+  int64_t now = absl::ToUnixSeconds(absl::Now());
+  json claims = {{"sub", kGateway}, {"aud", "acme"}, {"iat", now}, {"exp", now + 600}};
+  json es256 = {{"alg", "ES256"}, {"typ", "JWT"}};
+  GatewaySigner stranger;
+  std::string valid = signer_.Sign(es256, claims);
+  std::vector<std::string> parts = absl::StrSplit(valid, '.');
+  auto with = [&](json c, const char* key, json value) {
+    if (value.is_null()) c.erase(key); else c[key] = value;
+    return c;
+  };
+  std::vector<std::pair<std::string, std::string>> attacks = {
+      {"alg none", Base64UrlEncode(json{{"alg", "none"}}.dump()) + "." + parts[1] + "."},
+      {"alg HS256", Base64UrlEncode(json{{"alg", "HS256"}}.dump()) + "." + parts[1] + "." + parts[2]},
+      {"signed by another key", stranger.Sign(es256, claims)},
+      {"claims swapped after signing",
+       parts[0] + "." + Base64UrlEncode(with(claims, "exp", now + 99999).dump()) + "." + parts[2]},
+      {"wrong audience", signer_.Sign(es256, with(claims, "aud", "other"))},
+      {"expired", signer_.Sign(es256, with(claims, "exp", now - 3600))},
+      {"missing exp", signer_.Sign(es256, with(claims, "exp", nullptr))},
+      {"nbf in the future", signer_.Sign(es256, with(claims, "nbf", now + 3600))},
+      {"iat in the future", signer_.Sign(es256, with(claims, "iat", now + 3600))},
+      {"other gateway's subject", signer_.Sign(es256, with(claims, "sub", kOtherGateway))},
+      {"crit header", signer_.Sign(json{{"alg", "ES256"}, {"crit", {"x"}}}, claims)},
+      {"kid is a path", signer_.Sign(json{{"alg", "ES256"}, {"kid", "../../etc/passwd"}}, claims)},
+      {"embedded jwk header", signer_.Sign(json{{"alg", "ES256"}, {"jwk", {{"kty", "EC"}}}}, claims)},
+      {"lifetime over 24h", signer_.Sign(es256, with(claims, "exp", now + 3 * 86400))},
+      {"missing iat", signer_.Sign(es256, with(claims, "iat", nullptr))},
+      {"alg EdDSA with an EC key", signer_.Sign(json{{"alg", "EdDSA"}}, claims)},
+      {"two segments", parts[0] + "." + parts[1]},
+      {"four segments", valid + ".x"},
+      {"bad base64", parts[0] + ".!!!." + parts[2]},
+      {"truncated signature", parts[0] + "." + parts[1] + "." + parts[2].substr(0, 20)},
+      {"oversized", std::string(5000, 'a')},
+      {"empty-ish", "x"},
+  };
+  for (const auto& [name, token] : attacks) {
+    auto r = testing::HttpsRequest(v_->port(), cert_.cert_file, "POST", "/v1/telemetry",
+                                   token, Batch({{"dev-1", name}}).dump());
+    ASSERT_TRUE(r.ok()) << name << ": " << r.status();
+    EXPECT_TRUE(r->status == 401 || r->status == 403) << name << ": " << r->body;
+    json error = json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(error.is_discarded()) << name;
+    EXPECT_FALSE(error.value("error", "").empty()) << name;
+  }
+  EXPECT_EQ(LogLines(), 0u);
+  Expect("POST", "/v1/telemetry", valid, Batch({{"dev-1", "ok"}}), 200);
+  EXPECT_EQ(LogLines(), 1u);
+}
+
+TEST_F(VerifierHttpsTest, RolesLimitEachRoute) {
+  Expect("GET", "/v1/projects", "", json(), 401);
+  Expect("GET", "/v1/projects", "cxk_admin_wrong", json(), 401);
+  json viewer = Expect("POST", "/v1/principals", admin_,
+                       json{{"id", "watcher"}, {"role", "viewer"}}, 201);
+  std::string viewer_key = viewer["apiKey"];
+  Expect("GET", "/v1/projects", viewer_key, json(), 200);
+  Expect("POST", "/v1/projects", viewer_key, json{{"id", "nope"}}, 403);
+  json op = Expect("POST", "/v1/principals", admin_, json{{"id", "ops"}, {"role", "operator"}}, 201);
+  std::string op_key = op["apiKey"];
+  Expect("POST", "/v1/projects", op_key, json{{"id", "ops-made"}}, 201);
+  Expect("POST", "/v1/principals", op_key, json{{"id", "x"}, {"role", "admin"}}, 403);
+  Expect("POST", "/v1/principals", admin_, json{{"id", "gw"}, {"role", "gateway"}}, 400);
+  // Administrators cannot post telemetry; gateway tokens can do nothing else.
+  Expect("POST", "/v1/telemetry", admin_, Batch({{"dev-1", "z"}}), 403);
+  std::string token = signer_.Token(kGateway, "acme");
+  Expect("GET", "/v1/projects", token, json(), 403);
+  Expect("POST", "/v1/devices", token, json{{"id", "evil"}, {"project", "acme"}}, 403);
+  // The API key is never stored in plaintext.
+  std::string db = ReadAll(dir_ + "/registry.db") + ReadAll(dir_ + "/registry.db-wal");
+  EXPECT_EQ(db.find(viewer_key.substr(viewer_key.rfind('_') + 1)), std::string::npos);
+  // Every registry change is audited with its principal.
+  json audit = Expect("GET", "/v1/audit", admin_, json(), 200);
+  bool saw_ops = false;
+  for (const json& e : audit["entries"]) {
+    if (e["principal"] == "ops" && e["action"] == "project.create") saw_ops = true;
+    EXPECT_TRUE(e.contains("time"));
+  }
+  EXPECT_TRUE(saw_ops);
+  Expect("GET", "/v1/audit", viewer_key, json(), 403);
+}
+
+TEST_F(VerifierHttpsTest, RegistryCrudAndLimits) {
+  Expect("POST", "/v1/gateways", admin_, json{{"id", "G12"}, {"project", "acme"}}, 400);
+  Expect("POST", "/v1/gateways", admin_, json{{"id", kGateway}, {"project", "acme"}}, 409);
+  Expect("POST", "/v1/gateways", admin_,
+         json{{"id", "G222222222222222222"}, {"project", "missing"}}, 404);
+  std::string keys = std::string("/v1/gateways/") + kGateway + "/keys";
+  GatewaySigner k2, k3, k4;
+  Expect("POST", keys, admin_, json{{"publicKeyPem", k2.PublicKeyPem()}}, 201);
+  Expect("POST", keys, admin_, json{{"publicKeyPem", k3.PublicKeyPem()}}, 201);
+  Expect("POST", keys, admin_, json{{"publicKeyPem", k4.PublicKeyPem()}}, 409);
+  Expect("POST", keys, admin_, json{{"publicKeyPem", "not a key"}}, 400);
+  json g = Expect("GET", std::string("/v1/gateways/") + kGateway, admin_, json(), 200);
+  EXPECT_EQ(g["keys"].size(), 3u);
+  Expect("PUT", "/v1/devices/dev-1", admin_,
+         json{{"project", "acme"}, {"gateways", {kGateway}}}, 200);
+  json d = Expect("GET", "/v1/devices/dev-1", admin_, json(), 200);
+  EXPECT_EQ(d["gateways"][0], kGateway);
+  Expect("DELETE", "/v1/projects/acme", admin_, json(), 409);
+  Expect("DELETE", "/v1/devices/dev-1", admin_, json(), 200);
+  Expect("GET", "/v1/devices/dev-1", admin_, json(), 404);
+  json list = Expect("GET", "/v1/gateways?project=acme", admin_, json(), 200);
+  EXPECT_EQ(list["gateways"].size(), 1u);
+}
+
+TEST_F(VerifierHttpsTest, BadInputGetsClearErrorsAndWritesNothing) {
+  std::string token = signer_.Token(kGateway, "acme");
+  auto post = [&](const std::string& body, const std::string& type) {
+    auto r = testing::HttpsRequest(v_->port(), cert_.cert_file, "POST", "/v1/telemetry",
+                                   token, body, type);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : testing::ClientResponse{};
+  };
+  EXPECT_EQ(post("{\"messages\": [", "application/json").status, 400u);
+  EXPECT_EQ(post("[]", "application/json").status, 400u);
+  EXPECT_EQ(post(Batch({{"dev-1", "q"}}).dump(), "text/plain").status, 415u);
+  EXPECT_EQ(post(std::string(100, '[') + std::string(100, ']'), "application/json").status, 400u);
+  json no_ts = {{"messages", {{{"deviceId", "dev-1"}, {"messageId", "x"}, {"payload", 1}}}}};
+  testing::ClientResponse r = post(no_ts.dump(), "application/json");
+  EXPECT_EQ(r.status, 400u);
+  EXPECT_NE(r.body.find("messages[0].timestamp"), std::string::npos) << r.body;
+  json many = json{{"messages", json::array()}};
+  for (int i = 0; i < 501; ++i) many["messages"].push_back(Batch({{"dev-1", "n"}})["messages"][0]);
+  EXPECT_EQ(post(many.dump(), "application/json").status, 400u);
+  // Oversized: refused from the Content-Length alone, before the body.
+  auto big = testing::HttpsRaw(
+      v_->port(), cert_.cert_file,
+      "POST /v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 307200\r\n\r\n{",
+      5);
+  ASSERT_TRUE(big.ok()) << big.status();
+  EXPECT_NE(big->find("413"), std::string::npos) << *big;
+  EXPECT_NE(big->find("body_too_large"), std::string::npos) << *big;
+  EXPECT_EQ(LogLines(), 0u);
+  // Malformed HTTP gets a 400 JSON error, not a crash.
+  auto raw = testing::HttpsRaw(v_->port(), cert_.cert_file, "GARBAGE\r\n\r\n", 5);
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_NE(raw->find("400"), std::string::npos) << *raw;
+  // A slow client (headers never finished) is disconnected by the server.
+  auto slow = testing::HttpsRaw(v_->port(), cert_.cert_file,
+                                "POST /v1/telemetry HTTP/1.1\r\nHost: x\r\n", 20);
+  ASSERT_TRUE(slow.ok()) << slow.status();
+  // Unknown routes and methods.
+  Expect("GET", "/v1/nothing", admin_, json(), 404);
+  Expect("PATCH", "/v1/projects", admin_, json(), 405);
+  // The server is still healthy.
+  Expect("GET", "/healthz", "", json(), 200);
+}
+
+TEST_F(VerifierHttpsTest, MetricsReportRequestsRejectionsLatencyAndCache) {
+  std::string token = signer_.Token(kGateway, "acme");
+  Expect("POST", "/v1/telemetry", token, Batch({{"dev-1", "1"}}), 200);
+  Expect("POST", "/v1/telemetry", token, Batch({{"dev-x", "2"}}), 200);
+  Expect("POST", "/v1/telemetry", "a.b.c", Batch({{"dev-1", "3"}}), 401);
+  auto r = testing::HttpsRequest(v_->port(), cert_.cert_file, "GET", "/metrics", admin_, "");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200u);
+  for (const char* needle :
+       {"cxsec_http_requests_total{code=\"200\"}", "cxsec_rejections_total{reason=\"bad_base64url\"} 1",
+        "cxsec_rejections_total{reason=\"device_not_in_project\"} 1",
+        "cxsec_verify_seconds_count 3", "cxsec_registry_cache_hit_ratio",
+        "cxsec_messages_total{outcome=\"accepted\"} 1"}) {
+    EXPECT_NE(r->body.find(needle), std::string::npos) << needle << "\n" << r->body;
+  }
+}
+
+TEST_F(VerifierHttpsTest, ShutdownDrainsAndRefusesNewConnections) {
+  Expect("GET", "/healthz", "", json(), 200);
+  uint16_t port = v_->port();
+  v_->server->Shutdown(absl::Seconds(5));
+  EXPECT_EQ(v_->server->active_connections(), 0u);
+  auto r = testing::HttpsRequest(port, cert_.cert_file, "GET", "/healthz", "", "");
+  EXPECT_FALSE(r.ok());
+}
+
+TEST(HttpsServerTlsTest, ClientCertificatesAreRequiredWhenConfigured) {
+  std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/mtls";
+  ASSERT_EQ(std::system(("mkdir -p " + dir + "/client").c_str()), 0);
+  auto server_cert = testing::MakeTestCert(dir);
+  ASSERT_TRUE(server_cert.ok());
+  auto client_cert = testing::MakeTestCert(dir + "/client");  // self-signed client CA
+  ASSERT_TRUE(client_cert.ok());
+  HttpsServerOptions options;
+  options.listen_port = 0;
+  options.cert_chain_file = server_cert->cert_file;
+  options.private_key_file = server_cert->key_file;
+  options.client_ca_file = client_cert->cert_file;
+  auto server = HttpsServer::Create(options, [](const HttpRequest& r, HttpResponder respond) {
+    respond(JsonResponse(r, 200, "{\"ok\":true}"));
+  });
+  ASSERT_TRUE(server.ok()) << server.status();
+  (*server)->Start();
+  uint16_t port = (*server)->port();
+  auto with = testing::HttpsRequestWithClientCert(port, server_cert->cert_file,
+                                                  client_cert->cert_file,
+                                                  client_cert->key_file, "/");
+  ASSERT_TRUE(with.ok()) << with.status();
+  EXPECT_EQ(with->status, 200u);
+  auto without = testing::HttpsRequestWithClientCert(port, server_cert->cert_file, "", "", "/");
+  EXPECT_FALSE(without.ok());
+  // A client certificate from another CA is refused too.
+  auto stranger = testing::HttpsRequestWithClientCert(port, server_cert->cert_file,
+                                                      server_cert->cert_file,
+                                                      server_cert->key_file, "/");
+  EXPECT_FALSE(stranger.ok());
+}
+
+TEST(HttpsServerTlsTest, KeyFileReadableByOthersIsRefused) {
+  std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/loosekey";
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  auto cert = testing::MakeTestCert(dir);
+  ASSERT_TRUE(cert.ok());
+  chmod(cert->key_file.c_str(), 0644);
+  HttpsServerOptions options;
+  options.listen_port = 0;
+  options.cert_chain_file = cert->cert_file;
+  options.private_key_file = cert->key_file;
+  auto server = HttpsServer::Create(options, [](const HttpRequest& r, HttpResponder respond) {
+    respond(JsonResponse(r, 200, "{}"));
+  });
+  ASSERT_FALSE(server.ok());
+  EXPECT_NE(std::string(server.status().message()).find("key.pem"), std::string::npos)
+      << server.status();
+}
+
+}  // namespace
+}  // namespace cxsec::verifier
