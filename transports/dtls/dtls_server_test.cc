@@ -176,7 +176,7 @@ TEST_F(DtlsServerTest, SessionLimitRefusesExtraSessions) {
   EXPECT_GE(server_->Counters().sessions_refused, 1u);
 }
 
-TEST_F(DtlsServerTest, HandshakeLimitIsConfigured) {
+TEST_F(DtlsServerTest, WorksWithAHandshakeLimitOfOne) {
   // With max_handshakes = 1 one node still completes; the limit is passed
   // to libcoap (coap_context_set_max_handshake_sessions).
   DtlsServerOptions options;
