@@ -151,7 +151,10 @@ struct DtlsServer::Loop {
       });
       return nullptr;
     }
-    if (connected >= server->options_.max_sessions) {
+    // Every session that got a key counts, established or still in its
+    // handshake, so sessions that never send a request fill the budget too.
+    if (sessions.size() >= server->options_.max_sessions &&
+        !sessions.contains(session)) {
       Log(absl::StrCat("refused handshake of ", identity->device_id,
                        ": session limit ", server->options_.max_sessions,
                        " reached"));
