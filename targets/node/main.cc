@@ -3,6 +3,7 @@
 #include "targets/common/binary_main.h"
 #include "targets/node/mioty_sender.h"
 #include "targets/node/node_core.h"
+#include "transports/dtls/dtls_node.h"
 
 namespace cxsec::node {
 namespace {
@@ -16,8 +17,36 @@ absl::Status Validate(const KeyValueFile& config) {
   return absl::OkStatus();
 }
 
+// RunDtls: the 6LoWPAN node (CoAP over DTLS-PSK, transports/dtls).
+absl::Status RunDtls(const KeyValueFile& config) {
+  std::string gateway = config.GetString("gateway", "127.0.0.1:5684");
+  size_t colon = gateway.rfind(':');
+  dtls::DtlsNodeOptions options;
+  options.gateway_host = gateway.substr(0, colon);
+  int port = 0;
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(gateway.substr(colon + 1), &port) || port <= 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError("'gateway' must be host:port");
+  }
+  options.gateway_port = static_cast<uint16_t>(port);
+  options.key_file = config.GetString("key_file", "node.key");
+  CXSEC_ASSIGN_OR_RETURN(long long interval,
+                         config.GetInt("interval_seconds", 60, 1, 86400));
+  CXSEC_ASSIGN_OR_RETURN(long long count, config.GetInt("post_count", 0, 0, 1 << 30));
+  CXSEC_ASSIGN_OR_RETURN(std::unique_ptr<dtls::DtlsNode> node,
+                         dtls::DtlsNode::Open(options));
+  if (node->device_id() != config.GetString("device_id")) {
+    return absl::InvalidArgumentError("key_file belongs to another device_id");
+  }
+  // Ask the gateway for a rolled-over key every 10 posts.
+  return node->RunPeriodic(absl::Seconds(interval), static_cast<int>(count), 10,
+                           nullptr);
+}
+
 absl::Status Run(const KeyValueFile& config) {
   if (config.GetString("transport") == "mioty") return RunMiotyNode(config);
+  if (config.GetString("transport", "dtls") == "dtls") return RunDtls(config);
   NodeCore core({}, {}, {});
   CXSEC_RETURN_IF_ERROR(core.Start(nullptr));
   core.Stop();
@@ -41,6 +70,7 @@ int main(int argc, char** argv) {
               {"key_file", false, "provisioned key material, mode 0600"},
               {"interval_seconds", false, "seconds between posts (1..86400)"},
               {"flash_dir", false, "simulated flash (boot slots)"},
+              {"post_count", false, "stop after this many posts (0: never)"},
           },
       .validate = cxsec::node::Validate,
       .run = cxsec::node::Run,

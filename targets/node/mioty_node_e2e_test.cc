@@ -62,7 +62,7 @@ TEST(MiotyNodeEndToEndTest, NodeFramesReachTheSink) {
     return absl::StrCat(
         "device_id = D0011223344556677\ntransport = mioty\n",
         "gateway = 127.0.0.1:", transport.port(), "\n",
-        "interval_seconds = 1\nmessages = ", count, "\n",
+        "interval_seconds = 1\npost_count = ", count, "\n",
         "mioty_eui = ", kEui, "\nmioty_key_file = ", dir, "/node.key\n",
         "mioty_counter_file = ", dir, "/node.counter\n",
         "mioty_long_addressing = ", long_addressing ? "true" : "false", "\n");
@@ -103,7 +103,7 @@ TEST(MiotyNodeEndToEndTest, NodeRefusesAKeyFileReadableByOthers) {
                   dir + "/node.conf",
                   absl::StrCat("device_id = D0011223344556677\n"
                                "transport = mioty\ngateway = 127.0.0.1:9\n"
-                               "messages = 1\nmioty_eui = 70b3d56770001234\n"
+                               "post_count = 1\nmioty_eui = 70b3d56770001234\n"
                                "mioty_key_file = ", dir, "/node.key\n"
                                "mioty_counter_file = ", dir, "/c\n"),
                   0600)

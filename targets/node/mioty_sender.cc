@@ -151,7 +151,6 @@ std::vector<ConfigKey> MiotyNodeConfigKeys() {
       {"mioty_counter_file", false, "Mioty: persisted packet counter"},
       {"mioty_long_addressing", false,
        "Mioty: true to send the EUI-64 instead of the short address"},
-      {"messages", false, "messages to send, then exit (0 = forever)"},
   };
 }
 
@@ -176,7 +175,7 @@ absl::Status ValidateMiotyNodeConfig(const KeyValueFile& config) {
     }
   }
   CXSEC_RETURN_IF_ERROR(config.GetBool("mioty_long_addressing", false).status());
-  CXSEC_RETURN_IF_ERROR(config.GetInt("messages", 0, 0, 1000000000).status());
+  CXSEC_RETURN_IF_ERROR(config.GetInt("post_count", 0, 0, 1000000000).status());
   return absl::OkStatus();
 }
 
@@ -209,7 +208,7 @@ absl::Status RunMiotyNode(const KeyValueFile& config) {
       MiotySender sender,
       MiotySender::Open(std::move(sender_config),
                         key.Reveal(SecretAccess::Grant())));
-  CXSEC_ASSIGN_OR_RETURN(long long messages, config.GetInt("messages", 0, 0, 1000000000));
+  CXSEC_ASSIGN_OR_RETURN(long long messages, config.GetInt("post_count", 0, 0, 1000000000));
   CXSEC_ASSIGN_OR_RETURN(long long interval,
                          config.GetInt("interval_seconds", 60, 1, 86400));
   for (long long i = 0; messages == 0 || i < messages; ++i) {

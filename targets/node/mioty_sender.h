@@ -57,8 +57,8 @@ class MiotySender {
 std::vector<ConfigKey> MiotyNodeConfigKeys();
 // ValidateMiotyNodeConfig checks them (only when transport = mioty).
 [[nodiscard]] absl::Status ValidateMiotyNodeConfig(const KeyValueFile& config);
-// RunMiotyNode sends `messages` CBOR telemetry frames ({"n": counter}),
-// one every interval_seconds (messages = 0: forever).
+// RunMiotyNode sends `post_count` CBOR telemetry frames ({"n": counter}),
+// one every interval_seconds (post_count = 0: forever).
 [[nodiscard]] absl::Status RunMiotyNode(const KeyValueFile& config);
 
 }  // namespace cxsec::node

@@ -12,6 +12,7 @@ PACKAGES=(
   python3-click python3-cryptography python3-intelhex python3-cbor2
   # Libraries (see third_party/)
   android-libboringssl-dev libabsl-dev libcoap3-dev libtss2-dev
+  libgnutls28-dev  # transports/dtls reads the negotiated DTLS suite
   libboost1.81-dev nlohmann-json3-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # Real peers used by tests, the demo and benchmarks

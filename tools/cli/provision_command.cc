@@ -1,0 +1,236 @@
+// `cxsec provision` and `cxsec rollover`: deployment keys of the 6LoWPAN
+// (CoAP/DTLS-PSK) network. See docs/DTLS_AND_KEYS.md.
+//
+//   cxsec provision --out DIR --devices D0011223344556677,D...
+//     new deployment: a 256-bit master secret from the CSPRNG, a PAN id and
+//     key epoch 1 in DIR/security.txt (0600), and DIR/devices/<id>.key
+//     (0600) per device for flashing. Never overwrites an existing file.
+//   cxsec provision --security DIR/security.txt --out DIR2 --devices ...
+//     key files for more devices of an existing deployment.
+//   cxsec rollover --security FILE --start | --retire
+//     start a key rollover (next_epoch = epoch + 1; gateways accept both
+//     and nodes fetch their next key over DTLS) or retire the old epoch.
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/cli/command_line.h"
+#include "core/deployment/node_key_file.h"
+#include "core/deployment/security_file.h"
+#include "core/status.h"
+#include "platforms/posix/files.h"
+#include "tools/cli/command_registry.h"
+#include "transports/dtls/security_loader.h"
+
+namespace cxsec::cli {
+namespace {
+
+absl::StatusOr<std::vector<std::string>> DeviceList(const CommandLine& cl) {
+  std::vector<std::string> ids;
+  if (cl.Has("devices")) {
+    for (absl::string_view id :
+         absl::StrSplit(cl.Value("devices"), ',', absl::SkipWhitespace())) {
+      ids.emplace_back(absl::StripAsciiWhitespace(id));
+    }
+  }
+  if (cl.Has("devices-file")) {
+    absl::StatusOr<std::string> text =
+        ReadFileBounded(cl.Value("devices-file"), 1 << 20);
+    if (!text.ok()) return text.status();
+    int line = 0;
+    for (absl::string_view id : absl::StrSplit(*text, '\n')) {
+      ++line;
+      id = absl::StripAsciiWhitespace(id);
+      if (id.empty() || id[0] == '#') continue;
+      if (!IsDeviceId(id)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(cl.Value("devices-file"), ":", line,
+                         ": not a device id (D + 16 hex digits)"));
+      }
+      ids.emplace_back(id);
+    }
+  }
+  for (std::string& id : ids) {
+    if (!IsDeviceId(id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", id, "' is not a device id (D + 16 hex digits)"));
+    }
+    id = absl::AsciiStrToUpper(id);
+  }
+  if (ids.size() > 100000) return absl::InvalidArgumentError("too many devices");
+  return ids;
+}
+
+absl::StatusOr<uint16_t> PanId(const CommandLine& cl) {
+  if (!cl.Has("pan-id")) {
+    // A random PAN id, avoiding 0xffff (broadcast) and 0xfffe.
+    for (int i = 0; i < 16; ++i) {
+      absl::StatusOr<Bytes> r = RandomBytes(2);
+      if (!r.ok()) return r.status();
+      uint16_t pan = static_cast<uint16_t>(((*r)[0] << 8) | (*r)[1]);
+      if (pan < 0xfffe) return pan;
+    }
+    return absl::InternalError("could not draw a PAN id");
+  }
+  std::string text = cl.Value("pan-id");
+  absl::StatusOr<Bytes> bytes =
+      text.size() == 6 && text.substr(0, 2) == "0x"
+          ? HexDecodeExact(absl::string_view(text).substr(2), 2, "--pan-id")
+          : absl::InvalidArgumentError("");
+  if (!bytes.ok()) {
+    return absl::InvalidArgumentError("--pan-id must be 0x followed by 4 hex digits");
+  }
+  return static_cast<uint16_t>(((*bytes)[0] << 8) | (*bytes)[1]);
+}
+
+absl::Status WriteDeviceFiles(const SecurityConfig& security,
+                              const std::vector<std::string>& ids,
+                              const std::string& out) {
+  std::string dir = absl::StrCat(out, "/devices");
+  CXSEC_RETURN_IF_ERROR(MakeDirectories(dir, 0700));
+  for (const std::string& id : ids) {
+    // Devices are provisioned for the newest epoch the gateways accept.
+    uint32_t epoch = security.next_epoch.value_or(security.epoch);
+    CXSEC_ASSIGN_OR_RETURN(SecretBytes psk,
+                           DeriveDevicePsk(security.master_secret, id, epoch));
+    NodeKey key{id, security.pan_id, epoch, std::move(psk)};
+    std::string text = FormatNodeKeyFile(key);
+    absl::Status written =
+        CreateFileExclusively(absl::StrCat(dir, "/", id, ".key"), text, 0600);
+    SecureZero(text.data(), text.size());
+    CXSEC_RETURN_IF_ERROR(written);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Provision(const CommandLine& cl) {
+  CXSEC_ASSIGN_OR_RETURN(std::string out, cl.RequiredValue("out"));
+  CXSEC_ASSIGN_OR_RETURN(std::vector<std::string> ids, DeviceList(cl));
+  CXSEC_RETURN_IF_ERROR(MakeDirectories(out, 0700));
+  if (cl.Has("security")) {
+    CXSEC_ASSIGN_OR_RETURN(SecurityConfig security,
+                           dtls::LoadSecurityFile(cl.Value("security")));
+    CXSEC_RETURN_IF_ERROR(WriteDeviceFiles(security, ids, out));
+    std::printf("wrote %zu device key files to %s/devices\n", ids.size(),
+                out.c_str());
+    return absl::OkStatus();
+  }
+  SecurityConfig security;
+  CXSEC_ASSIGN_OR_RETURN(security.pan_id, PanId(cl));
+  CXSEC_ASSIGN_OR_RETURN(long long epoch, cl.IntValue("epoch", 1, 1, kMaxEpoch));
+  security.epoch = static_cast<uint32_t>(epoch);
+  // The CSPRNG (BoringSSL, seeded from getrandom). Mixing in TPM randomness
+  // is a documented follow-up (docs/DTLS_AND_KEYS.md).
+  CXSEC_ASSIGN_OR_RETURN(security.master_secret,
+                         SecretBytes::Random(kMasterSecretBytes));
+  std::string text = FormatSecurityFile(security);
+  absl::Status written =
+      CreateFileExclusively(absl::StrCat(out, "/security.txt"), text, 0600);
+  SecureZero(text.data(), text.size());
+  CXSEC_RETURN_IF_ERROR(written);
+  CXSEC_RETURN_IF_ERROR(WriteDeviceFiles(security, ids, out));
+  std::printf(
+      "wrote %s/security.txt (PAN id 0x%04x, epoch %u) and %zu device key "
+      "files to %s/devices\n",
+      out.c_str(), security.pan_id, security.epoch, ids.size(), out.c_str());
+  return absl::OkStatus();
+}
+
+absl::Status Rollover(const CommandLine& cl) {
+  CXSEC_ASSIGN_OR_RETURN(std::string path, cl.RequiredValue("security"));
+  CXSEC_ASSIGN_OR_RETURN(SecurityConfig security, dtls::LoadSecurityFile(path));
+  if (cl.Has("start") == cl.Has("retire")) {
+    return absl::InvalidArgumentError("give exactly one of --start, --retire");
+  }
+  if (cl.Has("start")) {
+    if (security.next_epoch.has_value()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, ": a rollover to epoch ", *security.next_epoch,
+          " is already in progress"));
+    }
+    if (security.epoch >= kMaxEpoch) {
+      return absl::FailedPreconditionError("key epochs exhausted");
+    }
+    security.next_epoch = security.epoch + 1;
+  } else {
+    if (!security.next_epoch.has_value()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, ": no rollover in progress"));
+    }
+    security.epoch = *security.next_epoch;
+    security.next_epoch.reset();
+  }
+  std::string text = FormatSecurityFile(security);
+  absl::Status written = WriteFileAtomically(path, text, 0600);
+  SecureZero(text.data(), text.size());
+  CXSEC_RETURN_IF_ERROR(written);
+  std::printf("%s: epoch %u%s\n", path.c_str(), security.epoch,
+              security.next_epoch.has_value()
+                  ? absl::StrCat(", rolling over to ", *security.next_epoch).c_str()
+                  : " (old epoch retired)");
+  return absl::OkStatus();
+}
+
+int RunWith(const char* name, std::vector<FlagSpec> flags,
+            absl::Status (*body)(const CommandLine&), const char* usage,
+            int argc, const char* const* argv) {
+  CommandLine cl(std::move(flags));
+  absl::Status parsed = cl.Parse(argc, argv);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "cxsec %s: %s\n", name, std::string(parsed.message()).c_str());
+    return 2;
+  }
+  if (cl.Has("help")) {
+    std::printf("%s\nFlags:\n%s", usage, cl.Usage().c_str());
+    return 0;
+  }
+  absl::Status status = body(cl);
+  if (!status.ok()) {
+    std::fprintf(stderr, "cxsec %s: %s\n", name, std::string(status.message()).c_str());
+    return absl::IsInvalidArgument(status) ? 2 : 1;
+  }
+  return 0;
+}
+
+int RunProvision(int argc, const char* const* argv) {
+  return RunWith(
+      "provision",
+      {{"out", true, "output directory (created 0700)", "DIR"},
+       {"devices", true, "comma-separated device ids (D + 16 hex)", "IDS"},
+       {"devices-file", true, "file with one device id per line", "PATH"},
+       {"pan-id", true, "PAN id, 0x + 4 hex digits (default: random)", "0xNNNN"},
+       {"epoch", true, "first key epoch (default 1)", "N"},
+       {"security", true, "existing security.txt: only write device files", "PATH"}},
+      Provision,
+      "Usage: cxsec provision --out DIR [--devices IDS] [--devices-file PATH]\n"
+      "       [--pan-id 0xNNNN] [--epoch N] [--security security.txt]\n"
+      "Generates a 6LoWPAN deployment (security.txt, mode 0600) and per-device\n"
+      "key files for flashing nodes (DIR/devices/<id>.key, mode 0600).\n",
+      argc, argv);
+}
+
+int RunRollover(int argc, const char* const* argv) {
+  return RunWith(
+      "rollover",
+      {{"security", true, "the deployment's security.txt", "PATH"},
+       {"start", false, "start a rollover: next_epoch = epoch + 1", ""},
+       {"retire", false, "finish it: epoch = next_epoch", ""}},
+      Rollover,
+      "Usage: cxsec rollover --security PATH (--start | --retire)\n"
+      "Starts or finishes an over-the-air key rollover. Copy the file to every\n"
+      "gateway (or send them SIGHUP) after each step.\n",
+      argc, argv);
+}
+
+}  // namespace
+
+CXSEC_REGISTER_COMMAND(provision, "generate 6LoWPAN deployment keys (security.txt, device key files)",
+                       RunProvision);
+CXSEC_REGISTER_COMMAND(rollover, "start or retire an over-the-air DTLS key rollover",
+                       RunRollover);
+
+}  // namespace cxsec::cli

@@ -1,0 +1,117 @@
+// The node side of the 6LoWPAN transport: a libcoap (GnuTLS) DTLS-PSK
+// client that posts CBOR telemetry to a gateway's POST /t, and fetches its
+// next-epoch PSK from GET /k during a key rollover.
+//
+// - Confirmable requests: libcoap retransmits (ack_timeout, max_retransmit);
+//   when the session is lost (NACK, DTLS alert, timeout, or a gateway that
+//   forgot it) the node drops it, handshakes again and resends the same
+//   request with the same token, so the gateway's message id is stable.
+// - Key material lives in a key file of mode 0600 (node_key_file.h); a
+//   broader mode is refused. A rotated key is written atomically before it
+//   is used, so a power cut leaves the old or the new key, never neither.
+//
+// libcoap 4.3.1 is not thread-safe: a DtlsNode owns its coap_context_t and
+// must be used from one thread at a time.
+#ifndef CXSEC_TRANSPORTS_DTLS_DTLS_NODE_H_
+#define CXSEC_TRANSPORTS_DTLS_DTLS_NODE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/bytes.h"
+#include "core/deployment/node_key_file.h"
+
+struct coap_context_t;
+struct coap_session_t;
+
+namespace cxsec::dtls {
+
+struct DtlsNodeOptions {
+  std::string gateway_host = "127.0.0.1";
+  uint16_t gateway_port = 5684;
+  std::string key_file;                      // mode 0600
+  absl::Duration request_timeout = absl::Seconds(20);
+  unsigned max_retransmit = 4;               // CoAP MAX_RETRANSMIT
+  unsigned ack_timeout_seconds = 2;          // CoAP ACK_TIMEOUT
+  int max_attempts = 2;                      // sessions tried per request
+  // Send the bare device id as PSK identity (the gateway's current epoch)
+  // instead of "<id>.<epoch>".
+  bool bare_identity = false;
+};
+
+// CoapResponse: the code as class*100+detail (204 = 2.04) and the body.
+struct CoapResponse {
+  int code = 0;
+  Bytes body;
+};
+
+class DtlsNode {
+ public:
+  // Open loads the key file (refusing modes broader than 0600).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<DtlsNode>> Open(
+      DtlsNodeOptions options);
+  ~DtlsNode();
+  DtlsNode(const DtlsNode&) = delete;
+  DtlsNode& operator=(const DtlsNode&) = delete;
+
+  // Post sends one CBOR payload to POST /t and succeeds on 2.04 only.
+  [[nodiscard]] absl::Status Post(ByteView cbor);
+  // PostTelemetry encodes {"v3":{"s":...,"d":data}} and posts it.
+  [[nodiscard]] absl::Status PostReading(bool event, int64_t temperature_mc);
+
+  // RotateKeyIfOffered asks GET /k for a next-epoch key; if the gateway is
+  // in a rollover, unwraps it, persists it, switches to it (the next request
+  // handshakes with the new key) and returns true.
+  [[nodiscard]] absl::StatusOr<bool> RotateKeyIfOffered();
+
+  // Exchange sends one confirmable request and waits for its response.
+  [[nodiscard]] absl::StatusOr<CoapResponse> Exchange(int method,
+                                                      absl::string_view path,
+                                                      ByteView payload);
+
+  // RunPeriodic posts a reading every `interval` (and checks for a key
+  // rollover every `rekey_every` posts) until `stop` or `count` posts.
+  [[nodiscard]] absl::Status RunPeriodic(absl::Duration interval, int count,
+                                         int rekey_every,
+                                         const std::atomic<bool>* stop);
+
+  uint32_t epoch() const { return key_.epoch; }
+  const std::string& device_id() const { return key_.device_id; }
+  int handshakes() const { return handshakes_; }
+  // Drops the DTLS session as if the gateway or radio lost it.
+  void DropSession();
+
+  // State the libcoap callbacks write (public for the C trampolines).
+  struct Pending {
+    Bytes token;
+    bool done = false;
+    bool failed = false;
+    CoapResponse response;
+  };
+  Pending pending_;
+  bool session_lost_ = false;
+  int handshakes_ = 0;
+
+ private:
+  DtlsNode(DtlsNodeOptions options, NodeKey key);
+  [[nodiscard]] absl::Status EnsureSession();
+
+  DtlsNodeOptions options_;
+  NodeKey key_;
+  coap_context_t* context_ = nullptr;
+  coap_session_t* session_ = nullptr;
+  bool session_established_ = false;
+  uint64_t next_token_ = 0;
+};
+
+// LoadNodeKey reads and parses a node key file (0600 required).
+[[nodiscard]] absl::StatusOr<NodeKey> LoadNodeKey(const std::string& path);
+
+}  // namespace cxsec::dtls
+
+#endif  // CXSEC_TRANSPORTS_DTLS_DTLS_NODE_H_

@@ -1,0 +1,539 @@
+// See dtls_server.h. Everything that touches libcoap runs on the server
+// thread (DtlsServer::Run); the C callbacks find their state through the
+// context's app data.
+#include "transports/dtls/dtls_server.h"
+
+#include <arpa/inet.h>
+#include <coap3/coap.h>
+#include <gnutls/gnutls.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "core/deployment/deployment_keys.h"
+#include "core/deployment/telemetry_cbor.h"
+#include "core/encoding/hex.h"
+#include "transports/dtls/identity.h"
+
+namespace cxsec::dtls {
+namespace {
+
+// The GnuTLS priority strings libcoap 4.3.1 uses for PSK sessions (they
+// are compiled into libcoap-3-gnutls; see gnutls_psk_ccm8.conf).
+constexpr const char* kLibcoapPriorities[] = {
+    "NORMAL:+ECDHE-PSK:+PSK:+ECDHE-ECDSA:+AES-128-CCM-8:+CTYPE-CLI-ALL:"
+    "+CTYPE-SRV-ALL:+SHA256",
+    "NORMAL:+ECDHE-PSK:+PSK:+ECDHE-ECDSA:+AES-128-CCM-8",
+    "NORMAL:+ECDHE-PSK:+PSK",
+};
+
+constexpr coap_pdu_code_t Code(int n) {
+  return static_cast<coap_pdu_code_t>(COAP_RESPONSE_CODE(n));
+}
+
+void Log(const std::string& line) {
+  std::fprintf(stderr, "cxsec-dtls: %s\n", line.c_str());
+}
+
+std::string BinToString(const coap_bin_const_t* bin) {
+  if (bin == nullptr || bin->s == nullptr) return std::string();
+  return std::string(reinterpret_cast<const char*>(bin->s), bin->length);
+}
+
+// Printable form of an identity a peer sent, for logs: bounded and with
+// non-printable bytes escaped so a hostile identity cannot forge log lines.
+std::string Printable(absl::string_view raw) {
+  std::string out;
+  for (char c : raw.substr(0, kMaxIdentityBytes)) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f && c != '\\') {
+      out.push_back(c);
+    } else {
+      absl::StrAppend(&out, "\\x", HexEncode(ByteView(&u, 1)));
+    }
+  }
+  return out;
+}
+
+std::once_flag coap_started;
+
+}  // namespace
+
+absl::Status CheckCcm8OnlyPriority() {
+  for (const char* text : kLibcoapPriorities) {
+    gnutls_priority_t priority;
+    const char* error_at = nullptr;
+    int rc = gnutls_priority_init(&priority, text, &error_at);
+    if (rc == GNUTLS_E_NO_PRIORITIES_WERE_SET) continue;  // nothing offered
+    if (rc != GNUTLS_E_SUCCESS) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("GnuTLS rejected libcoap's priority string: ",
+                       gnutls_strerror(rc)));
+    }
+    for (unsigned i = 0; i < 1024; ++i) {
+      unsigned suite = 0;
+      rc = gnutls_priority_get_cipher_suite_index(priority, i, &suite);
+      if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) break;
+      if (rc != GNUTLS_E_SUCCESS) continue;
+      unsigned char id[2];
+      gnutls_kx_algorithm_t kx;
+      gnutls_cipher_algorithm_t cipher;
+      gnutls_mac_algorithm_t mac;
+      gnutls_protocol_t min_version;
+      const char* name =
+          gnutls_cipher_suite_info(suite, id, &kx, &cipher, &mac, &min_version);
+      if (name == nullptr) continue;
+      bool tls13_only = min_version == GNUTLS_TLS1_3;  // never in DTLS 1.2
+      bool psk_ccm8 = kx == GNUTLS_KX_PSK && cipher == GNUTLS_CIPHER_AES_128_CCM_8;
+      if (!tls13_only && !psk_ccm8) {
+        gnutls_priority_deinit(priority);
+        return absl::FailedPreconditionError(absl::StrCat(
+            "GnuTLS would negotiate ", name,
+            "; only TLS_PSK_WITH_AES_128_CCM_8 is allowed. Run with "
+            "GNUTLS_SYSTEM_PRIORITY_FILE pointing at "
+            "transports/dtls/gnutls_psk_ccm8.conf (installed as "
+            "/etc/cxsec/gnutls_psk_ccm8.conf)"));
+      }
+    }
+    gnutls_priority_deinit(priority);
+  }
+  return absl::OkStatus();
+}
+
+// Loop: the server thread's state.
+struct DtlsServer::Loop {
+  struct SessionInfo {
+    std::string device_id;
+    uint32_t epoch = 0;
+    bool connected = false;
+    bool wrong_suite = false;
+  };
+  struct Bucket {
+    double tokens = 0;
+    absl::Time last;
+  };
+
+  DtlsServer* server;
+  MessageSink sink;
+  SecretBytes callback_key;  // libcoap copies it; kept until the next call
+  coap_bin_const_t callback_bin{};
+  absl::flat_hash_map<coap_session_t*, SessionInfo> sessions;
+  size_t connected = 0;
+  absl::flat_hash_map<std::string, Bucket> buckets;
+
+  static Loop* From(coap_session_t* session) {
+    return static_cast<Loop*>(coap_get_app_data(coap_session_get_context(session)));
+  }
+
+  template <class F>
+  void Count(F f) {
+    absl::MutexLock lock(&server->mutex_);
+    f(server->counters_);
+  }
+
+  // -- PSK lookup ---------------------------------------------------------
+  const coap_bin_const_t* LookUpPsk(coap_bin_const_t* identity_bin,
+                                    coap_session_t* session) {
+    std::string raw = BinToString(identity_bin);
+    std::optional<PskIdentity> identity = ParsePskIdentity(raw);
+    if (!identity.has_value()) {
+      Log(absl::StrCat("rejected handshake: '", Printable(raw),
+                       "' is not a device identity"));
+      Count([&](DtlsServerCounters& c) {
+        ++c.unknown_identities;
+        c.last_failed_identity = Printable(raw);
+      });
+      return nullptr;
+    }
+    // Every session that got a key counts, established or still in its
+    // handshake, so sessions that never send a request fill the budget too.
+    if (sessions.size() >= server->options_.max_sessions &&
+        !sessions.contains(session)) {
+      Log(absl::StrCat("refused handshake of ", identity->device_id,
+                       ": session limit ", server->options_.max_sessions,
+                       " reached"));
+      Count([&](DtlsServerCounters& c) { ++c.sessions_refused; });
+      return nullptr;
+    }
+    absl::StatusOr<SecretBytes> psk;
+    uint32_t epoch = 0;
+    {
+      absl::MutexLock lock(&server->mutex_);
+      const SecurityConfig& security = server->security_;
+      epoch = identity->epoch.value_or(security.epoch);
+      if (!security.AcceptsEpoch(epoch)) {
+        ++server->counters_.unknown_identities;
+        server->counters_.last_failed_identity = raw;
+        psk = absl::PermissionDeniedError("epoch not accepted");
+      } else {
+        psk = DeriveDevicePsk(security.master_secret, identity->device_id, epoch);
+      }
+    }
+    if (!psk.ok()) {
+      Log(absl::StrCat("rejected handshake of ", identity->device_id,
+                       ": key epoch ", epoch, " is not accepted (",
+                       psk.status().message(), ")"));
+      return nullptr;
+    }
+    SessionInfo& info = sessions[session];
+    info.device_id = identity->device_id;
+    info.epoch = epoch;
+    callback_key = std::move(*psk);
+    ByteView key = callback_key.Reveal(SecretAccess::Grant());
+    callback_bin.s = key.data();
+    callback_bin.length = key.size();
+    return &callback_bin;
+  }
+
+  // -- session events -----------------------------------------------------
+  // libcoap 4.3.1 raises COAP_EVENT_DTLS_CONNECTED for client sessions
+  // only, so a server session is marked established at its first request
+  // (or, if it never sends one, judged from GnuTLS's state when it closes).
+  void MarkConnected(coap_session_t* session, SessionInfo& info) {
+    info.connected = true;
+    ++connected;
+    std::string suite = "unknown";
+    coap_tls_library_t library;
+    auto* tls = static_cast<gnutls_session_t>(coap_session_get_tls(session, &library));
+    bool ok = false;
+    if (tls != nullptr && library == COAP_TLS_LIBRARY_GNUTLS) {
+      suite = absl::StrCat(
+          gnutls_kx_get_name(gnutls_kx_get(tls)), "-",
+          gnutls_cipher_get_name(gnutls_cipher_get(tls)), " ",
+          gnutls_protocol_get_name(gnutls_protocol_get_version(tls)));
+      ok = gnutls_kx_get(tls) == GNUTLS_KX_PSK &&
+           gnutls_cipher_get(tls) == GNUTLS_CIPHER_AES_128_CCM_8 &&
+           gnutls_protocol_get_version(tls) == GNUTLS_DTLS1_2;
+    }
+    info.wrong_suite = !ok;
+    if (!ok) {
+      Log(absl::StrCat("refusing session of ", info.device_id, ": negotiated ",
+                       suite, ", not PSK-AES-128-CCM-8 DTLS1.2"));
+    }
+    Count([&](DtlsServerCounters& c) {
+      ++c.handshakes_ok;
+      if (!ok) ++c.wrong_suite;
+      c.last_cipher_suite = suite;
+    });
+  }
+
+  static bool HandshakeFinished(coap_session_t* session) {
+    coap_tls_library_t library;
+    auto* tls = static_cast<gnutls_session_t>(coap_session_get_tls(session, &library));
+    return tls != nullptr && library == COAP_TLS_LIBRARY_GNUTLS &&
+           gnutls_handshake_get_last_out(tls) == GNUTLS_HANDSHAKE_FINISHED;
+  }
+
+  void OnEvent(coap_session_t* session, coap_event_t event) {
+    auto it = sessions.find(session);
+    if (it == sessions.end()) return;
+    switch (event) {
+      case COAP_EVENT_DTLS_CONNECTED:
+        if (!it->second.connected) MarkConnected(session, it->second);
+        return;
+      case COAP_EVENT_DTLS_CLOSED:
+      case COAP_EVENT_DTLS_ERROR:
+      case COAP_EVENT_SERVER_SESSION_DEL: {
+        if (!it->second.connected && HandshakeFinished(session)) {
+          MarkConnected(session, it->second);
+        }
+        if (it->second.connected) {
+          --connected;
+        } else {
+          // The PSK callback ran but the handshake never completed: with
+          // PSK that is almost always a wrong key for this identity.
+          Log(absl::StrCat("handshake failed for identity ",
+                           it->second.device_id, " (epoch ", it->second.epoch,
+                           "): wrong PSK or aborted"));
+          std::string id = it->second.device_id;
+          Count([&](DtlsServerCounters& c) {
+            ++c.handshakes_failed;
+            c.last_failed_identity = id;
+          });
+        }
+        sessions.erase(it);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  // Authorized returns the session's identity, or sets an error response.
+  const SessionInfo* Authorized(coap_session_t* session, coap_pdu_t* response) {
+    auto it = sessions.find(session);
+    if (it == sessions.end()) {
+      coap_pdu_set_code(response, Code(401));
+      return nullptr;
+    }
+    if (!it->second.connected) MarkConnected(session, it->second);
+    if (it->second.wrong_suite) {
+      coap_pdu_set_code(response, Code(403));
+      return nullptr;
+    }
+    absl::MutexLock lock(&server->mutex_);
+    if (!server->security_.AcceptsEpoch(it->second.epoch)) {
+      // The epoch was retired while this session was open.
+      coap_pdu_set_code(response, Code(401));
+      return nullptr;
+    }
+    return &it->second;
+  }
+
+  bool TakeToken(const std::string& device_id) {
+    const DtlsServerOptions& options = server->options_;
+    absl::Time now = absl::Now();
+    if (buckets.size() > 4 * options.max_sessions + 1024) buckets.clear();
+    auto [it, inserted] = buckets.try_emplace(device_id);
+    Bucket& bucket = it->second;
+    if (inserted) {
+      bucket.tokens = options.request_burst;
+    } else {
+      double elapsed = absl::ToDoubleSeconds(now - bucket.last);
+      bucket.tokens = std::min(options.request_burst,
+                               bucket.tokens + elapsed * options.requests_per_second);
+    }
+    bucket.last = now;
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  // -- POST /t --------------------------------------------------------------
+  void OnTelemetry(coap_session_t* session, const coap_pdu_t* request,
+                   coap_pdu_t* response) {
+    const SessionInfo* info = Authorized(session, response);
+    if (info == nullptr) return;
+    if (!TakeToken(info->device_id)) {
+      Count([](DtlsServerCounters& c) { ++c.rate_limited; });
+      coap_pdu_set_code(response, Code(429));
+      return;
+    }
+    size_t length = 0;
+    const uint8_t* data = nullptr;
+    if (!coap_get_data(request, &length, &data)) length = 0;
+    size_t cap = server->options_.max_payload_bytes;
+    coap_opt_iterator_t options;
+    if (length > cap ||
+        coap_check_option(request, COAP_OPTION_BLOCK1, &options) != nullptr) {
+      Count([](DtlsServerCounters& c) { ++c.too_large; });
+      coap_pdu_set_code(response, Code(413));
+      return;
+    }
+    ByteView payload(data, length);
+    TelemetryLimits limits;
+    limits.max_bytes = cap;
+    absl::StatusOr<Telemetry> telemetry = DecodeTelemetry(payload, limits);
+    if (!telemetry.ok()) {
+      Count([](DtlsServerCounters& c) { ++c.malformed; });
+      coap_pdu_set_code(response, Code(400));
+      std::string why(telemetry.status().message());
+      coap_add_data(response, why.size(),
+                    reinterpret_cast<const uint8_t*>(why.data()));
+      return;
+    }
+    coap_bin_const_t token = coap_pdu_get_token(request);
+    VerifiedMessage message;
+    message.device_id = info->device_id;
+    // The token is chosen by the node per message and kept across
+    // retransmissions and re-handshakes, so the id is stable across retries.
+    message.message_id = absl::StrCat(info->device_id, "-",
+                                      HexEncode(ByteView(token.s, token.length)));
+    message.transport = std::string(kName);
+    message.received_at = absl::Now();
+    message.payload.assign(payload.begin(), payload.end());
+    absl::Status queued = sink(std::move(message));
+    if (!queued.ok()) {
+      Log(absl::StrCat("could not queue a message of ", info->device_id, ": ",
+                       queued.message()));
+      Count([](DtlsServerCounters& c) { ++c.sink_failures; });
+      coap_pdu_set_code(response, Code(503));
+      return;
+    }
+    Count([](DtlsServerCounters& c) { ++c.messages_accepted; });
+    coap_pdu_set_code(response, Code(204));
+  }
+
+  // -- GET /k ---------------------------------------------------------------
+  void OnKey(coap_session_t* session, coap_pdu_t* response) {
+    const SessionInfo* info = Authorized(session, response);
+    if (info == nullptr) return;
+    absl::StatusOr<Bytes> body;
+    {
+      absl::MutexLock lock(&server->mutex_);
+      const SecurityConfig& security = server->security_;
+      if (!security.next_epoch.has_value() || info->epoch != security.epoch) {
+        body = absl::NotFoundError("no newer key");
+      } else {
+        uint32_t next_epoch = *security.next_epoch;
+        absl::StatusOr<SecretBytes> current =
+            DeriveDevicePsk(security.master_secret, info->device_id, info->epoch);
+        absl::StatusOr<SecretBytes> next =
+            DeriveDevicePsk(security.master_secret, info->device_id, next_epoch);
+        if (!current.ok() || !next.ok()) {
+          body = absl::InternalError("key derivation failed");
+        } else {
+          absl::StatusOr<Bytes> wrapped =
+              WrapNextPsk(*current, info->device_id, next_epoch, *next);
+          if (wrapped.ok()) {
+            body = EncodeKeyUpdate(next_epoch, *wrapped);
+            ++server->counters_.keys_served;
+          } else {
+            body = wrapped.status();
+          }
+        }
+      }
+    }
+    if (!body.ok()) {
+      coap_pdu_set_code(response, body.status().code() == absl::StatusCode::kNotFound
+                                      ? Code(404)
+                                      : Code(500));
+      return;
+    }
+    coap_pdu_set_code(response, Code(205));
+    uint8_t format[4];
+    coap_add_option(response, COAP_OPTION_CONTENT_FORMAT,
+                    coap_encode_var_safe(format, sizeof(format),
+                                         COAP_MEDIATYPE_APPLICATION_OCTET_STREAM),
+                    format);
+    coap_add_data(response, body->size(), body->data());
+  }
+};
+
+namespace {
+
+const coap_bin_const_t* PskCallback(coap_bin_const_t* identity,
+                                    coap_session_t* session, void*) {
+  return DtlsServer::Loop::From(session)->LookUpPsk(identity, session);
+}
+
+int EventCallback(coap_session_t* session, const coap_event_t event) {
+  DtlsServer::Loop::From(session)->OnEvent(session, event);
+  return 0;
+}
+
+void TelemetryHandler(coap_resource_t*, coap_session_t* session,
+                      const coap_pdu_t* request, const coap_string_t*,
+                      coap_pdu_t* response) {
+  DtlsServer::Loop::From(session)->OnTelemetry(session, request, response);
+}
+
+void KeyHandler(coap_resource_t*, coap_session_t* session, const coap_pdu_t*,
+                const coap_string_t*, coap_pdu_t* response) {
+  DtlsServer::Loop::From(session)->OnKey(session, response);
+}
+
+}  // namespace
+
+DtlsServer::DtlsServer(DtlsServerOptions options, SecurityConfig security)
+    : options_(std::move(options)), security_(std::move(security)) {}
+
+DtlsServer::~DtlsServer() { Stop(); }
+
+absl::Status DtlsServer::Start(MessageSink sink) {
+  if (started_) return absl::FailedPreconditionError("DtlsServer already started");
+  std::call_once(coap_started, [] {
+    coap_startup();
+    // CXSEC_COAP_LOG_LEVEL=7 shows libcoap's and GnuTLS's debug output.
+    const char* level = std::getenv("CXSEC_COAP_LOG_LEVEL");
+    int log_level = level != nullptr ? std::atoi(level) : LOG_ERR;
+    coap_set_log_level(static_cast<coap_log_t>(log_level));
+    coap_dtls_set_log_level(log_level);
+  });
+  if (!coap_dtls_is_supported()) {
+    return absl::FailedPreconditionError("libcoap was built without DTLS");
+  }
+  if (options_.require_ccm8_priority) {
+    absl::Status priority = CheckCcm8OnlyPriority();
+    if (!priority.ok()) return priority;
+  }
+  absl::Notification bound;
+  absl::Status status;
+  stop_ = false;
+  thread_ = std::thread([this, sink = std::move(sink), &bound, &status]() mutable {
+    Run(std::move(sink), &bound, &status);
+  });
+  bound.WaitForNotification();
+  if (!status.ok()) {
+    thread_.join();
+    return status;
+  }
+  started_ = true;
+  return absl::OkStatus();
+}
+
+void DtlsServer::Run(MessageSink sink, absl::Notification* bound,
+                     absl::Status* status) {
+  Loop loop{this, std::move(sink)};
+  coap_context_t* context = coap_new_context(nullptr);
+  auto fail = [&](absl::Status error) {
+    *status = std::move(error);
+    if (context != nullptr) coap_free_context(context);
+    bound->Notify();
+  };
+  if (context == nullptr) return fail(absl::InternalError("coap_new_context failed"));
+  coap_set_app_data(context, &loop);
+  coap_context_set_max_handshake_sessions(context,
+                                          static_cast<unsigned>(options_.max_handshakes));
+  coap_context_set_session_timeout(context, options_.idle_timeout_seconds);
+  // Not coap_context_set_max_idle_sessions: libcoap would evict the
+  // oldest idle node to make room; the PSK callback refuses instead.
+  coap_register_event_handler(context, EventCallback);
+
+  coap_dtls_spsk_t psk{};
+  psk.version = COAP_DTLS_SPSK_SETUP_VERSION;
+  psk.validate_id_call_back = PskCallback;
+  if (!coap_context_set_psk2(context, &psk)) {
+    return fail(absl::InternalError("coap_context_set_psk2 failed"));
+  }
+  coap_address_t address;
+  coap_address_init(&address);
+  address.addr.sin.sin_family = AF_INET;
+  address.addr.sin.sin_port = htons(options_.port);
+  address.size = sizeof(address.addr.sin);
+  if (inet_pton(AF_INET, options_.listen_address.c_str(),
+                &address.addr.sin.sin_addr) != 1) {
+    return fail(absl::InvalidArgumentError(absl::StrCat(
+        "listen address '", options_.listen_address, "' is not an IPv4 address")));
+  }
+  if (coap_new_endpoint(context, &address, COAP_PROTO_DTLS) == nullptr) {
+    return fail(absl::UnavailableError(absl::StrCat(
+        "cannot bind coaps on ", options_.listen_address, ":", options_.port, "/udp")));
+  }
+  coap_resource_t* telemetry = coap_resource_init(coap_make_str_const("t"), 0);
+  coap_register_handler(telemetry, COAP_REQUEST_POST, TelemetryHandler);
+  coap_add_resource(context, telemetry);
+  coap_resource_t* key = coap_resource_init(coap_make_str_const("k"), 0);
+  coap_register_handler(key, COAP_REQUEST_GET, KeyHandler);
+  coap_add_resource(context, key);
+  bound->Notify();
+
+  while (!stop_.load()) {
+    if (coap_io_process(context, 100) < 0) break;
+  }
+  coap_free_context(context);
+}
+
+void DtlsServer::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  started_ = false;
+}
+
+void DtlsServer::ReplaceSecurity(SecurityConfig security) {
+  absl::MutexLock lock(&mutex_);
+  security_ = std::move(security);
+}
+
+DtlsServerCounters DtlsServer::Counters() const {
+  absl::MutexLock lock(&mutex_);
+  return counters_;
+}
+
+}  // namespace cxsec::dtls

@@ -1,0 +1,120 @@
+// The gateway's 6LoWPAN transport: a CoAP-over-DTLS-PSK server on libcoap
+// 4.3.1 with its GnuTLS backend (DTLS 1.2, TLS_PSK_WITH_AES_128_CCM_8).
+//
+// - PSKs are looked up per identity (identity.h) from security.txt: the
+//   device's HKDF-derived key of the epoch it presents; unknown identities,
+//   retired epochs and failed handshakes are logged by identity (never by
+//   key) and counted.
+// - POST /t takes CBOR telemetry (core/deployment/telemetry_cbor.h); a
+//   verified payload goes to the MessageSink and the confirmable request is
+//   answered (piggy-backed ACK) 2.04 only after the sink returned OK, i.e.
+//   the payload is durably queued; a failing sink gives 5.03 so the node
+//   retries.
+// - GET /k, inside the node's DTLS session, returns its next-epoch PSK
+//   wrapped under a key derived from its current PSK (deployment_keys.h),
+//   while a rollover is in progress.
+// - Denial-of-service limits: concurrent handshakes, established sessions,
+//   idle timeout, per-identity request rate, payload size; all in
+//   DtlsServerOptions.
+//
+// libcoap 4.3.1 is not thread-safe: the coap_context_t lives entirely on
+// the server's own thread. Start/Stop/ReplaceSecurity/counters may be
+// called from any thread.
+#ifndef CXSEC_TRANSPORTS_DTLS_DTLS_SERVER_H_
+#define CXSEC_TRANSPORTS_DTLS_DTLS_SERVER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "core/deployment/security_file.h"
+#include "core/policy/message.h"
+
+namespace cxsec::dtls {
+
+struct DtlsServerOptions {
+  std::string listen_address = "127.0.0.1";
+  uint16_t port = 5684;
+  size_t max_handshakes = 100;        // concurrent sessions in handshake
+  size_t max_sessions = 1000;         // established DTLS sessions
+  unsigned idle_timeout_seconds = 300;
+  double requests_per_second = 10;    // per identity, token bucket rate
+  double request_burst = 20;          // per identity, token bucket size
+  size_t max_payload_bytes = 1024;    // CoAP payload of POST /t
+  // Refuse to start unless GnuTLS offers TLS_PSK_WITH_AES_128_CCM_8 only
+  // (GNUTLS_SYSTEM_PRIORITY_FILE=gnutls_psk_ccm8.conf). Only benchmarks
+  // comparing against an unrestricted reference server turn this off;
+  // established sessions on any other suite are refused regardless.
+  bool require_ccm8_priority = true;
+};
+
+// DtlsServerCounters: what an operator (and the tests) can observe.
+struct DtlsServerCounters {
+  uint64_t handshakes_ok = 0;
+  uint64_t handshakes_failed = 0;     // PSK mismatch, timeouts, alerts
+  uint64_t unknown_identities = 0;    // not a device id / retired epoch
+  uint64_t sessions_refused = 0;      // session limit reached
+  uint64_t wrong_suite = 0;           // negotiated suite was not CCM_8
+  uint64_t messages_accepted = 0;
+  uint64_t malformed = 0;
+  uint64_t too_large = 0;
+  uint64_t rate_limited = 0;
+  uint64_t sink_failures = 0;
+  uint64_t keys_served = 0;
+  std::string last_failed_identity;
+  std::string last_cipher_suite;      // e.g. "PSK-AES-128-CCM-8 DTLS1.2"
+};
+
+// CheckCcm8OnlyPriority says whether GnuTLS, as configured for this
+// process, would negotiate nothing but TLS_PSK_WITH_AES_128_CCM_8 for
+// libcoap's priority strings.
+[[nodiscard]] absl::Status CheckCcm8OnlyPriority();
+
+class DtlsServer {
+ public:
+  static constexpr absl::string_view kName = "dtls";
+
+  DtlsServer(DtlsServerOptions options, SecurityConfig security);
+  ~DtlsServer();
+  DtlsServer(const DtlsServer&) = delete;
+  DtlsServer& operator=(const DtlsServer&) = delete;
+
+  // Start binds the UDP port and begins serving on the server thread; it
+  // returns once the endpoint is bound (or failed to bind).
+  [[nodiscard]] absl::Status Start(MessageSink sink);
+  void Stop();
+
+  // ReplaceSecurity installs a new security.txt (start or retire a
+  // rollover) without a restart; new handshakes use it at once.
+  void ReplaceSecurity(SecurityConfig security);
+
+  DtlsServerCounters Counters() const;
+
+  // Implementation detail, public for the libcoap C callbacks.
+  struct Loop;
+
+ private:
+  void Run(MessageSink sink, absl::Notification* bound, absl::Status* status);
+
+  const DtlsServerOptions options_;
+  mutable absl::Mutex mutex_;
+  SecurityConfig security_ ABSL_GUARDED_BY(mutex_);
+  DtlsServerCounters counters_ ABSL_GUARDED_BY(mutex_);
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  bool started_ = false;
+
+  friend struct Loop;
+};
+
+}  // namespace cxsec::dtls
+
+#endif  // CXSEC_TRANSPORTS_DTLS_DTLS_SERVER_H_
