@@ -3,6 +3,7 @@
 #include "targets/common/binary_main.h"
 #include "targets/node/mioty_sender.h"
 #include "targets/node/node_core.h"
+#include "platforms/posix/endpoint.h"
 #include "transports/dtls/dtls_node.h"
 
 namespace cxsec::node {
@@ -19,17 +20,12 @@ absl::Status Validate(const KeyValueFile& config) {
 
 // RunDtls: the 6LoWPAN node (CoAP over DTLS-PSK, transports/dtls).
 absl::Status RunDtls(const KeyValueFile& config) {
-  std::string gateway = config.GetString("gateway", "127.0.0.1:5684");
-  size_t colon = gateway.rfind(':');
+  CXSEC_ASSIGN_OR_RETURN(
+      HostPort gateway,
+      ParseHostPort(config.GetString("gateway", "127.0.0.1:5684")));
   dtls::DtlsNodeOptions options;
-  options.gateway_host = gateway.substr(0, colon);
-  int port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(gateway.substr(colon + 1), &port) || port <= 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError("'gateway' must be host:port");
-  }
-  options.gateway_port = static_cast<uint16_t>(port);
+  options.gateway_host = gateway.host;
+  options.gateway_port = gateway.port;
   options.key_file = config.GetString("key_file", "node.key");
   CXSEC_ASSIGN_OR_RETURN(long long interval,
                          config.GetInt("interval_seconds", 60, 1, 86400));

@@ -19,27 +19,11 @@
 #include "core/encoding/hex.h"
 #include "core/secret_bytes.h"
 #include "core/status.h"
+#include "platforms/posix/endpoint.h"
 #include "platforms/posix/files.h"
 
 namespace cxsec::node {
 namespace {
-
-absl::StatusOr<sockaddr_in> ParseIpv4Endpoint(absl::string_view text) {
-  size_t colon = text.rfind(':');
-  int port = 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  if (colon == absl::string_view::npos ||
-      !absl::SimpleAtoi(text.substr(colon + 1), &port) || port <= 0 ||
-      port > 65535 ||
-      inet_pton(AF_INET, std::string(text.substr(0, colon)).c_str(),
-                &addr.sin_addr) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mioty: gateway '", text, "' is not an IPv4 host:port"));
-  }
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  return addr;
-}
 
 // The counter file holds the next counter to use, in decimal.
 absl::StatusOr<uint64_t> ReadNextCounter(const std::string& path) {

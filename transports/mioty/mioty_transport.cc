@@ -17,28 +17,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
+#include "platforms/posix/endpoint.h"
 
 namespace cxsec::mioty {
-namespace {
-
-absl::StatusOr<sockaddr_in> ParseIpv4Endpoint(absl::string_view text) {
-  size_t colon = text.rfind(':');
-  int port = 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  if (colon == absl::string_view::npos ||
-      !absl::SimpleAtoi(text.substr(colon + 1), &port) || port < 0 ||
-      port > 65535 ||
-      inet_pton(AF_INET, std::string(text.substr(0, colon)).c_str(),
-                &addr.sin_addr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mioty: '", text, "' is not an IPv4 address:port"));
-  }
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  return addr;
-}
-
-}  // namespace
 
 struct MiotyTransport::Impl {
   MiotyTransportConfig config;
@@ -201,7 +182,7 @@ absl::Status MiotyTransport::Start(MessageSink sink) {
     impl.guard.emplace(std::move(guard));
   }
   impl.sink = std::move(sink);
-  CXSEC_ASSIGN_OR_RETURN(sockaddr_in addr, ParseIpv4Endpoint(impl.config.listen));
+  CXSEC_ASSIGN_OR_RETURN(sockaddr_in addr, ParseIpv4Endpoint(impl.config.listen, /*allow_port_zero=*/true));
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return absl::InternalError(absl::StrCat("mioty: socket: ", std::strerror(errno)));
