@@ -494,6 +494,24 @@ TEST(ImageVersionTest, ParsesAndRejects) {
   EXPECT_FALSE(ParseImageVersion("1.0+z").ok());
 }
 
+// Regression (image_version_fuzzer, corpus/image_version/crash-trailing-
+// newline): absl::SimpleAtoi let whitespace and '+' signs through, so
+// "1.2.42729\n" was accepted. Only decimal digits may make a field.
+TEST(ImageVersionTest, RejectsWhitespaceAndSigns) {
+  EXPECT_FALSE(ParseImageVersion("1.2.42729\n").ok());
+  EXPECT_FALSE(ParseImageVersion(" 1.2.3").ok());
+  EXPECT_FALSE(ParseImageVersion("1.2.3+ 4").ok());
+  EXPECT_FALSE(ParseImageVersion("+1.2.3").ok());
+  EXPECT_FALSE(ParseImageVersion("1.-0.3").ok());
+  EXPECT_FALSE(ParseImageVersion("1.2.3+").ok());
+  EXPECT_FALSE(ParseImageVersion("").ok());
+  EXPECT_EQ(ParseImageVersion("255.255.65535+4294967295").value(),
+            (ImageVersion{255, 255, 65535, 4294967295u}));
+  // The error shows control characters escaped, not raw.
+  EXPECT_EQ(ParseImageVersion("1.2.3\n").status().message(),
+            "version '1.2.3\\n': field 3 must be 0..65535");
+}
+
 TEST(SigningKeyTest, PemRoundTripKeepsKeyHash) {
   for (auto algorithm : {SignatureAlgorithm::kEcdsaP256, SignatureAlgorithm::kEd25519}) {
     SigningKey key = SigningKey::Generate(algorithm).value();

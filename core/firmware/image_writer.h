@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -27,30 +28,47 @@
 
 namespace cxsec::firmware {
 
-// ParseImageVersion reads "M.m.r+b" (".r" and "+b" optional), as imgtool.
+namespace image_writer_internal {
+// ParseDecimalField accepts only 1..10 ASCII digits. absl::SimpleAtoi alone
+// also takes surrounding whitespace and a '+' sign ("1.2.3\n", "+1.2"),
+// which a version string must not carry into signed metadata.
+inline bool ParseDecimalField(absl::string_view text, uint32_t* value) {
+  if (text.empty() || text.size() > 10) return false;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  return absl::SimpleAtoi(text, value);
+}
+}  // namespace image_writer_internal
+
+// ParseImageVersion reads "M.m.r+b" (".r" and "+b" optional), as imgtool:
+// decimal digits only, no signs or whitespace.
 [[nodiscard]] inline absl::StatusOr<ImageVersion> ParseImageVersion(
     absl::string_view text) {
+  using image_writer_internal::ParseDecimalField;
   ImageVersion version;
   absl::string_view numbers = text;
   uint32_t build = 0;
   if (size_t plus = text.find('+'); plus != absl::string_view::npos) {
     numbers = text.substr(0, plus);
-    if (!absl::SimpleAtoi(text.substr(plus + 1), &build)) {
+    if (!ParseDecimalField(text.substr(plus + 1), &build)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("version '", text, "': build after '+' is not a u32"));
+          absl::StrCat("version '", absl::CHexEscape(text),
+                       "': build after '+' is not a u32"));
     }
   }
   std::vector<absl::string_view> parts = absl::StrSplit(numbers, '.');
   if (parts.empty() || parts.size() > 3) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("version '", text, "' is not M.m.r+b"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "version '", absl::CHexEscape(text), "' is not M.m.r+b"));
   }
   const uint32_t limits[3] = {0xff, 0xff, 0xffff};
   uint32_t values[3] = {0, 0, 0};
   for (size_t i = 0; i < parts.size(); ++i) {
-    if (!absl::SimpleAtoi(parts[i], &values[i]) || values[i] > limits[i]) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "version '", text, "': field ", i + 1, " must be 0..", limits[i]));
+    if (!ParseDecimalField(parts[i], &values[i]) || values[i] > limits[i]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("version '", absl::CHexEscape(text), "': field ",
+                       i + 1, " must be 0..", limits[i]));
     }
   }
   version.major = static_cast<uint8_t>(values[0]);

@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
-#include <regex>
 #include <string>
 
 #include "core/firmware/image_verifier.h"
@@ -92,11 +91,19 @@ TEST(ImgtoolInteropTest, VerifiesPaddedImagesAndReadsTheirTrailers) {
 
 TEST(ImgtoolInteropTest, KeyHashMatchesImgtoolGetpubhash) {
   std::string text = ReadFileBounded(TestData("imgtool-p256.keyhash.txt"), 4096).value();
-  std::regex byte_re("0x([0-9a-f]{2}),");
+  // imgtool prints the hash as a C array: "0x1f, 0x2e, ...". A plain scan
+  // for "0xHH," (std::regex trips GCC 12's -Wmaybe-uninitialized inside
+  // libstdc++ under --config=asan, which -Werror turns into a build error).
+  auto lower_hex = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  };
   std::string hex;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), byte_re);
-       it != std::sregex_iterator(); ++it) {
-    hex += (*it)[1].str();
+  for (size_t i = 0; i + 4 < text.size(); ++i) {
+    if (text[i] == '0' && text[i + 1] == 'x' && lower_hex(text[i + 2]) &&
+        lower_hex(text[i + 3]) && text[i + 4] == ',') {
+      hex += text.substr(i + 2, 2);
+      i += 4;
+    }
   }
   ASSERT_EQ(hex.size(), 64u);
   EXPECT_EQ(HexEncode(PublicKey("imgtool-p256.pub.pem").key_hash), hex);

@@ -11,6 +11,7 @@ tools/setup/install-deps.sh >/dev/null
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 cores=$(nproc)
 tmp=$(mktemp)
+failures=0
 {
   echo "# cxsec performance"
   echo
@@ -19,12 +20,18 @@ tmp=$(mktemp)
   echo "a baseline measured in the same run on the same machine; absolute"
   echo "numbers move between runs and machines, ratios much less."
   echo
+  echo "Figures were taken on a shared machine: other processes (builds,"
+  echo "fuzzers) were using the same cores, so absolute numbers are noisy and"
+  echo "pessimistic; compare each figure with its same-run baseline."
+  echo
   for script in tools/bench/*.sh; do
     [ "$(basename "$script")" = report.sh ] && continue
     echo "## $(basename "$script" .sh)"
     echo
     if ! bash "$script" 2>"$tmp.err"; then
       echo "(benchmark failed: $(tail -n 3 "$tmp.err" | tr '\n' ' '))"
+      failures=$((failures + 1))
+      echo "FAILED: $script" >&2
     fi
     echo
   done
@@ -32,3 +39,5 @@ tmp=$(mktemp)
 mv "$tmp" "$out"
 rm -f "$tmp.err"
 echo "wrote $out"
+# A failed benchmark is written into the report and fails the command.
+[ "$failures" -eq 0 ]

@@ -48,16 +48,11 @@ run_suite() {  # run_suite NAME [BAZEL FLAGS...]: bazel test //..., counted
 }
 
 run_suite default
-# CXSEC_QUICK=1 skips the sanitizer suites and fuzzing (local iteration only;
-# CI always runs everything).
-if [ "${CXSEC_QUICK:-0}" != 1 ]; then
-  run_suite asan --config=asan
-  run_suite ubsan --config=ubsan
-  echo "== fuzzers, ${CXSEC_FUZZ_SECONDS:-20}s each =="
-  check fuzzers_run_clean tools/fuzz/run_all.sh "${CXSEC_FUZZ_SECONDS:-20}"
-  cat "$work/fuzzers_run_clean.log" | sed 's/^/    /'
-fi
 
+# The repository checks build //... in the default configuration, so they run
+# right after the default suite and reuse its outputs. Run after the
+# sanitizer/fuzz builds (other flags, another C++ toolchain for fuzzing) they
+# would rebuild everything once more.
 echo "== repository checks =="
 # Every cc_binary/cc_test must come from the cxsec macros, which attach the
 # OpenSSL 3 linkage test; only the deliberate canaries are exempt.
@@ -80,6 +75,16 @@ check offline_build bazel build --nofetch //...
 
 # A project that embeds cxsec through cxsec_dependencies() builds.
 check embedding_workspace tools/ci/check_embedding.sh "$root"
+
+# CXSEC_QUICK=1 skips the sanitizer suites and fuzzing (local iteration only;
+# CI always runs everything).
+if [ "${CXSEC_QUICK:-0}" != 1 ]; then
+  run_suite asan --config=asan
+  run_suite ubsan --config=ubsan
+  echo "== fuzzers, ${CXSEC_FUZZ_SECONDS:-20}s each =="
+  check fuzzers_run_clean tools/fuzz/run_all.sh "${CXSEC_FUZZ_SECONDS:-20}"
+  cat "$work/fuzzers_run_clean.log" | sed 's/^/    /'
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

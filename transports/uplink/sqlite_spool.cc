@@ -264,7 +264,10 @@ absl::Status SqliteSpool::CommitGroup(
     const std::vector<PendingInsert*>& group) {
   absl::Status status = Exec("BEGIN IMMEDIATE");
   if (!status.ok()) return status;
-  auto rollback = [this](absl::Status failure) {
+  // Called with db_mutex_ held; the annotation tells clang's thread-safety
+  // analysis, which checks each lambda on its own.
+  auto rollback = [this](absl::Status failure)
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_) {
     if (sqlite3_get_autocommit(db_) == 0) {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     }
@@ -355,7 +358,10 @@ absl::Status SqliteSpool::Remove(const std::vector<int64_t>& sequences) {
     absl::Status status = Exec("BEGIN IMMEDIATE");
     if (!status.ok()) return status;
     Statement remove(db_, "DELETE FROM messages WHERE seq = ? RETURNING size");
-    auto rollback = [this](absl::Status failure) {
+    // Called with db_mutex_ held; the annotation tells clang's
+    // thread-safety analysis, which checks each lambda on its own.
+    auto rollback = [this](absl::Status failure)
+                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_) {
       if (sqlite3_get_autocommit(db_) == 0) {
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       }
