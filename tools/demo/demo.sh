@@ -7,16 +7,24 @@
 #
 #   tools/demo/demo.sh BAZEL_BIN [--dtls-nodes N] [--mioty-nodes N]
 #                      [--posts N] [--work DIR]
+#                      [--kill-gateway-at S] [--verifier-down-at S --verifier-down-for S]
+# The fault options (used by tests/e2e) act S seconds into the traffic:
+# kill -9 of the gateway and an immediate restart, or the verifier stopped
+# for a while and restarted on the same port and data.
 # Every process it starts is killed on exit (trap).
 set -euo pipefail
 bin="$1"; shift
 dtls_nodes=50 mioty_nodes=50 posts=20 work=""
+kill_gateway_at=-1 verifier_down_at=-1 verifier_down_for=30
 while [ $# -gt 0 ]; do
   case "$1" in
     --dtls-nodes) dtls_nodes="$2"; shift 2 ;;
     --mioty-nodes) mioty_nodes="$2"; shift 2 ;;
     --posts) posts="$2"; shift 2 ;;
     --work) work="$2"; shift 2 ;;
+    --kill-gateway-at) kill_gateway_at="$2"; shift 2 ;;
+    --verifier-down-at) verifier_down_at="$2"; shift 2 ;;
+    --verifier-down-for) verifier_down_for="$2"; shift 2 ;;
     *) echo "demo: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -36,6 +44,17 @@ free_port() {  # a free loopback port (TCP and UDP)
 s=socket.socket(); s.bind(("127.0.0.1",0)); p=s.getsockname()[1]; s.close()
 u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind(("127.0.0.1",p)); u.close(); print(p)'
 }
+free_port_pair() {  # two consecutive free TCP ports (swtpm: server, ctrl)
+  python3 -c 'import socket,random
+for _ in range(200):
+  p=random.randint(20000,60000); ok=True
+  for q in (p,p+1):
+    s=socket.socket()
+    try: s.bind(("127.0.0.1",q))
+    except OSError: ok=False
+    s.close()
+  if ok: print(p); break'
+}
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: bounded readiness
   local limit="$1" what="$2"; shift 2
   for _ in $(seq 1 $((limit * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
@@ -43,7 +62,7 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: bounded readiness
 }
 
 # 1. swtpm and the gateway's TPM key.
-tpm_port=$(free_port)
+tpm_port=$(free_port_pair)
 mkdir -p "$work/tpm"
 swtpm socket --tpm2 --tpmstate dir="$work/tpm" \
   --server type=tcp,port=$tpm_port,bindaddr=127.0.0.1 \
@@ -74,9 +93,13 @@ tls_cert = $work/verifier-cert.pem
 tls_key = $work/verifier-key.pem
 CONF
 chmod 0600 "$work/verifier.conf"
-"$bin/targets/verifier/cxsec-verifier" --config="$work/verifier.conf" \
-  >"$work/verifier.out" 2>"$work/verifier.err" &
-pids+=($!)
+start_verifier() {
+  "$bin/targets/verifier/cxsec-verifier" --config="$work/verifier.conf" \
+    >>"$work/verifier.out" 2>>"$work/verifier.err" &
+  verifier_pid=$!
+  pids+=($verifier_pid)
+}
+start_verifier
 api="https://127.0.0.1:$verifier_port"
 wait_for 20 verifier curl -sf --cacert "$work/ca.pem" "$api/healthz"
 admin_key=$(grep -m1 -o 'cxk_[A-Za-z0-9_-]*' "$work/verifier.out")
@@ -106,6 +129,15 @@ for eui in "${mioty_ids[@]}"; do
   (umask 077; echo "$key" >"$work/nodes/$eui.mkey")
   "$cxsec" mioty keys add --keys "$work/mioty.keys" --eui "$eui" --key "$key" >/dev/null
 done
+# One Mioty device the gateway knows but the cloud does not: its messages
+# pass the gateway and are rejected at the verifier (unknown_device).
+rogue_ids=() rogue_posts=0
+if [ "$mioty_nodes" -gt 0 ]; then
+  rogue_ids=($(openssl rand -hex 8)) rogue_posts=$posts
+  rogue_key=$(openssl rand -hex 16)
+  (umask 077; echo "$rogue_key" >"$work/nodes/${rogue_ids[0]}.mkey")
+  "$cxsec" mioty keys add --keys "$work/mioty.keys" --eui "${rogue_ids[0]}" --key "$rogue_key" >/dev/null
+fi
 for id in "${dtls_ids[@]}" "${mioty_ids[@]}"; do
   call POST /v1/devices "{\"id\":\"$id\",\"project\":\"demo\",\"gateways\":[\"$gateway_id\"]}"
 done
@@ -134,12 +166,16 @@ mkdir -p "$work/spool" && chmod 0700 "$work/spool"
 } >"$work/gateway.conf"
 chmod 0600 "$work/gateway.conf"
 "$bin/targets/gateway/cxsec-gateway" --config="$work/gateway.conf" --check-config
-"$bin/targets/gateway/cxsec-gateway" --config="$work/gateway.conf" \
-  >"$work/gateway.out" 2>"$work/gateway.err" &
-gateway_pid=$!
-pids+=($gateway_pid)
-wait_for 20 gateway grep -q ready "$work/gateway.out"
-say "$(cat "$work/gateway.out")"
+start_gateway() {
+  : >"$work/gateway.out"
+  "$bin/targets/gateway/cxsec-gateway" --config="$work/gateway.conf" \
+    >"$work/gateway.out" 2>>"$work/gateway.err" &
+  gateway_pid=$!
+  pids+=($gateway_pid)
+  wait_for 20 gateway grep -q ready "$work/gateway.out"
+  say "$(cat "$work/gateway.out")"
+}
+start_gateway
 
 # 5. Nodes: each posts `posts` readings, one a second.
 node_pids=()
@@ -150,9 +186,7 @@ for id in "${dtls_ids[@]}"; do
   "$bin/targets/node/cxsec-node" --config="$work/nodes/$id.conf" 2>"$work/nodes/$id.err" &
   node_pids+=($!)
 done
-n=0
-for eui in "${mioty_ids[@]}"; do
-  n=$((n + 1))
+for eui in "${mioty_ids[@]}" "${rogue_ids[@]}"; do
   printf 'device_id = D%s\ntransport = mioty\ngateway = 127.0.0.1:%s\nmioty_eui = %s\nmioty_key_file = %s\nmioty_counter_file = %s\ninterval_seconds = 1\npost_count = %s\n' \
     "$eui" "$mioty_port" "$eui" "$work/nodes/$eui.mkey" "$work/nodes/$eui.counter" "$posts" >"$work/nodes/$eui.conf"
   chmod 0600 "$work/nodes/$eui.conf"
@@ -160,24 +194,81 @@ for eui in "${mioty_ids[@]}"; do
   node_pids+=($!)
 done
 pids+=("${node_pids[@]}")
-say "started $((dtls_nodes + mioty_nodes)) nodes, $posts posts each"
+say "started $((dtls_nodes + mioty_nodes)) nodes (+${#rogue_ids[@]} unregistered), $posts posts each"
 log="$work/verifier/telemetry.ndjson"
 count_log() { [ -f "$log" ] && wc -l <"$log" || echo 0; }
 running() { local r=0; for p in "${node_pids[@]}"; do kill -0 "$p" 2>/dev/null && r=$((r + 1)); done; echo $r; }
-for _ in $(seq 1 $((posts * 4 + 60))); do
+started_at=$SECONDS verifier_back_at=-1
+for _ in $(seq 1 $((posts * 10 + 120))); do
   r=$(running)
   say "nodes running: $r, verified at the cloud: $(count_log)"
   [ "$r" -eq 0 ] && break
-  sleep 2
+  elapsed=$((SECONDS - started_at))
+  if [ "$kill_gateway_at" -ge 0 ] && [ "$elapsed" -ge "$kill_gateway_at" ]; then
+    kill_gateway_at=-1
+    say "FAULT: kill -9 of the gateway (pid $gateway_pid) under traffic; restarting it"
+    kill -9 "$gateway_pid"; wait "$gateway_pid" 2>/dev/null || true
+    start_gateway
+  fi
+  if [ "$verifier_down_at" -ge 0 ] && [ "$elapsed" -ge "$verifier_down_at" ]; then
+    verifier_down_at=-1
+    say "FAULT: verifier stopped for ${verifier_down_for}s under traffic"
+    kill -9 "$verifier_pid"; wait "$verifier_pid" 2>/dev/null || true
+    verifier_back_at=$((elapsed + verifier_down_for))
+  fi
+  if [ "$verifier_back_at" -ge 0 ] && [ "$elapsed" -ge "$verifier_back_at" ]; then
+    verifier_back_at=-1
+    start_verifier
+    wait_for 20 verifier curl -sf --cacert "$work/ca.pem" "$api/healthz"
+    say "verifier is back"
+  fi
+  sleep 1
 done
+if [ "$verifier_back_at" -ge 0 ]; then  # nodes finished while it was down
+  sleep $((verifier_back_at - (SECONDS - started_at) > 0 ? verifier_back_at - (SECONDS - started_at) : 0))
+  start_verifier
+  wait_for 20 verifier curl -sf --cacert "$work/ca.pem" "$api/healthz"
+  say "verifier is back"
+fi
 node_errors=0
 for p in "${node_pids[@]}"; do wait "$p" 2>/dev/null || node_errors=$((node_errors + 1)); done
 
-# 6. Sent = posts that nodes completed (a DTLS post that failed, e.g. a
+# 6. Firmware: a signed update boots, a tampered one is refused.
+fw="$work/firmware"
+mkdir -p "$fw/flash" && chmod 0700 "$fw"
+"$cxsec" fw keygen -t ecdsa-p256 -k "$fw/vendor.pem" >/dev/null
+"$cxsec" fw getpub -k "$fw/vendor.pem" >"$fw/vendor.pub.pem"
+head -c 4096 /dev/urandom >"$fw/app-1.bin"
+head -c 4096 /dev/urandom >"$fw/app-2.bin"
+"$cxsec" fw sign -k "$fw/vendor.pem" -v 1.0.0+1 -H 0x200 -s 1 "$fw/app-1.bin" "$fw/app-1.signed" >/dev/null
+"$cxsec" fw sign -k "$fw/vendor.pem" -v 1.1.0+2 -H 0x200 -s 2 "$fw/app-2.bin" "$fw/app-2.signed" >/dev/null
+"$cxsec" boot provision --dir "$fw/flash" "$fw/app-1.signed" >/dev/null
+"$cxsec" boot run --dir "$fw/flash" --key "$fw/vendor.pub.pem" >/dev/null
+"$cxsec" boot upgrade --dir "$fw/flash" "$fw/app-2.signed" >/dev/null
+signed_boot=$("$cxsec" boot run --dir "$fw/flash" --key "$fw/vendor.pub.pem") ||
+  { echo "demo: the signed update did not boot: $signed_boot" >&2; exit 1; }
+say "signed update: $signed_boot"
+# Tampered: one body byte of a newer signed image flipped after signing.
+head -c 4096 /dev/urandom >"$fw/app-3.bin"
+"$cxsec" fw sign -k "$fw/vendor.pem" -v 1.2.0+3 -H 0x200 -s 3 "$fw/app-3.bin" "$fw/app-3.signed" >/dev/null
+python3 -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[0x200+100]^=1; open(sys.argv[2],"wb").write(b)' \
+  "$fw/app-3.signed" "$fw/app-3.tampered"
+"$cxsec" boot upgrade --dir "$fw/flash" "$fw/app-3.tampered" >/dev/null
+tampered_rc=0
+tampered_boot=$("$cxsec" boot run --dir "$fw/flash" --key "$fw/vendor.pub.pem") || tampered_rc=$?
+say "tampered update: $(echo "$tampered_boot" | tr '\n' ' ')"
+if [ "$tampered_rc" -ne 3 ] || ! echo "$tampered_boot" | grep -q 'booted version 1.1.0+2'; then
+  echo "demo: the tampered update was not refused (rc $tampered_rc)" >&2; exit 1
+fi
+firmware_report="signed 1.1.0+2 booted; tampered 1.2.0+3 $(echo "$tampered_boot" | grep REJECTED)"
+
+# 7. Sent = posts that nodes completed (a DTLS post that failed, e.g. a
 #    5.03 from a full spool, was not acknowledged and is counted apart).
 failed=$(cat "$work"/nodes/*.err 2>/dev/null | grep -c 'post failed' || true)
+[ "$rogue_posts" -eq 0 ] || wait_for 30 "the unregistered device's rejections" \
+  sh -c "curl -sf --cacert '$work/ca.pem' -H 'Authorization: Bearer $admin_key' '$api/metrics' | grep -q 'reason=\"unknown_device\"} $posts\$'" || true
 sent=$(( (dtls_nodes + mioty_nodes) * posts - failed ))
-for _ in $(seq 1 150); do [ "$(count_log)" -ge "$sent" ] && break; sleep 0.2; done
+for _ in $(seq 1 900); do [ "$(count_log)" -ge "$sent" ] && break; sleep 0.2; done
 sleep 1
 verified=$(count_log)
 unique=$(jq -r '.deviceId + " " + .messageId' "$log" 2>/dev/null | sort -u | wc -l)
@@ -190,9 +281,9 @@ echo "node posts that failed (not acknowledged): $failed"
 echo "verified at the cloud: $unique"
 echo "duplicates at the cloud: $duplicates"
 echo "rejected at the cloud, by reason:"
-echo "$metrics" | grep -i 'reject' | grep -v '^#' | sed 's/^/  /' || echo "  (none)"
-echo "rejected at the gateway:"
-grep -ih 'reject\|refused' "$work/gateway.err" | sort | uniq -c | head -5 | sed 's/^/  /' || true
+echo "$metrics" | sed -n 's/^cxsec_rejections_total{reason="\(.*\)"} \(.*\)$/  \1: \2/p'
+echo "  (expected: unknown_device: $rogue_posts, from the unregistered device)"
+echo "firmware: $firmware_report"
 lost=$((sent - unique))
 echo "lost: $lost"
 echo "nodes that exited with an error: $node_errors"
