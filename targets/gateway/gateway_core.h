@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "core/bytes.h"
 #include "core/identity/soft_key.h"
@@ -36,7 +37,10 @@ class ConfiguredIdentity {
  public:
   static constexpr absl::string_view kName = "configured";
 
-  explicit ConfiguredIdentity(TpmKey key) : key_(std::move(key)) {}
+  // `tcti` and the key's handle let Sign reconnect after the TPM (or its
+  // resource manager, or swtpm) went away and came back.
+  ConfiguredIdentity(TpmKey key, std::string tcti)
+      : key_(std::move(key)), tcti_(std::move(tcti)) {}
   explicit ConfiguredIdentity(SoftKey key) : key_(std::move(key)) {}
 
   // Which backend holds the key: "tpm" or "software".
@@ -50,13 +54,30 @@ class ConfiguredIdentity {
   absl::StatusOr<std::string> KeyId() {
     return std::visit([](auto& key) { return key.KeyId(); }, key_);
   }
+  // Sign signs with the key; a TPM key whose connection failed is opened
+  // again once (same TCTI and handle) before the error is returned, so the
+  // gateway recovers by itself when the TPM returns.
   absl::StatusOr<Bytes> Sign(ByteView message) {
-    return std::visit([message](auto& key) { return key.Sign(message); },
-                      key_);
+    absl::StatusOr<Bytes> signature =
+        std::visit([message](auto& key) { return key.Sign(message); }, key_);
+    if (signature.ok() || !std::holds_alternative<TpmKey>(key_)) {
+      return signature;
+    }
+    uint32_t handle = std::get<TpmKey>(key_).handle();
+    absl::StatusOr<TpmKey> reopened = TpmKey::Open(tcti_, handle);
+    if (!reopened.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "TPM signing failed (", signature.status().message(),
+          "); reconnecting to ", tcti_, " failed: ",
+          reopened.status().message()));
+    }
+    key_ = std::move(*reopened);
+    return std::get<TpmKey>(key_).Sign(message);
   }
 
  private:
   std::variant<TpmKey, SoftKey> key_;
+  std::string tcti_;
 };
 static_assert(Identity<ConfiguredIdentity>);
 

@@ -184,6 +184,8 @@ absl::Status Validate(const KeyValueFile& config) {
   CXSEC_RETURN_IF_ERROR(CheckIdFormat(config, "gateway_id", 'G', 18));
   CXSEC_RETURN_IF_ERROR(ValidateIdentity(config));
   CXSEC_RETURN_IF_ERROR(ValidateTransports(config));
+  CXSEC_RETURN_IF_ERROR(
+      config.GetInt("token_lifetime_seconds", 3600, 10, 86400).status());
   return ValidateUplink(config);
 }
 
@@ -208,7 +210,7 @@ absl::StatusOr<ConfiguredIdentity> OpenIdentity(const KeyValueFile& config) {
                         absl::StrCat("TPM identity (", config.GetString("tpm_tcti"),
                                      "): ", key.status().message()));
   }
-  return ConfiguredIdentity(std::move(*key));
+  return ConfiguredIdentity(std::move(*key), config.GetString("tpm_tcti"));
 }
 
 // OpenTransports builds the enabled transports, reading their key files
@@ -318,11 +320,14 @@ absl::Status Run(const KeyValueFile& config) {
     CXSEC_RETURN_IF_ERROR(DropPrivileges(config.GetString("run_as_user")));
   }
   // 3. Unprivileged: the spool opens in Start, then the transports.
+  CXSEC_ASSIGN_OR_RETURN(long long token_lifetime,
+                         config.GetInt("token_lifetime_seconds", 3600, 10, 86400));
   GatewayCore core(std::move(transports), std::move(identity), std::move(uplink));
   CachingTokenSource<ConfiguredIdentity> tokens(
       core.identity(),
       {.subject = config.GetString("gateway_id"),
-       .audience = config.GetString("project_id")},
+       .audience = config.GetString("project_id"),
+       .lifetime = absl::Seconds(token_lifetime)},
       SystemClock::Default());
   CXSEC_RETURN_IF_ERROR(core.Start(tokens.AsBearerTokenSource()));
   auto& mioty_slot =
@@ -359,6 +364,8 @@ int main(int argc, char** argv) {
               {"key_file", false, "software identity: PKCS#8 PEM, mode 0600"},
               {"tpm_tcti", false, "TPM: device:/dev/tpmrm0 or swtpm:host=,port="},
               {"tpm_handle", false, "TPM: persistent key handle (0x81000010)"},
+              {"token_lifetime_seconds", false,
+               "bearer JWT lifetime, 10..86400 (default 3600); re-minted at 80%"},
               {"cloud_url", false, "verifier base URL, https://host:port[/prefix]"},
               {"ca_bundle", false, "PEM CA bundle that signs the verifier"},
               {"spki_pin", false,
