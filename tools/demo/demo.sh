@@ -8,6 +8,8 @@
 #   tools/demo/demo.sh BAZEL_BIN [--dtls-nodes N] [--mioty-nodes N]
 #                      [--posts N] [--work DIR]
 #                      [--kill-gateway-at S] [--verifier-down-at S --verifier-down-for S]
+#                      [--spool-max-messages N --expect-503]
+#                      [--kill-tpm-at S --tpm-down-for S --token-lifetime S]
 # The fault options (used by tests/e2e) act S seconds into the traffic:
 # kill -9 of the gateway and an immediate restart, or the verifier stopped
 # for a while and restarted on the same port and data.
@@ -16,6 +18,7 @@ set -euo pipefail
 bin="$1"; shift
 dtls_nodes=50 mioty_nodes=50 posts=20 work=""
 kill_gateway_at=-1 verifier_down_at=-1 verifier_down_for=30
+spool_max_messages=1000000 expect_503=0 kill_tpm_at=-1 tpm_down_for=10 token_lifetime=3600
 while [ $# -gt 0 ]; do
   case "$1" in
     --dtls-nodes) dtls_nodes="$2"; shift 2 ;;
@@ -25,6 +28,11 @@ while [ $# -gt 0 ]; do
     --kill-gateway-at) kill_gateway_at="$2"; shift 2 ;;
     --verifier-down-at) verifier_down_at="$2"; shift 2 ;;
     --verifier-down-for) verifier_down_for="$2"; shift 2 ;;
+    --spool-max-messages) spool_max_messages="$2"; shift 2 ;;
+    --expect-503) expect_503=1; shift ;;
+    --kill-tpm-at) kill_tpm_at="$2"; shift 2 ;;
+    --tpm-down-for) tpm_down_for="$2"; shift 2 ;;
+    --token-lifetime) token_lifetime="$2"; shift 2 ;;
     *) echo "demo: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -64,11 +72,15 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: bounded readiness
 # 1. swtpm and the gateway's TPM key.
 tpm_port=$(free_port_pair)
 mkdir -p "$work/tpm"
-swtpm socket --tpm2 --tpmstate dir="$work/tpm" \
-  --server type=tcp,port=$tpm_port,bindaddr=127.0.0.1 \
-  --ctrl type=tcp,port=$((tpm_port + 1)),bindaddr=127.0.0.1 \
-  --flags not-need-init,startup-clear >"$work/swtpm.log" 2>&1 &
-pids+=($!)
+start_swtpm() {
+  swtpm socket --tpm2 --tpmstate dir="$work/tpm" \
+    --server type=tcp,port=$tpm_port,bindaddr=127.0.0.1 \
+    --ctrl type=tcp,port=$((tpm_port + 1)),bindaddr=127.0.0.1 \
+    --flags not-need-init,startup-clear >>"$work/swtpm.log" 2>&1 &
+  swtpm_pid=$!
+  pids+=($swtpm_pid)
+}
+start_swtpm
 tcti="swtpm:host=127.0.0.1,port=$tpm_port"
 wait_for 10 swtpm "$cxsec" tpm enroll --tcti "$tcti"
 "$cxsec" tpm pubkey --tcti "$tcti" | sed -n '/BEGIN PUBLIC KEY/,/END PUBLIC KEY/p' >"$work/gateway.pub.pem"
@@ -154,6 +166,8 @@ mkdir -p "$work/spool" && chmod 0700 "$work/spool"
   echo "cloud_url = $api"
   echo "ca_bundle = $work/ca.pem"
   echo "spool_dir = $work/spool"
+  echo "spool_max_messages = $spool_max_messages"
+  echo "token_lifetime_seconds = $token_lifetime"
   if [ "$dtls_nodes" -gt 0 ]; then
     echo "security_file = $work/deploy/security.txt"
     echo "dtls_listen = 127.0.0.1:$dtls_port"
@@ -198,7 +212,7 @@ say "started $((dtls_nodes + mioty_nodes)) nodes (+${#rogue_ids[@]} unregistered
 log="$work/verifier/telemetry.ndjson"
 count_log() { [ -f "$log" ] && wc -l <"$log" || echo 0; }
 running() { local r=0; for p in "${node_pids[@]}"; do kill -0 "$p" 2>/dev/null && r=$((r + 1)); done; echo $r; }
-started_at=$SECONDS verifier_back_at=-1
+started_at=$SECONDS verifier_back_at=-1 tpm_back_at=-1
 for _ in $(seq 1 $((posts * 10 + 120))); do
   r=$(running)
   say "nodes running: $r, verified at the cloud: $(count_log)"
@@ -216,6 +230,18 @@ for _ in $(seq 1 $((posts * 10 + 120))); do
     kill -9 "$verifier_pid"; wait "$verifier_pid" 2>/dev/null || true
     verifier_back_at=$((elapsed + verifier_down_for))
   fi
+  if [ "$kill_tpm_at" -ge 0 ] && [ "$elapsed" -ge "$kill_tpm_at" ]; then
+    kill_tpm_at=-1
+    say "FAULT: swtpm killed for ${tpm_down_for}s under traffic"
+    kill -9 "$swtpm_pid"; wait "$swtpm_pid" 2>/dev/null || true
+    tpm_faulted=1
+    tpm_back_at=$((elapsed + tpm_down_for))
+  fi
+  if [ "$tpm_back_at" -ge 0 ] && [ "$elapsed" -ge "$tpm_back_at" ]; then
+    tpm_back_at=-1
+    start_swtpm
+    say "swtpm is back"
+  fi
   if [ "$verifier_back_at" -ge 0 ] && [ "$elapsed" -ge "$verifier_back_at" ]; then
     verifier_back_at=-1
     start_verifier
@@ -224,6 +250,11 @@ for _ in $(seq 1 $((posts * 10 + 120))); do
   fi
   sleep 1
 done
+if [ "$tpm_back_at" -ge 0 ]; then  # nodes finished while it was down
+  sleep $((tpm_back_at - (SECONDS - started_at) > 0 ? tpm_back_at - (SECONDS - started_at) : 0))
+  start_swtpm
+  say "swtpm is back"
+fi
 if [ "$verifier_back_at" -ge 0 ]; then  # nodes finished while it was down
   sleep $((verifier_back_at - (SECONDS - started_at) > 0 ? verifier_back_at - (SECONDS - started_at) : 0))
   start_verifier
@@ -287,7 +318,23 @@ echo "firmware: $firmware_report"
 lost=$((sent - unique))
 echo "lost: $lost"
 echo "nodes that exited with an error: $node_errors"
-if [ "$lost" -ne 0 ] || [ "$duplicates" -ne 0 ] || [ "$node_errors" -ne 0 ]; then
+refused_503=$(cat "$work"/nodes/*.err 2>/dev/null | grep -c 'post failed: gateway answered 5.03' || true)
+echo "posts refused with CoAP 5.03 (spool full): $refused_503"
+fault_failed=0
+if [ "$expect_503" -eq 1 ] && { [ "$refused_503" -eq 0 ] || [ "$refused_503" -ne "$failed" ]; }; then
+  echo "demo: expected every failed post to be a CoAP 5.03 (5.03: $refused_503, failed: $failed)" >&2
+  fault_failed=1
+fi
+if [ "$expect_503" -eq 0 ] && [ "$failed" -ne 0 ]; then
+  echo "demo: $failed node posts failed" >&2
+  fault_failed=1
+fi
+if [ -n "${tpm_faulted:-}" ]; then
+  tpm_error=$(grep -m1 'TPM signing failed' "$work/gateway.err" || true)
+  echo "TPM outage error at the gateway: ${tpm_error:-none}"
+  [ -n "$tpm_error" ] || { echo "demo: no clear TPM error logged" >&2; fault_failed=1; }
+fi
+if [ "$lost" -ne 0 ] || [ "$duplicates" -ne 0 ] || [ "$node_errors" -ne 0 ] || [ "$fault_failed" -ne 0 ]; then
   echo "demo FAILED: messages lost or duplicated (work dir $work)" >&2
   exit 1
 fi
