@@ -10,6 +10,11 @@
 #                      [--kill-gateway-at S] [--verifier-down-at S --verifier-down-for S]
 #                      [--spool-max-messages N --expect-503]
 #                      [--kill-tpm-at S --tpm-down-for S --token-lifetime S]
+#                      [--dtls-load BINARY --load-seconds S --dtls-rate R]
+#                      [--baseline-seconds S]
+# --dtls-load replaces the DTLS cxsec-node processes by tools/bench's
+# closed-loop load generator (for tools/bench/e2e.sh); --baseline-seconds
+# then posts to the verifier directly with wrk, as the same gateway.
 # The fault options (used by tests/e2e) act S seconds into the traffic:
 # kill -9 of the gateway and an immediate restart, or the verifier stopped
 # for a while and restarted on the same port and data.
@@ -19,6 +24,7 @@ bin="$1"; shift
 dtls_nodes=50 mioty_nodes=50 posts=20 work=""
 kill_gateway_at=-1 verifier_down_at=-1 verifier_down_for=30
 spool_max_messages=1000000 expect_503=0 kill_tpm_at=-1 tpm_down_for=10 token_lifetime=3600
+dtls_load="" load_seconds=10 dtls_rate=10 baseline_seconds=0 firmware=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --dtls-nodes) dtls_nodes="$2"; shift 2 ;;
@@ -33,6 +39,11 @@ while [ $# -gt 0 ]; do
     --kill-tpm-at) kill_tpm_at="$2"; shift 2 ;;
     --tpm-down-for) tpm_down_for="$2"; shift 2 ;;
     --token-lifetime) token_lifetime="$2"; shift 2 ;;
+    --dtls-load) dtls_load="$2"; shift 2 ;;
+    --load-seconds) load_seconds="$2"; shift 2 ;;
+    --dtls-rate) dtls_rate="$2"; shift 2 ;;
+    --baseline-seconds) baseline_seconds="$2"; shift 2 ;;
+    --no-firmware) firmware=0; shift ;;
     *) echo "demo: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -171,6 +182,8 @@ mkdir -p "$work/spool" && chmod 0700 "$work/spool"
   if [ "$dtls_nodes" -gt 0 ]; then
     echo "security_file = $work/deploy/security.txt"
     echo "dtls_listen = 127.0.0.1:$dtls_port"
+    echo "dtls_rate = $dtls_rate"
+    echo "dtls_burst = $((dtls_rate * 2))"
     echo "dtls_priority_file = $repo/transports/dtls/gnutls_psk_ccm8.conf"
   fi
   if [ "$mioty_nodes" -gt 0 ]; then
@@ -193,7 +206,17 @@ start_gateway
 
 # 5. Nodes: each posts `posts` readings, one a second.
 node_pids=()
-for id in "${dtls_ids[@]}"; do
+load_start=$(date +%s.%N)
+if [ -n "$dtls_load" ]; then
+  keys=$(for id in "${dtls_ids[@]}"; do printf '%s,' "$work/deploy/devices/$id.key"; done)
+  "$dtls_load" --gateway "127.0.0.1:$dtls_port" --keys "$keys" --seconds "$load_seconds" \
+    >"$work/load.out" 2>"$work/load.err" &
+  node_pids+=($!)
+  dtls_ids_for_nodes=()
+else
+  dtls_ids_for_nodes=("${dtls_ids[@]}")
+fi
+for id in "${dtls_ids_for_nodes[@]}"; do
   printf 'device_id = %s\ntransport = dtls\ngateway = 127.0.0.1:%s\nkey_file = %s\ninterval_seconds = 1\npost_count = %s\n' \
     "$id" "$dtls_port" "$work/deploy/devices/$id.key" "$posts" >"$work/nodes/$id.conf"
   chmod 0600 "$work/nodes/$id.conf"
@@ -265,6 +288,8 @@ node_errors=0
 for p in "${node_pids[@]}"; do wait "$p" 2>/dev/null || node_errors=$((node_errors + 1)); done
 
 # 6. Firmware: a signed update boots, a tampered one is refused.
+firmware_report="skipped (--no-firmware)"
+if [ "$firmware" -eq 1 ]; then
 fw="$work/firmware"
 mkdir -p "$fw/flash" && chmod 0700 "$fw"
 "$cxsec" fw keygen -t ecdsa-p256 -k "$fw/vendor.pem" >/dev/null
@@ -292,14 +317,23 @@ if [ "$tampered_rc" -ne 3 ] || ! echo "$tampered_boot" | grep -q 'booted version
   echo "demo: the tampered update was not refused (rc $tampered_rc)" >&2; exit 1
 fi
 firmware_report="signed 1.1.0+2 booted; tampered 1.2.0+3 $(echo "$tampered_boot" | grep REJECTED)"
+fi
 
 # 7. Sent = posts that nodes completed (a DTLS post that failed, e.g. a
 #    5.03 from a full spool, was not acknowledged and is counted apart).
 failed=$(cat "$work"/nodes/*.err 2>/dev/null | grep -c 'post failed' || true)
+if [ -n "$dtls_load" ]; then
+  load_line=$(cat "$work/load.out")
+  load_acked=$(echo "$load_line" | sed -n 's/.*acked=\([0-9]*\).*/\1/p')
+  load_failed=$(echo "$load_line" | sed -n 's/.*failed=\([0-9]*\).*/\1/p')
+  failed=$((failed + load_failed))
+fi
 [ "$rogue_posts" -eq 0 ] || wait_for 30 "the unregistered device's rejections" \
   sh -c "curl -sf --cacert '$work/ca.pem' -H 'Authorization: Bearer $admin_key' '$api/metrics' | grep -q 'reason=\"unknown_device\"} $posts\$'" || true
 sent=$(( (dtls_nodes + mioty_nodes) * posts - failed ))
+[ -z "$dtls_load" ] || sent=$(( mioty_nodes * posts + load_acked ))
 for _ in $(seq 1 900); do [ "$(count_log)" -ge "$sent" ] && break; sleep 0.2; done
+delivered_at=$(date +%s.%N)
 sleep 1
 verified=$(count_log)
 unique=$(jq -r '.deviceId + " " + .messageId' "$log" 2>/dev/null | sort -u | wc -l)
@@ -316,6 +350,36 @@ echo "$metrics" | sed -n 's/^cxsec_rejections_total{reason="\(.*\)"} \(.*\)$/  \
 echo "  (expected: unknown_device: $rogue_posts, from the unregistered device)"
 echo "firmware: $firmware_report"
 lost=$((sent - unique))
+if [ -n "$dtls_load" ]; then
+  echo "load: $load_line"
+  python3 -c "import sys; print('end-to-end: %.0f messages/s into the verifier log' % ($unique / ($delivered_at - $load_start)))"
+fi
+if [ "$baseline_seconds" -gt 0 ]; then
+  token=$("$cxsec" jwt mint --tpm "$tcti" --sub "$gateway_id" --aud demo --ttl 3600)
+  devices_lua=$(printf '"%s",' "${dtls_ids[@]}")
+  cat >"$work/baseline.lua" <<LUA
+local devices = { ${devices_lua} }
+local n = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
+request = function()
+  n = n + 1
+  local d = devices[(n % #devices) + 1]
+  local body = '{"messages":[{"deviceId":"' .. d .. '","messageId":"wrk-' .. tid .. '-' .. n ..
+               '","timestamp":1700000000000,"transport":"dtls","payload":"oQEC_w"}]}'
+  return wrk.format(nil, "/v1/telemetry", nil, body)
+end
+LUA
+  wrk -t2 -c"${#dtls_ids[@]}" -d"${baseline_seconds}s" --latency -s "$work/baseline.lua" "$api" >"$work/baseline.out" 2>&1 || true
+  echo "baseline (wrk straight to the verifier, 1 message per POST, ${#dtls_ids[@]} connections):"
+  grep -E 'Requests/sec|^ +50%|^ +99%|Non-2xx' "$work/baseline.out" | sed 's/^/  /'
+fi
 echo "lost: $lost"
 echo "nodes that exited with an error: $node_errors"
 refused_503=$(cat "$work"/nodes/*.err 2>/dev/null | grep -c 'post failed: gateway answered 5.03' || true)
