@@ -169,6 +169,15 @@ say "provisioned $dtls_nodes DTLS and $mioty_nodes Mioty devices, registered at 
 # 4. The gateway.
 dtls_port=$(free_port) mioty_port=$(free_port)
 mkdir -p "$work/spool" && chmod 0700 "$work/spool"
+# Started as root, the gateway drops to `nobody` after opening what needs
+# root (config, CA bundle, TPM, security.txt, Mioty keys: all 0600 root
+# files here); only the spool is nobody's. The work dir stays unlistable.
+run_as=""
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+  run_as=nobody
+  chmod 0711 "$work"
+  chown nobody "$work/spool"
+fi
 {
   echo "gateway_id = $gateway_id"
   echo "project_id = demo"
@@ -178,6 +187,7 @@ mkdir -p "$work/spool" && chmod 0700 "$work/spool"
   echo "ca_bundle = $work/ca.pem"
   echo "spool_dir = $work/spool"
   echo "spool_max_messages = $spool_max_messages"
+  [ -z "$run_as" ] || echo "run_as_user = $run_as"
   echo "token_lifetime_seconds = $token_lifetime"
   if [ "$dtls_nodes" -gt 0 ]; then
     echo "security_file = $work/deploy/security.txt"
@@ -200,7 +210,7 @@ start_gateway() {
   gateway_pid=$!
   pids+=($gateway_pid)
   wait_for 20 gateway grep -q ready "$work/gateway.out"
-  say "$(cat "$work/gateway.out")"
+  say "$(cat "$work/gateway.out") (runs as $(ps -o user= -p "$gateway_pid"))"
 }
 start_gateway
 
