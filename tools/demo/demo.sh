@@ -177,6 +177,10 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
   run_as=nobody
   chmod 0711 "$work"
   chown nobody "$work/spool"
+  if ! runuser -u nobody -- test -w "$work/spool" 2>/dev/null; then
+    say "nobody cannot reach $work (a parent directory is closed): the gateway keeps root"
+    run_as="" && chown root "$work/spool" && chmod 0700 "$work"
+  fi
 fi
 {
   echo "gateway_id = $gateway_id"
