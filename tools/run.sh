@@ -5,7 +5,7 @@
 # deployment, the TPM-enrolled gateway, 50 DTLS + 50 Mioty nodes, one
 # signed and one tampered firmware update, and a report. Exits non-zero
 # if any message was lost.
-#   tools/run.sh                      # about a minute
+#   tools/run.sh                      # demo: about a minute
 #   CXSEC_DEMO_POSTS=60 tools/run.sh  # posts per node (one a second)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,4 +37,4 @@ echo "self-check passed"
 
 echo "== demo =="
 tools/demo/demo.sh "$bin" --dtls-nodes "${CXSEC_DEMO_DTLS_NODES:-50}" \
-  --mioty-nodes "${CXSEC_DEMO_MIOTY_NODES:-50}" --posts "${CXSEC_DEMO_POSTS:-20}"
+  --mioty-nodes "${CXSEC_DEMO_MIOTY_NODES:-50}" --posts "${CXSEC_DEMO_POSTS:-45}"

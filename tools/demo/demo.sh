@@ -21,7 +21,7 @@
 # Every process it starts is killed on exit (trap).
 set -euo pipefail
 bin="$1"; shift
-dtls_nodes=50 mioty_nodes=50 posts=20 work=""
+dtls_nodes=50 mioty_nodes=50 posts=45 work=""
 kill_gateway_at=-1 verifier_down_at=-1 verifier_down_for=30
 spool_max_messages=1000000 expect_503=0 kill_tpm_at=-1 tpm_down_for=10 token_lifetime=3600
 dtls_load="" load_seconds=10 dtls_rate=10 baseline_seconds=0 firmware=1
