@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # The main job: from a fresh Debian 12 machine, install what is needed,
-# build every target with Bazel, and run a short self-check of each binary.
-#   tools/run.sh
+# build every target with Bazel, run a short self-check of each binary,
+# then the demo (tools/demo/demo.sh): swtpm, the verifier, a provisioned
+# deployment, the TPM-enrolled gateway, 50 DTLS + 50 Mioty nodes, one
+# signed and one tampered firmware update, and a report. Exits non-zero
+# if any message was lost.
+#   tools/run.sh                      # demo: about a minute
+#   CXSEC_DEMO_POSTS=60 tools/run.sh  # posts per node (one a second)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,3 +34,7 @@ for target in gateway node verifier; do
   echo "  refused as expected: $(cat "$work/err")"
 done
 echo "self-check passed"
+
+echo "== demo =="
+tools/demo/demo.sh "$bin" --dtls-nodes "${CXSEC_DEMO_DTLS_NODES:-50}" \
+  --mioty-nodes "${CXSEC_DEMO_MIOTY_NODES:-50}" --posts "${CXSEC_DEMO_POSTS:-45}"

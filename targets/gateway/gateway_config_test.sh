@@ -17,6 +17,11 @@ write() {  # write FILE LINES...: a 0600 config with the base keys first
     echo "gateway_id = G0123456789abcdef01"
     echo "project_id = demo"
     printf '%s\n' "$@"
+    # The identity goes last so the lines under test keep their numbers;
+    # a case that sets `identity` itself replaces it.
+    if ! printf '%s\n' "$@" | grep -q '^identity'; then
+      echo "tpm_tcti = swtpm:host=127.0.0.1,port=2321"
+    fi
   } >"$file"
   chmod 0600 "$file"
 }
@@ -69,6 +74,26 @@ expect_bad unknown_user ":3: 'run_as_user': account 'cxsec-nobody-here'" \
 expect_bad root_user ":3: 'run_as_user': account 'root' has uid or gid 0" \
   "run_as_user = root"
 expect_bad typo ":3: unknown key 'spool_dri'" "spool_dri = /x"
+
+# Identity and transports.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/gw.key" 2>/dev/null
+chmod 0600 "$dir/gw.key"
+cp "$dir/gw.key" "$dir/open.key" && chmod 0644 "$dir/open.key"
+expect_ok software_key "identity = software" "key_file = $dir/gw.key"
+expect_bad software_no_key ":3: 'identity': 'software' needs 'key_file'" \
+  "identity = software"
+expect_bad open_key ":4: 'key_file': " "identity = software" "key_file = $dir/open.key"
+expect_bad tpm_no_tcti ":3: 'identity': 'tpm' needs 'tpm_tcti'" "identity = tpm"
+expect_bad bad_handle ":3: 'tpm_handle'" "tpm_handle = 0x12" 
+expect_bad dtls_alone ":3: 'dtls_listen': needs 'security_file'" \
+  "dtls_listen = 127.0.0.1:5684"
+expect_bad missing_security ":3: 'security_file'" \
+  "security_file = $dir/none.txt" "dtls_listen = 127.0.0.1:5684"
+expect_bad mioty_alone ":3: 'mioty_keys': needs 'mioty_listen'" \
+  "mioty_keys = $dir/keys"
+expect_bad bad_mioty_listen ":4: 'mioty_listen': expected IPv4 'address:port'" \
+  "mioty_keys = $dir/keys" "mioty_listen = 127.0.0.1"
+expect_bad bad_rate ":3: 'dtls_rate' must be between" "dtls_rate = 0"
 
 # A world-readable config is refused (platforms/posix/files.h).
 write "$dir/open.conf"

@@ -1,22 +1,121 @@
 // The gateway's composition: the one place that picks its transport,
 // identity and uplink policies. The seed's gateway bridges 6LoWPAN (CoAP
 // over DTLS-PSK) and Mioty to the cloud over HTTPS, authenticated by a
-// TPM-held key. Slots whose backend is not built yet hold Unconfigured*
-// policies, which fail at Start with a message naming the slot.
+// TPM-held key (or a software key, chosen by the config's `identity`).
+//
+//   SecurityCore<TransportSet<EnabledTransport<DtlsServer>,
+//                             EnabledTransport<MiotyTransport>>,
+//                ConfiguredIdentity, HttpsUplink>
 #ifndef CXSEC_TARGETS_GATEWAY_GATEWAY_CORE_H_
 #define CXSEC_TARGETS_GATEWAY_GATEWAY_CORE_H_
 
-#include "core/policy/unconfigured.h"
+#include <memory>
+#include <string>
+#include <utility>
+#include <variant>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "core/bytes.h"
+#include "core/identity/soft_key.h"
+#include "core/policy/concepts.h"
+#include "core/policy/transport_set.h"
 #include "core/security_core.h"
+#include "platforms/tpm/tpm_key.h"
+#include "transports/dtls/dtls_server.h"
+#include "transports/mioty/mioty_transport.h"
 #include "transports/uplink/https_uplink.h"
 
 namespace cxsec::gateway {
 
+// ConfiguredIdentity: the identity the config chose at run time, a TPM key
+// (`identity = tpm`) or a software key (`identity = software`). A variant
+// rather than a virtual interface keeps the policies plain values.
+class ConfiguredIdentity {
+ public:
+  static constexpr absl::string_view kName = "configured";
+
+  // `tcti` and the key's handle let Sign reconnect after the TPM (or its
+  // resource manager, or swtpm) went away and came back.
+  ConfiguredIdentity(TpmKey key, std::string tcti)
+      : key_(std::move(key)), tcti_(std::move(tcti)) {}
+  explicit ConfiguredIdentity(SoftKey key) : key_(std::move(key)) {}
+
+  // Which backend holds the key: "tpm" or "software".
+  absl::string_view Backend() const {
+    return std::holds_alternative<TpmKey>(key_) ? "tpm" : "software";
+  }
+  std::string JwsAlgorithm() const {
+    return std::visit(
+        [](const auto& key) { return std::string(key.JwsAlgorithm()); }, key_);
+  }
+  absl::StatusOr<std::string> KeyId() {
+    return std::visit([](auto& key) { return key.KeyId(); }, key_);
+  }
+  // Sign signs with the key; a TPM key whose connection failed is opened
+  // again once (same TCTI and handle) before the error is returned, so the
+  // gateway recovers by itself when the TPM returns.
+  absl::StatusOr<Bytes> Sign(ByteView message) {
+    absl::StatusOr<Bytes> signature =
+        std::visit([message](auto& key) { return key.Sign(message); }, key_);
+    if (signature.ok() || !std::holds_alternative<TpmKey>(key_)) {
+      return signature;
+    }
+    uint32_t handle = std::get<TpmKey>(key_).handle();
+    absl::StatusOr<TpmKey> reopened = TpmKey::Open(tcti_, handle);
+    if (!reopened.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "TPM signing failed (", signature.status().message(),
+          "); reconnecting to ", tcti_, " failed: ",
+          reopened.status().message()));
+    }
+    key_ = std::move(*reopened);
+    return std::get<TpmKey>(key_).Sign(message);
+  }
+
+ private:
+  std::variant<TpmKey, SoftKey> key_;
+  std::string tcti_;
+};
+static_assert(Identity<ConfiguredIdentity>);
+
+// EnabledTransport<T>: a transport the config may leave out. DtlsServer is
+// neither copyable nor movable (its loop thread points at it), so it lives
+// behind a pointer; an empty slot starts as a no-op.
+template <Transport T>
+class EnabledTransport {
+ public:
+  static constexpr absl::string_view kName = T::kName;
+
+  EnabledTransport() = default;
+  explicit EnabledTransport(std::unique_ptr<T> transport)
+      : transport_(std::move(transport)) {}
+
+  absl::Status Start(MessageSink sink) {
+    if (transport_ == nullptr) return absl::OkStatus();
+    return transport_->Start(std::move(sink));
+  }
+  void Stop() {
+    if (transport_ != nullptr) transport_->Stop();
+  }
+  bool enabled() const { return transport_ != nullptr; }
+  T* get() { return transport_.get(); }
+
+ private:
+  std::unique_ptr<T> transport_;
+};
+
+using GatewayTransports = TransportSet<EnabledTransport<dtls::DtlsServer>,
+                                       EnabledTransport<mioty::MiotyTransport>>;
+
 using GatewayCore =
-    SecurityCore<UnconfiguredTransport, UnconfiguredIdentity, HttpsUplink>;
+    SecurityCore<GatewayTransports, ConfiguredIdentity, HttpsUplink>;
 
 inline constexpr char kGatewayComposition[] =
-    "SecurityCore<UnconfiguredTransport, UnconfiguredIdentity, HttpsUplink>";
+    "SecurityCore<TransportSet<DtlsServer, MiotyTransport>, "
+    "ConfiguredIdentity<TpmKey | SoftKey>, HttpsUplink>";
 
 }  // namespace cxsec::gateway
 

@@ -1,12 +1,28 @@
 // cxsec-gateway: bridges nodes' radio networks to the cloud verifier.
 //
 // Start-up order (docs/GATEWAY.md): validate the config, read what only
-// root may read (CA bundle; later the TPM device and privileged ports),
-// drop to `run_as_user`, then open the spool and start the composition.
+// root may read (CA bundle, identity key or TPM connection, security.txt,
+// Mioty key store), drop to `run_as_user`, then open the spool and start
+// the composition; it runs until SIGTERM or SIGINT.
+//
+// GnuTLS reads GNUTLS_SYSTEM_PRIORITY_FILE when it is loaded, before main,
+// so with DTLS enabled the binary re-executes itself once with it set to
+// `dtls_priority_file` (as cxsec-dtls-gateway does).
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "core/clock.h"
+#include "core/jwt/issuer.h"
+#include "transports/dtls/security_loader.h"
+#include "transports/mioty/key_store.h"
 #include "platforms/posix/files.h"
 #include "platforms/posix/privileges.h"
 #include "targets/common/binary_main.h"
@@ -18,7 +34,13 @@ namespace cxsec::gateway {
 namespace {
 
 constexpr size_t kMaxCaBundleBytes = 1 << 20;
+constexpr size_t kMaxKeyFileBytes = 64 << 10;
 constexpr char kDefaultSpoolDir[] = "/var/lib/cxsec";
+constexpr char kDefaultPriorityFile[] = "/etc/cxsec/gnutls_psk_ccm8.conf";
+constexpr char kDefaultTpmHandle[] = "0x81000010";
+
+// The process's argv, for the one re-exec that loads GnuTLS's override.
+char** g_argv = nullptr;
 
 // LineError names the line of `key` in `config`.
 absl::Status KeyError(const KeyValueFile& config, absl::string_view key,
@@ -75,10 +97,176 @@ absl::Status ValidateUplink(const KeyValueFile& config) {
   return absl::OkStatus();
 }
 
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// ParseHostPort reads "ipv4:port"; port 0 ("any") only if allowed.
+absl::StatusOr<HostPort> ParseHostPort(const KeyValueFile& config,
+                                       absl::string_view key,
+                                       bool allow_port_zero) {
+  std::string value = config.GetString(key);
+  size_t colon = value.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(absl::string_view(value).substr(colon + 1), &port) ||
+      port < (allow_port_zero ? 0 : 1) || port > 65535) {
+    return KeyError(config, key,
+                    absl::StrCat("expected IPv4 'address:port' with port ",
+                                 allow_port_zero ? 0 : 1, "..65535"));
+  }
+  return HostPort{value.substr(0, colon), static_cast<uint16_t>(port)};
+}
+
+// RequireBoth: a transport is enabled by a pair of keys, never by one.
+absl::Status RequireBoth(const KeyValueFile& config, absl::string_view a,
+                         absl::string_view b) {
+  bool has_a = config.Find(a) != nullptr;
+  bool has_b = config.Find(b) != nullptr;
+  if (has_a && !has_b) return KeyError(config, a, absl::StrCat("needs '", b, "'"));
+  if (has_b && !has_a) return KeyError(config, b, absl::StrCat("needs '", a, "'"));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateIdentity(const KeyValueFile& config) {
+  CXSEC_RETURN_IF_ERROR(CheckOneOf(config, "identity", {"tpm", "software"}));
+  if (config.GetString("identity", "tpm") == "software") {
+    if (config.Find("key_file") == nullptr) {
+      return KeyError(config, "identity",
+                      "'software' needs 'key_file' (PKCS#8 PEM, mode 0600)");
+    }
+    absl::StatusOr<std::string> pem =
+        ReadPrivateFile(config.GetString("key_file"), kMaxKeyFileBytes);
+    if (!pem.ok()) return KeyError(config, "key_file", pem.status().message());
+    absl::StatusOr<SoftKey> key = SoftKey::FromPkcs8Pem(SecretBytes::CopyFrom(AsBytes(*pem)));
+    SecureZero(pem->data(), pem->size());
+    if (!key.ok()) return KeyError(config, "key_file", key.status().message());
+    return absl::OkStatus();
+  }
+  if (config.Find("tpm_tcti") == nullptr) {
+    return KeyError(config, "identity",
+                    "'tpm' needs 'tpm_tcti', e.g. device:/dev/tpmrm0");
+  }
+  absl::StatusOr<uint32_t> handle =
+      TpmKey::ParseHandle(config.GetString("tpm_handle", kDefaultTpmHandle));
+  if (!handle.ok()) return KeyError(config, "tpm_handle", handle.status().message());
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTransports(const KeyValueFile& config) {
+  CXSEC_RETURN_IF_ERROR(RequireBoth(config, "security_file", "dtls_listen"));
+  CXSEC_RETURN_IF_ERROR(RequireBoth(config, "mioty_keys", "mioty_listen"));
+  if (config.Find("dtls_listen") != nullptr) {
+    CXSEC_RETURN_IF_ERROR(ParseHostPort(config, "dtls_listen", false).status());
+    absl::StatusOr<SecurityConfig> security =
+        dtls::LoadSecurityFile(config.GetString("security_file"));
+    if (!security.ok()) {
+      return KeyError(config, "security_file", security.status().message());
+    }
+  }
+  CXSEC_RETURN_IF_ERROR(config.GetInt("dtls_rate", 10, 1, 1'000'000).status());
+  CXSEC_RETURN_IF_ERROR(config.GetInt("dtls_burst", 20, 1, 1'000'000).status());
+  CXSEC_RETURN_IF_ERROR(
+      config.GetInt("dtls_max_sessions", 1000, 1, 1'000'000).status());
+  CXSEC_RETURN_IF_ERROR(
+      config.GetInt("dtls_max_handshakes", 100, 1, 100'000).status());
+  if (config.Find("mioty_listen") != nullptr) {
+    CXSEC_RETURN_IF_ERROR(ParseHostPort(config, "mioty_listen", true).status());
+    absl::StatusOr<mioty::MiotyKeyStore> store =
+        mioty::MiotyKeyStore::Load(config.GetString("mioty_keys"));
+    if (!store.ok()) return KeyError(config, "mioty_keys", store.status().message());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Validate(const KeyValueFile& config) {
   CXSEC_RETURN_IF_ERROR(CheckIdFormat(config, "gateway_id", 'G', 18));
-  CXSEC_RETURN_IF_ERROR(CheckOneOf(config, "identity", {"tpm", "software"}));
+  CXSEC_RETURN_IF_ERROR(ValidateIdentity(config));
+  CXSEC_RETURN_IF_ERROR(ValidateTransports(config));
+  CXSEC_RETURN_IF_ERROR(
+      config.GetInt("token_lifetime_seconds", 3600, 10, 86400).status());
   return ValidateUplink(config);
+}
+
+// OpenIdentity opens the configured key: the TPM connection (device node
+// or swtpm socket) or the software key file. Runs before the drop.
+absl::StatusOr<ConfiguredIdentity> OpenIdentity(const KeyValueFile& config) {
+  if (config.GetString("identity", "tpm") == "software") {
+    CXSEC_ASSIGN_OR_RETURN(
+        std::string pem,
+        ReadPrivateFile(config.GetString("key_file"), kMaxKeyFileBytes));
+    absl::StatusOr<SoftKey> key = SoftKey::FromPkcs8Pem(SecretBytes::CopyFrom(AsBytes(pem)));
+    SecureZero(pem.data(), pem.size());
+    if (!key.ok()) return key.status();
+    return ConfiguredIdentity(std::move(*key));
+  }
+  CXSEC_ASSIGN_OR_RETURN(
+      uint32_t handle,
+      TpmKey::ParseHandle(config.GetString("tpm_handle", kDefaultTpmHandle)));
+  absl::StatusOr<TpmKey> key = TpmKey::Open(config.GetString("tpm_tcti"), handle);
+  if (!key.ok()) {
+    return absl::Status(key.status().code(),
+                        absl::StrCat("TPM identity (", config.GetString("tpm_tcti"),
+                                     "): ", key.status().message()));
+  }
+  return ConfiguredIdentity(std::move(*key), config.GetString("tpm_tcti"));
+}
+
+// OpenTransports builds the enabled transports, reading their key files
+// (root-only) now; sockets are bound in Start.
+absl::StatusOr<GatewayTransports> OpenTransports(const KeyValueFile& config) {
+  EnabledTransport<dtls::DtlsServer> dtls_slot;
+  EnabledTransport<mioty::MiotyTransport> mioty_slot;
+  if (config.Find("dtls_listen") != nullptr) {
+    CXSEC_ASSIGN_OR_RETURN(HostPort listen, ParseHostPort(config, "dtls_listen", false));
+    CXSEC_ASSIGN_OR_RETURN(SecurityConfig security,
+                           dtls::LoadSecurityFile(config.GetString("security_file")));
+    dtls::DtlsServerOptions options;
+    options.listen_address = listen.host;
+    options.port = listen.port;
+    CXSEC_ASSIGN_OR_RETURN(options.requests_per_second,
+                           config.GetInt("dtls_rate", 10, 1, 1'000'000));
+    CXSEC_ASSIGN_OR_RETURN(options.request_burst,
+                           config.GetInt("dtls_burst", 20, 1, 1'000'000));
+    CXSEC_ASSIGN_OR_RETURN(options.max_sessions,
+                           config.GetInt("dtls_max_sessions", 1000, 1, 1'000'000));
+    CXSEC_ASSIGN_OR_RETURN(options.max_handshakes,
+                           config.GetInt("dtls_max_handshakes", 100, 1, 100'000));
+    dtls_slot = EnabledTransport<dtls::DtlsServer>(
+        std::make_unique<dtls::DtlsServer>(options, std::move(security)));
+  }
+  if (config.Find("mioty_listen") != nullptr) {
+    CXSEC_ASSIGN_OR_RETURN(mioty::MiotyKeyStore store,
+                           mioty::MiotyKeyStore::Load(config.GetString("mioty_keys")));
+    mioty::MiotyTransportConfig mioty_config;
+    mioty_config.listen = config.GetString("mioty_listen");
+    mioty_config.state_dir =
+        absl::StrCat(config.GetString("spool_dir", kDefaultSpoolDir), "/mioty");
+    mioty_slot = EnabledTransport<mioty::MiotyTransport>(
+        std::make_unique<mioty::MiotyTransport>(std::move(mioty_config),
+                                                std::move(store)));
+  }
+  if (!dtls_slot.enabled() && !mioty_slot.enabled()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source(),
+        ": no transport enabled (set security_file + dtls_listen and/or "
+        "mioty_keys + mioty_listen)"));
+  }
+  return GatewayTransports(std::move(dtls_slot), std::move(mioty_slot));
+}
+
+// LoadGnuTlsOverride re-executes the binary once with GnuTLS's priority
+// override in its environment; it returns only on failure.
+absl::Status LoadGnuTlsOverride(const KeyValueFile& config) {
+  std::string file = config.GetString("dtls_priority_file", kDefaultPriorityFile);
+  if (access(file.c_str(), R_OK) != 0) {
+    return KeyError(config, "dtls_priority_file",
+                    absl::StrCat("GnuTLS priority file ", file, " is not readable"));
+  }
+  setenv("GNUTLS_SYSTEM_PRIORITY_FILE", file.c_str(), 1);
+  execv("/proc/self/exe", g_argv);
+  return absl::InternalError("cannot re-execute with the GnuTLS priority file");
 }
 
 absl::StatusOr<HttpsUplinkOptions> UplinkOptions(const KeyValueFile& config) {
@@ -111,23 +299,49 @@ absl::StatusOr<HttpsUplinkOptions> UplinkOptions(const KeyValueFile& config) {
 }
 
 absl::Status Run(const KeyValueFile& config) {
-  // 1. As root: read what only root may read. (The TPM identity and the
-  //    transports' sockets are opened here too once their backends land.)
+  if (config.Find("dtls_listen") != nullptr &&
+      std::getenv("GNUTLS_SYSTEM_PRIORITY_FILE") == nullptr) {
+    return LoadGnuTlsOverride(config);
+  }
+  // 1. As root: read what only root may read and open the TPM.
   CXSEC_ASSIGN_OR_RETURN(HttpsUplinkOptions options, UplinkOptions(config));
   CXSEC_ASSIGN_OR_RETURN(HttpsUplink uplink, HttpsUplink::Create(options));
+  CXSEC_ASSIGN_OR_RETURN(ConfiguredIdentity identity, OpenIdentity(config));
+  CXSEC_ASSIGN_OR_RETURN(GatewayTransports transports, OpenTransports(config));
+  // Signals are taken by sigwait below; blocked before any thread starts,
+  // so every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   // 2. Drop to the service account for good, before any thread starts.
   if (config.Find("run_as_user") != nullptr) {
     CXSEC_RETURN_IF_ERROR(DropPrivileges(config.GetString("run_as_user")));
   }
   // 3. Unprivileged: the spool opens in Start, then the transports.
-  GatewayCore core({}, {}, std::move(uplink));
-  BearerTokenSource tokens = [&core]() -> absl::StatusOr<std::string> {
-    // The identity backend (TPM or software key) mints the JWT here.
-    absl::StatusOr<std::string> key_id = core.identity().KeyId();
-    if (!key_id.ok()) return key_id.status();
-    return absl::UnimplementedError("JWT minting lands with the identity");
-  };
-  CXSEC_RETURN_IF_ERROR(core.Start(std::move(tokens)));
+  CXSEC_ASSIGN_OR_RETURN(long long token_lifetime,
+                         config.GetInt("token_lifetime_seconds", 3600, 10, 86400));
+  GatewayCore core(std::move(transports), std::move(identity), std::move(uplink));
+  CachingTokenSource<ConfiguredIdentity> tokens(
+      core.identity(),
+      {.subject = config.GetString("gateway_id"),
+       .audience = config.GetString("project_id"),
+       .lifetime = absl::Seconds(token_lifetime)},
+      SystemClock::Default());
+  CXSEC_RETURN_IF_ERROR(core.Start(tokens.AsBearerTokenSource()));
+  auto& mioty_slot =
+      core.transport().Get<EnabledTransport<mioty::MiotyTransport>>();
+  std::printf("cxsec-gateway: ready identity=%s dtls=%s mioty=%s\n",
+              std::string(core.identity().Backend()).c_str(),
+              config.GetString("dtls_listen", "off").c_str(),
+              mioty_slot.enabled()
+                  ? absl::StrCat("127.0.0.1:", mioty_slot.get()->port()).c_str()
+                  : "off");
+  std::fflush(stdout);
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::fprintf(stderr, "cxsec-gateway: stopping (signal %d)\n", signal_number);
   core.Stop();
   return absl::OkStatus();
 }
@@ -136,6 +350,7 @@ absl::Status Run(const KeyValueFile& config) {
 }  // namespace cxsec::gateway
 
 int main(int argc, char** argv) {
+  cxsec::gateway::g_argv = argv;
   cxsec::TargetBinary binary{
       .name = "cxsec-gateway",
       .summary = "Bridges 6LoWPAN (CoAP/DTLS-PSK) and Mioty nodes to the "
@@ -148,15 +363,23 @@ int main(int argc, char** argv) {
               {"identity", false, "tpm (default) or software"},
               {"key_file", false, "software identity: PKCS#8 PEM, mode 0600"},
               {"tpm_tcti", false, "TPM: device:/dev/tpmrm0 or swtpm:host=,port="},
-              {"tpm_handle", false, "TPM: persistent key handle, e.g. 0x81000100"},
+              {"tpm_handle", false, "TPM: persistent key handle (0x81000010)"},
+              {"token_lifetime_seconds", false,
+               "bearer JWT lifetime, 10..86400 (default 3600); re-minted at 80%"},
               {"cloud_url", false, "verifier base URL, https://host:port[/prefix]"},
               {"ca_bundle", false, "PEM CA bundle that signs the verifier"},
               {"spki_pin", false,
                "base64 SHA-256 of the verifier's public key (SPKI); "
                "comma-separated for rotation"},
               {"security_file", false, "security.txt with the deployment keys"},
-              {"dtls_listen", false, "CoAP/DTLS address, default [::]:5684"},
-              {"mioty_listen", false, "Mioty base-station UDP address"},
+              {"dtls_listen", false, "CoAP/DTLS IPv4 address:port, e.g. 0.0.0.0:5684"},
+              {"dtls_priority_file", false,
+               "GnuTLS CCM_8-only override (/etc/cxsec/gnutls_psk_ccm8.conf)"},
+              {"dtls_rate", false, "DTLS requests/s per node (default 10)"},
+              {"dtls_burst", false, "DTLS request burst per node (default 20)"},
+              {"dtls_max_sessions", false, "DTLS sessions (default 1000)"},
+              {"dtls_max_handshakes", false, "concurrent DTLS handshakes (100)"},
+              {"mioty_listen", false, "Mioty base-station UDP address:port"},
               {"mioty_keys", false, "Mioty key store file, mode 0600"},
               {"spool_dir", false,
                "store-and-forward directory, mode 0700 (/var/lib/cxsec)"},

@@ -150,7 +150,7 @@ std::string EuiToHex(const Eui64& eui) {
 
 absl::StatusOr<Eui64> EuiFromHex(absl::string_view text) {
   CXSEC_ASSIGN_OR_RETURN(Bytes raw, HexDecodeExact(text, kEuiSize, "EUI-64"));
-  Eui64 eui;
+  Eui64 eui{};  // value-initialized: GCC -O2 cannot see the copy fills it
   std::copy(raw.begin(), raw.end(), eui.begin());
   return eui;
 }
