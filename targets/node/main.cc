@@ -42,11 +42,8 @@ absl::Status RunDtls(const KeyValueFile& config) {
 
 absl::Status Run(const KeyValueFile& config) {
   if (config.GetString("transport") == "mioty") return RunMiotyNode(config);
-  if (config.GetString("transport", "dtls") == "dtls") return RunDtls(config);
-  NodeCore core({}, {}, {});
-  CXSEC_RETURN_IF_ERROR(core.Start(nullptr));
-  core.Stop();
-  return absl::OkStatus();
+  // Validate() admits only "dtls" (the default) and "mioty".
+  return RunDtls(config);
 }
 
 }  // namespace

@@ -1,20 +1,21 @@
-// The node's composition. A node is the sending end: its "transport" is
-// the radio link to the gateway, its identity is the deployment key it was
-// provisioned with, and it has no cloud uplink of its own.
+// The node's composition: the one place that names what a node build is
+// made of. A node is the sending end of a radio link, so it does not host a
+// SecurityCore (whose Transport policy receives and whose Uplink reaches the
+// cloud): it picks one sender per radio, each holding the key material the
+// node was provisioned with.
+//   transport = dtls  -> dtls::DtlsNode (CoAP over DTLS-PSK, over-the-air
+//                        key rotation; transports/dtls/dtls_node.h)
+//   transport = mioty -> MiotySender (TS-UNB frames, AES-CTR + CMAC MIC,
+//                        persisted counter; targets/node/mioty_sender.h)
+// Firmware integrity on the node is the boot flow in targets/node/boot/.
 #ifndef CXSEC_TARGETS_NODE_NODE_CORE_H_
 #define CXSEC_TARGETS_NODE_NODE_CORE_H_
 
-#include "core/policy/unconfigured.h"
-#include "core/security_core.h"
-
 namespace cxsec::node {
 
-using NodeCore = SecurityCore<UnconfiguredTransport, UnconfiguredIdentity,
-                              UnconfiguredUplink>;
-
 inline constexpr char kNodeComposition[] =
-    "SecurityCore<UnconfiguredTransport, UnconfiguredIdentity, "
-    "UnconfiguredUplink>";
+    "senders: DtlsNode (CoAP/DTLS-PSK) | MiotySender (TS-UNB); "
+    "boot: MCUboot-format verifier";
 
 }  // namespace cxsec::node
 

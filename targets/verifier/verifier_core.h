@@ -1,20 +1,18 @@
-// The cloud verifier's composition: its "transport" is HTTPS ingest from
-// gateways (JWT-authenticated), its identity is its TLS server key, and its
-// "uplink" is the durable sinks (NDJSON log, webhooks) behind it.
+// The cloud verifier's composition. It is the receiving end of the gateways'
+// uplink, so like the node it does not host a SecurityCore; main.cc wires:
+//   HttpsServer (Beast + BoringSSL)            targets/verifier/http/
+//   RegistryGatewayTokenVerifier (core/jwt)    targets/verifier/service/
+//   Registry on SqliteKvStore | EtcdKvStore    targets/verifier/registry/
+//   IAM roles and audit log                    targets/verifier/iam/
+//   TelemetryLog (+ WebhookForwarder) sinks    targets/verifier/sinks/
 #ifndef CXSEC_TARGETS_VERIFIER_VERIFIER_CORE_H_
 #define CXSEC_TARGETS_VERIFIER_VERIFIER_CORE_H_
 
-#include "core/policy/unconfigured.h"
-#include "core/security_core.h"
-
 namespace cxsec::verifier {
 
-using VerifierCore = SecurityCore<UnconfiguredTransport, UnconfiguredIdentity,
-                                  UnconfiguredUplink>;
-
 inline constexpr char kVerifierComposition[] =
-    "SecurityCore<UnconfiguredTransport, UnconfiguredIdentity, "
-    "UnconfiguredUplink>";
+    "HttpsServer + JwtVerifier + Registry(sqlite|etcd) + IAM + "
+    "TelemetryLog/Webhook sinks";
 
 }  // namespace cxsec::verifier
 
