@@ -18,11 +18,7 @@
 #include <optional>
 #include <utility>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "boost/asio/co_spawn.hpp"
 #include "boost/asio/connect.hpp"
 #include "boost/asio/ip/address.hpp"
@@ -65,89 +61,6 @@ std::string SpkiPin(X509* certificate) {
 }
 
 }  // namespace
-
-absl::StatusOr<HttpsUrl> ParseHttpsUrl(absl::string_view url) {
-  constexpr absl::string_view kScheme = "https://";
-  if (url.size() > 2048) return absl::InvalidArgumentError("URL too long");
-  if (!absl::StartsWith(url, kScheme)) {
-    return absl::InvalidArgumentError("URL must start with https://");
-  }
-  absl::string_view rest = url.substr(kScheme.size());
-  if (rest.find_first_of("?#@ ") != absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        "URL must not hold user info, a query, a fragment or spaces");
-  }
-  HttpsUrl parsed;
-  size_t slash = rest.find('/');
-  absl::string_view authority = rest.substr(0, slash);
-  if (slash != absl::string_view::npos) {
-    parsed.path = std::string(rest.substr(slash));
-    while (!parsed.path.empty() && parsed.path.back() == '/') {
-      parsed.path.pop_back();
-    }
-  }
-  absl::string_view host = authority;
-  absl::string_view port;
-  if (absl::StartsWith(authority, "[")) {
-    size_t close = authority.find(']');
-    if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError("URL has an unclosed '[' in its host");
-    }
-    host = authority.substr(1, close - 1);
-    absl::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after[0] != ':') return absl::InvalidArgumentError("bad URL port");
-      port = after.substr(1);
-    }
-  } else {
-    size_t colon = authority.rfind(':');
-    if (colon != absl::string_view::npos) {
-      host = authority.substr(0, colon);
-      port = authority.substr(colon + 1);
-    }
-  }
-  if (host.empty()) return absl::InvalidArgumentError("URL has no host");
-  parsed.host = absl::AsciiStrToLower(host);
-  if (!port.empty()) {
-    uint32_t value = 0;
-    if (!absl::SimpleAtoi(port, &value) || value == 0 || value > 65535) {
-      return absl::InvalidArgumentError("URL port must be 1..65535");
-    }
-    parsed.port = static_cast<uint16_t>(value);
-  }
-  boost::system::error_code ec;
-  asio::ip::make_address(parsed.host, ec);
-  parsed.host_is_address = !ec;
-  if (!parsed.host_is_address) {
-    for (char c : parsed.host) {
-      if (!(absl::ascii_isalnum(c) || c == '-' || c == '.')) {
-        return absl::InvalidArgumentError(
-            "URL host must be a DNS name or an IP address");
-      }
-    }
-  }
-  return parsed;
-}
-
-absl::StatusOr<std::vector<std::string>> ParseSpkiPins(absl::string_view text) {
-  std::vector<std::string> pins;
-  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
-    absl::string_view pin = absl::StripAsciiWhitespace(part);
-    uint8_t decoded[64];
-    size_t decoded_length = 0;
-    if (pin.size() != 44 ||
-        !EVP_DecodeBase64(decoded, &decoded_length, sizeof(decoded),
-                          reinterpret_cast<const uint8_t*>(pin.data()),
-                          pin.size()) ||
-        decoded_length != SHA256_DIGEST_LENGTH) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "SPKI pin #", pins.size() + 1,
-          " must be the base64 of a SHA-256 digest (44 characters)"));
-    }
-    pins.emplace_back(pin);
-  }
-  return pins;
-}
 
 absl::StatusOr<int> CountPemCertificates(absl::string_view pem) {
   bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), pem.size()));

@@ -27,25 +27,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "transports/uplink/https_url.h"
 
 namespace cxsec {
-
-// HttpsUrl: a parsed `https://host[:port][/path]`.
-struct HttpsUrl {
-  std::string host;  // a DNS name or an IPv4/IPv6 address (no brackets)
-  uint16_t port = 443;
-  std::string path;  // "" or "/prefix" without a trailing '/'
-  bool host_is_address = false;
-};
-
-// ParseHttpsUrl accepts only https URLs without user info, query or
-// fragment; errors say which part is wrong.
-[[nodiscard]] absl::StatusOr<HttpsUrl> ParseHttpsUrl(absl::string_view url);
-
-// ParseSpkiPins parses a comma-separated list of base64 SHA-256 pins
-// (44 characters each); empty text gives no pins.
-[[nodiscard]] absl::StatusOr<std::vector<std::string>> ParseSpkiPins(
-    absl::string_view text);
 
 // CountPemCertificates parses a PEM CA bundle and returns how many
 // certificates it holds; an error if none or if a block is malformed.

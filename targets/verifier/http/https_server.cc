@@ -323,6 +323,23 @@ void HttpsServer::Shutdown(absl::Duration drain) {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  // Coroutines still suspended here (sessions that did not drain, the
+  // accept loop, the close posted above) each hold a shared_ptr<State>,
+  // and State owns the io_context that holds them: a cycle that leaked
+  // State, TLS key included (found by LeakSanitizer). No thread runs the
+  // io_context now, so close every socket here and let it run the aborted
+  // operations until no work is left, which ends every frame; bounded in
+  // case a handler misbehaves.
+  {
+    boost::system::error_code ignored;
+    state_->acceptor.close(ignored);
+    std::lock_guard<std::mutex> lock(state_->mu);
+    for (const auto& handle : state_->sessions) {
+      if (handle->tcp != nullptr) handle->tcp->close();
+    }
+  }
+  state_->io.restart();
+  state_->io.run_for(std::chrono::seconds(5));
 }
 
 }  // namespace cxsec::verifier

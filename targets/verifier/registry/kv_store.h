@@ -33,6 +33,8 @@ class KvStore {
   // `on_change` runs (on any thread) after any change to the store that
   // this process may not have made itself, and whenever changes may have
   // been missed (e.g. a watch reconnect). Caches drop everything on it.
+  // Replacing it (an empty function removes it) waits for a running
+  // notification to finish, so the old listener's owner may then go away.
   virtual void SetChangeListener(std::function<void()> on_change) = 0;
   // Whether change notifications are flowing; caches must not be trusted
   // while they are not.

@@ -145,6 +145,10 @@ Registry::Registry(KvStore* store, const Clock* clock) : store_(store), clock_(c
   store_->SetChangeListener([this] { InvalidateCache(); });
 }
 
+// The store may outlive the registry (and its watch thread keep
+// notifying): unregister, which waits for a running notification.
+Registry::~Registry() { store_->SetChangeListener(nullptr); }
+
 void Registry::InvalidateCache() {
   std::lock_guard<std::mutex> lock(cache_mu_);
   ++generation_;

@@ -67,7 +67,12 @@ nlohmann::json ToJson(const Device& d);
 
 class Registry {
  public:
+  // `store` must outlive the registry; the registry listens to its changes
+  // until destroyed.
   Registry(KvStore* store, const Clock* clock);
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
 
   // Projects.
   [[nodiscard]] absl::Status CreateProject(absl::string_view principal, const Project& p);
