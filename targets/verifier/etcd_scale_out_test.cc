@@ -19,23 +19,11 @@ namespace {
 
 using nlohmann::json;
 
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 class EtcdProcess {
  public:
   explicit EtcdProcess(const std::string& dir) {
-    client_port_ = FreePort();
-    uint16_t peer = FreePort();
+    client_port_ = testing::FreeLoopbackPort();
+    uint16_t peer = testing::FreeLoopbackPort();
     std::string client = absl::StrCat("http://127.0.0.1:", client_port_);
     std::string peer_url = absl::StrCat("http://127.0.0.1:", peer);
     pid_ = fork();

@@ -35,18 +35,6 @@ std::string ReadAll(const std::string& path) {
   return s.str();
 }
 
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 class VerifierProcess {
  public:
   VerifierProcess(const std::string& binary, const std::string& config,
@@ -86,7 +74,7 @@ TEST(SigkillDurabilityTest, EveryAcknowledgedMessageSurvivesSigkill) {
   std::string binary = "targets/verifier/cxsec-verifier";
   auto cert = testing::MakeTestCert(dir);
   ASSERT_TRUE(cert.ok());
-  uint16_t port = FreePort();
+  uint16_t port = testing::FreeLoopbackPort();
   std::string config = dir + "/verifier.conf";
   std::ofstream(config) << "data_dir = " << dir << "/data\nlisten = 127.0.0.1:" << port
                         << "\ntls_cert = " << cert->cert_file

@@ -81,6 +81,10 @@ absl::StatusOr<std::unique_ptr<VerifierInstance>> StartVerifier(
     std::unique_ptr<KvStore> store, const std::string& log_path,
     const TestCert& cert, HttpsServerOptions options = {});
 
+// FreeLoopbackPort returns a TCP port on 127.0.0.1 that was free a moment
+// ago, for processes a test starts (etcd, the verifier binary).
+uint16_t FreeLoopbackPort();
+
 }  // namespace cxsec::verifier::testing
 
 #endif  // CXSEC_TARGETS_VERIFIER_TESTING_VERIFIER_TESTING_H_
