@@ -4,9 +4,17 @@
 // results, de-duplication across restarts, and bad input.
 #include <sys/stat.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
+#include <future>
+#include <mutex>
+#include <optional>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -354,6 +362,44 @@ TEST_F(VerifierHttpsTest, ShutdownDrainsAndRefusesNewConnections) {
   EXPECT_FALSE(r.ok());
 }
 
+// The log's flusher answers telemetry through a callback into the service;
+// a service destroyed first (main() and this fixture destroy it before the
+// log) must wait for those answers instead of leaving the flusher a
+// dangling pointer.
+TEST_F(VerifierHttpsTest, ServiceWaitsForTelemetryAnswersItStillOwes) {
+  namespace http = boost::beast::http;
+  v_->server.reset();  // the request below goes straight to the service
+  std::promise<void> release_flusher;
+  std::shared_future<void> released = release_flusher.get_future().share();
+  // Holds the flusher thread, so the service's append waits behind it.
+  v_->log->AppendAsync({LogRecord{DedupKey("dev-1", "blocker"), "{}"}},
+                       [released](absl::StatusOr<std::vector<TelemetryLog::Outcome>>) {
+                         released.wait();
+                       });
+  HttpRequest request{http::verb::post, "/v1/telemetry", 11};
+  request.set(http::field::authorization, "Bearer " + signer_.Token(kGateway, "acme"));
+  request.set(http::field::content_type, "application/json");
+  request.body() = Batch({{"dev-1", "in-flight"}}).dump();
+  request.prepare_payload();
+  std::promise<unsigned> answered;
+  std::future<unsigned> answer = answered.get_future();
+  v_->service->Handle(request, [&answered](HttpResponse r) {
+    answered.set_value(r.result_int());
+  });
+  std::atomic<bool> destroyed{false};
+  std::thread destroyer([&] {
+    v_->service.reset();
+    destroyed = true;
+  });
+  // Only ever a false pass on a slow machine, never a false failure.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(destroyed.load()) << "service destroyed with an answer still owed";
+  release_flusher.set_value();
+  destroyer.join();
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(answer.get(), 200u);
+}
+
 TEST(HttpsServerTlsTest, ClientCertificatesAreRequiredWhenConfigured) {
   std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/mtls";
   ASSERT_EQ(std::system(("mkdir -p " + dir + "/client").c_str()), 0);
@@ -384,6 +430,88 @@ TEST(HttpsServerTlsTest, ClientCertificatesAreRequiredWhenConfigured) {
                                                       server_cert->cert_file,
                                                       server_cert->key_file, "/");
   EXPECT_FALSE(stranger.ok());
+}
+
+// A handler may answer from its own thread and drop the responder whenever
+// it likes: the telemetry log's flusher calls it, then destroys it after
+// the client already has its answer and may have shut the server down. CI
+// caught that ordering as a heap-use-after-free in Asio's strand service
+// (the responder held the last reference to a session's strand, outliving
+// the io_context). Here the responder is kept until after the server is
+// destroyed, so the old ordering fails under ASan every time.
+TEST(HttpsServerLifetimeTest, ResponderMayOutliveTheServer) {
+  std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/lifetime";
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  auto cert = testing::MakeTestCert(dir);
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  HttpsServerOptions options;
+  options.listen_port = 0;
+  options.cert_chain_file = cert->cert_file;
+  options.private_key_file = cert->key_file;
+  std::mutex mu;
+  std::vector<HttpResponder> kept;
+  std::vector<std::thread> answerers;
+  auto server = HttpsServer::Create(options, [&](const HttpRequest& r, HttpResponder respond) {
+    HttpResponse response = JsonResponse(r, 200, "{\"ok\":true}");
+    std::lock_guard<std::mutex> lock(mu);
+    answerers.emplace_back([&mu, &kept, respond = std::move(respond),
+                            response = std::move(response)]() mutable {
+      respond(std::move(response));
+      std::lock_guard<std::mutex> lock(mu);
+      kept.push_back(std::move(respond));
+    });
+  });
+  ASSERT_TRUE(server.ok()) << server.status();
+  (*server)->Start();
+  for (int i = 0; i < 3; ++i) {
+    auto r = testing::HttpsRequest((*server)->port(), cert->cert_file, "GET", "/", "", "");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200u);
+  }
+  server->reset();
+  for (std::thread& t : answerers) t.join();
+  ASSERT_EQ(kept.size(), 3u);
+  kept.clear();  // the last references to the sessions' executors go here
+}
+
+// Answering after the server has shut down is harmless: nobody reads the
+// answer, and nothing touches freed memory.
+TEST(HttpsServerLifetimeTest, LateAnswerAfterShutdownIsDropped) {
+  std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/late";
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  auto cert = testing::MakeTestCert(dir);
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  HttpsServerOptions options;
+  options.listen_port = 0;
+  options.cert_chain_file = cert->cert_file;
+  options.private_key_file = cert->key_file;
+  std::mutex mu;
+  std::condition_variable arrived;
+  std::optional<HttpResponder> parked;
+  std::optional<HttpResponse> parked_response;
+  auto server = HttpsServer::Create(options, [&](const HttpRequest& r, HttpResponder respond) {
+    std::lock_guard<std::mutex> lock(mu);
+    parked = std::move(respond);
+    parked_response = JsonResponse(r, 200, "{}");
+    arrived.notify_all();
+  });
+  ASSERT_TRUE(server.ok()) << server.status();
+  (*server)->Start();
+  uint16_t port = (*server)->port();
+  std::thread client([&] {
+    auto r = testing::HttpsRequest(port, cert->cert_file, "GET", "/", "", "");
+    EXPECT_FALSE(r.ok());  // the server went away before answering
+  });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(arrived.wait_for(lock, std::chrono::seconds(10),
+                                 [&] { return parked.has_value(); }));
+  }
+  (*server)->Shutdown(absl::Milliseconds(100));
+  server->reset();
+  client.join();
+  (*parked)(std::move(*parked_response));
+  parked.reset();
 }
 
 TEST(HttpsServerTlsTest, KeyFileReadableByOthersIsRefused) {

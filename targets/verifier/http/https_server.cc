@@ -48,6 +48,9 @@ struct SessionHandle {
   asio::any_io_executor executor;
   beast::tcp_stream* tcp = nullptr;
   bool busy = false;
+  // Set while the session waits for the handler's answer, so a final
+  // shutdown can wake a session whose handler never answers.
+  asio::steady_timer* awaiting_answer = nullptr;
 };
 
 struct HttpsServer::State {
@@ -80,6 +83,42 @@ HttpResponse JsonError(const HttpRequest& request, unsigned status,
 }
 
 namespace {
+
+// The answer to one request, handed from whichever thread the handler
+// answers on back to the session's strand.
+struct PendingAnswer {
+  explicit PendingAnswer(asio::any_io_executor executor)
+      : wake(std::move(executor), std::chrono::steady_clock::time_point::max()) {}
+  asio::steady_timer wake;  // cancelled when the answer is in
+  std::optional<HttpResponse> response;
+};
+
+// The HttpResponder a handler gets. Handlers may keep it, and call or drop
+// it on any thread at any time, including after the HttpsServer is gone
+// (the telemetry log's flusher drops it after the client has its answer).
+// Its PendingAnswer holds Asio objects of the server's io_context, so it
+// also holds the server's State, which owns that io_context: `state_` is
+// declared first so it is destroyed last, after every Asio object here.
+class SessionResponder {
+ public:
+  SessionResponder(std::shared_ptr<HttpsServer::State> state,
+                   std::shared_ptr<PendingAnswer> pending)
+      : state_(std::move(state)), pending_(std::move(pending)) {}
+
+  void operator()(HttpResponse response) const {
+    // Once the server has stopped, nobody runs the io_context: the post is
+    // queued and dropped with it.
+    asio::post(pending_->wake.get_executor(),
+               [pending = pending_, response = std::move(response)]() mutable {
+                 pending->response = std::move(response);
+                 pending->wake.cancel();
+               });
+  }
+
+ private:
+  std::shared_ptr<HttpsServer::State> state_;
+  std::shared_ptr<PendingAnswer> pending_;
+};
 
 HttpResponse ErrorWithoutRequest(unsigned status, absl::string_view code,
                                  absl::string_view message) {
@@ -160,26 +199,17 @@ asio::awaitable<void> RunSession(std::shared_ptr<HttpsServer::State> state,
     // The answer may come from another thread: it is handed back to this
     // session's strand, where a never-expiring timer is cancelled to resume
     // the coroutine.
-    struct Pending {
-      explicit Pending(asio::any_io_executor ex) : wake(ex, std::chrono::steady_clock::time_point::max()) {}
-      asio::steady_timer wake;
-      std::optional<HttpResponse> response;
-    };
-    auto pending = std::make_shared<Pending>(stream.get_executor());
-    asio::any_io_executor executor = stream.get_executor();
+    auto pending = std::make_shared<PendingAnswer>(stream.get_executor());
     try {
-      state->handler(request, [pending, executor](HttpResponse r) {
-        asio::post(executor, [pending, r = std::move(r)]() mutable {
-          pending->response = std::move(r);
-          pending->wake.cancel();
-        });
-      });
+      state->handler(request, SessionResponder(state, pending));
     } catch (const std::exception&) {
       pending->response = JsonError(request, 500, "internal", "internal error");
     }
     if (!pending->response.has_value()) {
+      handle->awaiting_answer = &pending->wake;
       auto [wait_error] = co_await pending->wake.async_wait(kUseTuple);
-      (void)wait_error;  // cancelled: the response is there
+      (void)wait_error;  // cancelled: the answer is in, or the server stopped
+      handle->awaiting_answer = nullptr;
     }
     if (!pending->response.has_value()) break;
     HttpResponse response = std::move(*pending->response);
@@ -327,7 +357,8 @@ void HttpsServer::Shutdown(absl::Duration drain) {
   // accept loop, the close posted above) each hold a shared_ptr<State>,
   // and State owns the io_context that holds them: a cycle that leaked
   // State, TLS key included (found by LeakSanitizer). No thread runs the
-  // io_context now, so close every socket here and let it run the aborted
+  // io_context now, so close every socket, wake every session still
+  // waiting for its handler's answer, and let it run the aborted
   // operations until no work is left, which ends every frame; bounded in
   // case a handler misbehaves.
   {
@@ -336,6 +367,7 @@ void HttpsServer::Shutdown(absl::Duration drain) {
     std::lock_guard<std::mutex> lock(state_->mu);
     for (const auto& handle : state_->sessions) {
       if (handle->tcp != nullptr) handle->tcp->close();
+      if (handle->awaiting_answer != nullptr) handle->awaiting_answer->cancel();
     }
   }
   state_->io.restart();

@@ -33,7 +33,10 @@ using HttpResponse =
 // The handler runs on a server thread and answers through `respond`, now or
 // later from any thread (e.g. once a group commit's fdatasync is done), so
 // server threads never wait on the disk. `request` stays valid until
-// `respond` is called, which must happen exactly once.
+// `respond` is called, which must happen exactly once. The responder may be
+// kept, called or destroyed on any thread, even after the HttpsServer is
+// destroyed: it keeps the server's I/O state alive for as long as it lives,
+// and an answer given after Shutdown is dropped.
 using HttpResponder = std::function<void(HttpResponse)>;
 using HttpHandler = std::function<void(const HttpRequest& request, HttpResponder respond)>;
 
