@@ -193,6 +193,11 @@ VerifierService::VerifierService(Registry* registry, Iam* iam,
   AddRoutes();
 }
 
+VerifierService::~VerifierService() {
+  std::unique_lock<std::mutex> lock(owed_mu_);
+  owed_cv_.wait(lock, [&] { return owed_answers_ == 0; });
+}
+
 void VerifierService::Handle(const HttpRequest& request, HttpResponder respond) {
   HttpResponder counted = [this, respond = std::move(respond)](HttpResponse r) {
     metrics_.CountRequest(r.result_int());
@@ -344,6 +349,10 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
   // a copy of its version and keep-alive flag on the flusher thread.
   HttpRequest shell{request.method(), "/", request.version()};
   shell.keep_alive(request.keep_alive());
+  {
+    std::lock_guard<std::mutex> lock(owed_mu_);
+    ++owed_answers_;
+  }
   log_->AppendAsync(
       std::move(records),
       [this, shell = std::move(shell), results = std::move(results),
@@ -351,18 +360,22 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
        respond](absl::StatusOr<std::vector<TelemetryLog::Outcome>> outcomes) mutable {
         if (!outcomes.ok()) {
           metrics_.CountRejection("storage_unavailable");
-          return respond(JsonError(shell, 503, "storage_unavailable",
-                                   "telemetry could not be stored; retry later"));
+          respond(JsonError(shell, 503, "storage_unavailable",
+                            "telemetry could not be stored; retry later"));
+        } else {
+          uint64_t accepted = 0;
+          for (size_t i = 0; i < outcomes->size(); ++i) {
+            bool stored = (*outcomes)[i] == TelemetryLog::Outcome::kStored;
+            accepted += stored ? 1 : 0;
+            results[record_index[i]]["status"] = stored ? "accepted" : "duplicate";
+          }
+          metrics_.CountAccepted(accepted);
+          metrics_.CountDuplicates(outcomes->size() - accepted);
+          respond(Ok(shell, json{{"results", results}}));
         }
-        uint64_t accepted = 0;
-        for (size_t i = 0; i < outcomes->size(); ++i) {
-          bool stored = (*outcomes)[i] == TelemetryLog::Outcome::kStored;
-          accepted += stored ? 1 : 0;
-          results[record_index[i]]["status"] = stored ? "accepted" : "duplicate";
-        }
-        metrics_.CountAccepted(accepted);
-        metrics_.CountDuplicates(outcomes->size() - accepted);
-        respond(Ok(shell, json{{"results", results}}));
+        // Last touch of `this`: the destructor may go ahead once it sees 0.
+        std::lock_guard<std::mutex> lock(owed_mu_);
+        if (--owed_answers_ == 0) owed_cv_.notify_all();
       });
 }
 

@@ -6,6 +6,7 @@
 #define CXSEC_TARGETS_VERIFIER_SERVICE_VERIFIER_SERVICE_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -46,6 +47,12 @@ class VerifierService {
  public:
   VerifierService(Registry* registry, Iam* iam, GatewayTokenVerifier* tokens,
                   TelemetryLog* log, const Clock* clock);
+  // Waits for the telemetry answers still owed by the log's flusher thread
+  // (they count into this object's metrics), so the service may be
+  // destroyed before the log or while requests are in flight.
+  ~VerifierService();
+  VerifierService(const VerifierService&) = delete;
+  VerifierService& operator=(const VerifierService&) = delete;
   // Answers through `respond` (telemetry once its records are durable).
   void Handle(const HttpRequest& request, HttpResponder respond);
   VerifierMetrics& metrics() { return metrics_; }
@@ -76,6 +83,9 @@ class VerifierService {
   const Clock* clock_;
   VerifierMetrics metrics_;
   std::vector<Route> routes_;
+  std::mutex owed_mu_;
+  std::condition_variable owed_cv_;
+  int owed_answers_ = 0;  // telemetry appends whose callback has not run
 };
 
 }  // namespace cxsec::verifier
