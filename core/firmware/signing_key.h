@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "core/bytes.h"
+#include "core/crypto/private_key.h"
 #include "core/firmware/image_format.h"
 #include "core/firmware/image_verifier.h"
 #include "core/secret_bytes.h"
@@ -36,33 +37,15 @@
 namespace cxsec::firmware {
 
 namespace internal {
-struct EvpPkeyDeleter {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
 struct BioDeleter {
   void operator()(BIO* bio) const { BIO_free(bio); }
 };
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
 using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 
 inline absl::StatusOr<SignatureAlgorithm> AlgorithmOf(const EVP_PKEY* key) {
-  switch (EVP_PKEY_id(key)) {
-    case EVP_PKEY_EC: {
-      const EC_KEY* ec = EVP_PKEY_get0_EC_KEY(key);
-      if (ec == nullptr ||
-          EC_GROUP_get_curve_name(EC_KEY_get0_group(ec)) !=
-              NID_X9_62_prime256v1) {
-        return absl::InvalidArgumentError(
-            "EC key is not on P-256 (only ecdsa-p256 is supported)");
-      }
-      return SignatureAlgorithm::kEcdsaP256;
-    }
-    case EVP_PKEY_ED25519:
-      return SignatureAlgorithm::kEd25519;
-    default:
-      return absl::InvalidArgumentError(
-          "unsupported key type (want ecdsa-p256 or ed25519)");
-  }
+  CXSEC_ASSIGN_OR_RETURN(PrivateKeyType type, PrivateKeyTypeOf(key));
+  return type == PrivateKeyType::kP256 ? SignatureAlgorithm::kEcdsaP256
+                                       : SignatureAlgorithm::kEd25519;
 }
 
 inline absl::StatusOr<Bytes> MarshalPublicKey(const EVP_PKEY* key) {
@@ -77,15 +60,6 @@ inline absl::StatusOr<Bytes> MarshalPublicKey(const EVP_PKEY* key) {
   return der;
 }
 
-inline std::string PemEncode(absl::string_view label, ByteView der) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio(bio.get(), std::string(label).c_str(), "", der.data(),
-                static_cast<long>(der.size()));
-  const uint8_t* data = nullptr;
-  size_t size = 0;
-  BIO_mem_contents(bio.get(), &data, &size);
-  return std::string(reinterpret_cast<const char*>(data), size);
-}
 }  // namespace internal
 
 // TrustedKeyFromPublicKeyDer parses a DER SubjectPublicKeyInfo (P-256 or
@@ -94,7 +68,7 @@ inline std::string PemEncode(absl::string_view label, ByteView der) {
     ByteView der) {
   CBS cbs;
   CBS_init(&cbs, der.data(), der.size());
-  internal::EvpPkeyPtr key(EVP_parse_public_key(&cbs));
+  EvpPkeyPtr key(EVP_parse_public_key(&cbs));
   if (key == nullptr || CBS_len(&cbs) != 0) {
     return absl::InvalidArgumentError(
         "public key is not a DER SubjectPublicKeyInfo");
@@ -155,44 +129,19 @@ class SigningKey {
   // Generate makes a fresh key.
   [[nodiscard]] static absl::StatusOr<SigningKey> Generate(
       SignatureAlgorithm algorithm) {
-    internal::EvpPkeyPtr key;
-    if (algorithm == SignatureAlgorithm::kEd25519) {
-      uint8_t public_key[32];
-      uint8_t private_key[64];
-      ED25519_keypair(public_key, private_key);
-      key.reset(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr,
-                                             private_key, 32));
-      OPENSSL_cleanse(private_key, sizeof(private_key));
-    } else {
-      EC_KEY* ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
-      if (ec == nullptr || !EC_KEY_generate_key(ec)) {
-        EC_KEY_free(ec);
-        return absl::InternalError("P-256 key generation failed");
-      }
-      key.reset(EVP_PKEY_new());
-      if (key == nullptr || !EVP_PKEY_assign_EC_KEY(key.get(), ec)) {
-        EC_KEY_free(ec);
-        return absl::InternalError("P-256 key generation failed");
-      }
-    }
-    if (key == nullptr) return absl::InternalError("key generation failed");
+    CXSEC_ASSIGN_OR_RETURN(
+        EvpPkeyPtr key,
+        GeneratePrivateKey(algorithm == SignatureAlgorithm::kEd25519
+                               ? PrivateKeyType::kEd25519
+                               : PrivateKeyType::kP256));
     return SigningKey(std::move(key), algorithm);
   }
 
-  // FromPkcs8Pem loads "-----BEGIN PRIVATE KEY-----" (unencrypted PKCS#8,
-  // as `imgtool keygen` writes by default). Also accepts "EC PRIVATE KEY".
+  // FromPem loads "-----BEGIN PRIVATE KEY-----" (unencrypted PKCS#8, as
+  // `imgtool keygen` writes by default).
   [[nodiscard]] static absl::StatusOr<SigningKey> FromPem(
       const SecretBytes& pem) {
-    ByteView text = pem.Reveal(SecretAccess::Grant());
-    internal::BioPtr bio(
-        BIO_new_mem_buf(text.data(), static_cast<long>(text.size())));
-    internal::EvpPkeyPtr key(
-        PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-    if (key == nullptr) {
-      return absl::InvalidArgumentError(
-          "not an unencrypted PEM private key (PKCS#8 'PRIVATE KEY' or 'EC "
-          "PRIVATE KEY')");
-    }
+    CXSEC_ASSIGN_OR_RETURN(EvpPkeyPtr key, ParsePkcs8PrivateKeyPem(pem));
     CXSEC_ASSIGN_OR_RETURN(SignatureAlgorithm algorithm,
                            internal::AlgorithmOf(key.get()));
     return SigningKey(std::move(key), algorithm);
@@ -200,18 +149,7 @@ class SigningKey {
 
   // ToPkcs8Pem serialises the private key; the caller writes it 0600.
   [[nodiscard]] absl::StatusOr<SecretBytes> ToPkcs8Pem() const {
-    CBB cbb;
-    if (!CBB_init(&cbb, 128) || !EVP_marshal_private_key(&cbb, key_.get())) {
-      CBB_cleanup(&cbb);
-      return absl::InternalError("cannot encode the private key");
-    }
-    std::string pem = internal::PemEncode(
-        "PRIVATE KEY", ByteView(CBB_data(&cbb), CBB_len(&cbb)));
-    OPENSSL_cleanse(const_cast<uint8_t*>(CBB_data(&cbb)), CBB_len(&cbb));
-    CBB_cleanup(&cbb);
-    SecretBytes secret = SecretBytes::CopyFrom(AsBytes(pem));
-    OPENSSL_cleanse(pem.data(), pem.size());
-    return secret;
+    return PrivateKeyToPkcs8Pem(key_.get());
   }
 
   SignatureAlgorithm algorithm() const { return algorithm_; }
@@ -222,7 +160,7 @@ class SigningKey {
 
   [[nodiscard]] absl::StatusOr<std::string> PublicKeyPem() const {
     CXSEC_ASSIGN_OR_RETURN(Bytes der, PublicKeyDer());
-    return internal::PemEncode("PUBLIC KEY", der);
+    return PemEncode("PUBLIC KEY", der);
   }
 
   [[nodiscard]] absl::StatusOr<TrustedKey> ToTrustedKey() const {
@@ -265,9 +203,9 @@ class SigningKey {
   }
 
  private:
-  SigningKey(internal::EvpPkeyPtr key, SignatureAlgorithm algorithm)
+  SigningKey(EvpPkeyPtr key, SignatureAlgorithm algorithm)
       : key_(std::move(key)), algorithm_(algorithm) {}
-  internal::EvpPkeyPtr key_;
+  EvpPkeyPtr key_;
   SignatureAlgorithm algorithm_;
 };
 

@@ -11,13 +11,9 @@
 #define CXSEC_CORE_IDENTITY_SOFT_KEY_H_
 
 #include <openssl/bn.h>
-#include <openssl/bytestring.h>
-#include <openssl/ec.h>
 #include <openssl/ec_key.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
-#include <openssl/mem.h>
-#include <openssl/nid.h>
 
 #include <memory>
 #include <string>
@@ -27,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "core/bytes.h"
 #include "core/crypto/primitives.h"
+#include "core/crypto/private_key.h"
 #include "core/jwt/public_key.h"
 #include "core/policy/concepts.h"
 #include "core/secret_bytes.h"
@@ -40,68 +37,29 @@ class SoftKey {
 
   // Generate makes a new key from the CSPRNG.
   [[nodiscard]] static absl::StatusOr<SoftKey> Generate(JwtAlgorithm algorithm) {
-    jwt_internal::EvpPkeyPtr pkey;
-    if (algorithm == JwtAlgorithm::kEs256) {
-      jwt_internal::EcKeyPtr ec(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
-      if (!ec || !EC_KEY_generate_key(ec.get())) {
-        return absl::InternalError("P-256 key generation failed");
-      }
-      pkey.reset(EVP_PKEY_new());
-      if (!pkey || !EVP_PKEY_set1_EC_KEY(pkey.get(), ec.get())) {
-        return absl::InternalError("EVP_PKEY_set1_EC_KEY failed");
-      }
-    } else {
-      EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr);
-      EVP_PKEY* raw = nullptr;
-      bool ok = ctx != nullptr && EVP_PKEY_keygen_init(ctx) == 1 &&
-                EVP_PKEY_keygen(ctx, &raw) == 1;
-      EVP_PKEY_CTX_free(ctx);
-      if (!ok) return absl::InternalError("Ed25519 key generation failed");
-      pkey.reset(raw);
-    }
+    CXSEC_ASSIGN_OR_RETURN(EvpPkeyPtr pkey,
+                           GeneratePrivateKey(algorithm == JwtAlgorithm::kEs256
+                                                  ? PrivateKeyType::kP256
+                                                  : PrivateKeyType::kEd25519));
     return FromEvpPkey(std::move(pkey));
   }
 
   // FromPkcs8Der parses an unencrypted PKCS#8 PrivateKeyInfo.
   [[nodiscard]] static absl::StatusOr<SoftKey> FromPkcs8Der(ByteView der) {
-    CBS cbs;
-    CBS_init(&cbs, der.data(), der.size());
-    jwt_internal::EvpPkeyPtr pkey(EVP_parse_private_key(&cbs));
-    if (!pkey || CBS_len(&cbs) != 0) {
-      return absl::InvalidArgumentError(
-          "not an unencrypted PKCS#8 private key (P-256 or Ed25519)");
-    }
+    CXSEC_ASSIGN_OR_RETURN(EvpPkeyPtr pkey, ParsePkcs8PrivateKeyDer(der));
     return FromEvpPkey(std::move(pkey));
   }
 
   // FromPkcs8Pem parses "-----BEGIN PRIVATE KEY-----" PEM.
   [[nodiscard]] static absl::StatusOr<SoftKey> FromPkcs8Pem(
       const SecretBytes& pem) {
-    absl::StatusOr<Bytes> der = jwt_internal::PemDecode(
-        AsStringView(pem.Reveal(SecretAccess::Grant())), "PRIVATE KEY");
-    if (!der.ok()) return der.status();
-    absl::StatusOr<SoftKey> key = FromPkcs8Der(*der);
-    SecureZero(der->data(), der->size());
-    return key;
+    CXSEC_ASSIGN_OR_RETURN(EvpPkeyPtr pkey, ParsePkcs8PrivateKeyPem(pem));
+    return FromEvpPkey(std::move(pkey));
   }
 
   // ToPkcs8Pem exports the private key; the result is a secret.
   [[nodiscard]] absl::StatusOr<SecretBytes> ToPkcs8Pem() const {
-    CBB cbb;
-    uint8_t* der = nullptr;
-    size_t der_size = 0;
-    if (!CBB_init(&cbb, 128) || !EVP_marshal_private_key(&cbb, pkey_.get()) ||
-        !CBB_finish(&cbb, &der, &der_size)) {
-      CBB_cleanup(&cbb);
-      return absl::InternalError("cannot encode PKCS#8");
-    }
-    std::string pem =
-        jwt_internal::PemEncode("PRIVATE KEY", ByteView(der, der_size));
-    OPENSSL_cleanse(der, der_size);
-    OPENSSL_free(der);
-    SecretBytes out = SecretBytes::CopyFrom(AsBytes(pem));
-    SecureZero(pem.data(), pem.size());
-    return out;
+    return PrivateKeyToPkcs8Pem(pkey_.get());
   }
 
   const JwtPublicKey& PublicKey() const { return *public_key_; }
@@ -145,7 +103,7 @@ class SoftKey {
   }
 
  private:
-  static absl::StatusOr<SoftKey> FromEvpPkey(jwt_internal::EvpPkeyPtr pkey) {
+  static absl::StatusOr<SoftKey> FromEvpPkey(EvpPkeyPtr pkey) {
     CXSEC_ASSIGN_OR_RETURN(JwtPublicKey public_key,
                            JwtPublicKey::FromEvpPkey(pkey.get()));
     SoftKey key;
@@ -156,7 +114,7 @@ class SoftKey {
   }
   SoftKey() = default;
 
-  jwt_internal::EvpPkeyPtr pkey_;
+  EvpPkeyPtr pkey_;
   std::shared_ptr<const JwtPublicKey> public_key_;
 };
 

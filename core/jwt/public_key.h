@@ -33,6 +33,7 @@
 #include "absl/strings/string_view.h"
 #include "core/bytes.h"
 #include "core/crypto/primitives.h"
+#include "core/crypto/private_key.h"
 #include "core/encoding/base64url.h"
 #include "core/jwt/reason.h"
 #include "core/jwt/strict_json.h"
@@ -73,78 +74,6 @@ inline bool ScalarInRange(const uint8_t* value) {
   return nonzero && std::memcmp(value, kP256Order, 32) < 0;
 }
 
-struct EcKeyDeleter {
-  void operator()(EC_KEY* key) const { EC_KEY_free(key); }
-};
-struct EvpPkeyDeleter {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-using EcKeyPtr = std::unique_ptr<EC_KEY, EcKeyDeleter>;
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
-
-// Wraps DER in PEM armour with 64-column lines (RFC 7468).
-inline std::string PemEncode(absl::string_view label, ByteView der) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string b64;
-  for (size_t i = 0; i < der.size(); i += 3) {
-    uint32_t v = uint32_t{der[i]} << 16;
-    if (i + 1 < der.size()) v |= uint32_t{der[i + 1]} << 8;
-    if (i + 2 < der.size()) v |= der[i + 2];
-    b64.push_back(kAlphabet[(v >> 18) & 63]);
-    b64.push_back(kAlphabet[(v >> 12) & 63]);
-    b64.push_back(i + 1 < der.size() ? kAlphabet[(v >> 6) & 63] : '=');
-    b64.push_back(i + 2 < der.size() ? kAlphabet[v & 63] : '=');
-  }
-  std::string out = absl::StrCat("-----BEGIN ", label, "-----\n");
-  for (size_t i = 0; i < b64.size(); i += 64) {
-    absl::StrAppend(&out, b64.substr(i, 64), "\n");
-  }
-  absl::StrAppend(&out, "-----END ", label, "-----\n");
-  return out;
-}
-
-// PemDecode extracts the single block labelled `label` and decodes it.
-// Strict: one block, standard base64 with padding only at the end.
-[[nodiscard]] inline absl::StatusOr<Bytes> PemDecode(absl::string_view pem,
-                                                     absl::string_view label) {
-  if (pem.size() > 64 * 1024) {
-    return absl::InvalidArgumentError("PEM input larger than 64 KiB");
-  }
-  std::string begin = absl::StrCat("-----BEGIN ", label, "-----");
-  std::string end = absl::StrCat("-----END ", label, "-----");
-  size_t b = pem.find(begin);
-  if (b == absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("PEM: no '", begin, "' line"));
-  }
-  size_t body_start = b + begin.size();
-  size_t e = pem.find(end, body_start);
-  if (e == absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("PEM: no '", end, "' line"));
-  }
-  if (pem.find("-----BEGIN", e) != absl::string_view::npos) {
-    return absl::InvalidArgumentError("PEM: more than one block");
-  }
-  std::string b64;
-  for (char c : pem.substr(body_start, e - body_start)) {
-    if (c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
-    if (c == '+') c = '-';
-    else if (c == '/') c = '_';
-    else if (c == '-' || c == '_') {
-      return absl::InvalidArgumentError("PEM: invalid base64 character");
-    }
-    b64.push_back(c);
-  }
-  while (!b64.empty() && b64.back() == '=') b64.pop_back();
-  absl::StatusOr<Bytes> der = Base64UrlDecode(b64);
-  if (!der.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("PEM body: ", der.status().message()));
-  }
-  return der;
-}
-
 }  // namespace jwt_internal
 
 // JwtPublicKey: see the file comment. Immutable once built; share it with
@@ -167,7 +96,7 @@ class JwtPublicKey {
   }
   const Bytes& SpkiDer() const { return spki_der_; }
   std::string SpkiPem() const {
-    return jwt_internal::PemEncode("PUBLIC KEY", spki_der_);
+    return PemEncode("PUBLIC KEY", spki_der_);
   }
   // RawPublic: the P-256 point (x||y, 64 bytes) or the Ed25519 key (32).
   const Bytes& RawPublic() const { return raw_; }
@@ -179,7 +108,7 @@ class JwtPublicKey {
       return absl::InvalidArgumentError(
           "P-256 coordinates must be 32 bytes each");
     }
-    jwt_internal::EcKeyPtr key(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
+    EcKeyPtr key(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
     if (!key) return absl::InternalError("EC_KEY_new_by_curve_name failed");
     uint8_t point[65];
     point[0] = 0x04;
@@ -206,7 +135,7 @@ class JwtPublicKey {
     }
     JwtPublicKey out(JwtAlgorithm::kEdDsa);
     out.raw_ = ToBytes(raw);
-    jwt_internal::EvpPkeyPtr pkey(EVP_PKEY_new_raw_public_key(
+    EvpPkeyPtr pkey(EVP_PKEY_new_raw_public_key(
         EVP_PKEY_ED25519, nullptr, raw.data(), raw.size()));
     if (!pkey) return absl::InvalidArgumentError("invalid Ed25519 public key");
     CXSEC_RETURN_IF_ERROR(out.Finish(pkey.get()));
@@ -217,7 +146,7 @@ class JwtPublicKey {
   [[nodiscard]] static absl::StatusOr<JwtPublicKey> FromSpkiDer(ByteView der) {
     CBS cbs;
     CBS_init(&cbs, der.data(), der.size());
-    jwt_internal::EvpPkeyPtr pkey(EVP_parse_public_key(&cbs));
+    EvpPkeyPtr pkey(EVP_parse_public_key(&cbs));
     if (!pkey || CBS_len(&cbs) != 0) {
       return absl::InvalidArgumentError(
           "not a DER SubjectPublicKeyInfo (or trailing bytes)");
@@ -228,7 +157,7 @@ class JwtPublicKey {
   [[nodiscard]] static absl::StatusOr<JwtPublicKey> FromSpkiPem(
       absl::string_view pem) {
     CXSEC_ASSIGN_OR_RETURN(Bytes der,
-                           jwt_internal::PemDecode(pem, "PUBLIC KEY"));
+                           PemDecode(pem, "PUBLIC KEY"));
     return FromSpkiDer(der);
   }
 
@@ -243,7 +172,7 @@ class JwtPublicKey {
         return absl::InvalidArgumentError(
             "EC key is not on P-256 (only ES256 keys are accepted)");
       }
-      jwt_internal::EcKeyPtr copy(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
+      EcKeyPtr copy(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
       if (!copy || !EC_KEY_set_public_key(copy.get(), EC_KEY_get0_public_key(ec)) ||
           !EC_KEY_check_key(copy.get())) {
         return absl::InvalidArgumentError("invalid P-256 public key");
@@ -346,7 +275,7 @@ class JwtPublicKey {
  private:
   explicit JwtPublicKey(JwtAlgorithm algorithm) : algorithm_(algorithm) {}
 
-  static absl::StatusOr<JwtPublicKey> FromEcKey(jwt_internal::EcKeyPtr key) {
+  static absl::StatusOr<JwtPublicKey> FromEcKey(EcKeyPtr key) {
     JwtPublicKey out(JwtAlgorithm::kEs256);
     uint8_t point[65];
     if (EC_POINT_point2oct(EC_KEY_get0_group(key.get()),
@@ -356,7 +285,7 @@ class JwtPublicKey {
       return absl::InvalidArgumentError("cannot encode P-256 point");
     }
     out.raw_.assign(point + 1, point + 65);
-    jwt_internal::EvpPkeyPtr pkey(EVP_PKEY_new());
+    EvpPkeyPtr pkey(EVP_PKEY_new());
     if (!pkey || !EVP_PKEY_set1_EC_KEY(pkey.get(), key.get())) {
       return absl::InternalError("EVP_PKEY_set1_EC_KEY failed");
     }
@@ -403,7 +332,7 @@ class JwtPublicKey {
   Bytes raw_;
   Bytes spki_der_;
   std::string thumbprint_;
-  jwt_internal::EcKeyPtr ec_key_;
+  EcKeyPtr ec_key_;
 };
 
 }  // namespace cxsec
