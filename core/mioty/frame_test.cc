@@ -331,6 +331,52 @@ TEST_F(MiotyRejectionTest, VerifyingAnAcceptedFrameDoesNotAllocate) {
   EXPECT_EQ(after - before, 0);
 }
 
+// The gateway decodes every frame into the same caller-owned header and
+// frame: nothing of one frame may survive into the next, and a frame that
+// fails leaves the previous result as it was.
+TEST(MiotyReuseTest, CallerOwnedHeaderAndFrameCarryNothingOver) {
+  MiotyNetworkKey key = KeyOf(kKey);
+  UplinkParams with_mpf;
+  with_mpf.eui = EuiOf(kEui);
+  with_mpf.long_addressing = true;
+  with_mpf.counter = 7;
+  with_mpf.mpf = 0x5a;
+  UplinkParams plain_short;
+  plain_short.eui = EuiOf(kEui);
+  plain_short.short_address = 0x1234;
+  plain_short.counter = 8;
+  Bytes first = EncodeUplink(key, with_mpf, Hex("0102")).value();
+  Bytes second = EncodeUplink(key, plain_short, Hex("030405")).value();
+  uint8_t buffer[kMaxMpduSize];
+  FrameHeader header;
+  VerifiedFrame frame;
+  ASSERT_TRUE(ParseFrameHeader(first, header).ok());
+  ASSERT_TRUE(VerifyUplink(key, header, with_mpf.eui, 7, first,
+                           absl::MakeSpan(buffer), frame).ok());
+  EXPECT_EQ(frame.mpf, std::optional<uint8_t>(0x5a));
+  EXPECT_EQ(Bytes(frame.payload.begin(), frame.payload.end()), Hex("0102"));
+
+  ASSERT_TRUE(ParseFrameHeader(second, header).ok());
+  EXPECT_FALSE(header.long_addressing);
+  EXPECT_FALSE(header.has_mpf);
+  EXPECT_EQ(header.eui, Eui64{});  // not the previous frame's EUI
+  ASSERT_TRUE(VerifyUplink(key, header, plain_short.eui, 8, second,
+                           absl::MakeSpan(buffer), frame).ok());
+  EXPECT_EQ(frame.mpf, std::nullopt);
+  EXPECT_FALSE(frame.long_addressing);
+  EXPECT_EQ(frame.short_address, 0x1234);
+  EXPECT_EQ(frame.counter, 8u);
+  EXPECT_EQ(Bytes(frame.payload.begin(), frame.payload.end()), Hex("030405"));
+
+  Bytes tampered = second;
+  tampered.back() ^= 1;
+  ASSERT_TRUE(ParseFrameHeader(tampered, header).ok());
+  EXPECT_FALSE(VerifyUplink(key, header, plain_short.eui, 8, tampered,
+                            absl::MakeSpan(buffer), frame).ok());
+  EXPECT_EQ(frame.counter, 8u);  // the earlier result is untouched
+  EXPECT_EQ(frame.short_address, 0x1234);
+}
+
 TEST(MiotyEncodeTest, RefusesOversizedPayloadAndSmallBuffer) {
   MiotyNetworkKey key = KeyOf(kKey);
   UplinkParams params;

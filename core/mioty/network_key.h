@@ -72,11 +72,11 @@ class MiotyNetworkKey {
   void EncryptBlock(const uint8_t* in, uint8_t* out) const {
     AES_encrypt(in, out, &aes_);
   }
-  // CtrXor is AES_ctr128_encrypt with this key (in place allowed).
-  void CtrXor(uint8_t* data, size_t size, uint8_t counter_block[16],
-              uint8_t keystream[16], unsigned int* used) const {
-    AES_ctr128_encrypt(data, data, size, &aes_, counter_block, keystream,
-                       used);
+  // CtrXor is AES_ctr128_encrypt with this key (`in` == `out` allowed).
+  void CtrXor(const uint8_t* in, uint8_t* out, size_t size,
+              uint8_t counter_block[16], uint8_t keystream[16],
+              unsigned int* used) const {
+    AES_ctr128_encrypt(in, out, size, &aes_, counter_block, keystream, used);
   }
   const Block& k1() const { return k1_; }
   const Block& k2() const { return k2_; }

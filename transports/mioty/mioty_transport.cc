@@ -46,15 +46,14 @@ struct MiotyTransport::Impl {
           "mioty: device ", EuiToHex(device.eui),
           " has exhausted its 32-bit counter; re-key it"));
     }
-    CXSEC_ASSIGN_OR_RETURN(
-        *frame, VerifyUplink(device.key, header, device.eui, *counter, mpdu,
-                             absl::MakeSpan(plain, kMaxMpduSize)));
-    return absl::OkStatus();
+    return VerifyUplink(device.key, header, device.eui, *counter, mpdu,
+                        absl::MakeSpan(plain, kMaxMpduSize), *frame);
   }
 
   absl::Status Handle(ByteView mpdu) {
     std::lock_guard<std::mutex> lock(handling);
-    CXSEC_ASSIGN_OR_RETURN(FrameHeader header, ParseFrameHeader(mpdu));
+    FrameHeader header;
+    CXSEC_RETURN_IF_ERROR(ParseFrameHeader(mpdu, header));
     uint8_t plain[kMaxMpduSize];
     VerifiedFrame frame;
     ReplayState state;
