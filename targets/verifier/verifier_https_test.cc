@@ -432,6 +432,25 @@ TEST(HttpsServerTlsTest, ClientCertificatesAreRequiredWhenConfigured) {
   EXPECT_FALSE(stranger.ok());
 }
 
+// A certificate in TEST_TMPDIR/`name` and server options using it on a
+// free loopback port.
+struct TestServerSetup {
+  testing::TestCert cert;
+  HttpsServerOptions options;
+};
+TestServerSetup NewTestServerSetup(const std::string& name) {
+  std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+  EXPECT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  TestServerSetup setup;
+  auto cert = testing::MakeTestCert(dir);
+  EXPECT_TRUE(cert.ok()) << cert.status();
+  if (cert.ok()) setup.cert = *cert;
+  setup.options.listen_port = 0;
+  setup.options.cert_chain_file = setup.cert.cert_file;
+  setup.options.private_key_file = setup.cert.key_file;
+  return setup;
+}
+
 // A handler may answer from its own thread and drop the responder whenever
 // it likes: the telemetry log's flusher calls it, then destroys it after
 // the client already has its answer and may have shut the server down. CI
@@ -440,18 +459,11 @@ TEST(HttpsServerTlsTest, ClientCertificatesAreRequiredWhenConfigured) {
 // the io_context). Here the responder is kept until after the server is
 // destroyed, so the old ordering fails under ASan every time.
 TEST(HttpsServerLifetimeTest, ResponderMayOutliveTheServer) {
-  std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/lifetime";
-  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
-  auto cert = testing::MakeTestCert(dir);
-  ASSERT_TRUE(cert.ok()) << cert.status();
-  HttpsServerOptions options;
-  options.listen_port = 0;
-  options.cert_chain_file = cert->cert_file;
-  options.private_key_file = cert->key_file;
+  TestServerSetup setup = NewTestServerSetup("lifetime");
   std::mutex mu;
   std::vector<HttpResponder> kept;
   std::vector<std::thread> answerers;
-  auto server = HttpsServer::Create(options, [&](const HttpRequest& r, HttpResponder respond) {
+  auto server = HttpsServer::Create(setup.options, [&](const HttpRequest& r, HttpResponder respond) {
     HttpResponse response = JsonResponse(r, 200, "{\"ok\":true}");
     std::lock_guard<std::mutex> lock(mu);
     answerers.emplace_back([&mu, &kept, respond = std::move(respond),
@@ -464,7 +476,7 @@ TEST(HttpsServerLifetimeTest, ResponderMayOutliveTheServer) {
   ASSERT_TRUE(server.ok()) << server.status();
   (*server)->Start();
   for (int i = 0; i < 3; ++i) {
-    auto r = testing::HttpsRequest((*server)->port(), cert->cert_file, "GET", "/", "", "");
+    auto r = testing::HttpsRequest((*server)->port(), setup.cert.cert_file, "GET", "/", "", "");
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->status, 200u);
   }
@@ -477,19 +489,12 @@ TEST(HttpsServerLifetimeTest, ResponderMayOutliveTheServer) {
 // Answering after the server has shut down is harmless: nobody reads the
 // answer, and nothing touches freed memory.
 TEST(HttpsServerLifetimeTest, LateAnswerAfterShutdownIsDropped) {
-  std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/late";
-  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
-  auto cert = testing::MakeTestCert(dir);
-  ASSERT_TRUE(cert.ok()) << cert.status();
-  HttpsServerOptions options;
-  options.listen_port = 0;
-  options.cert_chain_file = cert->cert_file;
-  options.private_key_file = cert->key_file;
+  TestServerSetup setup = NewTestServerSetup("late");
   std::mutex mu;
   std::condition_variable arrived;
   std::optional<HttpResponder> parked;
   std::optional<HttpResponse> parked_response;
-  auto server = HttpsServer::Create(options, [&](const HttpRequest& r, HttpResponder respond) {
+  auto server = HttpsServer::Create(setup.options, [&](const HttpRequest& r, HttpResponder respond) {
     std::lock_guard<std::mutex> lock(mu);
     parked = std::move(respond);
     parked_response = JsonResponse(r, 200, "{}");
@@ -499,7 +504,7 @@ TEST(HttpsServerLifetimeTest, LateAnswerAfterShutdownIsDropped) {
   (*server)->Start();
   uint16_t port = (*server)->port();
   std::thread client([&] {
-    auto r = testing::HttpsRequest(port, cert->cert_file, "GET", "/", "", "");
+    auto r = testing::HttpsRequest(port, setup.cert.cert_file, "GET", "/", "", "");
     EXPECT_FALSE(r.ok());  // the server went away before answering
   });
   {
