@@ -8,6 +8,9 @@
 //   cxsec mioty keys remove --keys FILE --eui HEX
 //   cxsec mioty keys import --keys FILE SOURCE      (CSV or JSON, mode 0600)
 //   cxsec mioty keys list   --keys FILE              (never prints keys)
+//   cxsec mioty state show  --state DIR --eui HEX    the gateway's replay state
+//   cxsec mioty state seed  --state DIR --eui HEX --counter N
+//                      raises a device's last accepted counter (gateway stopped)
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -15,7 +18,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/cli/command_line.h"
 #include "core/encoding/hex.h"
@@ -39,7 +41,9 @@ constexpr char kUsage[] =
     "  cxsec mioty keys add --keys FILE --eui HEX --key HEX [--short HEX]\n"
     "  cxsec mioty keys remove --keys FILE --eui HEX\n"
     "  cxsec mioty keys import --keys FILE SOURCE\n"
-    "  cxsec mioty keys list --keys FILE\n";
+    "  cxsec mioty keys list --keys FILE\n"
+    "  cxsec mioty state show --state DIR --eui HEX\n"
+    "  cxsec mioty state seed --state DIR --eui HEX --counter N\n";
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "cxsec mioty: %s\n", std::string(status.message()).c_str());
@@ -51,6 +55,25 @@ absl::StatusOr<CommandLine> ParseFlags(std::vector<FlagSpec> specs, int argc,
   CommandLine cl(std::move(specs));
   CXSEC_RETURN_IF_ERROR(cl.Parse(argc, argv));
   return cl;
+}
+
+// ParseCounter reads a 32-bit packet counter: decimal digits only (no sign,
+// no spaces, which absl::SimpleAtoi would let through).
+absl::StatusOr<uint32_t> ParseCounter(absl::string_view text) {
+  uint64_t value = 0;
+  bool ok = !text.empty() && text.size() <= 10;
+  for (char c : text) {
+    if (!ok || c < '0' || c > '9') {
+      ok = false;
+      break;
+    }
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (!ok || value > UINT32_MAX) {
+    return absl::InvalidArgumentError(
+        "flag '--counter' must be an integer between 0 and 4294967295");
+  }
+  return static_cast<uint32_t>(value);
 }
 
 absl::Status Encode(int argc, const char* const* argv) {
@@ -80,12 +103,7 @@ absl::Status Encode(int argc, const char* const* argv) {
                            ShortAddressFromHex(cl.Value("short")));
   }
   CXSEC_ASSIGN_OR_RETURN(std::string counter_text, cl.RequiredValue("counter"));
-  uint32_t counter = 0;
-  if (!absl::SimpleAtoi(counter_text, &counter)) {
-    return absl::InvalidArgumentError(
-        "flag '--counter' must be an integer between 0 and 4294967295");
-  }
-  params.counter = counter;
+  CXSEC_ASSIGN_OR_RETURN(params.counter, ParseCounter(counter_text));
   params.long_addressing = cl.Has("long");
   if (cl.Has("mpf")) {
     CXSEC_ASSIGN_OR_RETURN(Bytes mpf, HexDecodeExact(cl.Value("mpf"), 1, "--mpf"));
@@ -269,6 +287,60 @@ absl::Status Keys(int argc, const char* const* argv) {
   return store.Save(path);
 }
 
+std::string DescribeState(const ReplayState& state) {
+  if (!state.highest.has_value()) return "no frame accepted yet";
+  return absl::StrCat("last accepted counter ", *state.highest);
+}
+
+// State shows or seeds the replay state of one device. Seeding is for a
+// device that joins this gateway with its counter already high (above 2^24
+// the gateway cannot rebuild the upper byte from nothing): it sets the
+// last accepted counter, so the device's next frame must be above it. It
+// only ever raises the counter: lowering it would let recorded frames be
+// replayed. The gateway caches states while it runs, so seed it stopped.
+absl::Status State(int argc, const char* const* argv) {
+  if (argc < 1) return absl::InvalidArgumentError("state needs show or seed");
+  const std::string action = argv[0];
+  CXSEC_ASSIGN_OR_RETURN(
+      CommandLine cl,
+      ParseFlags({{"state", true, "the gateway's replay state directory", "DIR"},
+                  {"eui", true, "EUI-64 (16 hex digits)", "HEX"},
+                  {"counter", true, "seed: the device's last used counter", "N"}},
+                 argc - 1, argv + 1));
+  if (cl.Has("help")) {
+    std::fputs(kUsage, stdout);
+    return absl::OkStatus();
+  }
+  CXSEC_ASSIGN_OR_RETURN(std::string dir, cl.RequiredValue("state"));
+  CXSEC_ASSIGN_OR_RETURN(std::string eui_text, cl.RequiredValue("eui"));
+  CXSEC_ASSIGN_OR_RETURN(Eui64 eui, EuiFromHex(eui_text));
+  if (action == "show") {
+    CXSEC_ASSIGN_OR_RETURN(ReplayState state, LoadState(dir, eui));
+    std::printf("%s %s\n", EuiToHex(eui).c_str(), DescribeState(state).c_str());
+    return absl::OkStatus();
+  }
+  if (action != "seed") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown state action '", action, "' (show, seed)"));
+  }
+  CXSEC_ASSIGN_OR_RETURN(std::string counter_text, cl.RequiredValue("counter"));
+  CXSEC_ASSIGN_OR_RETURN(uint32_t counter, ParseCounter(counter_text));
+  CXSEC_ASSIGN_OR_RETURN(ReplayGuard guard, ReplayGuard::Open(dir, ReplayPolicy{}));
+  CXSEC_ASSIGN_OR_RETURN(ReplayState current, guard.State(eui));
+  if (current.highest.has_value() && *current.highest >= counter) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "device ", EuiToHex(eui), " already has last accepted counter ",
+        *current.highest, "; seeding only raises it (a lower value would let "
+        "recorded frames be replayed)"));
+  }
+  ReplayState seeded;
+  seeded.highest = counter;
+  seeded.seen = 1;  // the counter itself counts as used
+  CXSEC_RETURN_IF_ERROR(guard.Commit(eui, seeded));
+  std::printf("%s %s\n", EuiToHex(eui).c_str(), DescribeState(seeded).c_str());
+  return absl::OkStatus();
+}
+
 int RunMiotyCommand(int argc, const char* const* argv) {
   if (argc < 1 || std::string(argv[0]) == "--help") {
     std::fputs(kUsage, argc < 1 ? stderr : stdout);
@@ -282,6 +354,8 @@ int RunMiotyCommand(int argc, const char* const* argv) {
     status = Decode(argc - 1, argv + 1);
   } else if (sub == "keys") {
     status = Keys(argc - 1, argv + 1);
+  } else if (sub == "state") {
+    status = State(argc - 1, argv + 1);
   } else {
     status = absl::InvalidArgumentError(
         absl::StrCat("unknown subcommand '", sub, "'\n", kUsage));
