@@ -3,7 +3,8 @@
 // Start-up order (docs/GATEWAY.md): validate the config, read what only
 // root may read (CA bundle, identity key or TPM connection, security.txt,
 // Mioty key store), drop to `run_as_user`, then open the spool and start
-// the composition; it runs until SIGTERM or SIGINT.
+// the composition; it runs until SIGTERM or SIGINT. SIGHUP reloads the
+// Mioty key store (docs/GATEWAY.md).
 //
 // GnuTLS reads GNUTLS_SYSTEM_PRIORITY_FILE when it is loaded, before main,
 // so with DTLS enabled the binary re-executes itself once with it set to
@@ -241,6 +242,9 @@ absl::StatusOr<GatewayTransports> OpenTransports(const KeyValueFile& config) {
                            mioty::MiotyKeyStore::Load(config.GetString("mioty_keys")));
     mioty::MiotyTransportConfig mioty_config;
     mioty_config.listen = config.GetString("mioty_listen");
+    // Read now (before the privilege drop) and kept for SIGHUP reloads,
+    // which read the file again as the service account.
+    mioty_config.key_store_path = config.GetString("mioty_keys");
     mioty_config.state_dir =
         absl::StrCat(config.GetString("spool_dir", kDefaultSpoolDir), "/mioty");
     mioty_slot = EnabledTransport<mioty::MiotyTransport>(
@@ -298,6 +302,24 @@ absl::StatusOr<HttpsUplinkOptions> UplinkOptions(const KeyValueFile& config) {
   return options;
 }
 
+// ReloadMiotyKeys answers SIGHUP: the Mioty key store is read again and
+// put in use, or, if the file is unreadable or invalid, the keys in use
+// stay and the log says why. Either way the gateway keeps running.
+void ReloadMiotyKeys(mioty::MiotyTransport* mioty) {
+  if (mioty == nullptr) {
+    std::fprintf(stderr, "cxsec-gateway: SIGHUP: Mioty is off, no keys to reload\n");
+    return;
+  }
+  absl::StatusOr<size_t> devices = mioty->ReloadKeys();
+  if (devices.ok()) {
+    std::fprintf(stderr, "cxsec-gateway: reloaded Mioty keys: %zu devices\n", *devices);
+  } else {
+    std::fprintf(stderr,
+                 "cxsec-gateway: Mioty key reload failed, keeping the keys in use: %s\n",
+                 std::string(devices.status().message()).c_str());
+  }
+}
+
 absl::Status Run(const KeyValueFile& config) {
   if (config.Find("dtls_listen") != nullptr &&
       std::getenv("GNUTLS_SYSTEM_PRIORITY_FILE") == nullptr) {
@@ -310,11 +332,13 @@ absl::Status Run(const KeyValueFile& config) {
   CXSEC_ASSIGN_OR_RETURN(GatewayTransports transports, OpenTransports(config));
   // Signals are taken by sigwait below; blocked before any thread starts,
   // so every thread inherits the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // SIGHUP reloads the Mioty key store; SIGTERM and SIGINT stop.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // 2. Drop to the service account for good, before any thread starts.
   if (config.Find("run_as_user") != nullptr) {
     CXSEC_RETURN_IF_ERROR(DropPrivileges(config.GetString("run_as_user")));
@@ -340,7 +364,9 @@ absl::Status Run(const KeyValueFile& config) {
                   : "off");
   std::fflush(stdout);
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    ReloadMiotyKeys(mioty_slot.enabled() ? mioty_slot.get() : nullptr);
+  }
   std::fprintf(stderr, "cxsec-gateway: stopping (signal %d)\n", signal_number);
   core.Stop();
   return absl::OkStatus();

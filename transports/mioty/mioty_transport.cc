@@ -163,6 +163,28 @@ MiotyTransport::MiotyTransport(MiotyTransport&&) noexcept = default;
 MiotyTransport& MiotyTransport::operator=(MiotyTransport&&) noexcept = default;
 MiotyTransport::~MiotyTransport() { Stop(); }
 
+absl::StatusOr<size_t> MiotyTransport::ReloadKeys() {
+  Impl& impl = *impl_;
+  if (impl.config.key_store_path.empty()) {
+    return absl::FailedPreconditionError(
+        "mioty: no key store file configured to reload from");
+  }
+  // Loaded outside the frame lock: frames keep flowing while the file is
+  // read and checked, and wait only for the swap.
+  CXSEC_ASSIGN_OR_RETURN(MiotyKeyStore store,
+                         MiotyKeyStore::Load(impl.config.key_store_path));
+  const size_t devices = store.size();
+  std::lock_guard<std::mutex> lock(impl.handling);
+  // Assigned into the engaged optional, never reset: HandleFrame checks
+  // that a store exists without taking the lock.
+  if (impl.store) {
+    *impl.store = std::move(store);
+  } else {
+    impl.store.emplace(std::move(store));
+  }
+  return devices;
+}
+
 absl::Status MiotyTransport::Start(MessageSink sink) {
   Impl& impl = *impl_;
   if (impl.fd >= 0) return absl::FailedPreconditionError("mioty: already started");

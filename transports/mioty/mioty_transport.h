@@ -70,6 +70,14 @@ class MiotyTransport {
   uint16_t port() const;
   MiotyTransportStats stats() const;
 
+  // ReloadKeys re-reads the key store file (config.key_store_path) with the
+  // same checks as Start (mode 0600, every line valid) and puts it in use
+  // between two frames; replay state is untouched. On any error the keys in
+  // use stay as they were. Returns the number of devices now registered.
+  // The gateway calls it on SIGHUP; after a privilege drop the file must be
+  // readable by the service account.
+  [[nodiscard]] absl::StatusOr<size_t> ReloadKeys();
+
   // HandleFrame runs the whole receive path for one MPDU; the receive
   // thread calls it per datagram. OK means the sink accepted the message.
   // Frames are handled one at a time (a mutex), whoever calls.

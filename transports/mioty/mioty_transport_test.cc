@@ -3,15 +3,18 @@
 // (wrong key, bit flips, truncation, unknown address, replay, replay after
 // restart, too large a jump) is refused; a refusing sink does not consume
 // the counter; colliding short addresses are resolved by trying each key;
-// and frames arrive over real UDP.
+// keys reload from their file without a restart; and frames arrive over
+// real UDP.
 #include "transports/mioty/mioty_transport.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -223,6 +226,62 @@ TEST_F(MiotyTransportTest, FramesArriveOverUdp) {
   EXPECT_EQ(transport_->stats().accepted, 5u);
   EXPECT_EQ(transport_->stats().rejected, 1u);
   EXPECT_EQ(Messages().size(), 5u);
+}
+
+// Keys change without a restart: a device added to the file is accepted
+// after ReloadKeys, a removed one is not, and a bad file changes nothing.
+TEST(MiotyTransportReloadTest, ReloadPutsTheFileInUseAndKeepsKeysOnError) {
+  const std::string dir = TempDir("reload");
+  ASSERT_EQ(std::system(("mkdir -p " + dir + "/state").c_str()), 0);
+  const std::string keys = dir + "/keys.json";
+  MiotyKeyStore only_a;
+  ASSERT_TRUE(only_a.Import(std::string(kEuiA) + ",1234," + kKeyA + "\n", "test").ok());
+  ASSERT_TRUE(only_a.Save(keys).ok());
+  std::vector<std::string> delivered;
+  std::mutex mu;
+  MiotyTransport transport(
+      MiotyTransportConfig{.key_store_path = keys, .state_dir = dir + "/state"});
+  ASSERT_TRUE(transport
+                  .Start([&](VerifiedMessage m) {
+                    std::lock_guard<std::mutex> lock(mu);
+                    delivered.push_back(m.device_id);
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  const char* const kEuiC = "70b3d5677000abcd";
+  EXPECT_TRUE(transport.HandleFrame(Frame(kEuiA, kKeyA, 1)).ok());
+  EXPECT_FALSE(transport.HandleFrame(Frame(kEuiC, kKeyB, 1, true)).ok());
+
+  MiotyKeyStore a_and_c;
+  ASSERT_TRUE(a_and_c
+                  .Import(std::string(kEuiA) + ",1234," + kKeyA + "\n" + kEuiC +
+                              ",abcd," + kKeyB + "\n",
+                          "test")
+                  .ok());
+  ASSERT_TRUE(a_and_c.Save(keys).ok());
+  absl::StatusOr<size_t> devices = transport.ReloadKeys();
+  ASSERT_TRUE(devices.ok()) << devices.status();
+  EXPECT_EQ(*devices, 2u);
+  EXPECT_TRUE(transport.HandleFrame(Frame(kEuiC, kKeyB, 1, true)).ok());
+  // Replay state survives the reload: A's counter 1 is still used.
+  EXPECT_FALSE(transport.HandleFrame(Frame(kEuiA, kKeyA, 1)).ok());
+  EXPECT_TRUE(transport.HandleFrame(Frame(kEuiA, kKeyA, 2)).ok());
+
+  // A file others may read is refused whole; the keys in use stay.
+  ASSERT_EQ(::chmod(keys.c_str(), 0644), 0);
+  absl::StatusOr<size_t> refused = transport.ReloadKeys();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(std::string(refused.status().message()).find(keys), std::string::npos)
+      << refused.status();
+  EXPECT_TRUE(transport.HandleFrame(Frame(kEuiC, kKeyB, 2, true)).ok());
+
+  // Removing a device from the file removes it from the gateway.
+  ASSERT_TRUE(only_a.Save(keys).ok());
+  ASSERT_EQ(transport.ReloadKeys().value_or(0), 1u);
+  EXPECT_FALSE(transport.HandleFrame(Frame(kEuiC, kKeyB, 3, true)).ok());
+  transport.Stop();
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(delivered.size(), 4u);
 }
 
 TEST(MiotyTransportSetTest, ComposesIntoATransportSet) {
