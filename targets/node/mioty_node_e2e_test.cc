@@ -2,7 +2,6 @@
 // telemetry as TS-UNB frames over UDP to a MiotyTransport, whose sink
 // receives them with the node's EUI-64 and counters; a second run of the
 // node continues from its persisted counter and is accepted, not replayed.
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,9 +13,8 @@
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "platforms/posix/files.h"
+#include "tests/fixtures/child_process.h"
 #include "transports/mioty/mioty_transport.h"
-
-extern char** environ;
 
 namespace cxsec::mioty {
 namespace {
@@ -24,16 +22,12 @@ namespace {
 std::string g_node;
 
 int RunNode(const std::string& config) {
-  pid_t pid = 0;
-  std::string flag = "--config=" + config;
-  const char* argv[] = {g_node.c_str(), flag.c_str(), nullptr};
-  if (posix_spawn(&pid, g_node.c_str(), nullptr, nullptr,
-                  const_cast<char**>(argv), environ) != 0) {
-    return -1;
-  }
-  int status = 0;
-  if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
-  return WEXITSTATUS(status);
+  absl::StatusOr<cxsec::testing::ChildProcess> node =
+      cxsec::testing::ChildProcess::Start({g_node, "--config=" + config});
+  if (!node.ok()) return -1;
+  absl::StatusOr<int> status = node->Wait();
+  if (!status.ok() || !WIFEXITED(*status)) return -1;
+  return WEXITSTATUS(*status);
 }
 
 TEST(MiotyNodeEndToEndTest, NodeFramesReachTheSink) {

@@ -7,47 +7,46 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "targets/verifier/registry/etcd_kv_store.h"
 #include "targets/verifier/testing/verifier_testing.h"
+#include "tests/fixtures/child_process.h"
 
 namespace cxsec::verifier {
 namespace {
 
 using nlohmann::json;
 
+// An etcd on free loopback ports with its data in `dir`; stopped with
+// SIGTERM when the test ends.
 class EtcdProcess {
  public:
   explicit EtcdProcess(const std::string& dir) {
     client_port_ = testing::FreeLoopbackPort();
     uint16_t peer = testing::FreeLoopbackPort();
-    std::string client = absl::StrCat("http://127.0.0.1:", client_port_);
+    std::string client = url();
     std::string peer_url = absl::StrCat("http://127.0.0.1:", peer);
-    pid_ = fork();
-    if (pid_ == 0) {
-      freopen((dir + "/etcd.log").c_str(), "w", stderr);
-      execlp("etcd", "etcd", "--data-dir", (dir + "/etcd").c_str(),
-             "--listen-client-urls", client.c_str(), "--advertise-client-urls",
-             client.c_str(), "--listen-peer-urls", peer_url.c_str(),
-             "--initial-advertise-peer-urls", peer_url.c_str(), "--initial-cluster",
-             ("default=" + peer_url).c_str(), nullptr);
-      _exit(127);
-    }
+    absl::StatusOr<cxsec::testing::ChildProcess> started = cxsec::testing::ChildProcess::Start(
+        {"etcd", "--data-dir", dir + "/etcd", "--listen-client-urls", client,
+         "--advertise-client-urls", client, "--listen-peer-urls", peer_url,
+         "--initial-advertise-peer-urls", peer_url, "--initial-cluster",
+         "default=" + peer_url},
+        {.stderr_path = dir + "/etcd.log"});
+    EXPECT_TRUE(started.ok()) << started.status();
+    if (started.ok()) process_.emplace(std::move(*started));
   }
   ~EtcdProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
+    if (process_ && process_->running()) (void)process_->SignalAndWait(SIGTERM);
   }
   std::string url() const { return absl::StrCat("http://127.0.0.1:", client_port_); }
   // Ready when a range request succeeds; bounded to 15 s.
   absl::StatusOr<std::unique_ptr<EtcdKvStore>> ConnectWhenReady() {
     absl::Status last = absl::UnavailableError("etcd did not start");
-    for (int i = 0; i < 150; ++i) {
+    for (int i = 0; i < 150 && process_; ++i) {
       auto store = EtcdKvStore::Connect(url(), "cxsec-test/", absl::Seconds(2));
       if (store.ok()) return store;
       last = store.status();
@@ -57,7 +56,7 @@ class EtcdProcess {
   }
 
  private:
-  pid_t pid_ = -1;
+  std::optional<cxsec::testing::ChildProcess> process_;
   uint16_t client_port_ = 0;
 };
 

@@ -22,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "targets/verifier/testing/verifier_testing.h"
+#include "tests/fixtures/child_process.h"
 
 namespace cxsec::verifier {
 namespace {
@@ -35,39 +36,22 @@ std::string ReadAll(const std::string& path) {
   return s.str();
 }
 
-class VerifierProcess {
- public:
-  VerifierProcess(const std::string& binary, const std::string& config,
-                  const std::string& out_prefix) : out_(out_prefix) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      freopen((out_prefix + ".stdout").c_str(), "w", stdout);
-      freopen((out_prefix + ".stderr").c_str(), "w", stderr);
-      execl(binary.c_str(), binary.c_str(), ("--config=" + config).c_str(), nullptr);
-      _exit(127);
-    }
+// StartVerifier runs the verifier binary with stdout and stderr in
+// `out_prefix`.stdout/.stderr and waits (bounded, 20 s) until it listens.
+absl::StatusOr<cxsec::testing::ChildProcess> StartVerifierBinary(const std::string& binary,
+                                                          const std::string& config,
+                                                          const std::string& out_prefix) {
+  absl::StatusOr<cxsec::testing::ChildProcess> child = cxsec::testing::ChildProcess::Start(
+      {binary, "--config=" + config},
+      {.stdout_path = out_prefix + ".stdout", .stderr_path = out_prefix + ".stderr"});
+  if (!child.ok()) return child.status();
+  for (int i = 0; i < 200; ++i) {
+    if (ReadAll(out_prefix + ".stderr").find("listening") != std::string::npos) return child;
+    usleep(100 * 1000);
   }
-  ~VerifierProcess() { Kill(SIGKILL); }
-  bool WaitReady() {
-    for (int i = 0; i < 200; ++i) {  // bounded: 20 s
-      if (ReadAll(out_ + ".stderr").find("listening") != std::string::npos) return true;
-      usleep(100 * 1000);
-    }
-    return false;
-  }
-  void Kill(int sig) {
-    if (pid_ > 0) {
-      kill(pid_, sig);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
-  std::string Stdout() const { return ReadAll(out_ + ".stdout"); }
-
- private:
-  pid_t pid_ = -1;
-  std::string out_;
-};
+  return absl::DeadlineExceededError("verifier did not start: " +
+                                     ReadAll(out_prefix + ".stderr"));
+}
 
 TEST(SigkillDurabilityTest, EveryAcknowledgedMessageSurvivesSigkill) {
   std::string dir = std::getenv("TEST_TMPDIR");
@@ -81,9 +65,10 @@ TEST(SigkillDurabilityTest, EveryAcknowledgedMessageSurvivesSigkill) {
                         << "\ntls_key = " << cert->key_file << "\n";
   chmod(config.c_str(), 0600);
 
-  auto first = std::make_unique<VerifierProcess>(binary, config, dir + "/first");
-  ASSERT_TRUE(first->WaitReady()) << ReadAll(dir + "/first.stderr");
-  std::vector<std::string> out = absl::StrSplit(first->Stdout(), '\n');
+  absl::StatusOr<cxsec::testing::ChildProcess> first =
+      StartVerifierBinary(binary, config, dir + "/first");
+  ASSERT_TRUE(first.ok()) << first.status();
+  std::vector<std::string> out = absl::StrSplit(ReadAll(dir + "/first.stdout"), '\n');
   ASSERT_GE(out.size(), 2u);
   std::string admin = out[1];
   ASSERT_EQ(admin.rfind("cxk_admin_", 0), 0u);
@@ -135,15 +120,16 @@ TEST(SigkillDurabilityTest, EveryAcknowledgedMessageSurvivesSigkill) {
     }
     usleep(10 * 1000);
   }
-  first->Kill(SIGKILL);
+  ASSERT_TRUE(first->SignalAndWait(SIGKILL).ok());
   stop.store(true);
   for (std::thread& c : clients) c.join();
   ASSERT_GE(acknowledged.size(), 300u);
 
-  auto second = std::make_unique<VerifierProcess>(binary, config, dir + "/second");
-  ASSERT_TRUE(second->WaitReady()) << ReadAll(dir + "/second.stderr");
+  absl::StatusOr<cxsec::testing::ChildProcess> second =
+      StartVerifierBinary(binary, config, dir + "/second");
+  ASSERT_TRUE(second.ok()) << second.status();
   // Not first start any more: no new admin key is printed.
-  EXPECT_EQ(second->Stdout().find("cxk_"), std::string::npos);
+  EXPECT_EQ(ReadAll(dir + "/second.stdout").find("cxk_"), std::string::npos);
   std::set<std::string> stored;
   size_t lines = 0;
   for (absl::string_view line :
@@ -164,7 +150,7 @@ TEST(SigkillDurabilityTest, EveryAcknowledgedMessageSurvivesSigkill) {
   auto r = testing::HttpsRequest(port, ca, "POST", "/v1/telemetry", token, retry.dump());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(json::parse(r->body)["results"][0]["status"], "duplicate") << r->body;
-  second->Kill(SIGTERM);
+  EXPECT_TRUE(second->SignalAndWait(SIGTERM).ok());
 }
 
 }  // namespace

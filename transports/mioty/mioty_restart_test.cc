@@ -6,7 +6,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,9 +21,8 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "platforms/posix/files.h"
+#include "tests/fixtures/child_process.h"
 #include "transports/mioty/mioty_transport.h"
-
-extern char** environ;
 
 namespace cxsec::mioty {
 namespace {
@@ -53,12 +51,9 @@ TEST(MiotyRestartTest, ReplayRejectedAfterKill9MidStream) {
   ASSERT_TRUE(store.Save(keys).ok());
   const MiotyDevice* device = store.Devices()[0];
 
-  pid_t pid = 0;
-  const char* argv[] = {g_harness.c_str(), keys.c_str(), state.c_str(),
-                        delivered.c_str(), port_file.c_str(), nullptr};
-  ASSERT_EQ(posix_spawn(&pid, g_harness.c_str(), nullptr, nullptr,
-                        const_cast<char**>(argv), environ),
-            0);
+  absl::StatusOr<cxsec::testing::ChildProcess> harness =
+      cxsec::testing::ChildProcess::Start({g_harness, keys, state, delivered, port_file});
+  ASSERT_TRUE(harness.ok()) << harness.status();
   int port = 0;
   for (int i = 0; i < 1000 && port == 0; ++i) {  // at most ~10 s
     std::string text = Slurp(port_file);
@@ -94,16 +89,15 @@ TEST(MiotyRestartTest, ReplayRejectedAfterKill9MidStream) {
     std::vector<absl::string_view> lines =
         absl::StrSplit(Slurp(delivered), '\n', absl::SkipEmpty());
     if (lines.size() >= 20) {
-      ASSERT_EQ(::kill(pid, SIGKILL), 0);
+      absl::StatusOr<int> status = harness->SignalAndWait(SIGKILL);
+      ASSERT_TRUE(status.ok()) << status.status();
+      ASSERT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL);
       killed = true;
     } else {
       ::usleep(2000);
     }
   }
-  int wstatus = 0;
-  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
   ASSERT_TRUE(killed);
-  ASSERT_TRUE(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL);
   ::close(fd);
 
   std::set<uint32_t> delivered_counters;

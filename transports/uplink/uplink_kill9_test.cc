@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "tests/fixtures/child_process.h"
 #include "transports/uplink/testing/https_test_server.h"
 #include "transports/uplink/testing/test_pki.h"
 
@@ -25,31 +26,7 @@ namespace {
 
 constexpr char kToken[] = "crash-test-token";
 
-struct Child {
-  pid_t pid = -1;
-  FILE* out = nullptr;
-};
-
-// Spawn runs the child with stdout on a pipe.
-Child Spawn(const std::vector<std::string>& args) {
-  int fds[2];
-  EXPECT_EQ(::pipe(fds), 0);
-  Child child;
-  child.pid = ::fork();
-  if (child.pid == 0) {
-    ::dup2(fds[1], 1);
-    ::close(fds[0]);
-    ::close(fds[1]);
-    std::vector<char*> argv;
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  child.out = ::fdopen(fds[0], "r");
-  return child;
-}
+using cxsec::testing::ChildProcess;
 
 std::string ChildPath() {
   const char* path = std::getenv("CRASH_CHILD");
@@ -77,15 +54,16 @@ TEST(UplinkKill9Test, NothingLostNothingDuplicatedAcrossKill9) {
   constexpr int kRounds = 3;
   constexpr int kPerRound = 400;
   for (int round = 0; round < kRounds; ++round) {
-    Child child = Spawn({ChildPath(), spool_dir, url, ca->cert_path, kToken,
-                         std::to_string(round * kPerRound),
-                         std::to_string(kPerRound)});
-    ASSERT_GT(child.pid, 0);
+    absl::StatusOr<ChildProcess> child = ChildProcess::Start(
+        {ChildPath(), spool_dir, url, ca->cert_path, kToken,
+         std::to_string(round * kPerRound), std::to_string(kPerRound)},
+        {.stdout_to_pipe = true});
+    ASSERT_TRUE(child.ok()) << child.status();
     char line[128];
     int seen = 0;
     // Kill after a varying number of acknowledgements, while sending.
     int kill_after = 100 + round * 120;
-    while (seen < kill_after && std::fgets(line, sizeof(line), child.out)) {
+    while (seen < kill_after && std::fgets(line, sizeof(line), child->stdout_pipe())) {
       absl::string_view text(line);
       if (absl::StartsWith(text, "spooled ")) {
         promised.insert(std::string(absl::StripSuffix(
@@ -94,35 +72,34 @@ TEST(UplinkKill9Test, NothingLostNothingDuplicatedAcrossKill9) {
       }
     }
     ASSERT_EQ(seen, kill_after) << "child ended early in round " << round;
-    ASSERT_EQ(::kill(child.pid, SIGKILL), 0);
-    int status = 0;
-    ASSERT_EQ(::waitpid(child.pid, &status, 0), child.pid);
-    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    absl::StatusOr<int> status = child->SignalAndWait(SIGKILL);
+    ASSERT_TRUE(status.ok()) << status.status();
+    EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL);
     // Lines written before the kill but not yet read are promises too.
-    while (std::fgets(line, sizeof(line), child.out)) {
+    while (std::fgets(line, sizeof(line), child->stdout_pipe())) {
       absl::string_view text(line);
       if (absl::StartsWith(text, "spooled ")) {
         promised.insert(std::string(absl::StripSuffix(
             absl::StripPrefix(text, "spooled "), "\n")));
       }
     }
-    std::fclose(child.out);
   }
 
   // Restart on the same spool, in drain mode, with a fast verifier.
   (*server)->SetDelay(absl::ZeroDuration());
-  Child drain = Spawn({ChildPath(), spool_dir, url, ca->cert_path, kToken,
-                       "0", "0"});
+  absl::StatusOr<ChildProcess> drain = ChildProcess::Start(
+      {ChildPath(), spool_dir, url, ca->cert_path, kToken, "0", "0"},
+      {.stdout_to_pipe = true});
+  ASSERT_TRUE(drain.ok()) << drain.status();
   char line[128];
   bool drained = false;
-  while (std::fgets(line, sizeof(line), drain.out)) {
+  while (std::fgets(line, sizeof(line), drain->stdout_pipe())) {
     drained |= absl::StartsWith(line, "drained");
   }
-  std::fclose(drain.out);
-  int status = 0;
-  ASSERT_EQ(::waitpid(drain.pid, &status, 0), drain.pid);
+  absl::StatusOr<int> status = drain->Wait();
+  ASSERT_TRUE(status.ok()) << status.status();
   ASSERT_TRUE(drained);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
 
   std::set<std::string> stored = (*server)->StoredKeys();
   int missing = 0;
