@@ -10,6 +10,7 @@ out="${1:-docs/PERFORMANCE.md}"
 tools/setup/install-deps.sh >/dev/null
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 cores=$(nproc)
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 tmp=$(mktemp)
 failures=0
 {
@@ -20,9 +21,10 @@ failures=0
   echo "a baseline measured in the same run on the same machine; absolute"
   echo "numbers move between runs and machines, ratios much less."
   echo
-  echo "Figures were taken on a shared machine: other processes (builds,"
-  echo "fuzzers) were using the same cores, so absolute numbers are noisy and"
-  echo "pessimistic; compare each figure with its same-run baseline."
+  echo "Load average when this run started: ${load_at_start} (1, 5, 15 min) on"
+  echo "${cores} cores. On a machine shared with builds or fuzzers absolute"
+  echo "numbers are noisy and pessimistic; compare each figure with its"
+  echo "same-run baseline."
   echo
   for script in tools/bench/*.sh; do
     [ "$(basename "$script")" = report.sh ] && continue
