@@ -413,6 +413,16 @@ if [ -n "${tpm_faulted:-}" ]; then
   [ -n "$tpm_error" ] || { echo "demo: no clear TPM error logged" >&2; fault_failed=1; }
 fi
 if [ "$lost" -ne 0 ] || [ "$duplicates" -ne 0 ] || [ "$node_errors" -ne 0 ] || [ "$fault_failed" -ne 0 ]; then
+  # The work dir goes with the test's temp dir: show what the first nodes
+  # that complained said (a sanitizer report lands here too).
+  shown=0
+  for f in "$work"/nodes/*.err; do
+    [ -s "$f" ] || continue
+    echo "--- $(basename "$f") (last 40 lines) ---" >&2
+    tail -n 40 "$f" >&2
+    shown=$((shown + 1))
+    [ "$shown" -lt 2 ] || break
+  done
   echo "demo FAILED: messages lost or duplicated (work dir $work)" >&2
   exit 1
 fi

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <coap3/coap.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <utility>
@@ -112,7 +113,14 @@ DtlsNode::~DtlsNode() {
 }
 
 void DtlsNode::DropSession() {
-  if (session_ != nullptr) coap_session_release(session_);
+  if (session_ != nullptr) {
+    // A CON still queued for retransmission holds its own reference to the
+    // session, so releasing ours alone left the session and that PDU alive
+    // after a lost session (LeakSanitizer: 414 bytes per failed attempt).
+    // Disconnecting first drops what is queued, then the release frees it.
+    coap_session_disconnected(session_, COAP_NACK_NOT_DELIVERABLE);
+    coap_session_release(session_);
+  }
   session_ = nullptr;
   session_lost_ = false;
   session_established_ = false;
@@ -158,7 +166,13 @@ absl::StatusOr<CoapResponse> DtlsNode::Exchange(int method, absl::string_view pa
   uint64_t t = next_token_++;
   for (int i = 7; i >= 0; --i, t >>= 8) token[i] = static_cast<uint8_t>(t);
   absl::Status last = absl::UnavailableError("no attempt made");
+  absl::Duration backoff = options_.retry_backoff;
   for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
+    if (attempt > 0 && backoff > absl::ZeroDuration()) {
+      const absl::Time resume = absl::Now() + backoff;
+      while (absl::Now() < resume) coap_io_process(context_, 50);
+      backoff = std::min(backoff * 2, absl::Seconds(4));
+    }
     absl::Status session = EnsureSession();
     if (!session.ok()) return session;
     coap_pdu_t* pdu = coap_new_pdu(COAP_MESSAGE_CON,

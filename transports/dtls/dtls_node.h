@@ -39,6 +39,12 @@ struct DtlsNodeOptions {
   unsigned max_retransmit = 4;               // CoAP MAX_RETRANSMIT
   unsigned ack_timeout_seconds = 2;          // CoAP ACK_TIMEOUT
   int max_attempts = 2;                      // sessions tried per request
+  // Wait before each new session after a failed attempt: this long, then
+  // doubling, at most 4 s. Zero retries at once. A gateway that restarts
+  // (kill -9, an update) refuses the first attempts outright (ICMP port
+  // unreachable), so without a wait every attempt is spent in milliseconds
+  // and the reading is lost; cxsec-node sets 250 ms with 8 attempts.
+  absl::Duration retry_backoff = absl::ZeroDuration();
   // Send the bare device id as PSK identity (the gateway's current epoch)
   // instead of "<id>.<epoch>".
   bool bare_identity = false;

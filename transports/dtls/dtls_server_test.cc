@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -184,6 +185,27 @@ TEST_F(DtlsServerTest, WorksWithAHandshakeLimitOfOne) {
   StartServer(options);
   auto a = Node(WriteNodeKey(security_, DeviceId(11), 1, "n11.key"));
   EXPECT_TRUE(a->PostReading(false, 1).ok());
+}
+
+// A gateway that restarts (kill -9, an update) refuses the first attempts
+// outright. With retry_backoff the node waits between sessions and the
+// reading gets through once the gateway is back; with immediate retries
+// all eight attempts would be spent in milliseconds and this post fail.
+TEST_F(DtlsServerTest, ReadingSurvivesAGatewayRestartWithBackoff) {
+  StartServer();
+  DtlsNodeOptions patient;
+  patient.max_attempts = 8;
+  patient.retry_backoff = absl::Milliseconds(250);
+  auto node = Node(WriteNodeKey(security_, DeviceId(40), 1, "n40.key"), patient);
+  ASSERT_TRUE(node->PostReading(false, 1).ok());
+  server_.reset();  // the gateway is gone; its sessions with it
+  std::thread restart([this] {
+    absl::SleepFor(absl::Milliseconds(1500));
+    StartServer();
+  });
+  absl::Status posted = node->PostReading(false, 3);
+  restart.join();
+  EXPECT_TRUE(posted.ok()) << posted;
 }
 
 TEST_F(DtlsServerTest, IdleSessionsExpireAndTheNodeHandshakesAgain) {
