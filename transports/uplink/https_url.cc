@@ -23,6 +23,41 @@ bool IsIpAddress(const std::string& host, bool bracketed) {
   return inet_pton(AF_INET, host.c_str(), buffer) == 1;
 }
 
+// RFC 3986 path characters: unreserved, sub-delims, ':' and '/', plus '%'
+// (checked separately for two hex digits). Everything else, control bytes
+// above all, is refused: the path goes verbatim into the HTTP request line,
+// where a CR or LF would start a header of the URL author's choosing.
+bool IsPathCharacter(char c) {
+  return absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' ||
+         c == '~' || c == '!' || c == '$' || c == '&' || c == '\'' ||
+         c == '(' || c == ')' || c == '*' || c == '+' || c == ',' ||
+         c == ';' || c == '=' || c == ':' || c == '/';
+}
+
+absl::Status CheckPath(absl::string_view path) {
+  for (size_t i = 0; i < path.size(); ++i) {
+    const char c = path[i];
+    if (c == '%') {
+      if (i + 2 >= path.size() || !absl::ascii_isxdigit(path[i + 1]) ||
+          !absl::ascii_isxdigit(path[i + 2])) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "URL path has a '%' not followed by two hex digits at offset ", i));
+      }
+      i += 2;
+      continue;
+    }
+    if (!IsPathCharacter(c)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "URL path has byte 0x",
+          absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2),
+          " at offset ", i,
+          ", which a URL path may not hold (control bytes, spaces and "
+          "non-ASCII must not reach the HTTP request line)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<HttpsUrl> ParseHttpsUrl(absl::string_view url) {
@@ -42,6 +77,9 @@ absl::StatusOr<HttpsUrl> ParseHttpsUrl(absl::string_view url) {
   size_t slash = rest.find('/');
   absl::string_view authority = rest.substr(0, slash);
   if (slash != absl::string_view::npos) {
+    if (absl::Status path_ok = CheckPath(rest.substr(slash)); !path_ok.ok()) {
+      return path_ok;
+    }
     parsed.path = std::string(rest.substr(slash));
     while (!parsed.path.empty() && parsed.path.back() == '/') {
       parsed.path.pop_back();

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
 namespace cxsec {
@@ -31,6 +32,44 @@ TEST(ParseHttpsUrlTest, RejectsWhatItDoesNotSupport) {
         "https://a.example/?q=1", "https://a_b.example", "https://[::1"}) {
     EXPECT_FALSE(ParseHttpsUrl(bad).ok()) << bad;
   }
+}
+
+TEST(ParseHttpsUrlTest, RefusesBytesThatCouldEndTheRequestLine) {
+  // CI's fuzzer found control bytes accepted in the path
+  // (shared/findings/https_url_fuzzer-crash-0c2128f8): a CR or LF there
+  // would reach the HTTP request line and start a header of its own.
+  for (const char* bad :
+       {"https://a.example/x\r\nHost:evil", "https://a.example/\x0c",
+        "https://a.example/a\tb", "https://a.example/\x7f",
+        "https://a.example/caf\xc3\xa9", "https://a.example/%0",
+        "https://a.example/%zz", "https://a.example/a\"b",
+        "https://a.example/<script>"}) {
+    auto url = ParseHttpsUrl(bad);
+    ASSERT_FALSE(url.ok()) << bad;
+    EXPECT_TRUE(absl::StrContains(url.status().message(), "URL path"))
+        << url.status();
+  }
+  auto url = ParseHttpsUrl("https://a.example/x\ry");
+  ASSERT_FALSE(url.ok());
+  EXPECT_EQ(url.status().message(),
+            "URL path has byte 0x0d at offset 2, which a URL path may not hold "
+            "(control bytes, spaces and non-ASCII must not reach the HTTP "
+            "request line)");
+  // What RFC 3986 allows in a path still parses, percent-escapes included.
+  url = ParseHttpsUrl("https://a.example/v1/a-b_c.d~e!$&'()*+,;=:%2Fx");
+  ASSERT_TRUE(url.ok()) << url.status();
+  EXPECT_EQ(url->path, "/v1/a-b_c.d~e!$&'()*+,;=:%2Fx");
+}
+
+TEST(ParseHttpsUrlTest, RefusesTheFuzzerFinding) {
+  // The 2048-byte input itself: "https://1/" then CR, FF and commas.
+  std::string finding = "https://1/";
+  while (finding.size() < kMaxHttpsUrlLength) {
+    finding += (finding.size() % 3 == 0) ? '\r' : ',';
+  }
+  auto url = ParseHttpsUrl(finding);
+  ASSERT_FALSE(url.ok());
+  EXPECT_TRUE(absl::StrContains(url.status().message(), "byte 0x0d"));
 }
 
 TEST(ParseSpkiPinsTest, ParsesListsAndRejectsBadPins) {
