@@ -24,6 +24,16 @@ PACKAGES=(
   libcurl3-gnutls libssl3
 )
 
+# The persistent Bazel disk cache of the README commands and CI
+# (--config=cached in .bazelrc). Owned by root and not writable by others:
+# whoever can write a build cache can put code into every later build.
+cache_dir=/var/cache/cxsec/bazel
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+if [ ! -d "$cache_dir" ]; then
+  $SUDO mkdir -p -m 0755 "$cache_dir"
+fi
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed'; then
@@ -36,8 +46,6 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
