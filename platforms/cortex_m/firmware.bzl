@@ -39,6 +39,15 @@ load("//tools/build_defs:cc.bzl", "CXSEC_COPTS")
 # Every device-side cc target carries this; see //platforms/cortex_m:BUILD.
 CORTEX_M3_COMPATIBLE = [Label("//platforms/cortex_m:cortex_m3")]
 
+# For host-only targets that sit beside device code (e.g. a gtest of a
+# portable header): skipped when a wildcard is built with --config=cortex_m3.
+def host_only():
+    """target_compatible_with for a host-only target beside device code."""
+    return select({
+        _label_string(Label("//platforms/cortex_m:cortex_m3_build")): ["@platforms//:incompatible"],
+        "//conditions:default": [],
+    })
+
 # Repositories that must never be part of a device image.
 HOST_ONLY_REPOSITORIES = {
     "com_google_absl": "Abseil",
@@ -195,6 +204,7 @@ def cortex_m_firmware_image(name, srcs, deps = [], board = "mps2_an385", copts =
         name = name + "_device_deps",
         srcs = [":" + name],
         output_group = "device_deps",
+        tags = tags,
         visibility = ["//visibility:private"],
     )
 
