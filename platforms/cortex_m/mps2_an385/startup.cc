@@ -30,6 +30,7 @@ extern void (*__init_array_end[])();
 int main();
 [[noreturn]] void Reset_Handler();
 [[noreturn]] void cxsec_fault_handler();
+[[noreturn]] void cxsec_fault_report();
 void cxsec_systick_handler();  // board.cc
 }
 
@@ -68,9 +69,20 @@ extern "C" [[noreturn]] void Reset_Handler() {
 
 // Any fault or unexpected exception: say so on the semihosting console
 // (the UART may be what faulted) and stop with kFaultExitCode.
-extern "C" [[noreturn]] void cxsec_fault_handler() {
+extern "C" [[noreturn]] void cxsec_fault_report() {
   cxsec::semihosting::WriteString("cxsec: CPU fault or unexpected exception\n");
   cxsec::semihosting::Exit(kFaultExitCode);
+}
+
+// The fault entry point first moves SP back to the top of the stack: the
+// fault may be a stack overflow, and the report needs a stack that works.
+// Nothing returns from here, so discarding the old stack is fine.
+extern "C" [[noreturn]] __attribute__((naked)) void cxsec_fault_handler() {
+  __asm__ volatile(
+      "ldr r0, =__stack_top\n"
+      "mov sp, r0\n"
+      "b cxsec_fault_report\n"
+      ".ltorg\n");
 }
 
 namespace cxsec::board {
