@@ -28,24 +28,30 @@ namespace cxsec::board {
 
 // BoardStatus: the outcome of a fallible board call. An extend-only list:
 // values are never renumbered, so logs from old firmware stay readable.
-enum class [[nodiscard]] BoardStatus : uint8_t {
-  kOk = 0,
-  kOutOfRange = 1,   // offset/size outside the storage region
-  kMisaligned = 2,   // not a multiple of the erase or write unit
-  kNotErased = 3,    // a flash write over bytes that are not erased
-  kUnavailable = 4,  // the board has no such device (e.g. no entropy source)
-  kDeviceError = 5,  // the device reported a failure
+enum class [[nodiscard]] BoardStatus : uint8_t{
+    kOk = 0,
+    kOutOfRange = 1,   // offset/size outside the storage region
+    kMisaligned = 2,   // not a multiple of the erase or write unit
+    kNotErased = 3,    // a flash write over bytes that are not erased
+    kUnavailable = 4,  // the board has no such device (e.g. no entropy source)
+    kDeviceError = 5,  // the device reported a failure
 };
 
 // BoardStatusName: a short, stable name for logs ("ok", "out_of_range", ...).
 constexpr const char* BoardStatusName(BoardStatus status) {
   switch (status) {
-    case BoardStatus::kOk: return "ok";
-    case BoardStatus::kOutOfRange: return "out_of_range";
-    case BoardStatus::kMisaligned: return "misaligned";
-    case BoardStatus::kNotErased: return "not_erased";
-    case BoardStatus::kUnavailable: return "unavailable";
-    case BoardStatus::kDeviceError: return "device_error";
+    case BoardStatus::kOk:
+      return "ok";
+    case BoardStatus::kOutOfRange:
+      return "out_of_range";
+    case BoardStatus::kMisaligned:
+      return "misaligned";
+    case BoardStatus::kNotErased:
+      return "not_erased";
+    case BoardStatus::kUnavailable:
+      return "unavailable";
+    case BoardStatus::kDeviceError:
+      return "device_error";
   }
   return "unknown";
 }

@@ -20,7 +20,8 @@ namespace cxsec::board {
 
 // ConsoleWrite: writes `text` as is.
 inline void ConsoleWrite(std::string_view text) {
-  UartWrite(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  UartWrite(
+      std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
 // ConsoleWriteLine: writes `text` and a newline.

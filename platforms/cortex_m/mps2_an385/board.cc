@@ -3,11 +3,12 @@
 // emulated NOR flash, SysTick for the millisecond clock, and the host's
 // /dev/urandom over semihosting as the entropy source (QEMU models no TRNG
 // for this board; a real board must use its hardware TRNG instead).
+#include "platforms/cortex_m/board/board.h"
+
 #include <cstdint>
 #include <cstring>
 #include <span>
 
-#include "platforms/cortex_m/board/board.h"
 #include "platforms/cortex_m/mps2_an385/cmsdk_uart.h"
 #include "platforms/cortex_m/semihosting/semihosting.h"
 
@@ -34,9 +35,12 @@ constexpr uint32_t kFlashWriteUnit = 4;
 constexpr uint8_t kErasedByte = 0xFF;
 
 // SysTick registers (ARMv7-M architecture reference, B3.3).
-volatile uint32_t& kSysTickControl = *reinterpret_cast<volatile uint32_t*>(0xE000E010);
-volatile uint32_t& kSysTickReload = *reinterpret_cast<volatile uint32_t*>(0xE000E014);
-volatile uint32_t& kSysTickCurrent = *reinterpret_cast<volatile uint32_t*>(0xE000E018);
+volatile uint32_t& kSysTickControl =
+    *reinterpret_cast<volatile uint32_t*>(0xE000E010);
+volatile uint32_t& kSysTickReload =
+    *reinterpret_cast<volatile uint32_t*>(0xE000E014);
+volatile uint32_t& kSysTickCurrent =
+    *reinterpret_cast<volatile uint32_t*>(0xE000E018);
 constexpr uint32_t kSysTickEnable = 1u << 0;
 constexpr uint32_t kSysTickInterrupt = 1u << 1;
 constexpr uint32_t kSysTickCpuClock = 1u << 2;
@@ -129,7 +133,8 @@ BoardStatus EntropyFill(std::span<uint8_t> out) {
     handle = semihosting::OpenForReading(kHostRandom, sizeof(kHostRandom) - 1);
     if (handle < 0) return BoardStatus::kUnavailable;
   }
-  if (semihosting::Read(handle, out.data(), out.size()) != 0) return BoardStatus::kDeviceError;
+  if (semihosting::Read(handle, out.data(), out.size()) != 0)
+    return BoardStatus::kDeviceError;
   return BoardStatus::kOk;
 }
 
@@ -138,5 +143,6 @@ BoardStatus EntropyFill(std::span<uint8_t> out) {
 }  // namespace cxsec::board
 
 extern "C" void cxsec_systick_handler() {
-  cxsec::board::milliseconds_since_init = cxsec::board::milliseconds_since_init + 1;
+  cxsec::board::milliseconds_since_init =
+      cxsec::board::milliseconds_since_init + 1;
 }

@@ -58,12 +58,16 @@ __attribute__((noinline)) static void PaintStack() {
 extern "C" [[noreturn]] void Reset_Handler() {
   PaintStack();
   std::memcpy(__data_start, __data_load_start,
-              reinterpret_cast<uintptr_t>(__data_end) - reinterpret_cast<uintptr_t>(__data_start));
+              reinterpret_cast<uintptr_t>(__data_end) -
+                  reinterpret_cast<uintptr_t>(__data_start));
   std::memset(__bss_start, 0,
-              reinterpret_cast<uintptr_t>(__bss_end) - reinterpret_cast<uintptr_t>(__bss_start));
+              reinterpret_cast<uintptr_t>(__bss_end) -
+                  reinterpret_cast<uintptr_t>(__bss_start));
   cxsec::board::Init();
-  for (auto* ctor = __preinit_array_start; ctor < __preinit_array_end; ++ctor) (*ctor)();
-  for (auto* ctor = __init_array_start; ctor < __init_array_end; ++ctor) (*ctor)();
+  for (auto* ctor = __preinit_array_start; ctor < __preinit_array_end; ++ctor)
+    (*ctor)();
+  for (auto* ctor = __init_array_start; ctor < __init_array_end; ++ctor)
+    (*ctor)();
   cxsec::board::Exit(main());
 }
 
@@ -90,10 +94,12 @@ namespace cxsec::board {
 StackUsage MeasureStackUsage() {
   const uint32_t* word = __stack_limit;
   while (word < __stack_top && *word == kStackPaint) ++word;
-  const auto size = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(__stack_top) -
-                                          reinterpret_cast<uintptr_t>(__stack_limit));
-  const auto used = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(__stack_top) -
-                                          reinterpret_cast<uintptr_t>(word));
+  const auto size =
+      static_cast<uint32_t>(reinterpret_cast<uintptr_t>(__stack_top) -
+                            reinterpret_cast<uintptr_t>(__stack_limit));
+  const auto used =
+      static_cast<uint32_t>(reinterpret_cast<uintptr_t>(__stack_top) -
+                            reinterpret_cast<uintptr_t>(word));
   return StackUsage{.size_bytes = size, .peak_used_bytes = used};
 }
 
@@ -113,21 +119,48 @@ const ExceptionHandler cxsec_vector_table[16 + 32] = {
     cxsec_fault_handler,  // MemManage
     cxsec_fault_handler,  // BusFault
     cxsec_fault_handler,  // UsageFault
-    nullptr, nullptr, nullptr, nullptr,  // reserved
+    nullptr,              // reserved
+    nullptr,              // reserved
+    nullptr,              // reserved
+    nullptr,              // reserved
     cxsec_fault_handler,  // SVCall
     cxsec_fault_handler,  // DebugMonitor
     nullptr,              // reserved
     cxsec_fault_handler,  // PendSV
     cxsec_systick_handler,
     // Device interrupts 0..31: none are enabled, so any that fires is a bug.
-    cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler,
-    cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler,
-    cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler,
-    cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler,
-    cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler,
-    cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler,
-    cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler,
-    cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler, cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
+    cxsec_fault_handler,
 };
 
 // C and C++ runtime hooks. The firmware has no heap, no exceptions and never

@@ -6,6 +6,7 @@
 #include "platforms/cortex_m/board/console.h"
 
 int main() {
-  cxsec::board::ConsoleWriteLine("fault_probe: executing an undefined instruction");
+  cxsec::board::ConsoleWriteLine(
+      "fault_probe: executing an undefined instruction");
   __builtin_trap();
 }

@@ -63,7 +63,8 @@ constexpr std::array<uint8_t, N / 2> Hex(const char (&text)[N]) {
   };
   std::array<uint8_t, N / 2> bytes{};
   for (size_t i = 0; i < N / 2; ++i) {
-    bytes[i] = static_cast<uint8_t>(nibble(text[2 * i]) << 4 | nibble(text[2 * i + 1]));
+    bytes[i] = static_cast<uint8_t>(nibble(text[2 * i]) << 4 |
+                                    nibble(text[2 * i + 1]));
   }
   return bytes;
 }
@@ -72,25 +73,31 @@ constexpr std::array<uint8_t, N / 2> Hex(const char (&text)[N]) {
 inline bool SameBytes(std::span<const uint8_t> a, std::span<const uint8_t> b) {
   if (a.size() != b.size()) return false;
   uint8_t difference = 0;
-  for (size_t i = 0; i < a.size(); ++i) difference |= static_cast<uint8_t>(a[i] ^ b[i]);
+  for (size_t i = 0; i < a.size(); ++i)
+    difference |= static_cast<uint8_t>(a[i] ^ b[i]);
   return difference == 0;
 }
 
-inline KnownAnswerResult Compare(const char* name, int error, std::span<const uint8_t> computed,
+inline KnownAnswerResult Compare(const char* name, int error,
+                                 std::span<const uint8_t> computed,
                                  std::span<const uint8_t> expected) {
   if (error != 0) return {name, KnownAnswerOutcome::kError, error};
-  return {name, SameBytes(computed, expected) ? KnownAnswerOutcome::kMatch : KnownAnswerOutcome::kMismatch, 0};
+  return {name,
+          SameBytes(computed, expected) ? KnownAnswerOutcome::kMatch
+                                        : KnownAnswerOutcome::kMismatch,
+          0};
 }
 
 }  // namespace internal
 
 // Sha256Abc: SHA-256 of "abc".
 inline KnownAnswerResult Sha256Abc() {
-  constexpr auto kExpected =
-      internal::Hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  constexpr auto kExpected = internal::Hex(
+      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   const uint8_t message[] = {'a', 'b', 'c'};
   std::array<uint8_t, 32> digest{};
-  const int error = mbedtls_sha256_ret(message, sizeof(message), digest.data(), /*is224=*/0);
+  const int error =
+      mbedtls_sha256_ret(message, sizeof(message), digest.data(), /*is224=*/0);
   return internal::Compare("sha256_fips180_abc", error, digest, kExpected);
 }
 
@@ -103,7 +110,9 @@ inline KnownAnswerResult Aes128Block() {
   mbedtls_aes_context aes;
   mbedtls_aes_init(&aes);
   int error = mbedtls_aes_setkey_enc(&aes, kKey.data(), 128);
-  if (error == 0) error = mbedtls_aes_crypt_ecb(&aes, MBEDTLS_AES_ENCRYPT, kPlaintext.data(), ciphertext.data());
+  if (error == 0)
+    error = mbedtls_aes_crypt_ecb(&aes, MBEDTLS_AES_ENCRYPT, kPlaintext.data(),
+                                  ciphertext.data());
   mbedtls_aes_free(&aes);
   return internal::Compare("aes128_fips197_c1", error, ciphertext, kExpected);
 }
@@ -114,8 +123,9 @@ inline KnownAnswerResult AesCmac() {
   constexpr auto kMessage = internal::Hex("6bc1bee22e409f96e93d7e117393172a");
   constexpr auto kExpected = internal::Hex("070a16b46b4d4144f79bdd9dd04a287c");
   std::array<uint8_t, 16> tag{};
-  const int error = mbedtls_cipher_cmac(mbedtls_cipher_info_from_type(MBEDTLS_CIPHER_AES_128_ECB), kKey.data(),
-                                        128, kMessage.data(), kMessage.size(), tag.data());
+  const int error = mbedtls_cipher_cmac(
+      mbedtls_cipher_info_from_type(MBEDTLS_CIPHER_AES_128_ECB), kKey.data(),
+      128, kMessage.data(), kMessage.size(), tag.data());
   return internal::Compare("aes_cmac_rfc4493_ex2", error, tag, kExpected);
 }
 
@@ -124,16 +134,18 @@ inline KnownAnswerResult AesCcm() {
   constexpr auto kKey = internal::Hex("c0c1c2c3c4c5c6c7c8c9cacbcccdcecf");
   constexpr auto kNonce = internal::Hex("00000003020100a0a1a2a3a4a5");
   constexpr auto kAad = internal::Hex("0001020304050607");
-  constexpr auto kPlaintext = internal::Hex("08090a0b0c0d0e0f101112131415161718191a1b1c1d1e");
-  constexpr auto kExpected =
-      internal::Hex("588c979a61c663d2f066d0c2c0f989806d5f6b61dac38417e8d12cfdf926e0");
+  constexpr auto kPlaintext =
+      internal::Hex("08090a0b0c0d0e0f101112131415161718191a1b1c1d1e");
+  constexpr auto kExpected = internal::Hex(
+      "588c979a61c663d2f066d0c2c0f989806d5f6b61dac38417e8d12cfdf926e0");
   std::array<uint8_t, kPlaintext.size() + 8> output{};
   mbedtls_ccm_context ccm;
   mbedtls_ccm_init(&ccm);
   int error = mbedtls_ccm_setkey(&ccm, MBEDTLS_CIPHER_ID_AES, kKey.data(), 128);
   if (error == 0) {
-    error = mbedtls_ccm_encrypt_and_tag(&ccm, kPlaintext.size(), kNonce.data(), kNonce.size(), kAad.data(),
-                                        kAad.size(), kPlaintext.data(), output.data(),
+    error = mbedtls_ccm_encrypt_and_tag(&ccm, kPlaintext.size(), kNonce.data(),
+                                        kNonce.size(), kAad.data(), kAad.size(),
+                                        kPlaintext.data(), output.data(),
                                         output.data() + kPlaintext.size(), 8);
   }
   mbedtls_ccm_free(&ccm);
@@ -147,10 +159,13 @@ inline KnownAnswerResult HkdfSha256() {
   constexpr auto kSalt = internal::Hex("000102030405060708090a0b0c");
   constexpr auto kInfo = internal::Hex("f0f1f2f3f4f5f6f7f8f9");
   constexpr auto kExpected = internal::Hex(
-      "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865");
+      "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208"
+      "d5b887185865");
   std::array<uint8_t, 42> okm{};
-  const int error = mbedtls_hkdf(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), kSalt.data(), kSalt.size(),
-                                 ikm.data(), ikm.size(), kInfo.data(), kInfo.size(), okm.data(), okm.size());
+  const int error =
+      mbedtls_hkdf(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), kSalt.data(),
+                   kSalt.size(), ikm.data(), ikm.size(), kInfo.data(),
+                   kInfo.size(), okm.data(), okm.size());
   return internal::Compare("hkdf_sha256_rfc5869_tc1", error, okm, kExpected);
 }
 
@@ -158,12 +173,14 @@ namespace internal {
 
 // The RFC 6979 A.2.5 key and its SHA-256 signature of "sample".
 inline int EcdsaP256VerifySample(std::span<const uint8_t> message) {
-  constexpr auto kPublicKey = Hex(
-      "04"
-      "60fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb6"
-      "7903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299");
-  constexpr auto kR = Hex("efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716");
-  constexpr auto kS = Hex("f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8");
+  constexpr auto kPublicKey =
+      Hex("04"
+          "60fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb6"
+          "7903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299");
+  constexpr auto kR =
+      Hex("efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716");
+  constexpr auto kS =
+      Hex("f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8");
   std::array<uint8_t, 32> hash{};
   mbedtls_ecp_group group;
   mbedtls_ecp_point public_key;
@@ -173,12 +190,18 @@ inline int EcdsaP256VerifySample(std::span<const uint8_t> message) {
   mbedtls_ecp_point_init(&public_key);
   mbedtls_mpi_init(&r);
   mbedtls_mpi_init(&s);
-  int error = mbedtls_sha256_ret(message.data(), message.size(), hash.data(), 0);
-  if (error == 0) error = mbedtls_ecp_group_load(&group, MBEDTLS_ECP_DP_SECP256R1);
-  if (error == 0) error = mbedtls_ecp_point_read_binary(&group, &public_key, kPublicKey.data(), kPublicKey.size());
+  int error =
+      mbedtls_sha256_ret(message.data(), message.size(), hash.data(), 0);
+  if (error == 0)
+    error = mbedtls_ecp_group_load(&group, MBEDTLS_ECP_DP_SECP256R1);
+  if (error == 0)
+    error = mbedtls_ecp_point_read_binary(&group, &public_key,
+                                          kPublicKey.data(), kPublicKey.size());
   if (error == 0) error = mbedtls_mpi_read_binary(&r, kR.data(), kR.size());
   if (error == 0) error = mbedtls_mpi_read_binary(&s, kS.data(), kS.size());
-  if (error == 0) error = mbedtls_ecdsa_verify(&group, hash.data(), hash.size(), &public_key, &r, &s);
+  if (error == 0)
+    error = mbedtls_ecdsa_verify(&group, hash.data(), hash.size(), &public_key,
+                                 &r, &s);
   mbedtls_mpi_free(&s);
   mbedtls_mpi_free(&r);
   mbedtls_ecp_point_free(&public_key);
@@ -192,8 +215,10 @@ inline int EcdsaP256VerifySample(std::span<const uint8_t> message) {
 inline KnownAnswerResult EcdsaP256Verify() {
   const uint8_t message[] = {'s', 'a', 'm', 'p', 'l', 'e'};
   const int error = internal::EcdsaP256VerifySample(message);
-  if (error == MBEDTLS_ERR_ECP_VERIFY_FAILED) return {"ecdsa_p256_rfc6979_a25_verify", KnownAnswerOutcome::kMismatch, 0};
-  return {"ecdsa_p256_rfc6979_a25_verify", error == 0 ? KnownAnswerOutcome::kMatch : KnownAnswerOutcome::kError,
+  if (error == MBEDTLS_ERR_ECP_VERIFY_FAILED)
+    return {"ecdsa_p256_rfc6979_a25_verify", KnownAnswerOutcome::kMismatch, 0};
+  return {"ecdsa_p256_rfc6979_a25_verify",
+          error == 0 ? KnownAnswerOutcome::kMatch : KnownAnswerOutcome::kError,
           error};
 }
 
@@ -201,14 +226,25 @@ inline KnownAnswerResult EcdsaP256Verify() {
 inline KnownAnswerResult EcdsaP256RejectsChangedMessage() {
   const uint8_t message[] = {'S', 'a', 'm', 'p', 'l', 'e'};
   const int error = internal::EcdsaP256VerifySample(message);
-  if (error == MBEDTLS_ERR_ECP_VERIFY_FAILED) return {"ecdsa_p256_rejects_changed_message", KnownAnswerOutcome::kMatch, 0};
-  if (error == 0) return {"ecdsa_p256_rejects_changed_message", KnownAnswerOutcome::kMismatch, 0};
-  return {"ecdsa_p256_rejects_changed_message", KnownAnswerOutcome::kError, error};
+  if (error == MBEDTLS_ERR_ECP_VERIFY_FAILED)
+    return {"ecdsa_p256_rejects_changed_message", KnownAnswerOutcome::kMatch,
+            0};
+  if (error == 0)
+    return {"ecdsa_p256_rejects_changed_message", KnownAnswerOutcome::kMismatch,
+            0};
+  return {"ecdsa_p256_rejects_changed_message", KnownAnswerOutcome::kError,
+          error};
 }
 
 // The tests in the order the self-test runs them.
 inline constexpr KnownAnswerResult (*kAllKnownAnswerTests[])() = {
-    Sha256Abc, Aes128Block, AesCmac, AesCcm, HkdfSha256, EcdsaP256Verify, EcdsaP256RejectsChangedMessage,
+    Sha256Abc,
+    Aes128Block,
+    AesCmac,
+    AesCcm,
+    HkdfSha256,
+    EcdsaP256Verify,
+    EcdsaP256RejectsChangedMessage,
 };
 
 }  // namespace cxsec::selftest

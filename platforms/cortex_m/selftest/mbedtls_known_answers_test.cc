@@ -14,7 +14,9 @@ class MbedtlsKnownAnswersTest : public ::testing::Test {
  protected:
   // The node gives Mbed TLS the same 8 KiB; a host run that needs more
   // would fail on the device too.
-  void SetUp() override { mbedtls_memory_buffer_alloc_init(heap_.data(), heap_.size()); }
+  void SetUp() override {
+    mbedtls_memory_buffer_alloc_init(heap_.data(), heap_.size());
+  }
   void TearDown() override { mbedtls_memory_buffer_alloc_free(); }
 
  private:
@@ -24,8 +26,9 @@ class MbedtlsKnownAnswersTest : public ::testing::Test {
 TEST_F(MbedtlsKnownAnswersTest, EveryVectorMatches) {
   for (auto* test : kAllKnownAnswerTests) {
     const KnownAnswerResult result = test();
-    EXPECT_TRUE(result.passed()) << result.name << ": outcome " << static_cast<int>(result.outcome)
-                                 << ", Mbed TLS error " << result.mbedtls_error;
+    EXPECT_TRUE(result.passed())
+        << result.name << ": outcome " << static_cast<int>(result.outcome)
+        << ", Mbed TLS error " << result.mbedtls_error;
   }
 }
 

@@ -56,7 +56,8 @@ bool RunKnownAnswers() {
       ConsoleWrite(result.name);
       ConsoleWrite(" FAILED: Mbed TLS error -0x");
       const auto code = static_cast<uint16_t>(-result.mbedtls_error);
-      const uint8_t code_bytes[] = {static_cast<uint8_t>(code >> 8), static_cast<uint8_t>(code)};
+      const uint8_t code_bytes[] = {static_cast<uint8_t>(code >> 8),
+                                    static_cast<uint8_t>(code)};
       board::ConsoleWriteHex(code_bytes);
       ConsoleWriteLine("");
     }
@@ -92,27 +93,36 @@ bool CheckEntropy() {
 bool CheckFlash() {
   const board::FlashGeometry geometry = board::StorageGeometry();
   const uint32_t last_sector = geometry.size_bytes - geometry.erase_unit_bytes;
-  const std::array<uint8_t, 8> pattern = {0xC5, 0x5E, 0xC0, 0xDE, 0x00, 0x01, 0x02, 0x03};
+  const std::array<uint8_t, 8> pattern = {0xC5, 0x5E, 0xC0, 0xDE,
+                                          0x00, 0x01, 0x02, 0x03};
   std::array<uint8_t, 8> readback{};
   auto fail = [](std::string_view detail) {
     ReportFailure("flash", detail);
     return false;
   };
-  if (board::FlashErase(last_sector, geometry.erase_unit_bytes) != board::BoardStatus::kOk) return fail("erase");
-  if (board::FlashRead(last_sector, readback) != board::BoardStatus::kOk || readback[0] != 0xFF) {
+  if (board::FlashErase(last_sector, geometry.erase_unit_bytes) !=
+      board::BoardStatus::kOk)
+    return fail("erase");
+  if (board::FlashRead(last_sector, readback) != board::BoardStatus::kOk ||
+      readback[0] != 0xFF) {
     return fail("erased bytes do not read 0xFF");
   }
-  if (board::FlashWrite(last_sector, pattern) != board::BoardStatus::kOk) return fail("write");
-  if (board::FlashRead(last_sector, readback) != board::BoardStatus::kOk || readback != pattern) {
+  if (board::FlashWrite(last_sector, pattern) != board::BoardStatus::kOk)
+    return fail("write");
+  if (board::FlashRead(last_sector, readback) != board::BoardStatus::kOk ||
+      readback != pattern) {
     return fail("read back differs");
   }
-  if (board::FlashWrite(last_sector, pattern) != board::BoardStatus::kNotErased) {
+  if (board::FlashWrite(last_sector, pattern) !=
+      board::BoardStatus::kNotErased) {
     return fail("a write over programmed bytes was not refused");
   }
-  if (board::FlashWrite(last_sector + 1, std::span(pattern).first(4)) != board::BoardStatus::kMisaligned) {
+  if (board::FlashWrite(last_sector + 1, std::span(pattern).first(4)) !=
+      board::BoardStatus::kMisaligned) {
     return fail("a misaligned write was not refused");
   }
-  if (board::FlashRead(geometry.size_bytes, std::span(readback).first(1)) != board::BoardStatus::kOutOfRange) {
+  if (board::FlashRead(geometry.size_bytes, std::span(readback).first(1)) !=
+      board::BoardStatus::kOutOfRange) {
     return fail("a read past the region was not refused");
   }
   ConsoleWrite("selftest: flash ok (");

@@ -43,7 +43,8 @@ inline void WriteString(const char* text) { Call(kSysWrite0, text); }
 
 // Exit: stops the program; the host (QEMU) exits with `exit_code`.
 [[noreturn]] inline void Exit(int exit_code) {
-  const uint32_t block[2] = {kAdpStoppedApplicationExit, static_cast<uint32_t>(exit_code)};
+  const uint32_t block[2] = {kAdpStoppedApplicationExit,
+                             static_cast<uint32_t>(exit_code)};
   Call(kSysExitExtended, block);
   for (;;) {  // only reached without a semihosting host
     __asm__ volatile("wfi");
@@ -62,7 +63,8 @@ inline int32_t OpenForReading(const char* path, size_t path_length) {
 // Read: reads up to `size` bytes from `handle` into `buffer`; returns how
 // many bytes were NOT read (0 = all of them), or -1.
 inline int32_t Read(int32_t handle, void* buffer, size_t size) {
-  const uint32_t block[3] = {static_cast<uint32_t>(handle), reinterpret_cast<uint32_t>(buffer),
+  const uint32_t block[3] = {static_cast<uint32_t>(handle),
+                             reinterpret_cast<uint32_t>(buffer),
                              static_cast<uint32_t>(size)};
   return Call(kSysRead, block);
 }
