@@ -25,9 +25,9 @@ expect() {  # expect pass|fail DESCRIPTION HARNESS-ARGS...
   fi
 }
 
-expect fail "an image exiting 3 fails when 0 is expected" --timeout 30 "$probe"
-expect pass "an image exiting 3 passes when 3 is expected" --timeout 30 --expect-exit 3 \
+expect fail "an image exiting 3 fails when 0 is expected" --timeout 15 "$probe"
+expect pass "an image exiting 3 passes when 3 is expected" --timeout 15 --expect-exit 3 \
   --expect-line "exit_code_probe: exiting with 3" "$probe"
-expect fail "a line the image never printed fails the run" --timeout 60 \
+expect fail "a line the image never printed fails the run" --timeout 15 \
   --expect-line "selftest: this line is never printed" "$selftest"
 [ "$failures" -eq 0 ]
