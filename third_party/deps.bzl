@@ -11,7 +11,7 @@ call) is left alone, so an embedding project can bring its own Abseil,
 GoogleTest, BoringSSL, ... by declaring it first.
 """
 
-load("//third_party:system_repo.bzl", "generated_files_repository", "system_absl_repository", "system_library_repository")
+load("//third_party:system_repo.bzl", "debian_source_repository", "generated_files_repository", "system_absl_repository", "system_library_repository")
 
 _LIB = "/usr/lib/x86_64-linux-gnu"
 
@@ -67,6 +67,11 @@ _COVERAGE_STUB = {
         "",
     ]),
 }
+
+# The label of cxsec's Mbed TLS configuration, written so that it resolves
+# from inside @mbedtls both when cxsec is the main repository ("@//...") and
+# when a project embeds it ("@cxsec//...").
+_MBEDTLS_CONFIG = Label("//platforms/cortex_m/mbedtls:config")
 
 def _maybe(rule, name, **kwargs):
     if not native.existing_rule(name):
@@ -156,4 +161,17 @@ def cxsec_dependencies():
         debian_package = "libbenchmark-dev",
         symlinks = {"/usr/include/benchmark": "include/benchmark"},
         build_files = {Label("//third_party:benchmark.BUILD"): "BUILD.bazel"},
+    )
+
+    # Mbed TLS 2.28 for node firmware: compiled from Debian's source package,
+    # which tools/setup/install-deps.sh unpacks with `apt-get source`.
+    _maybe(
+        debian_source_repository,
+        name = "mbedtls",
+        source_dir = "/opt/cxsec/src/mbedtls",
+        debian_source_package = "mbedtls",
+        version_prefix = "2.28.",
+        directories = ["include", "library"],
+        build_file_template = Label("//third_party:mbedtls.BUILD"),
+        config_target = "@{}//{}:{}".format(_MBEDTLS_CONFIG.workspace_name, _MBEDTLS_CONFIG.package, _MBEDTLS_CONFIG.name),
     )

@@ -82,3 +82,45 @@ system_absl_repository = repository_rule(
     local = True,
     attrs = {"targets": attr.string_list_dict()},
 )
+
+def _debian_source_repository_impl(ctx):
+    source = ctx.path(ctx.attr.source_dir)
+    stamp = ctx.path(ctx.attr.source_dir + "/.cxsec-debian-version")
+    if not stamp.exists:
+        fail("cxsec: {} is missing; run tools/setup/install-deps.sh (it unpacks Debian's source package {} there)".format(
+            ctx.attr.source_dir,
+            ctx.attr.debian_source_package,
+        ))
+
+    # Reading the stamp makes Bazel refetch when install-deps.sh unpacks a
+    # new version.
+    version = ctx.read(stamp).strip()
+    if not version.startswith(ctx.attr.version_prefix):
+        fail("cxsec: {} holds {} {}, but cxsec is written for {}*; re-run tools/setup/install-deps.sh".format(
+            ctx.attr.source_dir,
+            ctx.attr.debian_source_package,
+            version,
+            ctx.attr.version_prefix,
+        ))
+    for entry in ctx.attr.directories:
+        ctx.symlink(source.get_child(entry), entry)
+    ctx.template("BUILD.bazel", ctx.attr.build_file_template, substitutions = {
+        "{debian_version}": version,
+        "{config_target}": ctx.attr.config_target,
+    })
+    ctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(ctx.name))
+
+debian_source_repository = repository_rule(
+    doc = """A source tree unpacked from a Debian source package (apt-get source),
+    as a repository that Bazel compiles with cxsec's own BUILD file.""",
+    implementation = _debian_source_repository_impl,
+    local = True,
+    attrs = {
+        "source_dir": attr.string(mandatory = True, doc = "where install-deps.sh unpacked the source"),
+        "debian_source_package": attr.string(mandatory = True, doc = "named in errors"),
+        "version_prefix": attr.string(mandatory = True, doc = "the Debian version must start with this"),
+        "directories": attr.string_list(doc = "top-level folders of the tree to link in"),
+        "build_file_template": attr.label(mandatory = True, doc = "BUILD file; {debian_version} and {config_target} are replaced"),
+        "config_target": attr.string(doc = "the cc_library carrying the configuration header, a label string"),
+    },
+)

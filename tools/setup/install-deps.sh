@@ -22,6 +22,12 @@ PACKAGES=(
   python3 procps iproute2 ca-certificates openssl bc
   # The linkage test's canary links libcurl-gnutls to prove the ban bites
   libcurl3-gnutls libssl3
+  # Cortex-M node firmware (platforms/cortex_m/, docs/NODE_FIRMWARE.md):
+  # the bare-metal GCC, newlib-nano, libstdc++ for it, the QEMU that boots
+  # the images, and dpkg-dev for `apt-get source mbedtls` below.
+  gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi
+  libstdc++-arm-none-eabi-newlib libstdc++-arm-none-eabi-dev
+  qemu-system-arm dpkg-dev
 )
 
 # The persistent Bazel disk cache of the README commands and CI
@@ -41,13 +47,56 @@ for pkg in "${PACKAGES[@]}"; do
   fi
 done
 
+export DEBIAN_FRONTEND=noninteractive
+# deb-src entries for `apt-get source mbedtls` (below): a copy of the deb
+# stanzas of debian.sources (bookworm, bookworm-updates, bookworm-security)
+# with Types: deb-src, in a file of its own. Added before the one apt-get
+# update that the package install and the source download share.
+MBEDTLS_DIR=/opt/cxsec/src/mbedtls
+DEB_SRC_FILE=/etc/apt/sources.list.d/cxsec-deb-src.sources
+apt_updated=0
+if [ ! -f "$DEB_SRC_FILE" ]; then
+  sed -n 's/^Types:[[:space:]]*deb$/Types: deb-src/; p' /etc/apt/sources.list.d/debian.sources |
+    $SUDO tee "$DEB_SRC_FILE" >/dev/null
+  grep -q '^Types: deb-src' "$DEB_SRC_FILE" || { echo "install-deps: no deb stanza to copy into $DEB_SRC_FILE" >&2; exit 1; }
+  echo "install-deps: added $DEB_SRC_FILE"
+  $SUDO apt-get update -qq
+  apt_updated=1
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  [ "$apt_updated" = 1 ] || $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "install-deps: done"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "install-deps: done"
+# Mbed TLS source for the Cortex-M node firmware (third_party/mbedtls.bzl
+# reads it from here). It comes from Debian's source package, unpacked with
+# Debian's patches applied, so nothing is downloaded from anywhere but
+# Debian. apt-get source needs deb-src entries: a copy of the deb stanzas of
+# debian.sources (bookworm, bookworm-updates, bookworm-security) with
+# Types: deb-src, in a file of its own; apt-get update runs only when that
+# file is new. Idempotent: skipped when the tree is there and its stamp names
+# the version apt would fetch.
+mbedtls_version=$(apt-cache showsrc --only-source mbedtls 2>/dev/null | sed -n 's/^Version: //p' | sort -V | tail -n 1)
+if [ -z "$mbedtls_version" ]; then
+  echo "install-deps: apt knows no source package mbedtls (check $DEB_SRC_FILE)" >&2
+  exit 1
+fi
+if [ "$(cat "$MBEDTLS_DIR/.cxsec-debian-version" 2>/dev/null)" = "$mbedtls_version" ]; then
+  echo "install-deps: Mbed TLS $mbedtls_version source present in $MBEDTLS_DIR"
+else
+  echo "install-deps: apt-get source mbedtls=$mbedtls_version into $MBEDTLS_DIR"
+  unpack=$(mktemp -d)
+  (cd "$unpack" && $SUDO apt-get source -qq "mbedtls=$mbedtls_version" >/dev/null)
+  tree=$(find "$unpack" -mindepth 1 -maxdepth 1 -type d -name 'mbedtls-*' | head -n 1)
+  [ -n "$tree" ] && [ -f "$tree/include/mbedtls/version.h" ] || { echo "install-deps: apt-get source gave no mbedtls tree" >&2; exit 1; }
+  echo "$mbedtls_version" | $SUDO tee "$tree/.cxsec-debian-version" >/dev/null
+  $SUDO mkdir -p "$(dirname "$MBEDTLS_DIR")"
+  $SUDO rm -rf "$MBEDTLS_DIR"
+  $SUDO mv "$tree" "$MBEDTLS_DIR"
+  $SUDO chmod -R a+rX "$MBEDTLS_DIR"
+  $SUDO rm -rf "$unpack"
+fi
