@@ -85,7 +85,7 @@ run_suite() {  # run_suite NAME [BAZEL FLAGS...]: bazel test //..., counted
   # Bazel's progress lines (one every 60 s) show that a long stage is alive.
   bazel test "${cache_flags[@]}" "$@" "${test_flags[@]}" //... \
     --build_event_json_file="$work/bep-$name.json" \
-    --curses=no --show_progress_rate_limit=60 2>&1 |
+    --curses=no --show_progress_rate_limit=60 --test_verbose_timeout_warnings 2>&1 |
     grep -vE '^(INFO|Loading|Analyzing)' | tail -n 60
   local suite_passed suite_failed
   read -r suite_passed suite_failed < <(
