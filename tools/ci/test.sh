@@ -81,12 +81,13 @@ bazel query 'tests(//...) except attr(tags, "manual", //...)' \
 run_suite() {  # run_suite NAME [BAZEL FLAGS...]: bazel test //..., counted
   local name="$1"
   shift
-  echo "bazel test $* //..."
-  # Bazel's progress lines (one every 60 s) show that a long stage is alive.
+  echo "bazel test ${*:-(default configuration)} //..."
+  # Bazel's progress lines, one a minute, pass straight through so a long
+  # stage shows it is alive; the per-test summary stays short (terse).
   bazel test "${cache_flags[@]}" "$@" "${test_flags[@]}" //... \
     --build_event_json_file="$work/bep-$name.json" \
     --curses=no --show_progress_rate_limit=60 --test_verbose_timeout_warnings 2>&1 |
-    grep -vE '^(INFO|Loading|Analyzing)' | tail -n 60
+    grep --line-buffered -vE '^(INFO: (From|Analyzed|Found|Build option)|Loading|Analyzing|DEBUG)' 
   local suite_passed suite_failed
   read -r suite_passed suite_failed < <(
     python3 tools/ci/count_results.py "$work/bep-$name.json" "$work/expected_tests" |
