@@ -71,7 +71,10 @@ struct MbedTlsFirmwareCrypto {
     }
     if (error == 0) error = mbedtls_ecp_check_pubkey(&ecdsa.grp, &ecdsa.Q);
     if (error == 0) {
-      // Parses the DER ECDSA-Sig-Value; trailing bytes are an error.
+      // Parses the DER ECDSA-Sig-Value; trailing bytes are an error. Less
+      // strict than BoringSSL about non-minimal INTEGER encodings, which
+      // only lets another encoding of a valid (r, s) through: the digest
+      // it signs is still the image's.
       error = mbedtls_ecdsa_read_signature(&ecdsa, digest.data(),
                                            digest.size(), signature.data(),
                                            signature.size());

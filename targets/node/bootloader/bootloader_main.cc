@@ -31,7 +31,17 @@ namespace {
 
 namespace board = cxsec::board;
 namespace firmware = cxsec::firmware;
-using namespace cxsec::node::bootloader;  // NOLINT: this file is its user
+using cxsec::node::bootloader::DecodeRollbackCounter;
+using cxsec::node::bootloader::kBootloaderTrustedKey;
+using cxsec::node::bootloader::kBootStateOffset;
+using cxsec::node::bootloader::kPrimarySlotAddress;
+using cxsec::node::bootloader::kPrimarySlotOffset;
+using cxsec::node::bootloader::kPrimarySlotSize;
+using cxsec::node::bootloader::NodeImageVerifier;
+using cxsec::node::bootloader::RollbackCounterReason;
+using cxsec::node::bootloader::RollbackCounterReasonName;
+using cxsec::node::bootloader::RollbackCounterRecord;
+using cxsec::node::bootloader::RollbackCounterResult;
 using board::ConsoleWrite;
 using board::ConsoleWriteDecimal;
 using board::ConsoleWriteLine;
@@ -141,12 +151,16 @@ int main() {
   // The vector table follows the header; its first entries must point
   // into RAM (stack) and into this slot's body (Thumb code) before the
   // CPU is handed over, or a mislinked image would fault inside us.
+  // (The slot is memory-mapped on this board, so the verified bytes are
+  // the ones the CPU executes.)
   const uint32_t vectors = kPrimarySlotAddress + image.header().hdr_size;
   const uint32_t body_end = vectors + image.header().img_size;
+  if (image.header().img_size < 8 || (vectors & 0x7F) != 0) {
+    Refuse("bad_vector_table");
+  }
   const uint32_t reset_handler =
       *reinterpret_cast<const uint32_t*>(vectors + 4);
-  if (image.header().img_size < 8 || (vectors & 0x7F) != 0 ||
-      (reset_handler & 1u) == 0 || (reset_handler & ~1u) < vectors + 8 ||
+  if ((reset_handler & 1u) == 0 || (reset_handler & ~1u) < vectors + 8 ||
       (reset_handler & ~1u) >= body_end) {
     Refuse("bad_vector_table");
   }
