@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/firmware/image_verifier.h"
+#include "core/firmware/host_image_verifier.h"
 #include "core/firmware/image_writer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

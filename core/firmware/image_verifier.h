@@ -1,13 +1,25 @@
-// The bootloader-side verifier for MCUboot-format images: header-only, no
-// heap in cxsec's code, no exceptions. It reads the image through a read
-// callback into a caller-provided buffer, so the same code verifies a
-// memory-mapped flash slot and a file on a gateway disk.
+// The bootloader-side verifier for MCUboot-format images, one header for
+// the host and for a Cortex-M node: no Abseil, no heap, no exceptions, no
+// RTTI. It reads the image through a read callback into a caller-provided
+// buffer, so the same code verifies a memory-mapped flash slot and a file
+// on a gateway disk.
 //
-//   uint8_t buffer[4096];
-//   VerifyOutcome outcome = VerifyImage(source, keys, options,
-//                                       absl::MakeSpan(buffer));
-//   if (!outcome.ok()) log(RejectReasonText(outcome.reason));
+// The crypto comes from a policy (FirmwareCryptoPolicy below) that the
+// build picks, never an #ifdef: each target composes the verifier once,
+//
+//   // host (core/firmware/host_image_verifier.h): BoringSSL
+//   using HostImageVerifier = ImageVerifier<BoringSslFirmwareCrypto>;
+//   // node (targets/node/firmware/node_image_verifier.h): Mbed TLS
+//   using NodeImageVerifier = ImageVerifier<MbedTlsFirmwareCrypto>;
+//
+//   uint8_t buffer[512];
+//   VerifyOutcome outcome = NodeImageVerifier::Verify(source, keys, options,
+//                                                     buffer);
+//   if (!outcome.ok()) log(RejectReasonName(outcome.reason));
 //   else boot(outcome.image());   // a VerifiedImage, never a bool
+//
+// Host code includes host_image_verifier.h instead, which adds
+// absl::Status conversion, long reason texts and the absl::Span VerifyImage.
 //
 // What it enforces, in order: header sanity (magic, hdr_size bounds,
 // img_size within the slot, no encryption); both TLV info headers; a
@@ -17,124 +29,155 @@
 // trusted from the unsigned area); SHA-256 over header + body + protected
 // area compared in constant time; the key picked by KEYHASH from the
 // trusted set; the signature; finally anti-rollback (SEC_CNT >= stored).
-//
-// Crypto note: Ed25519 and SHA-256 in BoringSSL allocate nothing; BoringSSL's
-// ECDSA verify allocates its EC_KEY/BIGNUM temporaries internally. An MCU
-// port swaps VerifySignature for its crypto library.
 #ifndef CXSEC_CORE_FIRMWARE_IMAGE_VERIFIER_H_
 #define CXSEC_CORE_FIRMWARE_IMAGE_VERIFIER_H_
 
-#include <openssl/base.h>
-#include <openssl/curve25519.h>
-#include <openssl/ec.h>
-#include <openssl/ec_key.h>
-#include <openssl/ecdsa.h>
-#include <openssl/mem.h>
-#include <openssl/nid.h>
-#include <openssl/sha.h>
-
 #include <array>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
-#include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
-#include "absl/types/span.h"
 #include "core/firmware/image_format.h"
-
-#if !defined(OPENSSL_IS_BORINGSSL)
-#error "cxsec: the firmware verifier needs BoringSSL (@boringssl//:crypto)"
-#endif
 
 namespace cxsec::firmware {
 
 // RejectReason: why an image was refused. Each malformation has its own
-// value so logs and tests can tell them apart.
+// value so logs and tests can tell them apart. An extend-only list (see
+// core/device/result.h): values are never renumbered or reused; kNone (0)
+// is the only success.
 enum class RejectReason : uint8_t {
   kNone = 0,
-  kBufferTooSmall,
-  kReadFailed,
-  kTruncatedHeader,
-  kBadMagic,
-  kHeaderSizeTooSmall,
-  kHeaderSizeTooLarge,
-  kImageSizePastEnd,
-  kEncryptedImageUnsupported,
-  kMissingTlvInfo,
-  kBadTlvInfoMagic,
-  kBadProtectedTlvInfoMagic,
-  kProtectedAreaSizeMismatch,
-  kUnexpectedProtectedArea,
-  kTlvAreaPastEnd,
-  kTlvAreaTooSmall,
-  kTlvHeaderPastArea,
-  kTlvLengthOverflowsArea,
-  kTooManyTlvs,
-  kUnknownTlvInUnprotectedArea,
-  kProtectedTlvInUnprotectedArea,
-  kTlvNotAllowedInProtectedArea,
-  kDuplicateSha256,
-  kDuplicateKeyHash,
-  kDuplicateSignature,
-  kDuplicateSecurityCounter,
-  kBadSha256Length,
-  kBadKeyHashLength,
-  kBadSignatureLength,
-  kBadSecurityCounterLength,
-  kMissingSha256,
-  kMissingKeyHash,
-  kMissingSignature,
-  kMissingSecurityCounter,
-  kDigestMismatch,
-  kUntrustedKey,
-  kSignatureAlgorithmMismatch,
-  kBadSignature,
-  kRollback,
+  kBufferTooSmall = 1,
+  kReadFailed = 2,
+  kTruncatedHeader = 3,
+  kBadMagic = 4,
+  kHeaderSizeTooSmall = 5,
+  kHeaderSizeTooLarge = 6,
+  kImageSizePastEnd = 7,
+  kEncryptedImageUnsupported = 8,
+  kMissingTlvInfo = 9,
+  kBadTlvInfoMagic = 10,
+  kBadProtectedTlvInfoMagic = 11,
+  kProtectedAreaSizeMismatch = 12,
+  kUnexpectedProtectedArea = 13,
+  kTlvAreaPastEnd = 14,
+  kTlvAreaTooSmall = 15,
+  kTlvHeaderPastArea = 16,
+  kTlvLengthOverflowsArea = 17,
+  kTooManyTlvs = 18,
+  kUnknownTlvInUnprotectedArea = 19,
+  kProtectedTlvInUnprotectedArea = 20,
+  kTlvNotAllowedInProtectedArea = 21,
+  kDuplicateSha256 = 22,
+  kDuplicateKeyHash = 23,
+  kDuplicateSignature = 24,
+  kDuplicateSecurityCounter = 25,
+  kBadSha256Length = 26,
+  kBadKeyHashLength = 27,
+  kBadSignatureLength = 28,
+  kBadSecurityCounterLength = 29,
+  kMissingSha256 = 30,
+  kMissingKeyHash = 31,
+  kMissingSignature = 32,
+  kMissingSecurityCounter = 33,
+  kDigestMismatch = 34,
+  kUntrustedKey = 35,
+  kSignatureAlgorithmMismatch = 36,
+  kBadSignature = 37,
+  kRollback = 38,
+  // The crypto backend cannot check this signature type (e.g. Ed25519 on
+  // the Mbed TLS node backend): refused, never skipped.
+  kSignatureTypeUnsupported = 39,
 };
 
-inline const char* RejectReasonText(RejectReason reason) {
+// RejectReasonName: a short, stable name for each reason ("digest_mismatch",
+// "rollback", ...): what a bootloader prints and a test asserts. Stable like
+// the values: a name is never changed once released.
+constexpr const char* RejectReasonName(RejectReason reason) {
   switch (reason) {
-    case RejectReason::kNone: return "ok";
-    case RejectReason::kBufferTooSmall: return "read buffer smaller than 128 bytes";
-    case RejectReason::kReadFailed: return "reading the image failed";
-    case RejectReason::kTruncatedHeader: return "image shorter than the 32-byte header";
-    case RejectReason::kBadMagic: return "bad image magic (want 0x96f3b83d)";
-    case RejectReason::kHeaderSizeTooSmall: return "hdr_size smaller than 32";
-    case RejectReason::kHeaderSizeTooLarge: return "hdr_size larger than allowed";
-    case RejectReason::kImageSizePastEnd: return "img_size runs past the end of the slot";
-    case RejectReason::kEncryptedImageUnsupported: return "encrypted images are not supported";
-    case RejectReason::kMissingTlvInfo: return "no room for the TLV info header";
-    case RejectReason::kBadTlvInfoMagic: return "bad unprotected TLV info magic (want 0x6907)";
-    case RejectReason::kBadProtectedTlvInfoMagic: return "bad protected TLV info magic (want 0x6908)";
-    case RejectReason::kProtectedAreaSizeMismatch: return "protected TLV area length differs from protect_tlv_size";
-    case RejectReason::kUnexpectedProtectedArea: return "protected TLV area present but protect_tlv_size is 0";
-    case RejectReason::kTlvAreaPastEnd: return "TLV area runs past the end of the slot";
-    case RejectReason::kTlvAreaTooSmall: return "TLV area length smaller than its info header";
-    case RejectReason::kTlvHeaderPastArea: return "TLV entry header runs past its area";
-    case RejectReason::kTlvLengthOverflowsArea: return "TLV length runs past its area";
-    case RejectReason::kTooManyTlvs: return "too many TLV entries";
-    case RejectReason::kUnknownTlvInUnprotectedArea: return "TLV type not allowed in the unprotected area";
-    case RejectReason::kProtectedTlvInUnprotectedArea: return "protected-only TLV found in the unprotected area";
-    case RejectReason::kTlvNotAllowedInProtectedArea: return "TLV type not allowed in the protected area";
-    case RejectReason::kDuplicateSha256: return "duplicate SHA256 TLV";
-    case RejectReason::kDuplicateKeyHash: return "duplicate KEYHASH TLV";
-    case RejectReason::kDuplicateSignature: return "more than one signature TLV";
-    case RejectReason::kDuplicateSecurityCounter: return "duplicate SEC_CNT TLV";
-    case RejectReason::kBadSha256Length: return "SHA256 TLV length is not 32";
-    case RejectReason::kBadKeyHashLength: return "KEYHASH TLV length is not 32";
-    case RejectReason::kBadSignatureLength: return "signature TLV length out of range";
-    case RejectReason::kBadSecurityCounterLength: return "SEC_CNT TLV length is not 4";
-    case RejectReason::kMissingSha256: return "no SHA256 TLV";
-    case RejectReason::kMissingKeyHash: return "no KEYHASH TLV";
-    case RejectReason::kMissingSignature: return "no signature TLV";
-    case RejectReason::kMissingSecurityCounter: return "no SEC_CNT TLV but the device requires one";
-    case RejectReason::kDigestMismatch: return "image digest does not match the SHA256 TLV";
-    case RejectReason::kUntrustedKey: return "KEYHASH names no trusted key";
-    case RejectReason::kSignatureAlgorithmMismatch: return "signature type does not match the trusted key";
-    case RejectReason::kBadSignature: return "signature does not verify";
-    case RejectReason::kRollback: return "SEC_CNT below the device's stored security counter (rollback)";
+    case RejectReason::kNone:
+      return "ok";
+    case RejectReason::kBufferTooSmall:
+      return "buffer_too_small";
+    case RejectReason::kReadFailed:
+      return "read_failed";
+    case RejectReason::kTruncatedHeader:
+      return "truncated_header";
+    case RejectReason::kBadMagic:
+      return "bad_magic";
+    case RejectReason::kHeaderSizeTooSmall:
+      return "header_size_too_small";
+    case RejectReason::kHeaderSizeTooLarge:
+      return "header_size_too_large";
+    case RejectReason::kImageSizePastEnd:
+      return "image_size_past_end";
+    case RejectReason::kEncryptedImageUnsupported:
+      return "encrypted_image_unsupported";
+    case RejectReason::kMissingTlvInfo:
+      return "missing_tlv_info";
+    case RejectReason::kBadTlvInfoMagic:
+      return "bad_tlv_info_magic";
+    case RejectReason::kBadProtectedTlvInfoMagic:
+      return "bad_protected_tlv_info_magic";
+    case RejectReason::kProtectedAreaSizeMismatch:
+      return "protected_area_size_mismatch";
+    case RejectReason::kUnexpectedProtectedArea:
+      return "unexpected_protected_area";
+    case RejectReason::kTlvAreaPastEnd:
+      return "tlv_area_past_end";
+    case RejectReason::kTlvAreaTooSmall:
+      return "tlv_area_too_small";
+    case RejectReason::kTlvHeaderPastArea:
+      return "tlv_header_past_area";
+    case RejectReason::kTlvLengthOverflowsArea:
+      return "tlv_length_overflows_area";
+    case RejectReason::kTooManyTlvs:
+      return "too_many_tlvs";
+    case RejectReason::kUnknownTlvInUnprotectedArea:
+      return "unknown_tlv_in_unprotected_area";
+    case RejectReason::kProtectedTlvInUnprotectedArea:
+      return "protected_tlv_in_unprotected_area";
+    case RejectReason::kTlvNotAllowedInProtectedArea:
+      return "tlv_not_allowed_in_protected_area";
+    case RejectReason::kDuplicateSha256:
+      return "duplicate_sha256";
+    case RejectReason::kDuplicateKeyHash:
+      return "duplicate_key_hash";
+    case RejectReason::kDuplicateSignature:
+      return "duplicate_signature";
+    case RejectReason::kDuplicateSecurityCounter:
+      return "duplicate_security_counter";
+    case RejectReason::kBadSha256Length:
+      return "bad_sha256_length";
+    case RejectReason::kBadKeyHashLength:
+      return "bad_key_hash_length";
+    case RejectReason::kBadSignatureLength:
+      return "bad_signature_length";
+    case RejectReason::kBadSecurityCounterLength:
+      return "bad_security_counter_length";
+    case RejectReason::kMissingSha256:
+      return "missing_sha256";
+    case RejectReason::kMissingKeyHash:
+      return "missing_key_hash";
+    case RejectReason::kMissingSignature:
+      return "missing_signature";
+    case RejectReason::kMissingSecurityCounter:
+      return "missing_security_counter";
+    case RejectReason::kDigestMismatch:
+      return "digest_mismatch";
+    case RejectReason::kUntrustedKey:
+      return "untrusted_key";
+    case RejectReason::kSignatureAlgorithmMismatch:
+      return "signature_algorithm_mismatch";
+    case RejectReason::kBadSignature:
+      return "bad_signature";
+    case RejectReason::kRollback:
+      return "rollback";
+    case RejectReason::kSignatureTypeUnsupported:
+      return "signature_type_unsupported";
   }
-  return "unknown reason";
+  return "unknown";
 }
 
 // TrustedKey: one public key the device accepts, with the KEYHASH imgtool
@@ -160,7 +203,7 @@ struct ImageSource {
 
 // MemoryImageSource: an ImageSource over bytes already in memory (a
 // memory-mapped flash slot, or a test buffer). `bytes` must outlive it.
-inline ImageSource MemoryImageSource(absl::Span<const uint8_t> bytes) {
+inline ImageSource MemoryImageSource(std::span<const uint8_t> bytes) {
   ImageSource source;
   source.context = const_cast<uint8_t*>(bytes.data());
   source.size = bytes.size() > 0xffffffffu ? 0xffffffffu
@@ -189,6 +232,45 @@ struct VerifyOptions {
   uint32_t max_tlvs_per_area = 32;
 };
 
+// SignatureCheck: a crypto backend's verdict on one signature. Success is
+// a distinct, non-trivial value rather than `true`, so a zeroed or
+// uninitialised variable never reads as "valid".
+enum class SignatureCheck : uint32_t {
+  kInvalid = 0,
+  kUnsupported = 1,  // the backend has no implementation of this algorithm
+  kValid = 0x5a3c96e1,
+};
+
+// FirmwareCryptoPolicy: what the verifier needs from a crypto library, as
+// a struct of static functions and one type (no virtual calls, no heap in
+// the interface):
+//   Sha256Context                      default-constructible hash state
+//   Sha256Init(context)                starts a SHA-256
+//   Sha256Update(context, bytes)       absorbs bytes
+//   Sha256Final(context, digest_out)   writes the 32-byte digest
+//   VerifyEcdsaP256(public_key, digest, signature)
+//       public_key: 65-byte uncompressed point; signature: DER
+//       (ECDSA-Sig-Value, as imgtool writes the ECDSA_SIG TLV)
+//   VerifyEd25519(public_key, digest, signature)
+//       public_key: 32 bytes; signature: 64 bytes, over the digest
+//       (imgtool's "pure=False" mode); kUnsupported if not available.
+// A backend that fails this concept fails the build with this one name.
+template <class C>
+concept FirmwareCryptoPolicy =
+    std::default_initializable<typename C::Sha256Context> &&
+    requires(typename C::Sha256Context& context, std::span<const uint8_t> bytes,
+             std::span<uint8_t, kSha256Size> digest_out,
+             std::span<const uint8_t, kSha256Size> digest) {
+      { C::Sha256Init(context) } -> std::same_as<void>;
+      { C::Sha256Update(context, bytes) } -> std::same_as<void>;
+      { C::Sha256Final(context, digest_out) } -> std::same_as<void>;
+      { C::VerifyEcdsaP256(bytes, digest, bytes) } -> std::same_as<SignatureCheck>;
+      { C::VerifyEd25519(bytes, digest, bytes) } -> std::same_as<SignatureCheck>;
+    };
+
+template <FirmwareCryptoPolicy Crypto>
+class ImageVerifier;
+
 // VerifiedImage: proof that an image passed every check. Only the verifier
 // constructs one, so holding one means "this image may run".
 class VerifiedImage {
@@ -216,8 +298,9 @@ class VerifiedImage {
 };
 
 // VerifyOutcome: either a VerifiedImage or the reason and byte offset of
-// the first problem. No heap; ToStatus() converts for host code.
-struct VerifyOutcome {
+// the first problem. No heap; host code converts it with ToStatus()
+// from host_image_verifier.h.
+struct [[nodiscard]] VerifyOutcome {
   RejectReason reason = RejectReason::kNone;
   uint32_t offset = 0;  // where the problem was found, when it has a place
 
@@ -225,21 +308,12 @@ struct VerifyOutcome {
   // Only meaningful when ok().
   const VerifiedImage& image() const { return image_; }
 
-  absl::Status ToStatus() const {
-    if (ok()) return absl::OkStatus();
-    return absl::PermissionDeniedError(absl::StrCat(
-        "firmware image rejected: ", RejectReasonText(reason),
-        " (at offset 0x", absl::Hex(offset), ")"));
-  }
-
   static VerifyOutcome Reject(RejectReason reason, uint64_t offset);
 
  private:
-  // Only VerifyImage may produce an accepted outcome.
-  friend VerifyOutcome VerifyImage(const ImageSource& source,
-                                   absl::Span<const TrustedKey> trusted_keys,
-                                   const VerifyOptions& options,
-                                   absl::Span<uint8_t> buffer);
+  // Only an ImageVerifier may produce an accepted outcome.
+  template <FirmwareCryptoPolicy Crypto>
+  friend class ImageVerifier;
   static VerifyOutcome Accept(const ImageHeader& header,
                               const std::array<uint8_t, 32>& digest,
                               uint32_t security_counter, bool has_counter,
@@ -415,39 +489,36 @@ inline VerifyOutcome WalkArea(const ImageSource& source, uint64_t begin,
   return VerifyOutcome{};
 }
 
-inline bool VerifySignature(const TrustedKey& key,
-                            const std::array<uint8_t, 32>& digest,
-                            const uint8_t* signature, size_t signature_size) {
-  if (key.algorithm == SignatureAlgorithm::kEd25519) {
-    if (key.public_key_size != 32 || signature_size != 64) return false;
-    return ED25519_verify(digest.data(), digest.size(), signature,
-                          key.public_key.data()) == 1;
+// ConstantTimeEquals compares `size` bytes without an early exit, so the
+// time taken does not tell how many leading bytes of a digest matched.
+inline bool ConstantTimeEquals(const uint8_t* a, const uint8_t* b,
+                               size_t size) {
+  volatile uint8_t difference = 0;
+  for (size_t i = 0; i < size; ++i) {
+    difference = static_cast<uint8_t>(difference | (a[i] ^ b[i]));
   }
-  EC_KEY* ec_key = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
-  if (ec_key == nullptr) return false;
-  bool ok = false;
-  EC_POINT* point = EC_POINT_new(EC_KEY_get0_group(ec_key));
-  if (point != nullptr &&
-      EC_POINT_oct2point(EC_KEY_get0_group(ec_key), point,
-                         key.public_key.data(), key.public_key_size,
-                         nullptr) == 1 &&
-      EC_KEY_set_public_key(ec_key, point) == 1) {
-    // ECDSA_verify parses strict DER, so a re-encoded signature fails.
-    ok = ECDSA_verify(0, digest.data(), digest.size(), signature,
-                      signature_size, ec_key) == 1;
-  }
-  EC_POINT_free(point);
-  EC_KEY_free(ec_key);
-  return ok;
+  return difference == 0;
 }
 
 }  // namespace internal
 
-// VerifyImage checks one image. `trusted_keys` is the device's key set,
-// `buffer` the caller's scratch (at least 128 bytes; larger hashes faster).
-[[nodiscard]] inline VerifyOutcome VerifyImage(
-    const ImageSource& source, absl::Span<const TrustedKey> trusted_keys,
-    const VerifyOptions& options, absl::Span<uint8_t> buffer) {
+// ImageVerifier: the verifier composed with one crypto backend. A target
+// names it once (an alias), e.g. ImageVerifier<MbedTlsFirmwareCrypto>.
+template <FirmwareCryptoPolicy Crypto>
+class ImageVerifier {
+ public:
+  // Verify checks one image. `trusted_keys` is the device's key set,
+  // `buffer` the caller's scratch (at least 128 bytes; larger hashes
+  // faster). Returns a VerifiedImage or the first problem found.
+  [[nodiscard]] static VerifyOutcome Verify(
+      const ImageSource& source, std::span<const TrustedKey> trusted_keys,
+      const VerifyOptions& options, std::span<uint8_t> buffer);
+};
+
+template <FirmwareCryptoPolicy Crypto>
+VerifyOutcome ImageVerifier<Crypto>::Verify(
+    const ImageSource& source, std::span<const TrustedKey> trusted_keys,
+    const VerifyOptions& options, std::span<uint8_t> buffer) {
   using internal::ReadExact;
   if (buffer.size() < internal::kMinBufferSize) {
     return VerifyOutcome::Reject(RejectReason::kBufferTooSmall, 0);
@@ -543,8 +614,8 @@ inline bool VerifySignature(const TrustedKey& key,
   }
 
   // Hash header + body + protected area through the caller's buffer.
-  SHA256_CTX sha;
-  SHA256_Init(&sha);
+  typename Crypto::Sha256Context sha;
+  Crypto::Sha256Init(sha);
   for (uint64_t offset = 0; offset < protected_end;) {
     const uint64_t chunk = protected_end - offset < buffer.size()
                                ? protected_end - offset
@@ -552,12 +623,13 @@ inline bool VerifySignature(const TrustedKey& key,
     if (!ReadExact(source, offset, buffer.data(), chunk)) {
       return VerifyOutcome::Reject(RejectReason::kReadFailed, offset);
     }
-    SHA256_Update(&sha, buffer.data(), chunk);
+    Crypto::Sha256Update(sha, buffer.first(static_cast<size_t>(chunk)));
     offset += chunk;
   }
   std::array<uint8_t, 32> digest;
-  SHA256_Final(digest.data(), &sha);
-  if (CRYPTO_memcmp(digest.data(), tlvs.sha256.data(), digest.size()) != 0) {
+  Crypto::Sha256Final(sha, std::span<uint8_t, kSha256Size>(digest));
+  if (!internal::ConstantTimeEquals(digest.data(), tlvs.sha256.data(),
+                                    digest.size())) {
     return VerifyOutcome::Reject(RejectReason::kDigestMismatch, protected_end);
   }
 
@@ -566,8 +638,8 @@ inline bool VerifySignature(const TrustedKey& key,
   const TrustedKey* key = nullptr;
   size_t key_index = 0;
   for (size_t i = 0; i < trusted_keys.size(); ++i) {
-    if (CRYPTO_memcmp(trusted_keys[i].key_hash.data(), tlvs.key_hash.data(),
-                      32) == 0) {
+    if (internal::ConstantTimeEquals(trusted_keys[i].key_hash.data(),
+                                     tlvs.key_hash.data(), 32)) {
       key = &trusted_keys[i];
       key_index = i;
       break;
@@ -579,8 +651,25 @@ inline bool VerifySignature(const TrustedKey& key,
   if (SignatureTlvFor(key->algorithm) != tlvs.signature_type) {
     return VerifyOutcome::Reject(RejectReason::kSignatureAlgorithmMismatch, protected_end);
   }
-  if (!internal::VerifySignature(*key, digest, tlvs.signature.data(),
-                                 tlvs.signature_size)) {
+  const std::span<const uint8_t> public_key(key->public_key.data(),
+                                            key->public_key_size);
+  const std::span<const uint8_t> signature(tlvs.signature.data(),
+                                           tlvs.signature_size);
+  const std::span<const uint8_t, kSha256Size> signed_digest(digest);
+  SignatureCheck check = SignatureCheck::kInvalid;
+  if (key->algorithm == SignatureAlgorithm::kEd25519) {
+    if (key->public_key_size == 32 &&
+        tlvs.signature_size == kEd25519SignatureSize) {
+      check = Crypto::VerifyEd25519(public_key, signed_digest, signature);
+    }
+  } else {
+    check = Crypto::VerifyEcdsaP256(public_key, signed_digest, signature);
+  }
+  if (check == SignatureCheck::kUnsupported) {
+    return VerifyOutcome::Reject(RejectReason::kSignatureTypeUnsupported,
+                                 protected_end);
+  }
+  if (check != SignatureCheck::kValid) {
     return VerifyOutcome::Reject(RejectReason::kBadSignature, protected_end);
   }
 

@@ -2,7 +2,7 @@
 // and Ed25519, plain and slot-padded, through a file-backed read callback
 // and the smallest buffer) and rejects each malformed image for its own,
 // named reason, including every single-bit flip of an image.
-#include "core/firmware/image_verifier.h"
+#include "core/firmware/host_image_verifier.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -479,7 +479,7 @@ TEST_F(ImageVerifierTest, EveryBitFlipIsRejected) {
 TEST_F(ImageVerifierTest, OutcomeConvertsToStatusNamingReasonAndOffset) {
   ImageSpec spec;
   spec.magic = 1;
-  absl::Status status = Verify(Build(spec, *ecdsa_)).ToStatus();
+  absl::Status status = ToStatus(Verify(Build(spec, *ecdsa_)));
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_NE(status.message().find("bad image magic"), absl::string_view::npos);
   EXPECT_NE(status.message().find("offset 0x0"), absl::string_view::npos);

@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/firmware/image_verifier.h"
+#include "core/firmware/host_image_verifier.h"
 #include "core/firmware/image_writer.h"
 #include "core/firmware/signing_key.h"
 #include "core/encoding/hex.h"

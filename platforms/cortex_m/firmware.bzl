@@ -220,20 +220,26 @@ def cortex_m_firmware_image(name, srcs, deps = [], board = "mps2_an385", copts =
         tags = [t for t in tags if t in ("manual",)] + ["linkage", "firmware"],
     )
 
-def cortex_m_qemu_test(name, firmware, expect_lines = [], expect_exit_code = 0, timeout_seconds = 45, size = "small", tags = [], **kwargs):
+def cortex_m_qemu_test(name, firmware, expect_lines = [], expect_exit_code = 0, timeout_seconds = 45, size = "small", tags = [], forbid_lines = [], loads = {}, data = [], **kwargs):
     """Boots `firmware` in qemu-system-arm (mps2-an385); passes when it exits
-    with `expect_exit_code` via semihosting and printed every line of
-    `expect_lines`. Tagged `qemu`. `timeout_seconds` stays below the test
+    with `expect_exit_code` via semihosting, printed every line of
+    `expect_lines` and none of `forbid_lines`. `loads` maps a file label to
+    the address QEMU preloads it at (e.g. a signed image into a flash
+    slot). Tagged `qemu`. `timeout_seconds` stays below the test
     size's Bazel timeout (60 s for small), so a hung image is reported by
     the harness, with its output, rather than killed by Bazel."""
     args = ["--timeout", str(timeout_seconds), "--expect-exit", str(expect_exit_code)]
     for line in expect_lines:
         args += ["--expect-line", "'{}'".format(line)]
+    for line in forbid_lines:
+        args += ["--forbid-line", "'{}'".format(line)]
+    for file, address in loads.items():
+        args += ["--load", "$(rootpath {})@{}".format(file, address)]
     native.sh_test(
         name = name,
         srcs = [Label("//platforms/cortex_m/qemu:boot_in_qemu.sh")],
         args = args + ["$(rootpath {})".format(firmware)],
-        data = [firmware],
+        data = [firmware] + list(loads.keys()) + data,
         size = size,
         tags = tags + ["qemu"],
         **kwargs

@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/cli/command_line.h"
-#include "core/firmware/image_verifier.h"
+#include "core/firmware/host_image_verifier.h"
 #include "core/firmware/signing_key.h"
 #include "platforms/posix/files.h"
 #include "targets/node/boot/node_boot.h"

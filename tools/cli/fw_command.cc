@@ -23,7 +23,7 @@
 #include "core/bytes.h"
 #include "core/cli/command_line.h"
 #include "core/encoding/hex.h"
-#include "core/firmware/image_verifier.h"
+#include "core/firmware/host_image_verifier.h"
 #include "core/firmware/image_writer.h"
 #include "core/firmware/signing_key.h"
 #include "core/secret_bytes.h"

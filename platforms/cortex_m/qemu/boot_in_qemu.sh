@@ -2,23 +2,34 @@
 # Boots a Cortex-M3 firmware ELF in QEMU's mps2-an385 and judges the run:
 #
 #   boot_in_qemu.sh [--timeout SECONDS] [--expect-exit CODE]
-#                   [--expect-line TEXT]... IMAGE.elf
+#                   [--expect-line TEXT]... [--forbid-line TEXT]...
+#                   [--load FILE@ADDRESS]... IMAGE.elf
 #
 # Passes (exit 0) only when QEMU ended because the image exited through
-# semihosting with CODE (default 0) within SECONDS (default 60), and every
-# TEXT appeared as a whole line of its output (UART0 and semihosting
-# console both go to QEMU's stdout). Otherwise prints why and exits 1.
+# semihosting with CODE (default 0) within SECONDS (default 60), every
+# --expect-line TEXT appeared as a whole line of its output (UART0 and
+# semihosting console both go to QEMU's stdout) and no --forbid-line TEXT
+# did. Otherwise prints why and exits 1. --load preloads FILE's bytes at
+# ADDRESS (QEMU's -device loader), e.g. a firmware slot in emulated flash.
 # The image's output is always shown, so a failing test log has it.
 set -uo pipefail
 
 timeout_seconds=60
 expect_exit=0
 expect_lines=()
+forbid_lines=()
+loader_args=()
 while [ $# -gt 1 ]; do
   case "$1" in
     --timeout) timeout_seconds="$2"; shift 2 ;;
     --expect-exit) expect_exit="$2"; shift 2 ;;
     --expect-line) expect_lines+=("$2"); shift 2 ;;
+    --forbid-line) forbid_lines+=("$2"); shift 2 ;;
+    --load)
+      load_file="${2%@*}"; load_address="${2##*@}"
+      [ -f "$load_file" ] || { echo "boot_in_qemu: no file $load_file to load" >&2; exit 2; }
+      loader_args+=(-device "loader,file=$load_file,addr=$load_address")
+      shift 2 ;;
     *) echo "boot_in_qemu: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -35,7 +46,7 @@ started=$(date +%s%N)
 timeout --kill-after=5 "$timeout_seconds" \
   qemu-system-arm -M mps2-an385 -nographic -monitor none \
   -semihosting-config enable=on,target=native \
-  -kernel "$image" </dev/null >"$log" 2>&1
+  -kernel "$image" ${loader_args[@]+"${loader_args[@]}"} </dev/null >"$log" 2>&1
 exit_code=$?
 elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 
@@ -52,9 +63,15 @@ elif [ "$exit_code" -ne "$expect_exit" ]; then
   verdict=1
 fi
 # Lines may end in \r if a board writes CRLF; compare without it.
-for line in "${expect_lines[@]}"; do
+for line in ${expect_lines[@]+"${expect_lines[@]}"}; do
   if ! tr -d '\r' <"$log" | grep -Fxq -- "$line"; then
     echo "FAIL: missing output line: $line"
+    verdict=1
+  fi
+done
+for line in ${forbid_lines[@]+"${forbid_lines[@]}"}; do
+  if tr -d '\r' <"$log" | grep -Fxq -- "$line"; then
+    echo "FAIL: forbidden output line: $line"
     verdict=1
   fi
 done

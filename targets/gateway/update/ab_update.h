@@ -28,7 +28,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "core/bytes.h"
-#include "core/firmware/image_verifier.h"
+#include "core/firmware/host_image_verifier.h"
 #include "core/status.h"
 #include "platforms/posix/files.h"
 
@@ -215,7 +215,7 @@ class AbUpdateAgent {
     std::vector<uint8_t> buffer(64 << 10);
     firmware::VerifyOutcome outcome = firmware::VerifyImage(
         firmware::MemoryImageSource(image), keys_, options, absl::MakeSpan(buffer));
-    if (!outcome.ok()) return outcome.ToStatus();
+    if (!outcome.ok()) return firmware::ToStatus(outcome);
     return outcome.image();
   }
 

@@ -33,7 +33,7 @@
 #include "absl/strings/string_view.h"
 #include "core/bytes.h"
 #include "core/firmware/image_format.h"
-#include "core/firmware/image_verifier.h"
+#include "core/firmware/host_image_verifier.h"
 #include "core/status.h"
 #include "platforms/posix/files.h"
 

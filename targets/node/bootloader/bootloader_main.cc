@@ -1,0 +1,183 @@
+// The node's bootloader: verifies the MCUboot-format image in the primary
+// slot and only then runs it. Every line it prints starts with
+// "bootloader: " so QEMU tests can match them.
+//
+// On reset (after the board's start-up code): read the anti-rollback
+// counter from the boot state sector; verify the primary slot with
+// NodeImageVerifier (header, TLVs, SHA-256, ECDSA P-256 against the key
+// compiled in from bootloader_trusted_key.h, SEC_CNT >= stored counter);
+// sanity-check the application's vector table; then set VTOR and MSP from
+// it and branch to its reset handler. Any refusal prints
+// "bootloader: REFUSED <reason name>" and exits with kRefusedExitCode
+// without jumping. Swap/confirm/revert and raising the stored counter are
+// not done here yet (see docs/NODE_FIRMWARE.md).
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "core/firmware/image_format.h"
+#include "core/firmware/image_verifier.h"
+#include "mbedtls/memory_buffer_alloc.h"
+#include "platforms/cortex_m/board/board.h"
+#include "platforms/cortex_m/board/console.h"
+#include "targets/node/bootloader/bootloader_trusted_key.h"
+#include "targets/node/bootloader/flash_layout.h"
+#include "targets/node/bootloader/node_image_verifier.h"
+#include "targets/node/bootloader/rollback_counter.h"
+
+namespace {
+
+namespace board = cxsec::board;
+namespace firmware = cxsec::firmware;
+using cxsec::node::bootloader::DecodeRollbackCounter;
+using cxsec::node::bootloader::kBootloaderTrustedKey;
+using cxsec::node::bootloader::kBootStateOffset;
+using cxsec::node::bootloader::kPrimarySlotAddress;
+using cxsec::node::bootloader::kPrimarySlotOffset;
+using cxsec::node::bootloader::kPrimarySlotSize;
+using cxsec::node::bootloader::NodeImageVerifier;
+using cxsec::node::bootloader::RollbackCounterReason;
+using cxsec::node::bootloader::RollbackCounterReasonName;
+using cxsec::node::bootloader::RollbackCounterRecord;
+using cxsec::node::bootloader::RollbackCounterResult;
+using board::ConsoleWrite;
+using board::ConsoleWriteDecimal;
+using board::ConsoleWriteLine;
+
+// Exit status of a refused boot: distinct from the fault handler's 127
+// and from 0, which only the application returns.
+constexpr int kRefusedExitCode = 2;
+
+// Mbed TLS's heap for one ECDSA P-256 verify (bignums, ECP points); the
+// only memory Mbed TLS may allocate. Sized from the verify's needs with
+// cxsec's MBEDTLS_ECP_WINDOW_SIZE 2.
+std::array<uint8_t, 4096> mbedtls_heap;
+
+// The verifier's read buffer: hashing reads the slot in chunks this size.
+std::array<uint8_t, 256> read_buffer;
+
+// The trusted key set: one key, generated at build time from the test key
+// by :bootloader_trusted_key (openssl, the same SPKI hash imgtool uses).
+constexpr std::array<firmware::TrustedKey, 1> kTrustedKeys = {
+    kBootloaderTrustedKey};
+
+[[noreturn]] void Refuse(std::string_view reason) {
+  ConsoleWrite("bootloader: REFUSED ");
+  ConsoleWriteLine(reason);
+  board::Exit(kRefusedExitCode);
+}
+
+// The primary slot as the verifier's ImageSource, read through the board's
+// flash interface (bounds already checked by the verifier).
+int ReadPrimarySlot(void*, uint32_t offset, uint8_t* out, uint32_t length) {
+  return board::FlashRead(kPrimarySlotOffset + offset,
+                          std::span<uint8_t>(out, length)) ==
+                 board::BoardStatus::kOk
+             ? 0
+             : -1;
+}
+
+RollbackCounterResult ReadStoredCounter() {
+  RollbackCounterRecord record;
+  if (board::FlashRead(kBootStateOffset, record) != board::BoardStatus::kOk) {
+    return RollbackCounterResult::Failure(RollbackCounterReason::kUnreadable);
+  }
+  return DecodeRollbackCounter(record);
+}
+
+void ReportVersion(const firmware::ImageVersion& version) {
+  ConsoleWriteDecimal(version.major);
+  ConsoleWrite(".");
+  ConsoleWriteDecimal(version.minor);
+  ConsoleWrite(".");
+  ConsoleWriteDecimal(version.revision);
+  ConsoleWrite("+");
+  ConsoleWriteDecimal(version.build);
+}
+
+// Cortex-M system registers (ARMv7-M architecture, not board-specific).
+volatile uint32_t& Register(uint32_t address) {
+  return *reinterpret_cast<volatile uint32_t*>(address);
+}
+constexpr uint32_t kSysTickControl = 0xE000E010;
+constexpr uint32_t kInterruptControlState = 0xE000ED04;
+constexpr uint32_t kPendSysTickClear = 1u << 25;
+constexpr uint32_t kVectorTableOffset = 0xE000ED08;
+
+// Hands the CPU to the application whose vector table is at `vectors`:
+// stops the bootloader's SysTick (its handler is ours, not the app's),
+// points VTOR at the app's table, loads its initial MSP and branches to
+// its reset handler. Nothing of the bootloader's stack survives.
+[[noreturn]] void JumpToApplication(uint32_t vectors) {
+  const uint32_t initial_stack = *reinterpret_cast<const uint32_t*>(vectors);
+  const uint32_t reset_handler =
+      *reinterpret_cast<const uint32_t*>(vectors + 4);
+  Register(kSysTickControl) = 0;
+  Register(kInterruptControlState) = kPendSysTickClear;
+  Register(kVectorTableOffset) = vectors;
+  __asm__ volatile(
+      "dsb\n"
+      "isb\n"
+      "msr msp, %0\n"
+      "bx %1\n"
+      :
+      : "r"(initial_stack), "r"(reset_handler)
+      : "memory");
+  __builtin_unreachable();
+}
+
+}  // namespace
+
+int main() {
+  ConsoleWriteLine("bootloader: cxsec node bootloader");
+  const RollbackCounterResult stored = ReadStoredCounter();
+  if (!stored.ok()) Refuse(RollbackCounterReasonName(stored.reason()));
+
+  mbedtls_memory_buffer_alloc_init(mbedtls_heap.data(), mbedtls_heap.size());
+  firmware::ImageSource slot;
+  slot.size = kPrimarySlotSize;
+  slot.read = ReadPrimarySlot;
+  firmware::VerifyOptions options;
+  options.stored_security_counter = stored.value();
+  options.require_security_counter = true;
+  const firmware::VerifyOutcome outcome =
+      NodeImageVerifier::Verify(slot, kTrustedKeys, options, read_buffer);
+  mbedtls_memory_buffer_alloc_free();
+  if (!outcome.ok()) Refuse(firmware::RejectReasonName(outcome.reason));
+
+  const firmware::VerifiedImage& image = outcome.image();
+  // The vector table follows the header; its first entries must point
+  // into RAM (stack) and into this slot's body (Thumb code) before the
+  // CPU is handed over, or a mislinked image would fault inside us.
+  // (The slot is memory-mapped on this board, so the verified bytes are
+  // the ones the CPU executes.)
+  const uint32_t vectors = kPrimarySlotAddress + image.header().hdr_size;
+  const uint32_t body_end = vectors + image.header().img_size;
+  if (image.header().img_size < 8 || (vectors & 0x7F) != 0) {
+    Refuse("bad_vector_table");
+  }
+  const uint32_t reset_handler =
+      *reinterpret_cast<const uint32_t*>(vectors + 4);
+  if ((reset_handler & 1u) == 0 || (reset_handler & ~1u) < vectors + 8 ||
+      (reset_handler & ~1u) >= body_end) {
+    Refuse("bad_vector_table");
+  }
+
+  ConsoleWrite("bootloader: image ");
+  ReportVersion(image.header().version);
+  ConsoleWrite(" security counter ");
+  ConsoleWriteDecimal(image.security_counter());
+  ConsoleWrite(" (stored ");
+  ConsoleWriteDecimal(stored.value());
+  ConsoleWriteLine(") verified");
+  const board::StackUsage stack = board::MeasureStackUsage();
+  ConsoleWrite("bootloader: stack peak ");
+  ConsoleWriteDecimal(stack.peak_used_bytes);
+  ConsoleWrite(" of ");
+  ConsoleWriteDecimal(stack.size_bytes);
+  ConsoleWriteLine(" bytes");
+  ConsoleWriteLine("bootloader: starting application");
+  JumpToApplication(vectors);
+}

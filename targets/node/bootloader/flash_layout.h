@@ -1,0 +1,45 @@
+// The node's flash layout on QEMU's mps2-an385: where the bootloader finds
+// the primary slot and its anti-rollback counter. Offsets are relative to
+// the board's storage region (board::FlashRead and friends); the absolute
+// addresses are what QEMU's `-device loader,addr=` and the test app's
+// linker script (test_app/test_app.ld) use.
+//
+//   0x00000000  bootloader (the ELF QEMU boots with -kernel)
+//   0x00300000  storage region, 1 MiB, 4 KiB sectors:
+//     +0x00000  primary slot, 256 KiB: MCUboot header (0x200), body, TLVs
+//     +0x40000  secondary slot, 256 KiB (not used by this bootloader yet)
+//     +0x80000  scratch, 128 KiB (reserved for the swap)
+//     +0xFF000  boot state sector: the anti-rollback counter record
+//
+// A header only with constants, shared by the bootloader and host tools.
+#ifndef CXSEC_TARGETS_NODE_BOOTLOADER_FLASH_LAYOUT_H_
+#define CXSEC_TARGETS_NODE_BOOTLOADER_FLASH_LAYOUT_H_
+
+#include <cstdint>
+
+namespace cxsec::node::bootloader {
+
+// Where mps2_an385's board layer maps its storage region (mps2_an385.ld).
+inline constexpr uint32_t kStorageBaseAddress = 0x00300000;
+
+inline constexpr uint32_t kPrimarySlotOffset = 0x00000;
+inline constexpr uint32_t kPrimarySlotSize = 0x40000;
+inline constexpr uint32_t kSecondarySlotOffset = 0x40000;
+inline constexpr uint32_t kSecondarySlotSize = 0x40000;
+inline constexpr uint32_t kScratchOffset = 0x80000;
+inline constexpr uint32_t kScratchSize = 0x20000;
+inline constexpr uint32_t kBootStateOffset = 0xFF000;
+
+// The header size images for this node are signed with (`cxsec fw sign
+// -H 0x200`): the application's vector table follows it, and 0x200 keeps
+// that table aligned as VTOR requires.
+inline constexpr uint32_t kImageHeaderSize = 0x200;
+
+inline constexpr uint32_t kPrimarySlotAddress =
+    kStorageBaseAddress + kPrimarySlotOffset;
+inline constexpr uint32_t kBootStateAddress =
+    kStorageBaseAddress + kBootStateOffset;
+
+}  // namespace cxsec::node::bootloader
+
+#endif  // CXSEC_TARGETS_NODE_BOOTLOADER_FLASH_LAYOUT_H_
