@@ -12,6 +12,7 @@
 #define CXSEC_CORE_MIOTY_NETWORK_KEY_H_
 
 #include <cstddef>
+#include <span>
 #include <utility>
 
 #include "absl/status/statusor.h"
