@@ -2,10 +2,10 @@
 // It replaces Mbed TLS's default config.h entirely: only what a node needs
 // is compiled, and nothing that needs an OS.
 //
-// Enabled: AES-128 (tables in flash, ECB and CTR), CMAC and CCM (Mioty frames, DTLS
-// CCM_8 suites), SHA-256 and HMAC/HKDF (key derivation), ECDSA on P-256
-// (firmware signature verification; signing compiles too and is dropped by
-// --gc-sections unless used).
+// Enabled: AES-128 (tables in flash, ECB and CTR), CMAC and CCM (Mioty
+// frames, DTLS CCM_8 suites), SHA-256 and HMAC/HKDF (key derivation),
+// ECDSA on P-256 (firmware signature verification; signing compiles too
+// and is dropped by --gc-sections unless used).
 // Not enabled: file system, sockets, time (no time.h), threading, the
 // standard library's malloc. Mbed TLS's bignum and ECP code allocate, so
 // its calloc/free come from MBEDTLS_MEMORY_BUFFER_ALLOC_C over a static
