@@ -7,6 +7,13 @@
 //     (0600) per device for flashing. Never overwrites an existing file.
 //   cxsec provision --security DIR/security.txt --out DIR2 --devices ...
 //     key files for more devices of an existing deployment.
+//   cxsec provision --out DIR --devices D... --mioty-eui HEX
+//                   [--mioty-key-file PATH] [--mioty-short HEX] [--mioty-long]
+//     a Mioty node: DIR/devices/<id>.keyarea (0600), the binary key area to
+//     flash at the node's key area address (core/device/node_key_area.h,
+//     docs/NODE_FIRMWARE.md), and DIR/devices/<id>.mioty.csv (0600) for the
+//     gateway's `cxsec mioty keys import`. The network key is drawn from
+//     the CSPRNG unless --mioty-key-file (32 hex digits, mode 0600) gives it.
 //   cxsec rollover --security FILE --start | --retire
 //     start a key rollover (next_epoch = epoch + 1; gateways accept both
 //     and nodes fetch their next key over DTLS) or retire the old epoch.
@@ -21,10 +28,13 @@
 #include "core/cli/command_line.h"
 #include "core/deployment/node_key_file.h"
 #include "core/deployment/security_file.h"
+#include "core/device/node_key_area.h"
+#include "core/encoding/hex.h"
 #include "core/status.h"
 #include "platforms/posix/files.h"
 #include "tools/cli/command_registry.h"
 #include "transports/dtls/security_loader.h"
+#include "transports/mioty/key_store.h"
 
 namespace cxsec::cli {
 namespace {
@@ -61,7 +71,8 @@ absl::StatusOr<std::vector<std::string>> DeviceList(const CommandLine& cl) {
     }
     id = absl::AsciiStrToUpper(id);
   }
-  if (ids.size() > 100000) return absl::InvalidArgumentError("too many devices");
+  if (ids.size() > 100000)
+    return absl::InvalidArgumentError("too many devices");
   return ids;
 }
 
@@ -82,7 +93,8 @@ absl::StatusOr<uint16_t> PanId(const CommandLine& cl) {
           ? HexDecodeExact(absl::string_view(text).substr(2), 2, "--pan-id")
           : absl::InvalidArgumentError("");
   if (!bytes.ok()) {
-    return absl::InvalidArgumentError("--pan-id must be 0x followed by 4 hex digits");
+    return absl::InvalidArgumentError(
+        "--pan-id must be 0x followed by 4 hex digits");
   }
   return static_cast<uint16_t>(((*bytes)[0] << 8) | (*bytes)[1]);
 }
@@ -107,10 +119,92 @@ absl::Status WriteDeviceFiles(const SecurityConfig& security,
   return absl::OkStatus();
 }
 
+// ProvisionMiotyNode writes one Mioty node's key area and the matching
+// line for the gateway's key store.
+absl::Status ProvisionMiotyNode(const CommandLine& cl, const std::string& out,
+                                const std::vector<std::string>& ids) {
+  if (ids.size() != 1) {
+    return absl::InvalidArgumentError(
+        "--mioty-eui provisions one node: give exactly one device id in "
+        "--devices");
+  }
+  if (cl.Has("security")) {
+    return absl::InvalidArgumentError(
+        "--mioty-eui and --security do not mix: a Mioty key area holds no "
+        "DTLS key");
+  }
+  const std::string& id = ids[0];
+  device::NodeKeyArea area;
+  CXSEC_ASSIGN_OR_RETURN(
+      Bytes device_id,
+      HexDecodeExact(absl::string_view(id).substr(1), 8, "device id"));
+  std::copy(device_id.begin(), device_id.end(), area.device_id.begin());
+  CXSEC_ASSIGN_OR_RETURN(area.mioty_eui,
+                         mioty::EuiFromHex(cl.Value("mioty-eui")));
+  area.mioty_short_address = mioty::ShortAddressOf(area.mioty_eui);
+  if (cl.Has("mioty-short")) {
+    CXSEC_ASSIGN_OR_RETURN(area.mioty_short_address,
+                           mioty::ShortAddressFromHex(cl.Value("mioty-short")));
+  }
+  area.mioty_long_addressing = cl.Has("mioty-long");
+  const mioty::Eui64 eui = area.mioty_eui;
+  const uint16_t short_address = area.mioty_short_address;
+  SecretBytes key;
+  if (cl.Has("mioty-key-file")) {
+    // The key file holds a secret: refused unless private (0600).
+    CXSEC_ASSIGN_OR_RETURN(std::string text,
+                           ReadPrivateFile(cl.Value("mioty-key-file"), 256));
+    absl::StatusOr<Bytes> raw =
+        HexDecodeExact(absl::StripAsciiWhitespace(text), mioty::kNetworkKeySize,
+                       "--mioty-key-file");
+    SecureZero(text.data(), text.size());
+    if (!raw.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(cl.Value("mioty-key-file"),
+                       ": expected the 16-byte network key as 32 hex digits"));
+    }
+    key = SecretBytes::CopyFrom(*raw);
+    SecureZero(raw->data(), raw->size());
+  } else {
+    CXSEC_ASSIGN_OR_RETURN(key, SecretBytes::Random(mioty::kNetworkKeySize));
+  }
+  ByteView raw_key = key.Reveal(SecretAccess::Grant());
+  std::copy(raw_key.begin(), raw_key.end(), area.mioty_network_key.begin());
+
+  std::string blob(device::kNodeKeyAreaSize, '\0');
+  device::KeyAreaReason written_area = device::WriteNodeKeyArea(
+      area, std::span(reinterpret_cast<uint8_t*>(blob.data()), blob.size()));
+  device::WipeNodeKeyArea(area);
+  if (written_area != device::KeyAreaReason::kNone) {
+    return absl::InternalError(
+        absl::StrCat("key area: ", device::KeyAreaReasonName(written_area)));
+  }
+  std::string dir = absl::StrCat(out, "/devices");
+  CXSEC_RETURN_IF_ERROR(MakeDirectories(dir, 0700));
+  absl::Status status =
+      CreateFileExclusively(absl::StrCat(dir, "/", id, ".keyarea"), blob, 0600);
+  SecureZero(blob.data(), blob.size());
+  CXSEC_RETURN_IF_ERROR(status);
+  char short_hex[5];
+  std::snprintf(short_hex, sizeof(short_hex), "%04x", short_address);
+  std::string csv = absl::StrCat(mioty::EuiToHex(eui), ",", short_hex, ",",
+                                 HexEncode(raw_key), "\n");
+  status = CreateFileExclusively(absl::StrCat(dir, "/", id, ".mioty.csv"), csv,
+                                 0600);
+  SecureZero(csv.data(), csv.size());
+  CXSEC_RETURN_IF_ERROR(status);
+  std::printf(
+      "wrote %s/%s.keyarea (flash it at the node's key area) and "
+      "%s/%s.mioty.csv (for `cxsec mioty keys import`)\n",
+      dir.c_str(), id.c_str(), dir.c_str(), id.c_str());
+  return absl::OkStatus();
+}
+
 absl::Status Provision(const CommandLine& cl) {
   CXSEC_ASSIGN_OR_RETURN(std::string out, cl.RequiredValue("out"));
   CXSEC_ASSIGN_OR_RETURN(std::vector<std::string> ids, DeviceList(cl));
   CXSEC_RETURN_IF_ERROR(MakeDirectories(out, 0700));
+  if (cl.Has("mioty-eui")) return ProvisionMiotyNode(cl, out, ids);
   if (cl.Has("security")) {
     CXSEC_ASSIGN_OR_RETURN(SecurityConfig security,
                            dtls::LoadSecurityFile(cl.Value("security")));
@@ -121,7 +215,8 @@ absl::Status Provision(const CommandLine& cl) {
   }
   SecurityConfig security;
   CXSEC_ASSIGN_OR_RETURN(security.pan_id, PanId(cl));
-  CXSEC_ASSIGN_OR_RETURN(long long epoch, cl.IntValue("epoch", 1, 1, kMaxEpoch));
+  CXSEC_ASSIGN_OR_RETURN(long long epoch,
+                         cl.IntValue("epoch", 1, 1, kMaxEpoch));
   security.epoch = static_cast<uint32_t>(epoch);
   // The CSPRNG (BoringSSL, seeded from getrandom). Mixing in TPM randomness
   // is a documented follow-up (docs/DTLS_AND_KEYS.md).
@@ -148,9 +243,9 @@ absl::Status Rollover(const CommandLine& cl) {
   }
   if (cl.Has("start")) {
     if (security.next_epoch.has_value()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          path, ": a rollover to epoch ", *security.next_epoch,
-          " is already in progress"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, ": a rollover to epoch ", *security.next_epoch,
+                       " is already in progress"));
     }
     if (security.epoch >= kMaxEpoch) {
       return absl::FailedPreconditionError("key epochs exhausted");
@@ -168,10 +263,11 @@ absl::Status Rollover(const CommandLine& cl) {
   absl::Status written = WriteFileAtomically(path, text, 0600);
   SecureZero(text.data(), text.size());
   CXSEC_RETURN_IF_ERROR(written);
-  std::printf("%s: epoch %u%s\n", path.c_str(), security.epoch,
-              security.next_epoch.has_value()
-                  ? absl::StrCat(", rolling over to ", *security.next_epoch).c_str()
-                  : " (old epoch retired)");
+  std::printf(
+      "%s: epoch %u%s\n", path.c_str(), security.epoch,
+      security.next_epoch.has_value()
+          ? absl::StrCat(", rolling over to ", *security.next_epoch).c_str()
+          : " (old epoch retired)");
   return absl::OkStatus();
 }
 
@@ -181,7 +277,8 @@ int RunWith(const char* name, std::vector<FlagSpec> flags,
   CommandLine cl(std::move(flags));
   absl::Status parsed = cl.Parse(argc, argv);
   if (!parsed.ok()) {
-    std::fprintf(stderr, "cxsec %s: %s\n", name, std::string(parsed.message()).c_str());
+    std::fprintf(stderr, "cxsec %s: %s\n", name,
+                 std::string(parsed.message()).c_str());
     return 2;
   }
   if (cl.Has("help")) {
@@ -190,7 +287,8 @@ int RunWith(const char* name, std::vector<FlagSpec> flags,
   }
   absl::Status status = body(cl);
   if (!status.ok()) {
-    std::fprintf(stderr, "cxsec %s: %s\n", name, std::string(status.message()).c_str());
+    std::fprintf(stderr, "cxsec %s: %s\n", name,
+                 std::string(status.message()).c_str());
     return absl::IsInvalidArgument(status) ? 2 : 1;
   }
   return 0;
@@ -202,14 +300,30 @@ int RunProvision(int argc, const char* const* argv) {
       {{"out", true, "output directory (created 0700)", "DIR"},
        {"devices", true, "comma-separated device ids (D + 16 hex)", "IDS"},
        {"devices-file", true, "file with one device id per line", "PATH"},
-       {"pan-id", true, "PAN id, 0x + 4 hex digits (default: random)", "0xNNNN"},
+       {"pan-id", true, "PAN id, 0x + 4 hex digits (default: random)",
+        "0xNNNN"},
        {"epoch", true, "first key epoch (default 1)", "N"},
-       {"security", true, "existing security.txt: only write device files", "PATH"}},
+       {"security", true, "existing security.txt: only write device files",
+        "PATH"},
+       {"mioty-eui", true, "Mioty node: its EUI-64; writes its key area",
+        "HEX"},
+       {"mioty-key-file", true,
+        "Mioty node: network key, 32 hex, mode 0600 (default: random)", "PATH"},
+       {"mioty-short", true,
+        "Mioty node: short address (default: EUI's last 2 bytes)", "HEX"},
+       {"mioty-long", false, "Mioty node: send the EUI-64 (long addressing)",
+        ""}},
       Provision,
       "Usage: cxsec provision --out DIR [--devices IDS] [--devices-file PATH]\n"
       "       [--pan-id 0xNNNN] [--epoch N] [--security security.txt]\n"
-      "Generates a 6LoWPAN deployment (security.txt, mode 0600) and per-device\n"
-      "key files for flashing nodes (DIR/devices/<id>.key, mode 0600).\n",
+      "       cxsec provision --out DIR --devices ID --mioty-eui HEX\n"
+      "       [--mioty-key-file PATH] [--mioty-short HEX] [--mioty-long]\n"
+      "Generates a 6LoWPAN deployment (security.txt, mode 0600) and "
+      "per-device\n"
+      "key files for flashing nodes (DIR/devices/<id>.key, mode 0600), or "
+      "with\n"
+      "--mioty-eui a Mioty node's key area (DIR/devices/<id>.keyarea) and its\n"
+      "gateway key store line (DIR/devices/<id>.mioty.csv), both mode 0600.\n",
       argc, argv);
 }
 
@@ -221,16 +335,20 @@ int RunRollover(int argc, const char* const* argv) {
        {"retire", false, "finish it: epoch = next_epoch", ""}},
       Rollover,
       "Usage: cxsec rollover --security PATH (--start | --retire)\n"
-      "Starts or finishes an over-the-air key rollover. Copy the file to every\n"
+      "Starts or finishes an over-the-air key rollover. Copy the file to "
+      "every\n"
       "gateway (or send them SIGHUP) after each step.\n",
       argc, argv);
 }
 
 }  // namespace
 
-CXSEC_REGISTER_COMMAND(provision, "generate 6LoWPAN deployment keys (security.txt, device key files)",
-                       RunProvision);
-CXSEC_REGISTER_COMMAND(rollover, "start or retire an over-the-air DTLS key rollover",
+CXSEC_REGISTER_COMMAND(
+    provision,
+    "generate 6LoWPAN deployment keys (security.txt, device key files)",
+    RunProvision);
+CXSEC_REGISTER_COMMAND(rollover,
+                       "start or retire an over-the-air DTLS key rollover",
                        RunRollover);
 
 }  // namespace cxsec::cli

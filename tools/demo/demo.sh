@@ -11,13 +11,17 @@
 #                      [--spool-max-messages N --expect-503]
 #                      [--kill-tpm-at S --tpm-down-for S --token-lifetime S]
 #                      [--dtls-load BINARY --load-seconds S --dtls-rate R]
-#                      [--baseline-seconds S]
+#                      [--baseline-seconds S] [--qemu-mioty-nodes N]
 # --dtls-load replaces the DTLS cxsec-node processes by tools/bench's
 # closed-loop load generator (for tools/bench/e2e.sh); --baseline-seconds
 # then posts to the verifier directly with wrk, as the same gateway.
 # The fault options (used by tests/e2e) act S seconds into the traffic:
 # kill -9 of the gateway and an immediate restart, or the verifier stopped
 # for a while and restarted on the same port and data.
+# --qemu-mioty-nodes N adds N Mioty nodes that are the real firmware
+# (node_mioty.elf) in QEMU: each gets a key area from `cxsec provision
+# --mioty-eui`, its UART0 goes through mioty_uart_bridge to the gateway's
+# Mioty port, and it sends the readings it was built for (5) at once.
 # Every process it starts is killed on exit (trap).
 set -euo pipefail
 bin="$1"; shift
@@ -25,6 +29,7 @@ dtls_nodes=50 mioty_nodes=50 posts=45 work=""
 kill_gateway_at=-1 verifier_down_at=-1 verifier_down_for=30
 spool_max_messages=1000000 expect_503=0 kill_tpm_at=-1 tpm_down_for=10 token_lifetime=3600
 dtls_load="" load_seconds=10 dtls_rate=10 baseline_seconds=0 firmware=1
+qemu_mioty_nodes=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dtls-nodes) dtls_nodes="$2"; shift 2 ;;
@@ -44,6 +49,7 @@ while [ $# -gt 0 ]; do
     --dtls-rate) dtls_rate="$2"; shift 2 ;;
     --baseline-seconds) baseline_seconds="$2"; shift 2 ;;
     --no-firmware) firmware=0; shift ;;
+    --qemu-mioty-nodes) qemu_mioty_nodes="$2"; shift 2 ;;
     *) echo "demo: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -52,9 +58,11 @@ repo="$(cd "$(dirname "$0")/../.." && pwd)"
 mkdir -p "$work" && chmod 0700 "$work"
 cxsec="$bin/tools/cxsec"
 pids=()
+qemu_sockets=""
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [ -z "$qemu_sockets" ] || rm -rf "$qemu_sockets"
 }
 trap cleanup EXIT
 say() { echo "[demo $(date +%T)] $*"; }
@@ -161,10 +169,26 @@ if [ "$mioty_nodes" -gt 0 ]; then
   (umask 077; echo "$rogue_key" >"$work/nodes/${rogue_ids[0]}.mkey")
   "$cxsec" mioty keys add --keys "$work/mioty.keys" --eui "${rogue_ids[0]}" --key "$rogue_key" >/dev/null
 fi
-for id in "${dtls_ids[@]}" "${mioty_ids[@]}"; do
+# QEMU Mioty nodes: the key area their firmware reads, and the same key in
+# the gateway's store (provision's CSV).
+qemu_ids=()
+for _ in $(seq 1 "$qemu_mioty_nodes"); do
+  eui=$(openssl rand -hex 8)
+  qemu_ids+=("$eui")
+  "$cxsec" provision --out "$work/qemu/$eui" --devices "D${eui^^}" --mioty-eui "$eui" >/dev/null
+  "$cxsec" mioty keys import --keys "$work/mioty.keys" \
+    "$work/qemu/$eui/devices/D${eui^^}.mioty.csv" >/dev/null
+done
+if [ "$qemu_mioty_nodes" -gt 0 ]; then
+  # Factory-fresh flash for the frame counter (QEMU's storage reads 0).
+  head -c 8192 /dev/zero | tr '\000' '\377' >"$work/qemu/erased_counter.bin"
+  # Unix socket paths are short (108 bytes); test temp dirs are not.
+  qemu_sockets=$(mktemp -d /tmp/cxsec-qemu.XXXXXX)
+fi
+for id in "${dtls_ids[@]}" "${mioty_ids[@]}" "${qemu_ids[@]}"; do
   call POST /v1/devices "{\"id\":\"$id\",\"project\":\"demo\",\"gateways\":[\"$gateway_id\"]}"
 done
-say "provisioned $dtls_nodes DTLS and $mioty_nodes Mioty devices, registered at the verifier"
+say "provisioned $dtls_nodes DTLS, $mioty_nodes Mioty and $qemu_mioty_nodes QEMU Mioty devices, registered at the verifier"
 
 # 4. The gateway.
 dtls_port=$(free_port) mioty_port=$(free_port)
@@ -200,7 +224,7 @@ fi
     echo "dtls_burst = $((dtls_rate * 2))"
     echo "dtls_priority_file = $repo/transports/dtls/gnutls_psk_ccm8.conf"
   fi
-  if [ "$mioty_nodes" -gt 0 ]; then
+  if [ "$((mioty_nodes + qemu_mioty_nodes))" -gt 0 ]; then
     echo "mioty_keys = $work/mioty.keys"
     echo "mioty_listen = 127.0.0.1:$mioty_port"
   fi
@@ -244,8 +268,23 @@ for eui in "${mioty_ids[@]}" "${rogue_ids[@]}"; do
   "$bin/targets/node/cxsec-node" --config="$work/nodes/$eui.conf" >"$work/nodes/$eui.out" 2>"$work/nodes/$eui.err" &
   node_pids+=($!)
 done
+for eui in "${qemu_ids[@]}"; do
+  sock="$qemu_sockets/$eui.sock"
+  "$bin/targets/node/mioty/mioty_uart_bridge" --uart-socket "$sock" \
+    --gateway "127.0.0.1:$mioty_port" >"$work/qemu/$eui/bridge.out" 2>"$work/qemu/$eui/bridge.err" &
+  node_pids+=($!)
+  wait_for 10 "the UART bridge of $eui" test -S "$sock"
+  qemu-system-arm -M mps2-an385 -nographic -monitor none \
+    -semihosting-config enable=on,target=native \
+    -kernel "$bin/targets/node/mioty/node_mioty.elf" \
+    -device "loader,file=$work/qemu/$eui/devices/D${eui^^}.keyarea,addr=0x003FE000" \
+    -device "loader,file=$work/qemu/erased_counter.bin,addr=0x003FC000" \
+    -chardev "socket,id=uart,path=$sock" -serial chardev:uart \
+    </dev/null >"$work/qemu/$eui/qemu.out" 2>"$work/qemu/$eui/console.txt" &
+  node_pids+=($!)
+done
 pids+=("${node_pids[@]}")
-say "started $((dtls_nodes + mioty_nodes)) nodes (+${#rogue_ids[@]} unregistered), $posts posts each"
+say "started $((dtls_nodes + mioty_nodes)) nodes + $qemu_mioty_nodes in QEMU (+${#rogue_ids[@]} unregistered), $posts posts each"
 log="$work/verifier/telemetry.ndjson"
 count_log() { [ -f "$log" ] && wc -l <"$log" || echo 0; }
 running() { local r=0; for p in "${node_pids[@]}"; do kill -0 "$p" 2>/dev/null && r=$((r + 1)); done; echo $r; }
@@ -344,8 +383,15 @@ if [ -n "$dtls_load" ]; then
 fi
 [ "$rogue_posts" -eq 0 ] || wait_for 30 "the unregistered device's rejections" \
   sh -c "curl -sf --cacert '$work/ca.pem' -H 'Authorization: Bearer $admin_key' '$api/metrics' | grep -q 'reason=\"unknown_device\"} $posts\$'" || true
-sent=$(( (dtls_nodes + mioty_nodes) * posts - failed ))
-[ -z "$dtls_load" ] || sent=$(( mioty_nodes * posts + load_acked ))
+# A QEMU node's readings: the lines its firmware printed as sent.
+qemu_sent=0 qemu_missing=0
+for eui in "${qemu_ids[@]}"; do
+  n=$(grep -c '^node_mioty: sent reading' "$work/qemu/$eui/console.txt" || true)
+  [ "$n" -gt 0 ] || { echo "demo: QEMU node $eui sent nothing" >&2; qemu_missing=1; }
+  qemu_sent=$((qemu_sent + n))
+done
+sent=$(( (dtls_nodes + mioty_nodes) * posts - failed + qemu_sent ))
+[ -z "$dtls_load" ] || sent=$(( mioty_nodes * posts + load_acked + qemu_sent ))
 for _ in $(seq 1 900); do [ "$(count_log)" -ge "$sent" ] && break; sleep 0.2; done
 delivered_at=$(date +%s.%N)
 sleep 1
@@ -363,6 +409,15 @@ echo "rejected at the cloud, by reason:"
 echo "$metrics" | sed -n 's/^cxsec_rejections_total{reason="\(.*\)"} \(.*\)$/  \1: \2/p'
 echo "  (expected: unknown_device: $rogue_posts, from the unregistered device)"
 echo "firmware: $firmware_report"
+if [ "$qemu_mioty_nodes" -gt 0 ]; then
+  echo "QEMU Mioty nodes: $qemu_mioty_nodes, readings sent: $qemu_sent"
+  for eui in "${qemu_ids[@]}"; do
+    at_cloud=$(jq -r --arg d "$eui" 'select(.deviceId == $d) | .messageId' "$log" 2>/dev/null | sort -u | wc -l)
+    node_sent=$(grep -c '^node_mioty: sent reading' "$work/qemu/$eui/console.txt" || true)
+    echo "  $eui: sent $node_sent, verified at the cloud $at_cloud; $(cat "$work/qemu/$eui/bridge.out")"
+    [ "$at_cloud" -eq "$node_sent" ] || qemu_missing=1
+  done
+fi
 lost=$((sent - unique))
 if [ -n "$dtls_load" ]; then
   echo "load: $load_line"
@@ -412,7 +467,7 @@ if [ -n "${tpm_faulted:-}" ]; then
   echo "TPM outage error at the gateway: ${tpm_error:-none}"
   [ -n "$tpm_error" ] || { echo "demo: no clear TPM error logged" >&2; fault_failed=1; }
 fi
-if [ "$lost" -ne 0 ] || [ "$duplicates" -ne 0 ] || [ "$node_errors" -ne 0 ] || [ "$fault_failed" -ne 0 ]; then
+if [ "$lost" -ne 0 ] || [ "$duplicates" -ne 0 ] || [ "$node_errors" -ne 0 ] || [ "$fault_failed" -ne 0 ] || [ "$qemu_missing" -ne 0 ]; then
   # The work dir goes with the test's temp dir: show what the first nodes
   # that complained said (a sanitizer report lands here too).
   shown=0

@@ -2,10 +2,10 @@
 // It replaces Mbed TLS's default config.h entirely: only what a node needs
 // is compiled, and nothing that needs an OS.
 //
-// Enabled: AES-128 (tables in flash), CMAC and CCM (Mioty frames, DTLS
-// CCM_8 suites), SHA-256 and HMAC/HKDF (key derivation), ECDSA on P-256
-// (firmware signature verification; signing compiles too and is dropped by
-// --gc-sections unless used).
+// Enabled: AES-128 (tables in flash, ECB and CTR), CMAC and CCM (Mioty
+// frames, DTLS CCM_8 suites), SHA-256 and HMAC/HKDF (key derivation),
+// ECDSA on P-256 (firmware signature verification; signing compiles too
+// and is dropped by --gc-sections unless used).
 // Not enabled: file system, sockets, time (no time.h), threading, the
 // standard library's malloc. Mbed TLS's bignum and ECP code allocate, so
 // its calloc/free come from MBEDTLS_MEMORY_BUFFER_ALLOC_C over a static
@@ -37,10 +37,11 @@
 #define MBEDTLS_MEMORY_ALIGN_MULTIPLE 8
 
 // Symmetric crypto: AES with its tables in flash (const) and the smaller
-// table set (2 KiB instead of 8 KiB).
+// table set (2 KiB instead of 8 KiB). CTR for the Mioty frame codec.
 #define MBEDTLS_AES_C
 #define MBEDTLS_AES_ROM_TABLES
 #define MBEDTLS_AES_FEWER_TABLES
+#define MBEDTLS_CIPHER_MODE_CTR
 #define MBEDTLS_CIPHER_C
 #define MBEDTLS_CMAC_C
 #define MBEDTLS_CCM_C

@@ -9,6 +9,9 @@
 //     +0x00000  primary slot, 256 KiB: MCUboot header (0x200), body, TLVs
 //     +0x40000  secondary slot, 256 KiB (not used by this bootloader yet)
 //     +0x80000  scratch, 128 KiB (reserved for the swap)
+//     +0xFC000  Mioty frame counter, 2 sectors (the node app's, A/B)
+//     +0xFE000  node key area sector (core/device/node_key_area.h;
+//               `cxsec provision --mioty-eui` writes its first 48 bytes)
 //     +0xFF000  boot state sector: the anti-rollback counter record
 //
 // A header only with constants, shared by the bootloader and host tools.
@@ -28,7 +31,11 @@ inline constexpr uint32_t kSecondarySlotOffset = 0x40000;
 inline constexpr uint32_t kSecondarySlotSize = 0x40000;
 inline constexpr uint32_t kScratchOffset = 0x80000;
 inline constexpr uint32_t kScratchSize = 0x20000;
+inline constexpr uint32_t kMiotyCounterOffset = 0xFC000;
+inline constexpr uint32_t kMiotyCounterSectors = 2;
+inline constexpr uint32_t kNodeKeyAreaOffset = 0xFE000;
 inline constexpr uint32_t kBootStateOffset = 0xFF000;
+inline constexpr uint32_t kSectorSize = 0x1000;
 
 // The header size images for this node are signed with (`cxsec fw sign
 // -H 0x200`): the application's vector table follows it, and 0x200 keeps
@@ -39,6 +46,15 @@ inline constexpr uint32_t kPrimarySlotAddress =
     kStorageBaseAddress + kPrimarySlotOffset;
 inline constexpr uint32_t kBootStateAddress =
     kStorageBaseAddress + kBootStateOffset;
+inline constexpr uint32_t kNodeKeyAreaAddress =
+    kStorageBaseAddress + kNodeKeyAreaOffset;  // 0x003FE000
+inline constexpr uint32_t kMiotyCounterAddress =
+    kStorageBaseAddress + kMiotyCounterOffset;  // 0x003FC000
+
+static_assert(kScratchOffset + kScratchSize <= kMiotyCounterOffset);
+static_assert(kMiotyCounterOffset + kMiotyCounterSectors * kSectorSize <=
+              kNodeKeyAreaOffset);
+static_assert(kNodeKeyAreaOffset + kSectorSize <= kBootStateOffset);
 
 }  // namespace cxsec::node::bootloader
 

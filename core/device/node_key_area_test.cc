@@ -1,0 +1,135 @@
+// The node key area format: a round trip, a known-answer blob (so the
+// layout in the header comment cannot drift), and one refusal per
+// malformation, each with its own reason.
+#include "core/device/node_key_area.h"
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace cxsec::device {
+namespace {
+
+NodeKeyArea Sample() {
+  NodeKeyArea area;
+  area.device_id = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77};
+  area.mioty_eui = {0x70, 0xb3, 0xd5, 0x67, 0x70, 0x00, 0x12, 0x34};
+  area.mioty_short_address = 0x1234;
+  area.mioty_long_addressing = true;
+  area.mioty_network_key = {0x2b, 0x7e, 0x15, 0x16, 0x28, 0xae, 0xd2, 0xa6,
+                            0xab, 0xf7, 0x15, 0x88, 0x09, 0xcf, 0x4f, 0x3c};
+  return area;
+}
+
+std::vector<uint8_t> Encoded(const NodeKeyArea& area) {
+  std::vector<uint8_t> out(kNodeKeyAreaSize);
+  EXPECT_EQ(WriteNodeKeyArea(area, out), KeyAreaReason::kNone);
+  return out;
+}
+
+// Rewrites the CRC so a test reaches the check after it.
+void FixCrc(std::vector<uint8_t>& bytes) {
+  uint32_t crc = Crc32(std::span(bytes.data(), 44));
+  for (int i = 0; i < 4; ++i) bytes[44 + i] = uint8_t(crc >> (8 * i));
+}
+
+KeyAreaReason Parse(const std::vector<uint8_t>& bytes) {
+  NodeKeyArea area;
+  return ParseNodeKeyArea(bytes, area);
+}
+
+TEST(Crc32Test, MatchesTheStandardCheckValue) {
+  const uint8_t text[] = {'1', '2', '3', '4', '5', '6', '7', '8', '9'};
+  EXPECT_EQ(Crc32(text), 0xCBF43926u);  // the CRC-32/IEEE check value
+}
+
+TEST(NodeKeyAreaTest, KnownLayout) {
+  std::vector<uint8_t> bytes = Encoded(Sample());
+  const std::vector<uint8_t> header = {'C', 'X', 'N', 'K', 1, 1, 48, 0};
+  EXPECT_EQ(std::vector<uint8_t>(bytes.begin(), bytes.begin() + 8), header);
+  EXPECT_EQ(bytes[8], 0x00);
+  EXPECT_EQ(bytes[15], 0x77);
+  EXPECT_EQ(bytes[16], 0x70);
+  EXPECT_EQ(bytes[24], 0x12);  // short address big-endian
+  EXPECT_EQ(bytes[25], 0x34);
+  EXPECT_EQ(bytes[28], 0x2b);
+  EXPECT_EQ(bytes[43], 0x3c);
+}
+
+TEST(NodeKeyAreaTest, RoundTripsAndIgnoresBytesPastTheArea) {
+  std::vector<uint8_t> bytes = Encoded(Sample());
+  bytes.resize(kNodeKeyAreaMaxSize, 0xFF);  // the rest of an erased sector
+  NodeKeyArea area;
+  ASSERT_EQ(ParseNodeKeyArea(bytes, area), KeyAreaReason::kNone);
+  NodeKeyArea expected = Sample();
+  EXPECT_EQ(area.device_id, expected.device_id);
+  EXPECT_EQ(area.mioty_eui, expected.mioty_eui);
+  EXPECT_EQ(area.mioty_short_address, 0x1234);
+  EXPECT_TRUE(area.mioty_long_addressing);
+  EXPECT_EQ(area.mioty_network_key, expected.mioty_network_key);
+  WipeNodeKeyArea(area);
+  EXPECT_EQ(area.mioty_network_key, (std::array<uint8_t, 16>{}));
+}
+
+TEST(NodeKeyAreaTest, ErasedFlashIsNotProvisioned) {
+  EXPECT_EQ(Parse(std::vector<uint8_t>(kNodeKeyAreaMaxSize, 0xFF)),
+            KeyAreaReason::kErased);
+  EXPECT_STREQ(KeyAreaReasonName(KeyAreaReason::kErased), "not_provisioned");
+}
+
+TEST(NodeKeyAreaTest, EveryTruncationIsRefused) {
+  std::vector<uint8_t> bytes = Encoded(Sample());
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    NodeKeyArea area;
+    EXPECT_EQ(ParseNodeKeyArea(std::span(bytes.data(), n), area),
+              KeyAreaReason::kTruncated)
+        << n;
+  }
+}
+
+TEST(NodeKeyAreaTest, EachMalformationHasItsReason) {
+  const std::vector<uint8_t> good = Encoded(Sample());
+  auto with = [&](size_t offset, uint8_t value, bool fix_crc) {
+    std::vector<uint8_t> bytes = good;
+    bytes[offset] = value;
+    if (fix_crc) FixCrc(bytes);
+    return bytes;
+  };
+  EXPECT_EQ(Parse(with(0, 'X', true)), KeyAreaReason::kBadMagic);
+  EXPECT_EQ(Parse(with(4, 2, true)), KeyAreaReason::kUnsupportedVersion);
+  EXPECT_EQ(Parse(with(4, 0, true)), KeyAreaReason::kUnsupportedVersion);
+  EXPECT_EQ(Parse(with(6, 47, true)), KeyAreaReason::kBadLength);
+  EXPECT_EQ(Parse(with(7, 1, true)), KeyAreaReason::kBadLength);  // 304
+  EXPECT_EQ(Parse(with(5, 0x03, true)), KeyAreaReason::kUnknownFlags);
+  EXPECT_EQ(Parse(with(5, 0x80, true)), KeyAreaReason::kUnknownFlags);
+  EXPECT_EQ(Parse(with(26, 1, true)), KeyAreaReason::kReservedNotZero);
+  EXPECT_EQ(Parse(with(27, 1, true)), KeyAreaReason::kReservedNotZero);
+  // Without the CRC fixed up, any other changed byte is a CRC mismatch.
+  for (size_t offset : {size_t{8}, size_t{16}, size_t{24}, size_t{28},
+                        size_t{43}, size_t{44}, size_t{47}}) {
+    EXPECT_EQ(Parse(with(offset, good[offset] ^ 0x01, false)),
+              KeyAreaReason::kCrcMismatch)
+        << offset;
+  }
+}
+
+TEST(NodeKeyAreaTest, EveryBitFlipIsRefused) {
+  const std::vector<uint8_t> good = Encoded(Sample());
+  for (size_t byte = 0; byte < good.size(); ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::vector<uint8_t> bytes = good;
+      bytes[byte] ^= uint8_t(1 << bit);
+      EXPECT_NE(Parse(bytes), KeyAreaReason::kNone) << byte << ":" << bit;
+    }
+  }
+}
+
+TEST(NodeKeyAreaTest, WriterNeedsRoom) {
+  std::array<uint8_t, kNodeKeyAreaSize - 1> small{};
+  EXPECT_EQ(WriteNodeKeyArea(Sample(), small), KeyAreaReason::kBufferTooSmall);
+}
+
+}  // namespace
+}  // namespace cxsec::device
