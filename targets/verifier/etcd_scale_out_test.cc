@@ -2,63 +2,21 @@
 // verifier instances sharing it. A key revoked through instance A must be
 // refused by instance B within a second, through B's watch-driven cache
 // invalidation (B had the gateway and the token cached before).
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "targets/verifier/registry/etcd_kv_store.h"
 #include "targets/verifier/testing/verifier_testing.h"
-#include "tests/fixtures/child_process.h"
+#include "tests/fixtures/etcd_process.h"
 
 namespace cxsec::verifier {
 namespace {
 
 using nlohmann::json;
-
-// An etcd on free loopback ports with its data in `dir`; stopped with
-// SIGTERM when the test ends.
-class EtcdProcess {
- public:
-  explicit EtcdProcess(const std::string& dir) {
-    client_port_ = testing::FreeLoopbackPort();
-    uint16_t peer = testing::FreeLoopbackPort();
-    std::string client = url();
-    std::string peer_url = absl::StrCat("http://127.0.0.1:", peer);
-    absl::StatusOr<cxsec::testing::ChildProcess> started = cxsec::testing::ChildProcess::Start(
-        {"etcd", "--data-dir", dir + "/etcd", "--listen-client-urls", client,
-         "--advertise-client-urls", client, "--listen-peer-urls", peer_url,
-         "--initial-advertise-peer-urls", peer_url, "--initial-cluster",
-         "default=" + peer_url},
-        {.stderr_path = dir + "/etcd.log"});
-    EXPECT_TRUE(started.ok()) << started.status();
-    if (started.ok()) process_.emplace(std::move(*started));
-  }
-  ~EtcdProcess() {
-    if (process_ && process_->running()) (void)process_->SignalAndWait(SIGTERM);
-  }
-  std::string url() const { return absl::StrCat("http://127.0.0.1:", client_port_); }
-  // Ready when a range request succeeds; bounded to 15 s.
-  absl::StatusOr<std::unique_ptr<EtcdKvStore>> ConnectWhenReady() {
-    absl::Status last = absl::UnavailableError("etcd did not start");
-    for (int i = 0; i < 150 && process_; ++i) {
-      auto store = EtcdKvStore::Connect(url(), "cxsec-test/", absl::Seconds(2));
-      if (store.ok()) return store;
-      last = store.status();
-      usleep(100 * 1000);
-    }
-    return last;
-  }
-
- private:
-  std::optional<cxsec::testing::ChildProcess> process_;
-  uint16_t client_port_ = 0;
-};
 
 json Call(uint16_t port, const std::string& ca, const std::string& method,
           const std::string& target, const std::string& bearer, const json& body,
@@ -73,12 +31,15 @@ json Call(uint16_t port, const std::string& ca, const std::string& method,
 
 TEST(EtcdScaleOutTest, KeyRevokedThroughOneInstanceIsRefusedByTheOther) {
   std::string dir = std::getenv("TEST_TMPDIR");
-  EtcdProcess etcd(dir);
+  auto etcd = cxsec::testing::EtcdProcess::Start(dir);
+  ASSERT_TRUE(etcd.ok()) << etcd.status();
+  ASSERT_TRUE((*etcd)->WaitUntilHealthy(absl::Seconds(15)).ok());
   auto cert = testing::MakeTestCert(dir);
   ASSERT_TRUE(cert.ok());
-  auto store_a = etcd.ConnectWhenReady();
+  auto store_a = EtcdKvStore::Connect((*etcd)->client_url(), "cxsec-test/",
+                                      absl::Seconds(2));
   ASSERT_TRUE(store_a.ok()) << store_a.status();
-  auto store_b = EtcdKvStore::Connect(etcd.url(), "cxsec-test/");
+  auto store_b = EtcdKvStore::Connect((*etcd)->client_url(), "cxsec-test/");
   ASSERT_TRUE(store_b.ok()) << store_b.status();
   auto a = testing::StartVerifier(std::move(*store_a), dir + "/a.ndjson", *cert);
   ASSERT_TRUE(a.ok()) << a.status();

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -143,13 +144,25 @@ TEST(SigkillDurabilityTest, EveryAcknowledgedMessageSurvivesSigkill) {
   size_t missing = 0;
   for (const std::string& id : acknowledged) missing += stored.count(id) == 0 ? 1 : 0;
   EXPECT_EQ(missing, 0u) << "of " << acknowledged.size() << " acknowledged";
-  // Retrying an acknowledged message after the restart is a duplicate.
+  // Retrying an acknowledged message (same payload) after the restart is a
+  // duplicate: the payload hash is rebuilt from the log too.
   std::string some_id = *acknowledged.begin();
-  json retry = {{"messages", {{{"deviceId", "dev-1"}, {"messageId", some_id},
-                               {"timestamp", 1}, {"payload", 0}}}}};
+  int n = std::stoi(some_id.substr(some_id.rfind('-') + 1));
+  json retry = {{"messages",
+                 {{{"deviceId", "dev-1"},
+                   {"messageId", some_id},
+                   {"timestamp", 1},
+                   {"payload", {{"n", n}}}}}}};
   auto r = testing::HttpsRequest(port, ca, "POST", "/v1/telemetry", token, retry.dump());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(json::parse(r->body)["results"][0]["status"], "duplicate") << r->body;
+  // Other data under the same ids is a conflict, never stored.
+  retry["messages"][0]["payload"] = {{"n", n + 1}};
+  r = testing::HttpsRequest(port, ca, "POST", "/v1/telemetry", token,
+                            retry.dump());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(json::parse(r->body)["results"][0]["status"], "conflict")
+      << r->body;
   EXPECT_TRUE(second->SignalAndWait(SIGTERM).ok());
 }
 

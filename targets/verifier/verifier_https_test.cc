@@ -458,6 +458,88 @@ TestServerSetup NewTestServerSetup(const std::string& name) {
 // (the responder held the last reference to a session's strand, outliving
 // the io_context). Here the responder is kept until after the server is
 // destroyed, so the old ordering fails under ASan every time.
+// Issue 17, item 6: a gateway that sends another gateway's device and
+// message ids first must not turn the real reading into a "duplicate":
+// the same ids with another payload are a "conflict", counted, audited and
+// never stored over the first. The same payload again stays a duplicate,
+// also after a restart (the payload hash is in the log).
+TEST_F(VerifierHttpsTest, SameIdsWithAnotherPayloadAreAConflictNotADuplicate) {
+  constexpr char kIntruder[] = "G00000000000000000a";
+  GatewaySigner intruder;
+  Expect("POST", "/v1/gateways", admin_,
+         json{{"id", kIntruder}, {"project", "acme"}}, 201);
+  Expect("POST", std::string("/v1/gateways/") + kIntruder + "/keys", admin_,
+         json{{"publicKeyPem", intruder.PublicKeyPem()}}, 201);
+  auto batch = [](const json& payload) {
+    return json{{"messages",
+                 {{{"deviceId", "dev-1"},
+                   {"messageId", "m-42"},
+                   {"timestamp", 1700000000000},
+                   {"payload", payload}}}}};
+  };
+  json r = Expect("POST", "/v1/telemetry", intruder.Token(kIntruder, "acme"),
+                  batch(json{{"t", -40}}), 200);
+  EXPECT_EQ(r["results"][0]["status"], "accepted");
+  std::string token = signer_.Token(kGateway, "acme");
+  r = Expect("POST", "/v1/telemetry", token, batch(json{{"t", 21.5}}), 200);
+  EXPECT_EQ(r["results"][0]["status"], "conflict");
+  EXPECT_EQ(r["results"][0]["error"], "payload_differs");
+  r = Expect("POST", "/v1/telemetry", intruder.Token(kIntruder, "acme"),
+             batch(json{{"t", -40}}), 200);
+  EXPECT_EQ(r["results"][0]["status"], "duplicate");
+  EXPECT_EQ(LogLines(), 1u);
+  std::string metrics = v_->service->metrics().Render(*v_->registry);
+  EXPECT_NE(metrics.find("cxsec_messages_total{outcome=\"conflict\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  json audit = Expect("GET", "/v1/audit", admin_, json(), 200);
+  bool audited = false;
+  for (const json& entry : audit["entries"]) {
+    audited |= entry["action"] == "telemetry.conflict" &&
+               entry["principal"] == kGateway &&
+               entry["target"] == "dev-1/m-42";
+  }
+  EXPECT_TRUE(audited) << audit.dump();
+  // The stored line carries the hash; a restart keeps telling them apart.
+  json line = json::parse(ReadAll(dir_ + "/telemetry.ndjson"));
+  EXPECT_EQ(line["payloadSha256"].get<std::string>().size(), 64u);
+  v_->log.reset();
+  auto reopened = TelemetryLog::Open(dir_ + "/telemetry.ndjson");
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  auto outcomes = (*reopened)->AppendDurably(
+      {LogRecord{DedupKey("dev-1", "m-42"), "{}", Sha256Digest{}}});
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  EXPECT_EQ((*outcomes)[0], TelemetryLog::Outcome::kConflict);
+}
+
+// Logs written before the payload hash existed: their records have none,
+// and the same ids later count as a duplicate whatever the payload (the
+// documented migration rule); records with a hash are told apart.
+TEST(TelemetryLogTest, RecordsWithoutAHashStayDuplicates) {
+  std::string path =
+      std::string(std::getenv("TEST_TMPDIR")) + "/old-format.ndjson";
+  {
+    std::ofstream old(path);
+    old << "{\"deviceId\":\"dev-1\",\"messageId\":\"old\",\"payload\":{\"t\":1}"
+           "}\n";
+  }
+  auto log = TelemetryLog::Open(path);
+  ASSERT_TRUE(log.ok()) << log.status();
+  Sha256Digest a{};
+  Sha256Digest b{};
+  b[0] = 1;
+  auto outcomes =
+      (*log)->AppendDurably({LogRecord{DedupKey("dev-1", "old"), "{}", a},
+                             LogRecord{DedupKey("dev-1", "new"), "{}", a},
+                             LogRecord{DedupKey("dev-1", "new"), "{}", a},
+                             LogRecord{DedupKey("dev-1", "new"), "{}", b}});
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  EXPECT_EQ((*outcomes)[0], TelemetryLog::Outcome::kDuplicate);
+  EXPECT_EQ((*outcomes)[1], TelemetryLog::Outcome::kStored);
+  EXPECT_EQ((*outcomes)[2], TelemetryLog::Outcome::kDuplicate);
+  EXPECT_EQ((*outcomes)[3], TelemetryLog::Outcome::kConflict);
+}
+
 TEST(HttpsServerLifetimeTest, ResponderMayOutliveTheServer) {
   TestServerSetup setup = NewTestServerSetup("lifetime");
   std::mutex mu;

@@ -1,5 +1,6 @@
 #include "transports/uplink/https_uplink.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <thread>
 #include <utility>
@@ -26,6 +27,9 @@ struct HttpsUplink::State {
   bool stopping ABSL_GUARDED_BY(mutex) = false;
   bool pending ABSL_GUARDED_BY(mutex) = false;  // Enqueue since last Peek
   UplinkStats stats ABSL_GUARDED_BY(mutex);
+  // Messages per batch now: halved while the verifier refuses batches
+  // whole (400/413), doubled back after each answered batch. Sender only.
+  size_t batch_limit = 0;
 
   void Fail(ExponentialBackoff& backoff, const absl::Status& status) {
     absl::Duration wait = backoff.NextDelay();
@@ -63,23 +67,25 @@ struct HttpsUplink::State {
     return stopping;
   }
 
-  // SendOnce sends one batch. Returns OK when the verifier answered (even
-  // if some verdicts were "retry"), with *progress telling whether any
-  // message left the spool; *empty when there was nothing to send.
-  absl::Status SendOnce(bool* empty, bool* progress) {
-    *empty = false;
-    *progress = false;
+  // What one SendOnce achieved.
+  enum class Sent {
+    kEmpty,       // nothing spooled
+    kProgress,    // at least one message left the queue
+    kNoProgress,  // answered, but every message is to be retried
+    kSplit,       // refused whole: send a smaller batch at once
+  };
+
+  // SendOnce sends one batch of at most `batch_limit` messages. An error
+  // is a failure to be retried with backoff (network, 401, 5xx, spool).
+  absl::StatusOr<Sent> SendOnce() {
     {
       absl::MutexLock lock(&mutex);
       pending = false;
     }
     absl::StatusOr<std::vector<SpooledMessage>> batch =
-        spool->Peek(options.batch_max_messages, options.batch_max_bytes);
+        spool->Peek(batch_limit, options.batch_max_bytes);
     if (!batch.ok()) return batch.status();
-    if (batch->empty()) {
-      *empty = true;
-      return absl::OkStatus();
-    }
+    if (batch->empty()) return Sent::kEmpty;
     std::vector<VerifiedMessage> messages;
     messages.reserve(batch->size());
     absl::flat_hash_map<std::string, int64_t> sequence_of;
@@ -97,6 +103,9 @@ struct HttpsUplink::State {
         "/v1/telemetry", *token, "application/json",
         EncodeTelemetryBatch(messages));
     if (!response.ok()) return response.status();
+    if (response->status == 400 || response->status == 413) {
+      return Refused(*batch, *response);
+    }
     if (response->status != 200) {
       return absl::UnavailableError(absl::StrCat(
           "verifier answered HTTP ", response->status, " to a batch of ",
@@ -108,25 +117,40 @@ struct HttpsUplink::State {
       return absl::UnavailableError(absl::StrCat(
           "verifier's answer unusable: ", results.status().message()));
     }
+    // The verifier took the batch's size: grow back towards the limit.
+    batch_limit = std::min(options.batch_max_messages, batch_limit * 2);
     std::vector<int64_t> done;
+    std::vector<std::pair<int64_t, const TelemetryResult*>> conflicts;
     UplinkStats delta;
     for (const TelemetryResult& r : *results) {
-      if (r.verdict == TelemetryVerdict::kRetry) continue;
+      if (!r.verdict_known) ++delta.unknown_verdicts;
+      // Verifiers before issue 17 answered a registry outage with
+      // "rejected"/"registry_unavailable": a transient fault, not final.
+      bool transient = r.verdict == TelemetryVerdict::kRetry ||
+                       (r.verdict == TelemetryVerdict::kRejected &&
+                        r.reason == "registry_unavailable");
+      if (transient) continue;
       auto it = sequence_of.find(absl::StrCat(r.device_id, "/", r.message_id));
       if (it == sequence_of.end()) continue;  // not ours: ignore, never ack
-      done.push_back(it->second);
+      int64_t sequence = it->second;
       sequence_of.erase(it);
       switch (r.verdict) {
         case TelemetryVerdict::kAccepted:
           ++delta.accepted;
+          done.push_back(sequence);
           break;
         case TelemetryVerdict::kDuplicate:
           ++delta.duplicates;
+          done.push_back(sequence);
           break;
         case TelemetryVerdict::kRejected:
           ++delta.rejected;
           ++delta.rejected_by_reason[r.reason.empty() ? "unspecified"
                                                       : r.reason];
+          done.push_back(sequence);
+          break;
+        case TelemetryVerdict::kConflict:
+          conflicts.emplace_back(sequence, &r);
           break;
         case TelemetryVerdict::kRetry:
           break;
@@ -134,47 +158,131 @@ struct HttpsUplink::State {
     }
     absl::Status removed = spool->Remove(done);
     if (!removed.ok()) return removed;
-    *progress = !done.empty();
+    for (const auto& [sequence, result] : conflicts) {
+      absl::Status set_aside =
+          SetAside(sequence, result->device_id, result->message_id, "conflict");
+      if (!set_aside.ok()) return set_aside;
+      ++delta.conflicts;
+    }
+    bool progress = !done.empty() || !conflicts.empty();
     absl::MutexLock lock(&mutex);
     ++stats.batches_sent;
     stats.accepted += delta.accepted;
     stats.duplicates += delta.duplicates;
     stats.rejected += delta.rejected;
+    stats.conflicts += delta.conflicts;
+    stats.unknown_verdicts += delta.unknown_verdicts;
     for (const auto& [reason, count] : delta.rejected_by_reason) {
       stats.rejected_by_reason[reason] += count;
     }
-    if (*progress && !stats.last_error.empty()) {
+    if (progress && !stats.last_error.empty()) {
       stats.last_error.clear();
       std::fprintf(stderr, "cxsec uplink: verifier reachable again\n");
     }
+    return progress ? Sent::kProgress : Sent::kNoProgress;
+  }
+
+  // Refused handles a 400 or 413 for the whole batch: the verifier refuses
+  // a batch with one bad entry, or one too large. Halve the batch until
+  // the verifier takes it or one message is left; that one will never be
+  // taken, so it goes to the dead-letter table instead of blocking every
+  // later message.
+  absl::StatusOr<Sent> Refused(const std::vector<SpooledMessage>& batch,
+                               const HttpsResponse& response) {
+    {
+      absl::MutexLock lock(&mutex);
+      ++stats.batches_sent;
+      ++stats.refused_batches;
+    }
+    if (batch.size() > 1) {
+      batch_limit = batch.size() / 2;
+      return Sent::kSplit;
+    }
+    const VerifiedMessage& m = batch.front().message;
+    std::string reason =
+        absl::StrCat("http_", response.status, ":", ErrorCodeOf(response.body));
+    absl::Status set_aside =
+        SetAside(batch.front().sequence, m.device_id, m.message_id, reason);
+    if (!set_aside.ok()) return set_aside;
+    batch_limit = std::min<size_t>(options.batch_max_messages, 2);
+    return Sent::kProgress;
+  }
+
+  // SetAside moves one message to the dead-letter table, counted and
+  // logged (ids and the verifier's error code only: never payload bytes).
+  absl::Status SetAside(int64_t sequence, const std::string& device_id,
+                        const std::string& message_id,
+                        const std::string& reason) {
+    absl::Status moved = spool->SetAside({sequence}, reason);
+    if (!moved.ok()) return moved;
+    int64_t total = 0;
+    {
+      absl::MutexLock lock(&mutex);
+      total = ++stats.set_aside;
+    }
+    std::fprintf(stderr,
+                 "cxsec uplink: message %s of device %s set aside (%s): the "
+                 "verifier will not take it; it stays in the dead_letters "
+                 "table of %s (%lld set aside since start)\n",
+                 Printable(message_id).c_str(), Printable(device_id).c_str(),
+                 reason.c_str(), options.spool.path.c_str(),
+                 static_cast<long long>(total));
     return absl::OkStatus();
+  }
+
+  // Printable: ids come from nodes; keep a log line one line of ASCII.
+  static std::string Printable(absl::string_view text) {
+    std::string out;
+    for (char c : text.substr(0, 64)) {
+      out.push_back(c > 0x20 && c < 0x7f ? c : '?');
+    }
+    return out;
+  }
+
+  // ErrorCodeOf: the "error" code of a verifier's JSON error body, as
+  // [a-z0-9_] only (it goes into a log line and the dead-letter table).
+  static std::string ErrorCodeOf(absl::string_view body) {
+    constexpr absl::string_view kKey = "\"error\":\"";
+    size_t at = body.find(kKey);
+    std::string code;
+    if (at != absl::string_view::npos) {
+      for (char c : body.substr(at + kKey.size(), 64)) {
+        if (c == '"') break;
+        bool plain =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+        code.push_back(plain ? c : '_');
+      }
+    }
+    return code.empty() ? "unspecified" : code;
   }
 
   void Run() {
     ExponentialBackoff backoff(options.backoff, options.jitter_seed);
     while (!Stopping()) {
-      bool empty = false;
-      bool progress = false;
-      absl::Status status = SendOnce(&empty, &progress);
-      if (!status.ok()) {
+      absl::StatusOr<Sent> sent = SendOnce();
+      if (!sent.ok()) {
         client->Close();
-        Fail(backoff, status);
+        Fail(backoff, sent.status());
         continue;
       }
-      if (empty) {
-        absl::MutexLock lock(&mutex);
-        if (!pending && !stopping) {
-          wake.WaitWithTimeout(&mutex, options.idle_wait);
+      switch (*sent) {
+        case Sent::kEmpty: {
+          absl::MutexLock lock(&mutex);
+          if (!pending && !stopping) {
+            wake.WaitWithTimeout(&mutex, options.idle_wait);
+          }
+          break;
         }
-        continue;
-      }
-      if (progress) {
-        backoff.Reset();
-      } else {
-        // The verifier answered but kept everything for later ("retry"):
-        // back off as for a failure instead of spinning.
-        Fail(backoff, absl::UnavailableError(
-                          "verifier asked to retry the whole batch"));
+        case Sent::kProgress:
+        case Sent::kSplit:
+          backoff.Reset();
+          break;
+        case Sent::kNoProgress:
+          // The verifier answered but kept everything for later ("retry"):
+          // back off as for a failure instead of spinning.
+          Fail(backoff, absl::UnavailableError(
+                            "verifier asked to retry the whole batch"));
+          break;
       }
     }
   }
@@ -234,6 +342,7 @@ absl::Status HttpsUplink::Start(BearerTokenSource tokens) {
     state_->stats = UplinkStats();
   }
   State* state = state_.get();
+  state_->batch_limit = state_->options.batch_max_messages;
   state_->sender = std::thread([state] { state->Run(); });
   return absl::OkStatus();
 }

@@ -4,9 +4,15 @@
 // `POST /v1/telemetry` over HttpsClient (CA bundle, host name, optional
 // SPKI pin, `Authorization: Bearer` from the BearerTokenSource) and
 // deletes each message only once the verifier has given it a final verdict
-// (accepted, duplicate or rejected). Failures are retried forever with
-// exponential backoff and jitter; nothing is dropped. Because message ids
-// are stable, a batch re-sent after a crash is deduplicated by the
+// (accepted, duplicate or rejected). "retry", a verdict this build does not
+// know, and a missing answer keep the message for later; "conflict" moves
+// it to the spool's dead-letter table. Network failures, 401, 5xx and
+// unusable answers are retried forever with exponential backoff and
+// jitter. A batch refused whole (400/413) is halved until the verifier
+// takes it; a single message it still refuses is set aside in the
+// dead-letter table (counted, logged without payload) so it cannot block
+// the messages behind it. Nothing is dropped silently. Because message
+// ids are stable, a batch re-sent after a crash is deduplicated by the
 // verifier.
 //
 //   HttpsUplinkOptions options;
@@ -41,7 +47,10 @@ struct HttpsUplinkOptions {
   HttpsClientOptions client;
   SqliteSpoolOptions spool;
   size_t batch_max_messages = 256;
-  size_t batch_max_bytes = 1 << 20;
+  // Payload bytes per batch. Payloads travel base64url-encoded (4/3 of
+  // their size) inside JSON: 640 KiB stays under the verifier's 1 MiB
+  // request limit (a larger batch is answered 413 and split).
+  size_t batch_max_bytes = 640 << 10;
   // How long the sender sleeps with an empty spool before looking again
   // (Enqueue wakes it earlier).
   absl::Duration idle_wait = absl::Seconds(1);
@@ -61,6 +70,10 @@ struct UplinkStats {
   int64_t duplicates = 0; // verdict "duplicate"
   int64_t rejected = 0;   // verdict "rejected"
   std::map<std::string, int64_t> rejected_by_reason;
+  int64_t conflicts = 0;         // verdict "conflict" (set aside)
+  int64_t unknown_verdicts = 0;  // verdicts this build does not know (kept)
+  int64_t refused_batches = 0;   // batches answered 400/413 as a whole
+  int64_t set_aside = 0;         // messages moved to the dead-letter table
   int64_t batches_sent = 0;
   int64_t failed_attempts = 0;  // batches that must be retried
   int64_t spooled_now = 0;

@@ -282,6 +282,103 @@ TEST_F(HttpsUplinkTest, RejectedVerdictIsFinalAndCountedByReason) {
   EXPECT_EQ(stats.rejected_by_reason["test rejection"], 1);
 }
 
+// Issue 17, item 1: a verdict this build does not know is never final.
+// The message stays spooled; the other verdicts of the same answer count.
+TEST_F(HttpsUplinkTest,
+       UnknownVerdictKeepsTheMessageAndTheRestOfTheAnswerCounts) {
+  StartServer(pki->good);
+  server_->SetStatusMarker(0x66, "quarantined");
+  HttpsUplink uplink = StartedUplink(Options());
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(uplink.Enqueue(Message(i, i == 4 ? 0x66 : 0xa1)).ok());
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    UplinkStats s = uplink.stats();
+    return s.accepted == 9 && s.unknown_verdicts >= 2;
+  })) << uplink.stats().last_error;
+  UplinkStats stats = uplink.stats();
+  EXPECT_EQ(stats.spooled_now, 1);
+  EXPECT_EQ(stats.rejected, 0);
+  // The verifier learns to take it: delivered, once.
+  server_->SetStatusMarker(-1, "");
+  ASSERT_TRUE(WaitUntil([&] { return uplink.stats().spooled_now == 0; }));
+  EXPECT_EQ(server_->counters().stored, 10);
+}
+
+// Verifiers before issue 17 answered a registry outage "rejected" with
+// error "registry_unavailable": that message must not be deleted.
+TEST_F(HttpsUplinkTest, RegistryUnavailableRejectionIsRetried) {
+  StartServer(pki->good);
+  server_->SetRejectMarker(0x77, "registry_unavailable");
+  HttpsUplink uplink = StartedUplink(Options());
+  ASSERT_TRUE(uplink.Enqueue(Message(1, 0x77)).ok());
+  ASSERT_TRUE(WaitUntil([&] { return server_->counters().rejected >= 3; }));
+  EXPECT_EQ(uplink.stats().rejected, 0);
+  EXPECT_EQ(uplink.stats().spooled_now, 1);
+  server_->SetRejectMarker(-1);
+  ASSERT_TRUE(WaitUntil([&] { return uplink.stats().accepted == 1; }));
+  EXPECT_EQ(uplink.stats().spooled_now, 0);
+}
+
+// Issue 17, item 8: a batch refused whole (400) is halved until the one
+// message the verifier refuses is alone; that message is set aside in the
+// dead-letter table, counted, and every other message is delivered.
+TEST_F(HttpsUplinkTest, RefusedBatchIsSplitAndTheBadMessageSetAside) {
+  StartServer(pki->good);
+  server_->SetPoisonMarker(0x55);
+  HttpsUplinkOptions options = Options();
+  options.batch_max_messages = 16;
+  HttpsUplink uplink = StartedUplink(options);
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(uplink.Enqueue(Message(i, i == 11 ? 0x55 : 0xa1)).ok());
+  }
+  ASSERT_TRUE(WaitUntil([&] { return uplink.stats().spooled_now == 0; }))
+      << "spooled: " << uplink.stats().spooled_now
+      << ", last error: " << uplink.stats().last_error;
+  UplinkStats stats = uplink.stats();
+  EXPECT_EQ(stats.accepted, 39);
+  EXPECT_EQ(stats.set_aside, 1);
+  EXPECT_GE(stats.refused_batches, 2);
+  EXPECT_EQ(server_->counters().stored, 39);
+  EXPECT_EQ(server_->StoredKeys().count("D0123456789abcdef/11"), 0u);
+  uplink.Stop();
+  // An operator finds it, with the verifier's error code, in the spool.
+  auto spool = SqliteSpool::Open(options.spool);
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  auto letters = (*spool)->DeadLetters(10);
+  ASSERT_TRUE(letters.ok()) << letters.status();
+  ASSERT_EQ(letters->size(), 1u);
+  EXPECT_EQ((*letters)[0].spooled.message.message_id, "11");
+  EXPECT_EQ((*letters)[0].spooled.message.payload, Message(11, 0x55).payload);
+  EXPECT_EQ((*letters)[0].reason, "http_400:malformed_batch");
+  EXPECT_EQ((*spool)->Count(), 0);
+}
+
+// Issue 17, item 6: "conflict" (same ids, another payload already stored)
+// is final for the verifier, but the gateway keeps the message aside for
+// an operator instead of deleting it.
+TEST_F(HttpsUplinkTest, ConflictVerdictSetsTheMessageAside) {
+  StartServer(pki->good);
+  server_->SetStatusMarker(0x66, "conflict");
+  HttpsUplinkOptions options = Options();
+  HttpsUplink uplink = StartedUplink(options);
+  ASSERT_TRUE(uplink.Enqueue(Message(1)).ok());
+  ASSERT_TRUE(uplink.Enqueue(Message(2, 0x66)).ok());
+  ASSERT_TRUE(WaitUntil([&] { return uplink.stats().spooled_now == 0; }));
+  UplinkStats stats = uplink.stats();
+  EXPECT_EQ(stats.accepted, 1);
+  EXPECT_EQ(stats.conflicts, 1);
+  EXPECT_EQ(stats.set_aside, 1);
+  uplink.Stop();
+  auto spool = SqliteSpool::Open(options.spool);
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  auto letters = (*spool)->DeadLetters(10);
+  ASSERT_TRUE(letters.ok()) << letters.status();
+  ASSERT_EQ(letters->size(), 1u);
+  EXPECT_EQ((*letters)[0].spooled.message.message_id, "2");
+  EXPECT_EQ((*letters)[0].reason, "conflict");
+}
+
 TEST_F(HttpsUplinkTest, CertificateFromAnotherCaIsRejected) {
   StartServer(pki->foreign);
   HttpsUplink uplink = StartedUplink(Options());

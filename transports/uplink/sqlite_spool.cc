@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "sqlite3.h"
 
@@ -180,6 +181,20 @@ absl::Status SqliteSpool::OpenDatabase(int64_t* count, int64_t* bytes) {
       " payload BLOB NOT NULL,"
       " size INTEGER NOT NULL,"
       " UNIQUE (device_id, message_id))");
+  if (!status.ok()) return status;
+  // Set-aside messages, for an operator (docs/GATEWAY.md); added after the
+  // first release, so created here on older spools too.
+  status = Exec(
+      "CREATE TABLE IF NOT EXISTS dead_letters ("
+      " seq INTEGER PRIMARY KEY,"
+      " device_id TEXT NOT NULL,"
+      " message_id TEXT NOT NULL,"
+      " transport TEXT NOT NULL,"
+      " received_at_us INTEGER NOT NULL,"
+      " payload BLOB NOT NULL,"
+      " size INTEGER NOT NULL,"
+      " reason TEXT NOT NULL,"
+      " set_aside_at_us INTEGER NOT NULL)");
   if (!status.ok()) return status;
   Statement totals(db_,
                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages");
@@ -387,6 +402,114 @@ absl::Status SqliteSpool::Remove(const std::vector<int64_t>& sequences) {
   count_ -= removed;
   bytes_ -= removed_bytes;
   return absl::OkStatus();
+}
+
+absl::Status SqliteSpool::SetAside(const std::vector<int64_t>& sequences,
+                                   absl::string_view reason) {
+  if (sequences.empty()) return absl::OkStatus();
+  int64_t moved = 0;
+  int64_t moved_bytes = 0;
+  {
+    absl::MutexLock lock(&db_mutex_);
+    absl::Status status = Exec("BEGIN IMMEDIATE");
+    if (!status.ok()) return status;
+    // Called with db_mutex_ held (see Remove).
+    auto rollback =
+        [this](absl::Status failure) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_) {
+          if (sqlite3_get_autocommit(db_) == 0) {
+            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+          }
+          return failure;
+        };
+    Statement copy(db_,
+                   "INSERT OR REPLACE INTO dead_letters (seq, device_id, "
+                   "message_id, transport, received_at_us, payload, size, "
+                   "reason, set_aside_at_us) SELECT seq, device_id, "
+                   "message_id, transport, received_at_us, payload, size, ?, "
+                   "? FROM messages WHERE seq = ?");
+    if (copy.code() != SQLITE_OK) {
+      return rollback(SqliteError(copy.code(), "prepare set aside"));
+    }
+    Statement remove(db_, "DELETE FROM messages WHERE seq = ? RETURNING size");
+    if (remove.code() != SQLITE_OK) {
+      return rollback(SqliteError(remove.code(), "prepare delete"));
+    }
+    int64_t now_us = absl::ToUnixMicros(absl::Now());
+    for (int64_t sequence : sequences) {
+      sqlite3_bind_text(copy.get(), 1, reason.data(),
+                        static_cast<int>(reason.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(copy.get(), 2, now_us);
+      sqlite3_bind_int64(copy.get(), 3, sequence);
+      int code = sqlite3_step(copy.get());
+      if (code != SQLITE_DONE) return rollback(SqliteError(code, "set aside"));
+      sqlite3_reset(copy.get());
+      sqlite3_bind_int64(remove.get(), 1, sequence);
+      while ((code = sqlite3_step(remove.get())) == SQLITE_ROW) {
+        ++moved;
+        moved_bytes += sqlite3_column_int64(remove.get(), 0);
+      }
+      if (code != SQLITE_DONE) return rollback(SqliteError(code, "delete"));
+      sqlite3_reset(remove.get());
+    }
+    int code = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+    if (code != SQLITE_OK) return rollback(SqliteError(code, "commit"));
+  }
+  absl::MutexLock lock(&queue_mutex_);
+  count_ -= moved;
+  bytes_ -= moved_bytes;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<DeadLetter>> SqliteSpool::DeadLetters(
+    size_t max_messages) {
+  std::vector<DeadLetter> letters;
+  if (max_messages == 0) return letters;
+  absl::MutexLock lock(&db_mutex_);
+  Statement select(db_,
+                   "SELECT seq, device_id, message_id, transport, "
+                   "received_at_us, payload, reason, set_aside_at_us FROM "
+                   "dead_letters ORDER BY seq LIMIT ?");
+  if (select.code() != SQLITE_OK) return SqliteError(select.code(), "select");
+  sqlite3_bind_int64(select.get(), 1, static_cast<int64_t>(max_messages));
+  while (true) {
+    int code = sqlite3_step(select.get());
+    if (code == SQLITE_DONE) break;
+    if (code != SQLITE_ROW) return SqliteError(code, "select");
+    sqlite3_stmt* s = select.get();
+    auto text = [s](int column) {
+      const unsigned char* data = sqlite3_column_text(s, column);
+      int length = sqlite3_column_bytes(s, column);
+      return std::string(reinterpret_cast<const char*>(data),
+                         static_cast<size_t>(length));
+    };
+    DeadLetter letter;
+    letter.spooled.sequence = sqlite3_column_int64(s, 0);
+    letter.spooled.message.device_id = text(1);
+    letter.spooled.message.message_id = text(2);
+    letter.spooled.message.transport = text(3);
+    letter.spooled.message.received_at =
+        absl::FromUnixMicros(sqlite3_column_int64(s, 4));
+    const uint8_t* blob =
+        static_cast<const uint8_t*>(sqlite3_column_blob(s, 5));
+    int blob_size = sqlite3_column_bytes(s, 5);
+    if (blob != nullptr && blob_size > 0) {
+      letter.spooled.message.payload.assign(blob, blob + blob_size);
+    }
+    letter.reason = text(6);
+    letter.set_aside_at = absl::FromUnixMicros(sqlite3_column_int64(s, 7));
+    letters.push_back(std::move(letter));
+  }
+  return letters;
+}
+
+absl::StatusOr<int64_t> SqliteSpool::DeadLetterCount() {
+  absl::MutexLock lock(&db_mutex_);
+  Statement count(db_, "SELECT COUNT(*) FROM dead_letters");
+  if (count.code() != SQLITE_OK) return SqliteError(count.code(), "count");
+  if (sqlite3_step(count.get()) != SQLITE_ROW) {
+    return SqliteError(sqlite3_errcode(db_), "count");
+  }
+  return sqlite3_column_int64(count.get(), 0);
 }
 
 int64_t SqliteSpool::Count() const {

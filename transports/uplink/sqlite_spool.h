@@ -7,8 +7,10 @@
 // disk when Insert returns. Concurrent Inserts are group-committed: callers
 // that arrive while a commit is running are written together in the next
 // transaction, so many nodes share one fsync instead of queueing for one
-// each. (device_id, message_id) is unique, so a node retrying a message it
-// did not see acknowledged is stored once.
+// each. Messages the verifier will never take are moved to a dead-letter
+// table (SetAside) for an operator instead of blocking the queue. (device_id,
+// message_id) is unique, so a node retrying a message it did not see
+// acknowledged is stored once.
 //
 // When the spool reaches its limits (rows, payload bytes, or the database
 // file's size, where SQLite reports SQLITE_FULL, as it does for a full
@@ -33,7 +35,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "core/policy/message.h"
 
 struct sqlite3;
@@ -67,6 +71,16 @@ struct SpooledMessage {
   VerifiedMessage message;
 };
 
+// DeadLetter: a message set aside because the verifier will never take it
+// (it refuses it alone with 400/413, or answers "conflict"). It stays in
+// the spool's `dead_letters` table until an operator deals with it
+// (docs/GATEWAY.md); it no longer counts against the spool's limits.
+struct DeadLetter {
+  SpooledMessage spooled;
+  std::string reason;  // e.g. "http_400:malformed_batch", "conflict"
+  absl::Time set_aside_at;
+};
+
 class SqliteSpool {
  public:
   // Open opens (creating if needed) the spool database. The file is created
@@ -91,7 +105,19 @@ class SqliteSpool {
   // verifier answered for them). Unknown sequence numbers are ignored.
   [[nodiscard]] absl::Status Remove(const std::vector<int64_t>& sequences);
 
-  // Count / Bytes: what is spooled now.
+  // SetAside moves the given sequence numbers from the queue to the
+  // dead-letter table with `reason`, in one transaction. Unknown sequence
+  // numbers are ignored.
+  [[nodiscard]] absl::Status SetAside(const std::vector<int64_t>& sequences,
+                                      absl::string_view reason);
+
+  // DeadLetters returns up to `max_messages` set-aside messages, oldest
+  // first; DeadLetterCount how many there are.
+  [[nodiscard]] absl::StatusOr<std::vector<DeadLetter>> DeadLetters(
+      size_t max_messages);
+  [[nodiscard]] absl::StatusOr<int64_t> DeadLetterCount();
+
+  // Count / Bytes: what is spooled now (dead letters not included).
   int64_t Count() const;
   int64_t Bytes() const;
 

@@ -23,15 +23,18 @@ TEST(TelemetryWireTest, BatchRoundTrips) {
             std::string::npos)
       << body;
   EXPECT_NE(body.find("\"payload\":\"oQEC_w\""), std::string::npos) << body;
-  absl::StatusOr<std::vector<VerifiedMessage>> decoded =
+  absl::StatusOr<std::vector<TelemetryWireMessage>> decoded =
       DecodeTelemetryBatch(body);
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   ASSERT_EQ(decoded->size(), 2u);
   EXPECT_EQ((*decoded)[1].message_id, "2");
-  EXPECT_EQ((*decoded)[0].device_id, "D0123456789abcdef");
-  EXPECT_EQ((*decoded)[0].transport, "dtls");
-  EXPECT_EQ((*decoded)[0].payload, Sample("1").payload);
-  EXPECT_EQ((*decoded)[0].received_at, absl::FromUnixMillis(1714564800123));
+  EXPECT_EQ((*decoded)[0].payload_json, "\"oQEC_w\"");
+  absl::StatusOr<VerifiedMessage> message = ToVerifiedMessage((*decoded)[0]);
+  ASSERT_TRUE(message.ok()) << message.status();
+  EXPECT_EQ(message->device_id, "D0123456789abcdef");
+  EXPECT_EQ(message->transport, "dtls");
+  EXPECT_EQ(message->payload, Sample("1").payload);
+  EXPECT_EQ(message->received_at, absl::FromUnixMillis(1714564800123));
 }
 
 TEST(TelemetryWireTest, ResultsRoundTrip) {
@@ -39,12 +42,14 @@ TEST(TelemetryWireTest, ResultsRoundTrip) {
       {"D1", "1", TelemetryVerdict::kAccepted, ""},
       {"D1", "2", TelemetryVerdict::kDuplicate, ""},
       {"D1", "3", TelemetryVerdict::kRejected, "bad signature"},
-      {"D1", "4", TelemetryVerdict::kRetry, "busy"}};
+      {"D1", "4", TelemetryVerdict::kRetry, "registry_unavailable"},
+      {"D1", "5", TelemetryVerdict::kConflict, "payload_differs"}};
   absl::StatusOr<std::vector<TelemetryResult>> decoded =
       DecodeTelemetryResults(EncodeTelemetryResults(results));
   ASSERT_TRUE(decoded.ok()) << decoded.status();
-  ASSERT_EQ(decoded->size(), 4u);
-  for (size_t i = 0; i < 4; ++i) {
+  ASSERT_EQ(decoded->size(), results.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_TRUE((*decoded)[i].verdict_known);
     EXPECT_EQ((*decoded)[i].message_id, results[i].message_id);
     EXPECT_EQ((*decoded)[i].verdict, results[i].verdict);
     EXPECT_EQ((*decoded)[i].reason, results[i].reason);
@@ -58,23 +63,34 @@ TEST(TelemetryWireTest, MalformedBatchesNameTheProblem) {
   } cases[] = {
       {"", "not valid JSON"},
       {"[]", "not a JSON object"},
-      {"{}", "missing array 'messages'"},
-      {"{\"messages\":[1]}", "[0]: not an object"},
-      {"{\"messages\":[{\"messageId\":\"1\"}]}", "[0]: missing 'deviceId'"},
-      {"{\"messages\":[{\"deviceId\":7}]}", "[0].deviceId: not a string"},
+      {"{}", "'messages' must be an array"},
+      {"{\"messages\":[]}", "'messages' is empty"},
+      {"{\"messages\":[1]}", "messages[0]: must be an object"},
+      {"{\"messages\":[{\"messageId\":\"1\"}]}",
+       "messages[0].deviceId: is required"},
+      {"{\"messages\":[{\"deviceId\":7}]}", "[0].deviceId: must be a string"},
+      {"{\"messages\":[{\"deviceId\":\"D 1\"}]}",
+       "[0].deviceId: must be characters"},
+      {"{\"messages\":[{\"deviceId\":\"D\",\"messageId\":\"a\\nb\"}]}",
+       "[0].messageId: must not contain control"},
+      {"{\"messages\":[{\"deviceId\":\"D\",\"messageId\":\"1\","
+       "\"timestamp\":18446744073709551615}]}",
+       "[0].timestamp: must be unix milliseconds"},
+      {"{\"messages\":[{\"deviceId\":\"D\",\"messageId\":\"1\","
+       "\"timestamp\":1}]}",
+       "[0].payload: is required"},
       {"{\"messages\":[{\"deviceId\":\"D\",\"messageId\":\"1\","
        "\"timestamp\":\"2024-05-01T12:00:00Z\"}]}",
-       "[0].timestamp: must be unix milliseconds"},
+       "[0].timestamp: must be an integer"},
       {"{\"messages\":[{\"deviceId\":\"D\",\"messageId\":\"1\","
        "\"timestamp\":-5}]}",
        "[0].timestamp"},
-      {"{\"messages\":[{\"deviceId\":\"D\",\"messageId\":\"1\","
-       "\"timestamp\":1714564800000,\"payload\":\"a+b=\"}]}",
-       "[0].payload"},
-      {"{\"messages\":[[[[[[[]]]]]]]}", "nesting"},
+      {"{\"messages\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]"
+       "]]]]]]]]]]]]]]]]]]]]]]]}",
+       "nesting"},
   };
   for (const Case& c : cases) {
-    absl::StatusOr<std::vector<VerifiedMessage>> decoded =
+    absl::StatusOr<std::vector<TelemetryWireMessage>> decoded =
         DecodeTelemetryBatch(c.body);
     ASSERT_FALSE(decoded.ok()) << c.body;
     EXPECT_NE(decoded.status().message().find(c.error_part), std::string::npos)
@@ -112,12 +128,42 @@ TEST(TelemetryWireTest, DecodesTheVerifiersRejectionShape) {
   EXPECT_EQ((*decoded)[1].verdict, TelemetryVerdict::kAccepted);
 }
 
-TEST(TelemetryWireTest, UnknownVerdictIsAnError) {
+// A verdict this build does not know (added to the verifier later) is
+// never final: it decodes as retry, and the rest of the answer still counts.
+TEST(TelemetryWireTest, UnknownVerdictDecodesAsRetry) {
   absl::StatusOr<std::vector<TelemetryResult>> decoded = DecodeTelemetryResults(
       "{\"results\":[{\"deviceId\":\"D\",\"messageId\":\"1\","
-      "\"status\":\"maybe\"}]}");
-  ASSERT_FALSE(decoded.ok());
-  EXPECT_NE(decoded.status().message().find("[0].status"), std::string::npos);
+      "\"status\":\"quarantined\"},{\"deviceId\":\"D\",\"messageId\":\"2\","
+      "\"status\":\"accepted\"}]}");
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_EQ(decoded->size(), 2u);
+  EXPECT_EQ((*decoded)[0].verdict, TelemetryVerdict::kRetry);
+  EXPECT_FALSE((*decoded)[0].verdict_known);
+  EXPECT_EQ((*decoded)[1].verdict, TelemetryVerdict::kAccepted);
+}
+
+TEST(TelemetryWireTest, EveryVerdictHasOneName) {
+  for (TelemetryVerdict v :
+       {TelemetryVerdict::kAccepted, TelemetryVerdict::kDuplicate,
+        TelemetryVerdict::kRejected, TelemetryVerdict::kConflict,
+        TelemetryVerdict::kRetry}) {
+    EXPECT_EQ(ParseTelemetryVerdict(TelemetryVerdictName(v)), v);
+  }
+  EXPECT_EQ(ParseTelemetryVerdict("Accepted"), std::nullopt);
+}
+
+TEST(TelemetryWireTest, PayloadIsAnyJsonValueWithinItsLimit) {
+  absl::StatusOr<std::vector<TelemetryWireMessage>> decoded =
+      DecodeTelemetryBatch(
+          "{\"messages\":[{\"deviceId\":\"dev-1\",\"messageId\":\"1\","
+          "\"timestamp\":1,\"payload\":{\"t\": 21.5, \"a\": [1, 2]}}]}");
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ((*decoded)[0].payload_json, "{\"a\":[1,2],\"t\":21.5}");
+  EXPECT_FALSE(ToVerifiedMessage((*decoded)[0]).ok());
+  TelemetryWireLimits limits;
+  limits.max_payload_json_bytes = 7;  // "oQEC_w" is 8 bytes as JSON
+  EXPECT_FALSE(
+      DecodeTelemetryBatch(EncodeTelemetryBatch({Sample("1")}), limits).ok());
 }
 
 }  // namespace

@@ -1,14 +1,17 @@
 #include "targets/verifier/service/verifier_service.h"
 
 #include <chrono>
+#include <cstdio>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "core/crypto/primitives.h"
+#include "core/encoding/hex.h"
 #include "nlohmann/json.hpp"
-#include "targets/verifier/service/telemetry_batch.h"
+#include "transports/uplink/telemetry_wire.h"
 
 namespace cxsec::verifier {
 
@@ -19,6 +22,8 @@ namespace {
 absl::string_view Sv(boost::beast::string_view v) {
   return absl::string_view(v.data(), v.size());
 }
+
+constexpr int kMaxJsonDepth = TelemetryWireLimits{}.max_json_depth;
 
 constexpr double kBucketBounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                     0.005,   0.01,   0.025,   0.05,   0.1};
@@ -171,16 +176,19 @@ std::string VerifierMetrics::Render(const Registry& registry) const {
   uint64_t hits = registry.cache_hits();
   uint64_t misses = registry.cache_misses();
   double ratio = hits + misses == 0 ? 0.0 : static_cast<double>(hits) / (hits + misses);
-  absl::StrAppend(&out,
-                  "# HELP cxsec_registry_cache_hit_ratio Registry cache hits / lookups.\n"
-                  "# TYPE cxsec_registry_cache_hit_ratio gauge\n",
-                  "cxsec_registry_cache_hit_ratio ", absl::StrFormat("%.6f", ratio), "\n",
-                  "# TYPE cxsec_registry_cache_lookups_total counter\n",
-                  "cxsec_registry_cache_lookups_total{result=\"hit\"} ", hits, "\n",
-                  "cxsec_registry_cache_lookups_total{result=\"miss\"} ", misses, "\n",
-                  "# TYPE cxsec_messages_total counter\n",
-                  "cxsec_messages_total{outcome=\"accepted\"} ", accepted_.load(), "\n",
-                  "cxsec_messages_total{outcome=\"duplicate\"} ", duplicates_.load(), "\n");
+  absl::StrAppend(
+      &out,
+      "# HELP cxsec_registry_cache_hit_ratio Registry cache hits / lookups.\n"
+      "# TYPE cxsec_registry_cache_hit_ratio gauge\n",
+      "cxsec_registry_cache_hit_ratio ", absl::StrFormat("%.6f", ratio), "\n",
+      "# TYPE cxsec_registry_cache_lookups_total counter\n",
+      "cxsec_registry_cache_lookups_total{result=\"hit\"} ", hits, "\n",
+      "cxsec_registry_cache_lookups_total{result=\"miss\"} ", misses, "\n",
+      "# TYPE cxsec_messages_total counter\n",
+      "cxsec_messages_total{outcome=\"accepted\"} ", accepted_.load(), "\n",
+      "cxsec_messages_total{outcome=\"duplicate\"} ", duplicates_.load(), "\n",
+      "cxsec_messages_total{outcome=\"conflict\"} ", conflicts_.load(), "\n",
+      "cxsec_messages_total{outcome=\"retry\"} ", retries_.load(), "\n");
   return out;
 }
 
@@ -299,24 +307,37 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
     return respond(JsonError(request, 415, "unsupported_media_type",
                              "Content-Type must be application/json"));
   }
-  absl::StatusOr<std::vector<TelemetryMessage>> batch =
-      ParseTelemetryBatch(request.body());
+  absl::StatusOr<std::vector<TelemetryWireMessage>> batch =
+      DecodeTelemetryBatch(request.body());
   if (!batch.ok()) {
     metrics_.CountRejection("malformed_batch");
     return respond(StatusError(request, batch.status()));
   }
   const Gateway& gateway = caller.gateway;
-  json results = json::array();
+  std::vector<TelemetryResult> results;
+  results.reserve(batch->size());
   std::vector<LogRecord> records;
   std::vector<size_t> record_index;  // results[] slot for each record
   int64_t received_ms = absl::ToUnixMillis(clock_->Now());
-  for (const TelemetryMessage& m : *batch) {
-    json result = {{"messageId", m.message_id}, {"deviceId", m.device_id}};
+  uint64_t retries = 0;
+  for (const TelemetryWireMessage& m : *batch) {
+    TelemetryResult result{m.device_id, m.message_id,
+                           TelemetryVerdict::kAccepted, ""};
     absl::StatusOr<Device> device = registry_->GetDevice(m.device_id);
     std::string rejection;
     if (!device.ok()) {
-      rejection = absl::IsNotFound(device.status()) ? "unknown_device"
-                                                     : "registry_unavailable";
+      if (absl::IsNotFound(device.status())) {
+        rejection = "unknown_device";
+      } else if (absl::IsInvalidArgument(device.status())) {
+        rejection = "invalid_device_id";
+      } else {
+        // A registry that cannot answer now (etcd down or slow, SQLite
+        // locked, a stored record that does not decode) decides nothing
+        // about the message: the gateway keeps it and sends it again.
+        ++retries;
+        result.verdict = TelemetryVerdict::kRetry;
+        result.reason = "registry_unavailable";
+      }
     } else if (device->project != gateway.project) {
       rejection = "device_not_in_project";
     } else if (!device->gateways.empty() &&
@@ -326,25 +347,33 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
     }
     if (!rejection.empty()) {
       metrics_.CountRejection(rejection);
-      result["status"] = "rejected";
-      result["error"] = rejection;
-    } else {
+      result.verdict = TelemetryVerdict::kRejected;
+      result.reason = std::move(rejection);
+    } else if (result.verdict == TelemetryVerdict::kAccepted) {
+      // The payload's hash goes with its dedup key: the same ids with
+      // another payload are a conflict, not a duplicate.
+      Sha256Digest digest = Sha256(AsBytes(m.payload_json));
       json line = {{"gatewayId", gateway.id},
                    {"project", gateway.project},
                    {"deviceId", m.device_id},
                    {"messageId", m.message_id},
                    {"timestamp", m.timestamp_ms},
-                   {"receivedAt", received_ms}};
+                   {"receivedAt", received_ms},
+                   {"payloadSha256", HexEncode(ByteView(digest))}};
       std::string text = line.dump();
       // Splice the already-validated payload in without re-parsing it.
       text.pop_back();
       absl::StrAppend(&text, ",\"payload\":", m.payload_json, "}");
-      records.push_back(LogRecord{DedupKey(m.device_id, m.message_id), std::move(text)});
+      records.push_back(LogRecord{DedupKey(m.device_id, m.message_id),
+                                  std::move(text), digest});
       record_index.push_back(results.size());
     }
     results.push_back(std::move(result));
   }
-  if (records.empty()) return respond(Ok(request, json{{"results", results}}));
+  metrics_.CountRetries(retries);
+  if (records.empty()) {
+    return respond(JsonResponse(request, 200, EncodeTelemetryResults(results)));
+  }
   // The request is not touched after AppendAsync: the answer is built from
   // a copy of its version and keep-alive flag on the flusher thread.
   HttpRequest shell{request.method(), "/", request.version()};
@@ -356,27 +385,63 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
   log_->AppendAsync(
       std::move(records),
       [this, shell = std::move(shell), results = std::move(results),
-       record_index = std::move(record_index),
-       respond](absl::StatusOr<std::vector<TelemetryLog::Outcome>> outcomes) mutable {
+       record_index = std::move(record_index), gateway_id = gateway.id,
+       respond](
+          absl::StatusOr<std::vector<TelemetryLog::Outcome>> outcomes) mutable {
         if (!outcomes.ok()) {
           metrics_.CountRejection("storage_unavailable");
           respond(JsonError(shell, 503, "storage_unavailable",
                             "telemetry could not be stored; retry later"));
         } else {
           uint64_t accepted = 0;
+          uint64_t duplicates = 0;
+          std::vector<size_t> conflicts;
           for (size_t i = 0; i < outcomes->size(); ++i) {
-            bool stored = (*outcomes)[i] == TelemetryLog::Outcome::kStored;
-            accepted += stored ? 1 : 0;
-            results[record_index[i]]["status"] = stored ? "accepted" : "duplicate";
+            TelemetryResult& result = results[record_index[i]];
+            switch ((*outcomes)[i]) {
+              case TelemetryLog::Outcome::kStored:
+                ++accepted;
+                break;
+              case TelemetryLog::Outcome::kDuplicate:
+                ++duplicates;
+                result.verdict = TelemetryVerdict::kDuplicate;
+                break;
+              case TelemetryLog::Outcome::kConflict:
+                conflicts.push_back(record_index[i]);
+                result.verdict = TelemetryVerdict::kConflict;
+                result.reason = "payload_differs";
+                break;
+            }
           }
           metrics_.CountAccepted(accepted);
-          metrics_.CountDuplicates(outcomes->size() - accepted);
-          respond(Ok(shell, json{{"results", results}}));
+          metrics_.CountDuplicates(duplicates);
+          if (!conflicts.empty())
+            AuditConflicts(gateway_id, results, conflicts);
+          respond(JsonResponse(shell, 200, EncodeTelemetryResults(results)));
         }
         // Last touch of `this`: the destructor may go ahead once it sees 0.
         std::lock_guard<std::mutex> lock(owed_mu_);
         if (--owed_answers_ == 0) owed_cv_.notify_all();
       });
+}
+
+void VerifierService::AuditConflicts(
+    const std::string& gateway_id, const std::vector<TelemetryResult>& results,
+    const std::vector<size_t>& conflicts) {
+  metrics_.CountConflicts(conflicts.size());
+  // One audit record per request, not per message: a gateway that sends
+  // many conflicting ids cannot flood the audit log or the registry.
+  const TelemetryResult& first = results[conflicts.front()];
+  std::string target = absl::StrCat(first.device_id, "/", first.message_id);
+  if (conflicts.size() > 1)
+    absl::StrAppend(&target, " and ", conflicts.size() - 1, " more");
+  absl::Status audited =
+      registry_->Audit(gateway_id, "telemetry.conflict", target);
+  if (!audited.ok()) {
+    std::fprintf(
+        stderr, "cxsec-verifier: cannot audit a telemetry conflict of %s: %s\n",
+        gateway_id.c_str(), std::string(audited.message()).c_str());
+  }
 }
 
 void VerifierService::AddRoutes() {

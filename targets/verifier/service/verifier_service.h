@@ -19,6 +19,7 @@
 #include "targets/verifier/registry/registry.h"
 #include "targets/verifier/service/gateway_token_verifier.h"
 #include "targets/verifier/sinks/telemetry_log.h"
+#include "transports/uplink/telemetry_wire.h"
 
 namespace cxsec::verifier {
 
@@ -30,6 +31,10 @@ class VerifierMetrics {
   void ObserveVerifySeconds(double seconds);
   void CountAccepted(uint64_t n) { accepted_.fetch_add(n); }
   void CountDuplicates(uint64_t n) { duplicates_.fetch_add(n); }
+  // Same ids, different payload: answered "conflict" and audited.
+  void CountConflicts(uint64_t n) { conflicts_.fetch_add(n); }
+  // Answered "retry" (the registry could not answer).
+  void CountRetries(uint64_t n) { retries_.fetch_add(n); }
   std::string Render(const Registry& registry) const;
 
  private:
@@ -41,6 +46,8 @@ class VerifierMetrics {
   uint64_t verify_count_ = 0;
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> duplicates_{0};
+  std::atomic<uint64_t> conflicts_{0};
+  std::atomic<uint64_t> retries_{0};
 };
 
 class VerifierService {
@@ -75,6 +82,9 @@ class VerifierService {
   void Dispatch(const HttpRequest& request, const HttpResponder& respond);
   void Telemetry(const HttpRequest& request, const Caller& caller,
                  const HttpResponder& respond);
+  void AuditConflicts(const std::string& gateway_id,
+                      const std::vector<TelemetryResult>& results,
+                      const std::vector<size_t>& conflicts);
 
   Registry* registry_;
   Iam* iam_;

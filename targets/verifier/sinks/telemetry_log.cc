@@ -6,11 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/encoding/hex.h"
 #include "nlohmann/json.hpp"
 
 namespace cxsec::verifier {
@@ -56,8 +58,19 @@ absl::StatusOr<std::unique_ptr<TelemetryLog>> TelemetryLog::Open(
   for (absl::string_view line : absl::StrSplit(content, '\n', absl::SkipEmpty())) {
     nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
     if (record.is_discarded() || !record.is_object()) continue;
-    log->keys_.insert(DedupKey(record.value("deviceId", ""),
-                               record.value("messageId", "")));
+    std::optional<Sha256Digest> digest;
+    auto hash = record.find("payloadSha256");
+    if (hash != record.end() && hash->is_string()) {
+      absl::StatusOr<Bytes> bytes = HexDecodeExact(
+          hash->get_ref<const std::string&>(), 32, "payloadSha256");
+      if (bytes.ok()) {
+        digest.emplace();
+        std::copy(bytes->begin(), bytes->end(), digest->begin());
+      }
+    }
+    log->keys_.insert_or_assign(
+        DedupKey(record.value("deviceId", ""), record.value("messageId", "")),
+        digest);
   }
   log->flusher_ = std::thread([l = log.get()] { l->FlushLoop(); });
   return log;
@@ -97,7 +110,15 @@ void TelemetryLog::AppendAsync(std::vector<LogRecord> records, AppendCallback do
       return;
     }
     for (size_t i = 0; i < records.size(); ++i) {
-      if (!keys_.insert(records[i].dedup_key).second) continue;
+      auto [stored, inserted] =
+          keys_.try_emplace(records[i].dedup_key, records[i].payload_sha256);
+      if (!inserted) {
+        bool differs = stored->second.has_value() &&
+                       records[i].payload_sha256.has_value() &&
+                       *stored->second != *records[i].payload_sha256;
+        waiter.outcomes[i] = differs ? Outcome::kConflict : Outcome::kDuplicate;
+        continue;
+      }
       waiter.reserved_keys.push_back(records[i].dedup_key);
       waiter.outcomes[i] = Outcome::kStored;
       absl::StrAppend(&pending_, records[i].line, "\n");

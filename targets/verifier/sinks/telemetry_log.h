@@ -5,28 +5,39 @@
 // survives a crash or SIGKILL. Callers are told through a callback, so
 // server threads never block on the disk.
 // It also owns de-duplication: a (deviceId, messageId) pair already in
-// the log, or being written, is answered "duplicate" and never stored again;
-// the index is rebuilt from the log at start.
+// the log, or being written, is never stored again. The SHA-256 of each
+// record's payload is kept with its key (and written into the record as
+// "payloadSha256"), so the same ids with the same payload are a
+// "duplicate", and the same ids with a different payload a "conflict": one
+// gateway cannot suppress another's reading by sending its ids first. The
+// index is rebuilt from the log at start; records written before the hash
+// existed have none, and a later message with their ids counts as a
+// duplicate whatever its payload (docs/VERIFIER_API.md).
 #ifndef CXSEC_TARGETS_VERIFIER_SINKS_TELEMETRY_LOG_H_
 #define CXSEC_TARGETS_VERIFIER_SINKS_TELEMETRY_LOG_H_
 
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <thread>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "core/crypto/crypto_backend.h"
 
 namespace cxsec::verifier {
 
 struct LogRecord {
   std::string dedup_key;  // DedupKey(deviceId, messageId)
   std::string line;       // one JSON object, no newline
+  // SHA-256 of the payload, also in `line` as "payloadSha256" (hex);
+  // nullopt: unknown, never a conflict.
+  std::optional<Sha256Digest> payload_sha256;
 };
 
 std::string DedupKey(absl::string_view device_id, absl::string_view message_id);
@@ -39,7 +50,11 @@ class TelemetryLog {
       const std::string& path);
   ~TelemetryLog();
 
-  enum class Outcome { kStored, kDuplicate };
+  enum class Outcome {
+    kStored,     // written and durable
+    kDuplicate,  // the key is stored with the same (or an unknown) payload
+    kConflict,   // the key is stored with a different payload
+  };
   using AppendCallback = std::function<void(absl::StatusOr<std::vector<Outcome>>)>;
   // Queues the records and calls `done` (on the flusher thread, or inline
   // if nothing new needs writing) once they are durable. On error nothing
@@ -69,7 +84,8 @@ class TelemetryLog {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;        // durable_bytes_ advanced
   std::condition_variable work_cv_;           // something to flush / stop
-  absl::flat_hash_set<std::string> keys_;
+  // Dedup index: key -> payload hash (nullopt for records without one).
+  absl::flat_hash_map<std::string, std::optional<Sha256Digest>> keys_;
   std::string pending_;
   std::vector<Waiter> waiters_;
   bool stopping_ = false;

@@ -15,6 +15,7 @@
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "boost/beast/ssl.hpp"
+#include "nlohmann/json.hpp"
 #include "transports/uplink/telemetry_wire.h"
 
 namespace cxsec::testing {
@@ -40,6 +41,10 @@ struct HttpsTestServer::Impl {
   int failure_status ABSL_GUARDED_BY(mutex) = 0;
   absl::Duration delay ABSL_GUARDED_BY(mutex);
   int reject_marker ABSL_GUARDED_BY(mutex) = -1;
+  std::string reject_reason ABSL_GUARDED_BY(mutex) = "test rejection";
+  int poison_marker ABSL_GUARDED_BY(mutex) = -1;
+  int status_marker ABSL_GUARDED_BY(mutex) = -1;
+  std::string marker_status ABSL_GUARDED_BY(mutex);
   Counters counters ABSL_GUARDED_BY(mutex);
   std::set<std::string> stored ABSL_GUARDED_BY(mutex);
 
@@ -70,33 +75,61 @@ struct HttpsTestServer::Impl {
       return answer(static_cast<http::status>(failure_status),
                     "{\"error\":\"injected failure\"}");
     }
-    absl::StatusOr<std::vector<VerifiedMessage>> batch =
+    absl::StatusOr<std::vector<TelemetryWireMessage>> entries =
         DecodeTelemetryBatch(request.body());
-    if (!batch.ok()) {
+    if (!entries.ok()) {
       return answer(http::status::bad_request,
                     absl::StrCat("{\"error\":\"bad batch\"}"));
     }
+    std::vector<VerifiedMessage> batch;
+    for (const TelemetryWireMessage& entry : *entries) {
+      absl::StatusOr<VerifiedMessage> m = ToVerifiedMessage(entry);
+      if (!m.ok()) {
+        return answer(http::status::bad_request,
+                      absl::StrCat("{\"error\":\"bad payload\"}"));
+      }
+      batch.push_back(*std::move(m));
+    }
+    for (const VerifiedMessage& m : batch) {
+      if (poison_marker >= 0 && !m.payload.empty() &&
+          m.payload[0] == poison_marker) {
+        ++counters.refused_batches;
+        return answer(http::status::bad_request,
+                      "{\"error\":\"malformed_batch\","
+                      "\"message\":\"messages[0].payload: refused\"}");
+      }
+    }
     std::vector<TelemetryResult> results;
-    for (const VerifiedMessage& m : *batch) {
+    std::vector<size_t> raw_status;  // results[] given marker_status
+    for (const VerifiedMessage& m : batch) {
       ++counters.receipts;
       std::string key = absl::StrCat(m.device_id, "/", m.message_id);
       TelemetryResult r{m.device_id, m.message_id, TelemetryVerdict::kAccepted,
                         ""};
-      if (stored.count(key) != 0) {
+      if (status_marker >= 0 && !m.payload.empty() &&
+          m.payload[0] == status_marker) {
+        raw_status.push_back(results.size());
+      } else if (stored.count(key) != 0) {
         ++counters.duplicate_receipts;
         r.verdict = TelemetryVerdict::kDuplicate;
       } else if (reject_marker >= 0 && !m.payload.empty() &&
                  m.payload[0] == reject_marker) {
         ++counters.rejected;
         r.verdict = TelemetryVerdict::kRejected;
-        r.reason = "test rejection";
+        r.reason = reject_reason;
       } else {
         stored.insert(key);
         ++counters.stored;
       }
       results.push_back(std::move(r));
     }
-    return answer(http::status::ok, EncodeTelemetryResults(results));
+    std::string body = EncodeTelemetryResults(results);
+    if (!raw_status.empty()) {
+      nlohmann::json json = nlohmann::json::parse(body);
+      for (size_t i : raw_status) json["results"][i]["status"] = marker_status;
+      body = json.dump();
+    }
+    return answer(http::status::ok, std::move(body));
   }
 
   asio::awaitable<void> Session(tcp::socket socket) {
@@ -204,9 +237,21 @@ void HttpsTestServer::SetDelay(absl::Duration delay) {
   impl_->delay = delay;
 }
 
-void HttpsTestServer::SetRejectMarker(int marker) {
+void HttpsTestServer::SetRejectMarker(int marker, std::string reason) {
   absl::MutexLock lock(&impl_->mutex);
   impl_->reject_marker = marker;
+  impl_->reject_reason = std::move(reason);
+}
+
+void HttpsTestServer::SetPoisonMarker(int marker) {
+  absl::MutexLock lock(&impl_->mutex);
+  impl_->poison_marker = marker;
+}
+
+void HttpsTestServer::SetStatusMarker(int marker, std::string status) {
+  absl::MutexLock lock(&impl_->mutex);
+  impl_->status_marker = marker;
+  impl_->marker_status = std::move(status);
 }
 
 HttpsTestServer::Counters HttpsTestServer::counters() const {

@@ -42,7 +42,15 @@ class HttpsTestServer {
   void SetDelay(absl::Duration delay);
   // SetRejectMarker: messages whose payload starts with `marker` get the
   // verdict "rejected" (-1: none).
-  void SetRejectMarker(int marker);
+  void SetRejectMarker(int marker, std::string reason = "test rejection");
+  // SetPoisonMarker: a batch holding a message whose payload starts with
+  // `marker` is refused whole with 400, as the verifier refuses a batch
+  // with one malformed entry (-1: none).
+  void SetPoisonMarker(int marker);
+  // SetStatusMarker: messages whose payload starts with `marker` get the
+  // raw verdict `status` ("conflict", or a name no build knows), and are
+  // not stored (-1: none).
+  void SetStatusMarker(int marker, std::string status);
 
   // What the verifier stand-in has seen.
   struct Counters {
@@ -52,6 +60,7 @@ class HttpsTestServer {
     int64_t duplicate_receipts = 0;
     int64_t stored = 0;            // distinct messages accepted
     int64_t rejected = 0;
+    int64_t refused_batches = 0;  // answered 400 (poison marker)
   };
   Counters counters() const;
   std::set<std::string> StoredKeys() const;  // "deviceId/messageId"
