@@ -32,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "core/bytes.h"
+#include "core/crypto/ed25519_public_key.h"
 #include "core/crypto/primitives.h"
 #include "core/crypto/private_key.h"
 #include "core/encoding/base64url.h"
@@ -128,11 +129,13 @@ class JwtPublicKey {
     return FromEcKey(std::move(key));
   }
 
-  // FromEd25519: the 32-byte Ed25519 public key.
+  // FromEd25519: the 32-byte Ed25519 public key. Every Ed25519 key (SPKI,
+  // JWK, EVP_PKEY) comes through here, so CheckEd25519PublicKey refuses
+  // small-order, non-canonical and off-curve keys for every caller: at
+  // enrolment, in the CLI and when the registry's stored keys are loaded
+  // for verification.
   [[nodiscard]] static absl::StatusOr<JwtPublicKey> FromEd25519(ByteView raw) {
-    if (raw.size() != 32) {
-      return absl::InvalidArgumentError("Ed25519 public key must be 32 bytes");
-    }
+    CXSEC_RETURN_IF_ERROR(CheckEd25519PublicKey(raw));
     JwtPublicKey out(JwtAlgorithm::kEdDsa);
     out.raw_ = ToBytes(raw);
     EvpPkeyPtr pkey(EVP_PKEY_new_raw_public_key(
