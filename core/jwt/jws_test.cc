@@ -14,11 +14,17 @@
 namespace cxsec {
 namespace {
 
-// RFC 7515 Appendix A.3 (ES256), compact serialization and public JWK.
+// RFC 7515 Appendix A.3 (ES256), compact serialization and public JWK. Its
+// s is above n/2, the form cxsec refuses; kA3TokenLowS is the same token
+// with s replaced by n - s (both verify under plain ECDSA).
 constexpr char kA3Token[] =
     "eyJhbGciOiJFUzI1NiJ9."
     "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ."
     "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
+constexpr char kA3TokenLowS[] =
+    "eyJhbGciOiJFUzI1NiJ9."
+    "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ."
+    "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmU69fgrc8OPGycO0lD3tat_FoFp57SETepkeks4eL_QfA";
 constexpr char kA3Jwk[] =
     R"({"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"})";
 
@@ -29,15 +35,22 @@ constexpr char kA4Token[] =
 constexpr char kA4Jwk[] =
     R"({"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"})";
 
-TEST(JwsTest, Rfc7515A3Es256Verifies) {
+TEST(JwsTest, Rfc7515A3Es256VerifiesInItsLowSFormOnly) {
   absl::StatusOr<JwtPublicKey> key = JwtPublicKey::FromJwk(kA3Jwk);
   ASSERT_TRUE(key.ok()) << key.status();
   EXPECT_EQ(key->algorithm(), JwtAlgorithm::kEs256);
-  absl::StatusOr<JwsParts> jws = VerifyJws(kA3Token, *key);
+  absl::StatusOr<JwsParts> jws = VerifyJws(kA3TokenLowS, *key);
   ASSERT_TRUE(jws.ok()) << jws.status();
   EXPECT_EQ(ToString(jws->payload),
             "{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n "
             "\"http://example.com/is_root\":true}");
+  // The RFC's own signature is the high-S twin: valid ECDSA, refused here
+  // so that a token has exactly one valid signature.
+  absl::Status high = VerifyJws(kA3Token, *key).status();
+  EXPECT_EQ(JwtReasonOf(high), JwtReason::kSignatureHighS) << high;
+  EXPECT_EQ(high.message(),
+            "SIGNATURE_HIGH_S: ES256 s is above n/2 (only the low-S form is "
+            "accepted)");
 }
 
 TEST(JwsTest, Rfc7515A3UnderFullPolicyPassesSignatureAndExpiryThenNeedsIat) {
@@ -49,7 +62,8 @@ TEST(JwsTest, Rfc7515A3UnderFullPolicyPassesSignatureAndExpiryThenNeedsIat) {
   auto key = std::make_shared<const JwtPublicKey>(*JwtPublicKey::FromJwk(kA3Jwk));
   auto keys = DeviceKeySet::Create("joe", {{key, std::nullopt}});
   ASSERT_TRUE(keys.ok());
-  absl::StatusOr<VerifiedClaims> claims = verifier.VerifyWithKeys(kA3Token, *keys);
+  absl::StatusOr<VerifiedClaims> claims =
+      verifier.VerifyWithKeys(kA3TokenLowS, *keys);
   ASSERT_FALSE(claims.ok());
   EXPECT_EQ(JwtReasonOf(claims.status()), JwtReason::kSubMissing)
       << claims.status();
@@ -73,7 +87,7 @@ TEST(JwsTest, Rfc8037A3Thumbprint) {
 TEST(JwsTest, VectorsFailWithTheOtherKeyAndTamperedPayload) {
   JwtPublicKey es = *JwtPublicKey::FromJwk(kA3Jwk);
   JwtPublicKey ed = *JwtPublicKey::FromJwk(kA4Jwk);
-  EXPECT_EQ(JwtReasonOf(VerifyJws(kA3Token, ed).status()),
+  EXPECT_EQ(JwtReasonOf(VerifyJws(kA3TokenLowS, ed).status()),
             JwtReason::kAlgKeyMismatch);
   EXPECT_EQ(JwtReasonOf(VerifyJws(kA4Token, es).status()),
             JwtReason::kAlgKeyMismatch);
