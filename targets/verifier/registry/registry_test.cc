@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "core/clock.h"
 #include "core/identity/soft_key.h"
 #include "gtest/gtest.h"
@@ -99,6 +101,31 @@ TEST(RegistryTest, AddGatewayKeyRefusesSmallOrderEd25519Keys) {
                   .AddGatewayKey("admin", gateway, good->PublicKey().SpkiPem(),
                                  std::nullopt)
                   .ok());
+
+  // A key enrolled before the check existed (written straight to the
+  // store, as an old registry would have) is never handed to the verifier.
+  Gateway old_gateway;
+  old_gateway.id = "G0123456789abcdef02";
+  old_gateway.project = "p1";
+  GatewayKey weak;
+  weak.kid = "weak";
+  weak.public_key_pem = identity_pem;
+  old_gateway.keys.push_back(weak);
+  ASSERT_TRUE((*store)
+                  ->Put(absl::StrCat("gateways/", old_gateway.id),
+                        ToJson(old_gateway).dump())
+                  .ok());
+  absl::StatusOr<Gateway> loaded = registry.GetGateway(old_gateway.id);
+  if (loaded.ok()) {
+    for (const GatewayKey& key : loaded->keys) {
+      EXPECT_EQ(key.parsed, nullptr) << "a small-order key reached the verifier";
+    }
+  } else {
+    EXPECT_TRUE(absl::StrContains(loaded.status().message(), "small order"))
+        << loaded.status();
+  }
+  // The gateway can still be deleted (and created again with a good key).
+  EXPECT_TRUE(registry.DeleteGateway("admin", old_gateway.id).ok());
 }
 
 }  // namespace
