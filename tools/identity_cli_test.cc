@@ -6,9 +6,11 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/fixtures/swtpm_fixture.h"
 
@@ -87,6 +89,29 @@ TEST(IdentityCliTest, TpmEnrollMintVerify) {
       {});
   ASSERT_FALSE(empty.ok());
   EXPECT_TRUE(absl::StrContains(empty.status().message(), "is empty")) << empty.status();
+}
+
+TEST(IdentityCliTest, JwtVerifyRefusesASmallOrderEd25519PublicKey) {
+  // The Ed25519 identity point, and a token "signed" with R = identity,
+  // S = 0, which that key would accept for any payload.
+  std::string pem_path = Tmp("small_order.pem");
+  std::ofstream(pem_path)
+      << "-----BEGIN PUBLIC KEY-----\n"
+         "MCowBQYDK2VwAyEAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+         "-----END PUBLIC KEY-----\n";
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  const std::string forged = absl::StrCat(
+      absl::WebSafeBase64Escape(R"({"alg":"EdDSA"})"), ".",
+      absl::WebSafeBase64Escape(
+          absl::StrCat(R"({"sub":"G1","aud":"proj","iat":)", now, R"(,"exp":)",
+                       now + 600, "}")),
+      ".",
+      absl::WebSafeBase64Escape(std::string("\x01") + std::string(63, '\0')));
+  absl::StatusOr<std::string> out = RunCommand(
+      {Cli(), "jwt", "verify", "--pub", pem_path, "--aud", "proj", forged}, {});
+  ASSERT_FALSE(out.ok()) << "a forged token verified: " << *out;
+  EXPECT_TRUE(absl::StrContains(out.status().message(), "small order"))
+      << out.status();
 }
 
 }  // namespace

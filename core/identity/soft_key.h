@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/bytes.h"
+#include "core/crypto/p256_signature.h"
 #include "core/crypto/primitives.h"
 #include "core/crypto/private_key.h"
 #include "core/jwt/public_key.h"
@@ -99,6 +100,8 @@ class SoftKey {
               BN_bn2bin_padded(signature.data() + 32, 32, s) == 1;
     ECDSA_SIG_free(sig);
     if (!ok) return absl::InternalError("ECDSA signature encoding failed");
+    // Verifiers refuse the high-S twin, so a token has one valid signature.
+    NormalizeP256SignatureToLowS(signature.data());
     return signature;
   }
 

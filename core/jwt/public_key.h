@@ -32,6 +32,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "core/bytes.h"
+#include "core/crypto/ed25519_public_key.h"
+#include "core/crypto/p256_signature.h"
 #include "core/crypto/primitives.h"
 #include "core/crypto/private_key.h"
 #include "core/encoding/base64url.h"
@@ -61,17 +63,11 @@ inline absl::string_view JwtAlgorithmName(JwtAlgorithm alg) {
 
 namespace jwt_internal {
 
-// The order n of the P-256 group, big-endian.
-inline constexpr uint8_t kP256Order[32] = {
-    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17,
-    0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
-
-// ScalarInRange: 1 <= value <= n-1 for a 32-byte big-endian value.
+// Kept for callers of the old names; the definitions live in
+// core/crypto/p256_signature.h, shared with the signers.
+inline constexpr const uint8_t (&kP256Order)[32] = ::cxsec::kP256Order;
 inline bool ScalarInRange(const uint8_t* value) {
-  bool nonzero = false;
-  for (int i = 0; i < 32; ++i) nonzero |= value[i] != 0;
-  return nonzero && std::memcmp(value, kP256Order, 32) < 0;
+  return P256ScalarInRange(value);
 }
 
 }  // namespace jwt_internal
@@ -128,11 +124,13 @@ class JwtPublicKey {
     return FromEcKey(std::move(key));
   }
 
-  // FromEd25519: the 32-byte Ed25519 public key.
+  // FromEd25519: the 32-byte Ed25519 public key. Every Ed25519 key (SPKI,
+  // JWK, EVP_PKEY) comes through here, so CheckEd25519PublicKey refuses
+  // small-order, non-canonical and off-curve keys for every caller: at
+  // enrolment, in the CLI and when the registry's stored keys are loaded
+  // for verification.
   [[nodiscard]] static absl::StatusOr<JwtPublicKey> FromEd25519(ByteView raw) {
-    if (raw.size() != 32) {
-      return absl::InvalidArgumentError("Ed25519 public key must be 32 bytes");
-    }
+    CXSEC_RETURN_IF_ERROR(CheckEd25519PublicKey(raw));
     JwtPublicKey out(JwtAlgorithm::kEdDsa);
     out.raw_ = ToBytes(raw);
     EvpPkeyPtr pkey(EVP_PKEY_new_raw_public_key(
@@ -229,8 +227,9 @@ class JwtPublicKey {
   }
 
   // VerifySignature checks a JWS signature over `signing_input` with this
-  // key. Rejections carry kSignatureLength, kSignatureScalar or
-  // kSignatureInvalid.
+  // key. Rejections carry kSignatureLength, kSignatureScalar,
+  // kSignatureHighS (ES256 s > n/2: the other of the two valid forms, see
+  // core/crypto/p256_signature.h) or kSignatureInvalid.
   [[nodiscard]] absl::Status VerifySignature(ByteView signing_input,
                                              ByteView signature) const {
     if (signature.size() != 64) {
@@ -251,6 +250,11 @@ class JwtPublicKey {
         !jwt_internal::ScalarInRange(signature.data() + 32)) {
       return JwtRejection(JwtReason::kSignatureScalar,
                           "ES256 r or s is outside [1, n-1]");
+    }
+    if (!P256SIsLow(signature.data() + 32)) {
+      return JwtRejection(JwtReason::kSignatureHighS,
+                          "ES256 s is above n/2 (only the low-S form is "
+                          "accepted)");
     }
     Sha256Digest digest = Sha256(signing_input);
     ECDSA_SIG* sig = ECDSA_SIG_new();

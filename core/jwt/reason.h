@@ -64,6 +64,8 @@ enum class JwtReason : uint16_t {
   kIssMismatch = 34,
   kSubMismatch = 35,        // sub differs from the device the keys belong to
   kSubMissing = 36,
+  // Signature (added later; numbers are never reused).
+  kSignatureHighS = 37,     // ES256 s > n/2: only the low-S form is valid
 };
 
 // JwtReasonName: the stable text form used as the message prefix.
@@ -105,6 +107,7 @@ inline absl::string_view JwtReasonName(JwtReason reason) {
     case JwtReason::kIssMismatch: return "ISS_MISMATCH";
     case JwtReason::kSubMismatch: return "SUB_MISMATCH";
     case JwtReason::kSubMissing: return "SUB_MISSING";
+    case JwtReason::kSignatureHighS: return "SIGNATURE_HIGH_S";
   }
   return "UNKNOWN_REASON";
 }

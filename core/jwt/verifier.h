@@ -524,7 +524,11 @@ class JwtVerifier {
         return status;
       }
       // A malformed signature is malformed for every key; report that.
-      if (JwtReasonOf(status) == JwtReason::kSignatureScalar) return status;
+      std::optional<JwtReason> reason = JwtReasonOf(status);
+      if (reason == JwtReason::kSignatureScalar ||
+          reason == JwtReason::kSignatureHighS) {
+        return status;
+      }
       last = status;
     }
     return last;

@@ -3,12 +3,15 @@
 // verification cache and the caching token source.
 #include "core/jwt/verifier.h"
 
+#include <openssl/bn.h>
+
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
+#include "core/crypto/p256_signature.h"
 #include "core/identity/soft_key.h"
 #include "core/jwt/issuer.h"
 #include "gtest/gtest.h"
@@ -206,6 +209,49 @@ TEST_F(VerifierTest, AttackTableEachRejectedForItsReason) {
                                  JwtReasonName(c.expected)))
         << c.name;
     EXPECT_EQ(verifier.CachedTokenCount(), 0u) << c.name;
+  }
+}
+
+// HighSTwin: the token with s replaced by n - s, the second signature
+// ECDSA accepts for the same input.
+std::string HighSTwin(const std::string& token) {
+  const size_t dot2 = token.rfind('.');
+  Bytes sig = *Base64UrlDecode(token.substr(dot2 + 1));
+  bssl::UniquePtr<BIGNUM> n(BN_bin2bn(kP256Order, 32, nullptr));
+  bssl::UniquePtr<BIGNUM> s(BN_bin2bn(sig.data() + 32, 32, nullptr));
+  EXPECT_TRUE(BN_sub(s.get(), n.get(), s.get()));
+  EXPECT_TRUE(BN_bn2bin_padded(sig.data() + 32, 32, s.get()));
+  return absl::StrCat(token.substr(0, dot2), ".", Base64UrlEncode(sig));
+}
+
+TEST_F(VerifierTest, HighSTwinOfAValidEs256TokenIsRefused) {
+  JwtVerifier verifier({.audience = "proj"}, clock_);
+  for (int i = 0; i < 8; ++i) {
+    absl::StatusOr<MintedJwt> minted =
+        MintJwt(*es_, {.subject = "G1", .audience = "proj"}, clock_.Now());
+    ASSERT_TRUE(minted.ok()) << minted.status();
+    ASSERT_TRUE(verifier.VerifyWithKeys(minted->token, EsKeys()).ok());
+    std::string twin = HighSTwin(minted->token);
+    absl::StatusOr<VerifiedClaims> claims =
+        verifier.VerifyWithKeys(twin, EsKeys());
+    ASSERT_FALSE(claims.ok()) << "the n - s twin of a valid token verified";
+    EXPECT_EQ(JwtReasonOf(claims.status()), JwtReason::kSignatureHighS)
+        << claims.status();
+    EXPECT_EQ(JwtReasonOf(VerifyJws(twin, es_->PublicKey()).status()),
+              JwtReason::kSignatureHighS);
+  }
+}
+
+TEST_F(VerifierTest, SoftKeyEs256SignaturesAreAlwaysLowS) {
+  // Half of all raw ECDSA signatures have a high s; 300 low ones by chance
+  // would happen once in 2^300 runs.
+  for (int i = 0; i < 300; ++i) {
+    std::string input = absl::StrCat("message ", i);
+    absl::StatusOr<Bytes> sig = es_->Sign(AsBytes(input));
+    ASSERT_TRUE(sig.ok()) << sig.status();
+    ASSERT_EQ(sig->size(), 64u);
+    ASSERT_TRUE(P256SIsLow(sig->data() + 32)) << "signature " << i;
+    ASSERT_TRUE(es_->PublicKey().VerifySignature(AsBytes(input), *sig).ok());
   }
 }
 

@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/crypto/p256_signature.h"
 #include "core/status.h"
 
 namespace cxsec {
@@ -425,6 +426,8 @@ absl::StatusOr<Bytes> TpmKey::SignDigest(const Sha256Digest& digest) {
   Bytes out(64);
   LeftPad32(signature.signature.ecdsa.signatureR, out.data());
   LeftPad32(signature.signature.ecdsa.signatureS, out.data() + 32);
+  // A TPM signs with either s or n - s; verifiers accept only the low one.
+  NormalizeP256SignatureToLowS(out.data());
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/clock.h"
+#include "core/crypto/p256_signature.h"
 #include "core/jwt/issuer.h"
 #include "core/jwt/verifier.h"
 #include "gtest/gtest.h"
@@ -94,6 +95,24 @@ TEST_F(TpmKeyTest, EnrolSignThousandsAndMintVerifiableTokens) {
   ASSERT_TRUE(claims.ok()) << claims.status();
   EXPECT_EQ(claims->key_id, key->PublicKey().Thumbprint());
 
+}
+
+TEST_F(TpmKeyTest, SignaturesAreAlwaysLowSAndVerify) {
+  // A TPM returns s or n - s at random; TpmKey must hand out only the low
+  // form, which is the only one verifiers accept. 300 low ones by chance
+  // would happen once in 2^300 runs.
+  absl::StatusOr<TpmKey> key =
+      TpmKey::Enroll(tpm_->Tcti(), kTpmDefaultKeyHandle);
+  ASSERT_TRUE(key.ok()) << key.status();
+  for (int i = 0; i < 300; ++i) {
+    Bytes message = ToBytes(absl::StrCat("low s ", i));
+    absl::StatusOr<Bytes> sig = key->Sign(message);
+    ASSERT_TRUE(sig.ok()) << i << ": " << sig.status();
+    ASSERT_EQ(sig->size(), 64u);
+    ASSERT_TRUE(P256SIsLow(sig->data() + 32)) << "signature " << i;
+    absl::Status verified = key->PublicKey().VerifySignature(message, *sig);
+    ASSERT_TRUE(verified.ok()) << i << ": " << verified;
+  }
 }
 
 TEST_F(TpmKeyTest, ReenrolReusesAndManyEnrolmentsFlushEverything) {

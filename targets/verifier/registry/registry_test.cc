@@ -9,7 +9,10 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "core/clock.h"
+#include "core/identity/soft_key.h"
 #include "gtest/gtest.h"
 #include "targets/verifier/registry/sqlite_kv_store.h"
 
@@ -61,6 +64,68 @@ TEST(RegistryTest, UnregistersItsChangeListenerWhenDestroyed) {
   // Without the unregistration, this call (the watch thread's next
   // notification) ran InvalidateCache on freed memory.
   EXPECT_FALSE(static_cast<bool>(store.listener));
+}
+
+// Enrolment refuses an Ed25519 key of small order: under the identity
+// point, R = identity and S = 0 is a valid signature of every token.
+TEST(RegistryTest, AddGatewayKeyRefusesSmallOrderEd25519Keys) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  ASSERT_NE(tmp, nullptr);
+  auto store = SqliteKvStore::Open(std::string(tmp) + "/small_order.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  FakeClock clock(absl::FromUnixSeconds(1700000000));
+  Registry registry(store->get(), &clock);
+  ASSERT_TRUE(registry.CreateProject("admin", {.id = "p1", .name = "P"}).ok());
+  const std::string gateway = "G0123456789abcdef01";
+  ASSERT_TRUE(
+      registry.CreateGateway("admin", {.id = gateway, .project = "p1"}).ok());
+  // SPKI of the Ed25519 identity point (y = 1).
+  const std::string identity_pem =
+      "-----BEGIN PUBLIC KEY-----\n"
+      "MCowBQYDK2VwAyEAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+      "-----END PUBLIC KEY-----\n";
+  absl::StatusOr<std::string> kid =
+      registry.AddGatewayKey("admin", gateway, identity_pem, std::nullopt);
+  ASSERT_FALSE(kid.ok()) << "a small-order key was enrolled as " << *kid;
+  EXPECT_TRUE(absl::IsInvalidArgument(kid.status())) << kid.status();
+  EXPECT_EQ(kid.status().message(),
+            "publicKeyPem: Ed25519 public key has small order (1): signatures "
+            "under it can be forged");
+  absl::StatusOr<Gateway> stored = registry.GetGateway(gateway);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(stored->keys.empty());
+  // A real Ed25519 key still enrols.
+  absl::StatusOr<SoftKey> good = SoftKey::Generate(JwtAlgorithm::kEdDsa);
+  ASSERT_TRUE(good.ok());
+  EXPECT_TRUE(registry
+                  .AddGatewayKey("admin", gateway, good->PublicKey().SpkiPem(),
+                                 std::nullopt)
+                  .ok());
+
+  // A key enrolled before the check existed (written straight to the
+  // store, as an old registry would have) is never handed to the verifier.
+  Gateway old_gateway;
+  old_gateway.id = "G0123456789abcdef02";
+  old_gateway.project = "p1";
+  GatewayKey weak;
+  weak.kid = "weak";
+  weak.public_key_pem = identity_pem;
+  old_gateway.keys.push_back(weak);
+  ASSERT_TRUE((*store)
+                  ->Put(absl::StrCat("gateways/", old_gateway.id),
+                        ToJson(old_gateway).dump())
+                  .ok());
+  absl::StatusOr<Gateway> loaded = registry.GetGateway(old_gateway.id);
+  if (loaded.ok()) {
+    for (const GatewayKey& key : loaded->keys) {
+      EXPECT_EQ(key.parsed, nullptr) << "a small-order key reached the verifier";
+    }
+  } else {
+    EXPECT_TRUE(absl::StrContains(loaded.status().message(), "small order"))
+        << loaded.status();
+  }
+  // The gateway can still be deleted (and created again with a good key).
+  EXPECT_TRUE(registry.DeleteGateway("admin", old_gateway.id).ok());
 }
 
 }  // namespace

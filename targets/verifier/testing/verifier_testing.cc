@@ -25,6 +25,7 @@
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "boost/beast/ssl.hpp"
+#include "core/crypto/p256_signature.h"
 #include "core/crypto/primitives.h"
 #include "core/encoding/base64url.h"
 
@@ -187,6 +188,7 @@ std::string GatewaySigner::Sign(const nlohmann::json& header,
   BN_bn2bin_padded(raw, 32, ECDSA_SIG_get0_r(sig));
   BN_bn2bin_padded(raw + 32, 32, ECDSA_SIG_get0_s(sig));
   ECDSA_SIG_free(sig);
+  NormalizeP256SignatureToLowS(raw);  // the verifier refuses high S
   return absl::StrCat(input, ".", Base64UrlEncode(ByteView(raw, 64)));
 }
 
