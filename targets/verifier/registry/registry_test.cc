@@ -9,7 +9,6 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/clock.h"
 #include "core/identity/soft_key.h"
@@ -115,15 +114,11 @@ TEST(RegistryTest, AddGatewayKeyRefusesSmallOrderEd25519Keys) {
                   ->Put(absl::StrCat("gateways/", old_gateway.id),
                         ToJson(old_gateway).dump())
                   .ok());
+  // The gateway still loads (its tokens are refused as unsigned by a known
+  // key, not answered "registry unavailable" forever), without the key.
   absl::StatusOr<Gateway> loaded = registry.GetGateway(old_gateway.id);
-  if (loaded.ok()) {
-    for (const GatewayKey& key : loaded->keys) {
-      EXPECT_EQ(key.parsed, nullptr) << "a small-order key reached the verifier";
-    }
-  } else {
-    EXPECT_TRUE(absl::StrContains(loaded.status().message(), "small order"))
-        << loaded.status();
-  }
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(loaded->keys.empty()) << "a small-order key reached the verifier";
   // The gateway can still be deleted (and created again with a good key).
   EXPECT_TRUE(registry.DeleteGateway("admin", old_gateway.id).ok());
 }
