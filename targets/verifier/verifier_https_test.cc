@@ -268,6 +268,48 @@ TEST_F(VerifierHttpsTest, RolesLimitEachRoute) {
   Expect("GET", "/v1/audit", viewer_key, json(), 403);
 }
 
+TEST_F(VerifierHttpsTest, AuditIsNewestFirstWithCursorPaging) {
+  // SetUp wrote principal.create (bootstrap), 2 projects, 2 gateways, a key
+  // and 3 devices: 9 entries. Pages of 4 walk them back, newest first.
+  Expect("PUT", "/v1/projects/acme", admin_, json{{"name", "renamed"}}, 200);
+  std::vector<std::string> actions;
+  std::string cursor;
+  int pages = 0;
+  do {
+    json page = Expect(
+        "GET",
+        "/v1/audit?limit=4" + (cursor.empty() ? "" : "&cursor=" + cursor),
+        admin_, json(), 200);
+    EXPECT_LE(page["entries"].size(), 4u);
+    for (const json& e : page["entries"]) actions.push_back(e["action"]);
+    cursor = page.value("nextCursor", "");
+    ASSERT_LT(++pages, 10);
+  } while (!cursor.empty());
+  EXPECT_EQ(pages, 3);
+  ASSERT_EQ(actions.size(), 10u);
+  EXPECT_EQ(actions.front(), "project.update");
+  EXPECT_EQ(actions.back(), "principal.create");
+  // Without a limit: the default page, newest first.
+  json page = Expect("GET", "/v1/audit", admin_, json(), 200);
+  EXPECT_EQ(page["entries"][0]["action"], "project.update");
+  EXPECT_FALSE(page.contains("nextCursor"));
+  // Malformed cursors and limits are refused with 400 and a message.
+  json first = Expect("GET", "/v1/audit?limit=1", admin_, json(), 200);
+  std::string good = first["nextCursor"];
+  for (const std::string& query :
+       {std::string("limit=0"), std::string("limit=1001"),
+        std::string("limit=abc"), std::string("limit="),
+        std::string("limit=-1"), std::string("limit=99999999999999999999"),
+        std::string("cursor="), std::string("cursor=!!!"),
+        std::string("cursor=") + good + "x",
+        std::string("cursor=") + Base64UrlEncode(AsBytes("audit/../projects/")),
+        std::string("cursor=") + std::string(200, 'A')}) {
+    json error = Expect("GET", "/v1/audit?" + query, admin_, json(), 400);
+    EXPECT_EQ(error["error"], "invalid_argument") << query;
+    EXPECT_FALSE(error.value("message", "").empty()) << query;
+  }
+}
+
 TEST_F(VerifierHttpsTest, RegistryCrudAndLimits) {
   Expect("POST", "/v1/gateways", admin_, json{{"id", "G12"}, {"project", "acme"}}, 400);
   Expect("POST", "/v1/gateways", admin_, json{{"id", kGateway}, {"project", "acme"}}, 409);
