@@ -166,6 +166,35 @@ absl::Status CheckProjectId(absl::string_view id) {
   return absl::OkStatus();
 }
 
+// A device's gateway bindings: well-formed ids, each once, at most 64.
+absl::Status CheckDeviceGateways(const std::vector<std::string>& gateways) {
+  if (gateways.size() > kMaxGatewaysPerDevice) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "gateways: at most ", kMaxGatewaysPerDevice, " per device"));
+  }
+  for (size_t i = 0; i < gateways.size(); ++i) {
+    absl::Status id = CheckGatewayId(gateways[i]);
+    if (!id.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("gateways[", i, "]: ", id.message()));
+    for (size_t j = 0; j < i; ++j) {
+      if (gateways[j] == gateways[i]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "gateways[", i, "]: '", gateways[i], "' is listed twice"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckProjectName(absl::string_view name) {
+  if (name.size() > kMaxProjectNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "project name: longer than ", kMaxProjectNameBytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckDeviceId(absl::string_view id) {
   if (id.empty() || id.size() > 128 || !AllOf(id, [](char c) {
         return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
@@ -284,6 +313,7 @@ absl::StatusOr<AuditPage> Registry::ListAudit(absl::string_view cursor,
 
 absl::Status Registry::CreateProject(absl::string_view principal, const Project& p) {
   CXSEC_RETURN_IF_ERROR(CheckProjectId(p.id));
+  CXSEC_RETURN_IF_ERROR(CheckProjectName(p.name));
   std::lock_guard<std::mutex> lock(write_mu_);
   std::string key = absl::StrCat(kProjects, p.id);
   absl::StatusOr<std::optional<json>> existing = Load(key);
@@ -296,6 +326,7 @@ absl::Status Registry::CreateProject(absl::string_view principal, const Project&
 }
 
 absl::StatusOr<Project> Registry::GetProject(absl::string_view id) {
+  CXSEC_RETURN_IF_ERROR(CheckProjectId(id));
   absl::StatusOr<std::optional<json>> doc = Load(absl::StrCat(kProjects, id));
   if (!doc.ok()) return doc.status();
   if (!doc->has_value()) {
@@ -319,6 +350,8 @@ absl::StatusOr<std::vector<Project>> Registry::ListProjects() {
 }
 
 absl::Status Registry::UpdateProject(absl::string_view principal, const Project& p) {
+  CXSEC_RETURN_IF_ERROR(CheckProjectId(p.id));
+  CXSEC_RETURN_IF_ERROR(CheckProjectName(p.name));
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Project> existing = GetProject(p.id);
   if (!existing.ok()) return existing.status();
@@ -421,6 +454,7 @@ absl::StatusOr<std::vector<Gateway>> Registry::ListGateways(
 
 absl::Status Registry::SetGatewayEnabled(absl::string_view principal,
                                          absl::string_view id, bool enabled) {
+  CXSEC_RETURN_IF_ERROR(CheckGatewayId(id));
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Gateway> g = LoadGatewayUncached(id);
   if (!g.ok()) return g.status();
@@ -430,7 +464,30 @@ absl::Status Registry::SetGatewayEnabled(absl::string_view principal,
 }
 
 absl::Status Registry::DeleteGateway(absl::string_view principal, absl::string_view id) {
+  CXSEC_RETURN_IF_ERROR(CheckGatewayId(id));
   std::lock_guard<std::mutex> lock(write_mu_);
+  // Refused while a device is bound to it: dropping the binding instead
+  // would turn a device bound only to this gateway into one that accepts
+  // any gateway of its project (an empty list means "any").
+  std::string bound;
+  CXSEC_RETURN_IF_ERROR(ForEachKv(
+      *store_, kDevices, kRegistryListPageSize,
+      [&bound, id](const std::string&, const std::string& value) {
+        json j = json::parse(value, nullptr, false);
+        if (j.is_discarded()) return true;
+        absl::StatusOr<Device> d = DecodeDevice(j);
+        if (d.ok() && std::find(d->gateways.begin(), d->gateways.end(), id) !=
+                          d->gateways.end()) {
+          bound = d->id;
+          return false;
+        }
+        return true;
+      }));
+  if (!bound.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "gateway '", id, "' still has devices bound to it (device '", bound,
+        "'); rebind or delete them first"));
+  }
   absl::StatusOr<bool> deleted = store_->Delete(absl::StrCat(kGateways, id));
   if (!deleted.ok()) return deleted.status();
   InvalidateCache();
@@ -441,6 +498,7 @@ absl::Status Registry::DeleteGateway(absl::string_view principal, absl::string_v
 absl::StatusOr<std::string> Registry::AddGatewayKey(
     absl::string_view principal, absl::string_view gateway_id,
     absl::string_view public_key_pem, std::optional<int64_t> expires_at) {
+  CXSEC_RETURN_IF_ERROR(CheckGatewayId(gateway_id));
   if (public_key_pem.size() > 8192) {
     return absl::InvalidArgumentError("publicKeyPem: longer than 8192 bytes");
   }
@@ -479,6 +537,7 @@ absl::StatusOr<std::string> Registry::AddGatewayKey(
 absl::Status Registry::RemoveGatewayKey(absl::string_view principal,
                                         absl::string_view gateway_id,
                                         absl::string_view kid) {
+  CXSEC_RETURN_IF_ERROR(CheckGatewayId(gateway_id));
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Gateway> g = LoadGatewayUncached(gateway_id);
   if (!g.ok()) return g.status();
@@ -496,6 +555,8 @@ absl::Status Registry::RemoveGatewayKey(absl::string_view principal,
 
 absl::Status Registry::CreateDevice(absl::string_view principal, const Device& d) {
   CXSEC_RETURN_IF_ERROR(CheckDeviceId(d.id));
+  CXSEC_RETURN_IF_ERROR(CheckProjectId(d.project));
+  CXSEC_RETURN_IF_ERROR(CheckDeviceGateways(d.gateways));
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Project> project = GetProject(d.project);
   if (!project.ok()) return project.status();
@@ -542,7 +603,12 @@ absl::StatusOr<std::vector<Device>> Registry::ListDevices(
 }
 
 absl::Status Registry::UpdateDevice(absl::string_view principal, const Device& d) {
+  CXSEC_RETURN_IF_ERROR(CheckDeviceId(d.id));
+  CXSEC_RETURN_IF_ERROR(CheckProjectId(d.project));
+  CXSEC_RETURN_IF_ERROR(CheckDeviceGateways(d.gateways));
   std::lock_guard<std::mutex> lock(write_mu_);
+  absl::StatusOr<Project> project = GetProject(d.project);
+  if (!project.ok()) return project.status();
   absl::StatusOr<std::optional<json>> existing = Load(absl::StrCat(kDevices, d.id));
   if (!existing.ok()) return existing.status();
   if (!existing->has_value()) {
@@ -562,6 +628,7 @@ absl::Status Registry::UpdateDevice(absl::string_view principal, const Device& d
 }
 
 absl::Status Registry::DeleteDevice(absl::string_view principal, absl::string_view id) {
+  CXSEC_RETURN_IF_ERROR(CheckDeviceId(id));
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<bool> deleted = store_->Delete(absl::StrCat(kDevices, id));
   if (!deleted.ok()) return deleted.status();

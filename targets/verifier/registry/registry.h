@@ -26,6 +26,8 @@
 namespace cxsec::verifier {
 
 inline constexpr size_t kMaxKeysPerGateway = 3;
+inline constexpr size_t kMaxGatewaysPerDevice = 64;
+inline constexpr size_t kMaxProjectNameBytes = 256;
 // Lists are read from the store this many keys at a time, to the end:
 // no listing stops early, however long the registry grows.
 inline constexpr size_t kRegistryListPageSize = 1000;

@@ -307,6 +307,16 @@ void VerifierService::Dispatch(const HttpRequest& request, const HttpResponder& 
       caller.principal = Principal{result.gateway.id, Role::kGateway};
       caller.gateway = std::move(result.gateway);
     }
+    // Telemetry is posted by a gateway, as itself, and nobody else: an API
+    // key never reaches the handler, whatever permissions its role has.
+    if (route->telemetry && (caller.principal.role != Role::kGateway ||
+                             caller.gateway.id.empty())) {
+      metrics_.CountRejection("gateway_token_required");
+      return respond(
+          JsonError(request, 403, "gateway_token_required",
+                    "POST /v1/telemetry takes a gateway JWT "
+                    "(Authorization: Bearer <JWT>), not an API key"));
+    }
     if (!RoleHas(caller.principal.role, *route->permission)) {
       metrics_.CountRejection("permission_denied");
       return respond(JsonError(request, 403, "permission_denied",
