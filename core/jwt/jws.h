@@ -20,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "core/bytes.h"
 #include "core/encoding/base64url.h"
+#include "core/encoding/utf8.h"
 #include "core/jwt/public_key.h"
 #include "core/jwt/reason.h"
 #include "core/jwt/strict_json.h"
@@ -92,7 +93,7 @@ inline absl::Status CheckHeader(const nlohmann::json& header, JwsParts& out) {
     out.algorithm = JwtAlgorithm::kEdDsa;
   } else {
     return JwtRejection(JwtReason::kAlgUnsupported,
-                        absl::StrCat("alg '", name.substr(0, 32),
+                        absl::StrCat("alg '", Utf8Excerpt(name, 32),
                                      "' is not ES256 or EdDSA"));
   }
   for (const char* forbidden : {"jku", "x5u", "jwk", "x5c"}) {

@@ -37,6 +37,7 @@
 #include "core/crypto/primitives.h"
 #include "core/crypto/private_key.h"
 #include "core/encoding/base64url.h"
+#include "core/encoding/utf8.h"
 #include "core/jwt/reason.h"
 #include "core/jwt/strict_json.h"
 #include "core/status.h"
@@ -57,7 +58,7 @@ inline absl::string_view JwtAlgorithmName(JwtAlgorithm alg) {
   if (name == "ES256") return JwtAlgorithm::kEs256;
   if (name == "EdDSA") return JwtAlgorithm::kEdDsa;
   return absl::InvalidArgumentError(
-      absl::StrCat("unsupported algorithm '", name.substr(0, 32),
+      absl::StrCat("unsupported algorithm '", Utf8Excerpt(name, 32),
                    "' (expected ES256 or EdDSA)"));
 }
 
@@ -222,8 +223,8 @@ class JwtPublicKey {
     }
     if (kty == "OKP" && crv == "Ed25519") return FromEd25519(x);
     return absl::InvalidArgumentError(absl::StrCat(
-        "JWK: unsupported kty/crv '", kty.substr(0, 16), "/",
-        crv.substr(0, 16), "' (expected EC/P-256 or OKP/Ed25519)"));
+        "JWK: unsupported kty/crv '", Utf8Excerpt(kty, 16), "/",
+        Utf8Excerpt(crv, 16), "' (expected EC/P-256 or OKP/Ed25519)"));
   }
 
   // VerifySignature checks a JWS signature over `signing_input` with this

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "core/encoding/utf8.h"
 #include "core/jwt/reason.h"
 #include "nlohmann/json.hpp"
 
@@ -26,42 +27,6 @@ namespace cxsec {
 // kMaxJsonDepth: objects and arrays nested more deeply are refused. JWT
 // headers and claims are flat; 8 leaves room for structured private claims.
 inline constexpr int kMaxJsonDepth = 8;
-
-// IsValidUtf8 checks RFC 3629 UTF-8: no overlong forms, no surrogates, no
-// code points above U+10FFFF.
-inline bool IsValidUtf8(absl::string_view text) {
-  const auto* p = reinterpret_cast<const uint8_t*>(text.data());
-  const uint8_t* end = p + text.size();
-  while (p < end) {
-    uint8_t c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    size_t length = 0;
-    uint32_t min = 0;
-    uint32_t code = 0;
-    if ((c & 0xe0) == 0xc0) {
-      length = 2, min = 0x80, code = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      length = 3, min = 0x800, code = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      length = 4, min = 0x10000, code = c & 0x07;
-    } else {
-      return false;
-    }
-    if (static_cast<size_t>(end - p) < length) return false;
-    for (size_t i = 1; i < length; ++i) {
-      if ((p[i] & 0xc0) != 0x80) return false;
-      code = (code << 6) | (p[i] & 0x3f);
-    }
-    if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
-      return false;
-    }
-    p += length;
-  }
-  return true;
-}
 
 // ParseStrictJsonObject parses `text` (already size-bounded by the caller)
 // into a JSON object. `what` names the part ("header", "payload") in errors.
@@ -137,7 +102,7 @@ inline bool IsValidUtf8(absl::string_view text) {
   if (!duplicate.empty()) {
     return JwtRejection(JwtReason::kDuplicateMember,
                         absl::StrCat(what, " has member '",
-                                     duplicate.substr(0, 64), "' twice"));
+                                     Utf8Excerpt(duplicate, 64), "' twice"));
   }
   if (value.is_discarded()) {
     return JwtRejection(JwtReason::kBadJson,

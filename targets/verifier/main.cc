@@ -46,6 +46,36 @@ absl::Status Validate(const KeyValueFile& config) {
   return absl::OkStatus();
 }
 
+// On the first start (no principals yet) the "admin" principal is created
+// and its API key written to a new file at `key_path`, mode 0600, created
+// exclusively: an existing file (a stale key, or a link an attacker laid
+// there) is never overwritten or followed. The key never goes to stdout or
+// stderr, which systemd copies into the journal for every reader of it. If
+// the file cannot be written, the principal is removed again, so no admin
+// exists whose key nobody received.
+absl::Status BootstrapAdmin(Iam& iam, const std::string& key_path) {
+  CXSEC_ASSIGN_OR_RETURN(std::optional<std::string> admin,
+                         iam.BootstrapAdmin());
+  if (!admin.has_value()) return absl::OkStatus();
+  absl::Status written = CreateFileExclusively(key_path, *admin + "\n", 0600);
+  SecureZero(admin->data(), admin->size());
+  if (!written.ok()) {
+    absl::Status undone = iam.DeletePrincipal("bootstrap", "admin");
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot write the bootstrap admin API key: ", written.message(),
+        undone.ok()
+            ? "; nothing was created, remove or move that file and start again"
+            : absl::StrCat("; removing the new admin also failed (",
+                           undone.message(), ")")));
+  }
+  std::fprintf(
+      stderr,
+      "cxsec-verifier: first start: bootstrap admin API key written to %s "
+      "(mode 0600); store it safely and delete the file\n",
+      key_path.c_str());
+  return absl::OkStatus();
+}
+
 absl::Status Run(const KeyValueFile& config) {
   std::string data_dir = Value(config, "data_dir", "");
   CXSEC_RETURN_IF_ERROR(MakeDirectories(data_dir, 0700));
@@ -61,13 +91,9 @@ absl::Status Run(const KeyValueFile& config) {
   const Clock* clock = &SystemClock::Default();
   Registry registry(store.get(), clock);
   Iam iam(store.get(), &registry);
-  CXSEC_ASSIGN_OR_RETURN(std::optional<std::string> admin, iam.BootstrapAdmin());
-  if (admin.has_value()) {
-    // Printed once, to stdout only; it is never logged or stored in clear.
-    std::printf("Bootstrap admin API key (shown once, store it now):\n%s\n",
-                admin->c_str());
-    std::fflush(stdout);
-  }
+  CXSEC_RETURN_IF_ERROR(BootstrapAdmin(
+      iam,
+      Value(config, "bootstrap_key_file", data_dir + "/bootstrap-admin.key")));
   CXSEC_ASSIGN_OR_RETURN(std::unique_ptr<TelemetryLog> log,
                          TelemetryLog::Open(data_dir + "/telemetry.ndjson"));
   std::unique_ptr<WebhookForwarder> webhook;
@@ -135,22 +161,30 @@ absl::Status Run(const KeyValueFile& config) {
 int main(int argc, char** argv) {
   cxsec::TargetBinary binary{
       .name = "cxsec-verifier",
-      .summary = "The cloud verifier: HTTPS ingest with JWT-authenticated "
-                 "gateways, a device registry, least-privilege roles.",
+      .summary =
+          "The cloud verifier: HTTPS ingest with JWT-authenticated "
+          "gateways, a device registry, least-privilege roles.",
       .composition = cxsec::verifier::kVerifierComposition,
       .config_keys =
           {
               {"data_dir", true, "directory for the registry and sinks"},
+              {"bootstrap_key_file", false,
+               "new file (0600) for the first admin API key, default "
+               "DATA_DIR/bootstrap-admin.key"},
               {"listen", false, "HTTPS address, default 127.0.0.1:8443"},
               {"tls_cert", false, "server certificate chain (PEM)"},
               {"tls_key", false, "server private key (PEM, mode 0600)"},
-              {"tls_client_ca", false, "require client certificates from this CA"},
+              {"tls_client_ca", false,
+               "require client certificates from this CA"},
               {"registry", false, "sqlite (default) or etcd"},
-              {"etcd_endpoints", false, "etcd URLs, comma-separated (first is used)"},
+              {"etcd_endpoints", false,
+               "etcd URLs, comma-separated (first is used)"},
               {"etcd_prefix", false, "etcd key prefix, default cxsec/"},
               {"threads", false, "HTTPS server threads, default 2"},
-              {"webhook_url", false, "http://host:port/path receiving signed NDJSON"},
-              {"webhook_secret_file", false, "HMAC-SHA256 key for webhooks (mode 0600)"},
+              {"webhook_url", false,
+               "http://host:port/path receiving signed NDJSON"},
+              {"webhook_secret_file", false,
+               "HMAC-SHA256 key for webhooks (mode 0600)"},
           },
       .validate = cxsec::verifier::Validate,
       .run = cxsec::verifier::Run,

@@ -69,9 +69,9 @@ TEST(SigkillDurabilityTest, EveryAcknowledgedMessageSurvivesSigkill) {
   absl::StatusOr<cxsec::testing::ChildProcess> first =
       StartVerifierBinary(binary, config, dir + "/first");
   ASSERT_TRUE(first.ok()) << first.status();
-  std::vector<std::string> out = absl::StrSplit(ReadAll(dir + "/first.stdout"), '\n');
-  ASSERT_GE(out.size(), 2u);
-  std::string admin = out[1];
+  // The first start writes the bootstrap admin key to a new 0600 file.
+  std::string admin = ReadAll(dir + "/data/bootstrap-admin.key");
+  if (!admin.empty() && admin.back() == '\n') admin.pop_back();
   ASSERT_EQ(admin.rfind("cxk_admin_", 0), 0u);
   const std::string& ca = cert->cert_file;
   auto call = [&](const std::string& method, const std::string& target, const json& body) {
@@ -129,8 +129,9 @@ TEST(SigkillDurabilityTest, EveryAcknowledgedMessageSurvivesSigkill) {
   absl::StatusOr<cxsec::testing::ChildProcess> second =
       StartVerifierBinary(binary, config, dir + "/second");
   ASSERT_TRUE(second.ok()) << second.status();
-  // Not first start any more: no new admin key is printed.
+  // Not first start any more: no new admin key anywhere.
   EXPECT_EQ(ReadAll(dir + "/second.stdout").find("cxk_"), std::string::npos);
+  EXPECT_EQ(ReadAll(dir + "/data/bootstrap-admin.key"), admin + "\n");
   std::set<std::string> stored;
   size_t lines = 0;
   for (absl::string_view line :

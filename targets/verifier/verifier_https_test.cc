@@ -268,6 +268,144 @@ TEST_F(VerifierHttpsTest, RolesLimitEachRoute) {
   Expect("GET", "/v1/audit", viewer_key, json(), 403);
 }
 
+TEST_F(VerifierHttpsTest, AuditIsNewestFirstWithCursorPaging) {
+  // SetUp wrote principal.create (bootstrap), 2 projects, 2 gateways, a key
+  // and 3 devices: 9 entries. Pages of 4 walk them back, newest first.
+  Expect("PUT", "/v1/projects/acme", admin_, json{{"name", "renamed"}}, 200);
+  std::vector<std::string> actions;
+  std::string cursor;
+  int pages = 0;
+  do {
+    json page = Expect(
+        "GET",
+        "/v1/audit?limit=4" + (cursor.empty() ? "" : "&cursor=" + cursor),
+        admin_, json(), 200);
+    EXPECT_LE(page["entries"].size(), 4u);
+    for (const json& e : page["entries"]) actions.push_back(e["action"]);
+    cursor = page.value("nextCursor", "");
+    ASSERT_LT(++pages, 10);
+  } while (!cursor.empty());
+  EXPECT_EQ(pages, 3);
+  ASSERT_EQ(actions.size(), 10u);
+  EXPECT_EQ(actions.front(), "project.update");
+  EXPECT_EQ(actions.back(), "principal.create");
+  // Without a limit: the default page, newest first.
+  json page = Expect("GET", "/v1/audit", admin_, json(), 200);
+  EXPECT_EQ(page["entries"][0]["action"], "project.update");
+  EXPECT_FALSE(page.contains("nextCursor"));
+  // Malformed cursors and limits are refused with 400 and a message.
+  json first = Expect("GET", "/v1/audit?limit=1", admin_, json(), 200);
+  std::string good = first["nextCursor"];
+  for (const std::string& query :
+       {std::string("limit=0"), std::string("limit=1001"),
+        std::string("limit=abc"), std::string("limit="),
+        std::string("limit=-1"), std::string("limit=99999999999999999999"),
+        std::string("cursor="), std::string("cursor=!!!"),
+        std::string("cursor=") + good + "x",
+        std::string("cursor=") + Base64UrlEncode(AsBytes("audit/../projects/")),
+        std::string("cursor=") + std::string(200, 'A')}) {
+    json error = Expect("GET", "/v1/audit?" + query, admin_, json(), 400);
+    EXPECT_EQ(error["error"], "invalid_argument") << query;
+    EXPECT_FALSE(error.value("message", "").empty()) << query;
+  }
+}
+
+// Error messages quote hostile input cut to a byte limit; a cut inside a
+// multi-byte character made the JSON error body unserialisable, which the
+// server answered with a 500 (and no reason).
+TEST_F(VerifierHttpsTest, HostileUtf8InRejectedInputNeverGivesA500) {
+  int64_t now = absl::ToUnixSeconds(absl::Now());
+  std::string payload = Base64UrlEncode(json{
+      {"sub", kGateway},
+      {"aud", "acme"},
+      {"iat", now},
+      {"exp", now + 600}}.dump());
+  std::string signature(86, 'A');
+  std::string e_acute = "\xc3\xa9";
+  std::string long_name = std::string(63, 'n') + e_acute;  // byte 64 splits it
+  std::vector<std::pair<std::string, std::string>> headers = {
+      // "alg '<first 32 bytes>' is not ES256 or EdDSA"
+      {"alg_unsupported",
+       "{\"alg\":\"" + std::string(31, 'A') + e_acute + "\"}"},
+      // "header has member '<first 64 bytes>' twice"
+      {"duplicate_member",
+       "{\"alg\":\"ES256\",\"" + long_name + "\":1,\"" + long_name + "\":2}"},
+  };
+  for (const auto& [reason, header] : headers) {
+    std::string token =
+        Base64UrlEncode(header) + "." + payload + "." + signature;
+    auto r = testing::HttpsRequest(v_->port(), cert_.cert_file, "POST",
+                                   "/v1/telemetry", token,
+                                   Batch({{"dev-1", "u"}}).dump());
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 401u) << reason << ": " << r->body;
+    json error = json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(error.is_discarded()) << r->body;
+    EXPECT_EQ(error["error"], reason);
+  }
+  // A raw non-UTF-8 byte in an id in the path.
+  auto raw = testing::HttpsRaw(v_->port(), cert_.cert_file,
+                               "GET /v1/projects/ab\xff HTTP/1.1\r\nHost: x\r\n"
+                               "Authorization: Bearer " +
+                                   admin_ + "\r\nConnection: close\r\n\r\n",
+                               5);
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_EQ(raw->find("500"), std::string::npos) << *raw;
+  EXPECT_NE(raw->find("HTTP/1.1 4"), std::string::npos) << *raw;
+  Expect("GET", "/healthz", "", json(), 200);
+}
+
+// Administrators and operators manage gateways; they never post telemetry
+// as one, and are told why.
+TEST_F(VerifierHttpsTest, TelemetryNeedsAGatewayJwt) {
+  json op = Expect("POST", "/v1/principals", admin_,
+                   json{{"id", "ops"}, {"role", "operator"}}, 201);
+  for (const std::string& key : {admin_, op["apiKey"].get<std::string>()}) {
+    json r = Expect("POST", "/v1/telemetry", key, Batch({{"dev-1", "k"}}), 403);
+    EXPECT_EQ(r["error"], "gateway_token_required") << r;
+    EXPECT_NE(r.value("message", "").find("gateway JWT"), std::string::npos)
+        << r;
+  }
+  EXPECT_EQ(LogLines(), 0u);
+}
+
+TEST_F(VerifierHttpsTest, RegistryUpdatesValidateTheirInput) {
+  // Ids in paths and bodies follow the documented grammar.
+  Expect("PUT", "/v1/projects/Not_A_Project", admin_, json{{"name", "x"}}, 400);
+  Expect("DELETE", "/v1/projects/Not_A_Project", admin_, json(), 400);
+  Expect("PUT", "/v1/gateways/G12", admin_, json{{"enabled", false}}, 400);
+  Expect("DELETE", "/v1/gateways/G12", admin_, json(), 400);
+  Expect("DELETE", "/v1/devices/bad%20id", admin_, json(), 400);
+  Expect("POST", "/v1/projects", admin_,
+         json{{"id", "big"}, {"name", std::string(257, 'n')}}, 400);
+  // A device update names an existing project and well-formed gateways, once
+  // each.
+  Expect("PUT", "/v1/devices/dev-1", admin_, json{{"project", "missing"}}, 404);
+  Expect("PUT", "/v1/devices/dev-1", admin_, json{{"project", "Bad Project"}},
+         400);
+  json r =
+      Expect("PUT", "/v1/devices/dev-1", admin_,
+             json{{"project", "acme"}, {"gateways", {"not-a-gateway"}}}, 400);
+  EXPECT_NE(r.value("message", "").find("gateways[0]"), std::string::npos) << r;
+  Expect("POST", "/v1/devices", admin_,
+         json{{"id", "dev-twice"},
+              {"project", "acme"},
+              {"gateways", {kGateway, kGateway}}},
+         400);
+  json d = Expect("GET", "/v1/devices/dev-1", admin_, json(), 200);
+  EXPECT_EQ(d["project"], "acme");
+  // A gateway with a device bound to it is not deleted (the device would
+  // silently become one that accepts any gateway of the project).
+  r = Expect("DELETE", std::string("/v1/gateways/") + kGateway, admin_, json(),
+             409);
+  EXPECT_NE(r.value("message", "").find("dev-bound"), std::string::npos) << r;
+  Expect("GET", std::string("/v1/gateways/") + kGateway, admin_, json(), 200);
+  Expect("PUT", "/v1/devices/dev-bound", admin_, json{{"project", "acme"}},
+         200);
+  Expect("DELETE", std::string("/v1/gateways/") + kGateway, admin_, json(),
+         200);
+}
+
 TEST_F(VerifierHttpsTest, RegistryCrudAndLimits) {
   Expect("POST", "/v1/gateways", admin_, json{{"id", "G12"}, {"project", "acme"}}, 400);
   Expect("POST", "/v1/gateways", admin_, json{{"id", kGateway}, {"project", "acme"}}, 409);

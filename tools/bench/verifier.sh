@@ -31,7 +31,7 @@ chmod 600 "$work/verifier.conf"
 "$bin/cxsec-verifier" --config="$work/verifier.conf" > "$work/stdout" 2> "$work/stderr" &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q listening "$work/stderr" 2>/dev/null && break; sleep 0.1; done
-admin="$(sed -n 2p "$work/stdout")"
+admin="$(cat "$work/data/bootstrap-admin.key")"
 url="https://127.0.0.1:$port"
 api() { curl -sk -X "$1" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "$url$2" -d "$3" >/dev/null; }
 "$bin/bench_token" "$work/gw.pem" G0123456789abcdef01 bench 60000 > "$work/tokens"

@@ -133,7 +133,7 @@ start_verifier() {
 start_verifier
 api="https://127.0.0.1:$verifier_port"
 wait_for 20 verifier curl -sf --cacert "$work/ca.pem" "$api/healthz"
-admin_key=$(grep -m1 -o 'cxk_[A-Za-z0-9_-]*' "$work/verifier.out")
+admin_key=$(cat "$work/verifier/bootstrap-admin.key")
 say "verifier on port $verifier_port (SQLite registry), bootstrap admin key read once"
 call() {  # call METHOD PATH JSON
   curl -sf --cacert "$work/ca.pem" -X "$1" -H "Authorization: Bearer $admin_key" \

@@ -79,7 +79,12 @@ HttpResponse JsonError(const HttpRequest& request, unsigned status,
                        absl::string_view code, absl::string_view message) {
   nlohmann::json body = {{"error", std::string(code)},
                          {"message", std::string(message)}};
-  return JsonResponse(request, status, body.dump());
+  // Callers pass UTF-8-safe excerpts (core/encoding/utf8.h); should any
+  // invalid byte still get here, it is replaced rather than thrown on,
+  // which the server would turn into a 500 without a reason.
+  return JsonResponse(
+      request, status,
+      body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 namespace {

@@ -128,16 +128,17 @@ absl::Status Iam::DeletePrincipal(absl::string_view actor, absl::string_view id)
 }
 
 absl::StatusOr<std::vector<Principal>> Iam::ListPrincipals() {
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> rows =
-      store_->List(kPrincipals, kMaxListItems);
-  if (!rows.ok()) return rows.status();
   std::vector<Principal> out;
-  for (const auto& [k, v] : *rows) {
-    json doc = json::parse(v, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object()) continue;
-    absl::StatusOr<Role> role = ParseRole(doc.value("role", ""));
-    if (role.ok()) out.push_back(Principal{doc.value("id", ""), *role});
-  }
+  CXSEC_RETURN_IF_ERROR(
+      ForEachKv(*store_, kPrincipals, kRegistryListPageSize,
+                [&out](const std::string&, const std::string& v) {
+                  json doc = json::parse(v, nullptr, false);
+                  if (doc.is_discarded() || !doc.is_object()) return true;
+                  absl::StatusOr<Role> role = ParseRole(doc.value("role", ""));
+                  if (role.ok())
+                    out.push_back(Principal{doc.value("id", ""), *role});
+                  return true;
+                }));
   return out;
 }
 

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "boost/asio/connect.hpp"
@@ -43,17 +45,10 @@ absl::StatusOr<std::string> Base64StdDecode(absl::string_view text) {
 }
 
 namespace {
-// The smallest key greater than every key starting with `prefix`.
-std::string PrefixRangeEnd(std::string prefix) {
-  while (!prefix.empty()) {
-    unsigned char last = static_cast<unsigned char>(prefix.back());
-    if (last < 0xff) {
-      prefix.back() = static_cast<char>(last + 1);
-      return prefix;
-    }
-    prefix.pop_back();
-  }
-  return std::string(1, '\0');  // whole keyspace
+// etcd's range_end for every key starting with `prefix`; "\0" means "to
+// the end of the keyspace".
+std::string PrefixRangeEnd(absl::string_view prefix) {
+  return PrefixSuccessor(prefix).value_or(std::string(1, '\0'));
 }
 }  // namespace
 
@@ -142,14 +137,39 @@ absl::StatusOr<bool> EtcdKvStore::Delete(absl::string_view key) {
   return count > 0;
 }
 
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>> EtcdKvStore::List(
-    absl::string_view prefix, size_t limit) {
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+EtcdKvStore::ListPage(absl::string_view prefix, absl::string_view after,
+                      KvOrder order, size_t limit) {
+  if (limit == 0) return std::vector<std::pair<std::string, std::string>>();
+  // etcd ranges are [key, range_end); a cursor narrows one side, and is
+  // clamped to the prefix's range so no cursor can reach other keys.
   std::string full = prefix_ + std::string(prefix);
-  json request = {{"key", Base64StdEncode(full)},
-                  {"range_end", Base64StdEncode(PrefixRangeEnd(full))},
-                  {"limit", limit},
-                  {"sort_order", "ASCEND"},
-                  {"sort_target", "KEY"}};
+  std::string start = full;
+  std::optional<std::string> end = PrefixSuccessor(full);  // nullopt: no bound
+  if (!after.empty()) {
+    std::string cursor = prefix_ + std::string(after);
+    if (order == KvOrder::kAscending) {
+      cursor.push_back('\0');  // the smallest key after the cursor
+      start = std::max(start, cursor);
+    } else if (!end.has_value() || cursor < *end) {
+      end = cursor;
+    }
+  }
+  if (end.has_value() && start >= *end) {
+    return std::vector<std::pair<std::string, std::string>>();
+  }
+  json request = {
+      {"key", Base64StdEncode(start)},
+      {"range_end", Base64StdEncode(end.value_or(std::string(1, '\0')))},
+      {"limit", limit}};
+  // etcd returns a range in ascending key order and then stops at the
+  // limit. Any sort order makes it read the whole range, sort and then
+  // cut: unavoidable for descending pages (etcd 3.4 has no reverse scan),
+  // so only those ask for one.
+  if (order == KvOrder::kDescending) {
+    request["sort_order"] = "DESCEND";
+    request["sort_target"] = "KEY";
+  }
   absl::StatusOr<std::string> body = Call("/v3/kv/range", request.dump());
   if (!body.ok()) return body.status();
   json answer = json::parse(*body, nullptr, false);

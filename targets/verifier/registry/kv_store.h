@@ -5,6 +5,7 @@
 #ifndef CXSEC_TARGETS_VERIFIER_REGISTRY_KV_STORE_H_
 #define CXSEC_TARGETS_VERIFIER_REGISTRY_KV_STORE_H_
 
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
@@ -17,6 +18,24 @@
 
 namespace cxsec::verifier {
 
+enum class KvOrder { kAscending, kDescending };
+
+// PrefixSuccessor is the smallest key greater than every key starting
+// with `prefix` (byte-wise), or nullopt when there is none (an empty
+// prefix, or one of 0xff bytes only).
+inline std::optional<std::string> PrefixSuccessor(absl::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    unsigned char last = static_cast<unsigned char>(end.back());
+    if (last < 0xff) {
+      end.back() = static_cast<char>(last + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::nullopt;
+}
+
 class KvStore {
  public:
   virtual ~KvStore() = default;
@@ -26,10 +45,20 @@ class KvStore {
                                          absl::string_view value) = 0;
   // Returns whether the key existed.
   [[nodiscard]] virtual absl::StatusOr<bool> Delete(absl::string_view key) = 0;
-  // Keys starting with `prefix`, in key order, at most `limit`.
+  // One page of the keys starting with `prefix`, in `order` (byte-wise
+  // key order), at most `limit`: those strictly after `after` in that
+  // order, or from the first when `after` is empty. Pages are chained by
+  // passing the last key of one page as `after` of the next, so a listing
+  // of any length is read in bounded pieces.
   [[nodiscard]] virtual absl::StatusOr<
       std::vector<std::pair<std::string, std::string>>>
-  List(absl::string_view prefix, size_t limit) = 0;
+  ListPage(absl::string_view prefix, absl::string_view after, KvOrder order,
+           size_t limit) = 0;
+  // The first `limit` keys starting with `prefix`, in key order.
+  [[nodiscard]] absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+  List(absl::string_view prefix, size_t limit) {
+    return ListPage(prefix, "", KvOrder::kAscending, limit);
+  }
   // `on_change` runs (on any thread) after any change to the store that
   // this process may not have made itself, and whenever changes may have
   // been missed (e.g. a watch reconnect). Caches drop everything on it.
@@ -40,6 +69,32 @@ class KvStore {
   // while they are not.
   virtual bool ChangeFeedHealthy() const = 0;
 };
+
+// ForEachKv calls `visit` with every key and value under `prefix`, in key
+// order, reading `page_size` keys per store call, until `visit` returns
+// false. Keys that exist for the whole walk are each seen exactly once.
+[[nodiscard]] inline absl::Status ForEachKv(
+    KvStore& store, absl::string_view prefix, size_t page_size,
+    const std::function<bool(const std::string& key, const std::string& value)>&
+        visit) {
+  if (page_size == 0)
+    return absl::InvalidArgumentError("ForEachKv: page size 0");
+  std::string after;
+  for (;;) {
+    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> page =
+        store.ListPage(prefix, after, KvOrder::kAscending, page_size);
+    if (!page.ok()) return page.status();
+    for (const auto& [key, value] : *page) {
+      if (!visit(key, value)) return absl::OkStatus();
+    }
+    if (page->size() < page_size) return absl::OkStatus();
+    // A store that does not move forward would loop here forever.
+    if (!after.empty() && page->back().first <= after) {
+      return absl::InternalError("key-value store listing does not advance");
+    }
+    after = page->back().first;
+  }
+}
 
 }  // namespace cxsec::verifier
 

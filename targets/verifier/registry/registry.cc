@@ -1,13 +1,15 @@
 #include "targets/verifier/registry/registry.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "core/crypto/primitives.h"
-#include "core/status.h"
+#include "core/encoding/base64url.h"
 #include "core/encoding/hex.h"
+#include "core/status.h"
 
 namespace cxsec::verifier {
 
@@ -32,6 +34,40 @@ absl::StatusOr<std::string> StringField(const json& j, const char* name) {
     return absl::DataLossError(absl::StrCat("registry document lacks '", name, "'"));
   }
   return it->get<std::string>();
+}
+
+// An audit key is "audit/" + 20 digits of unix nanoseconds + "-" + 8 hex
+// digits; its cursor is the part after "audit/", base64url-encoded, so
+// callers treat it as opaque and the format may change.
+constexpr size_t kAuditStampDigits = 20;
+constexpr size_t kAuditSuffixBytes = kAuditStampDigits + 1 + 8;
+
+bool IsLowerHex(char c) {
+  return absl::ascii_isdigit(static_cast<unsigned char>(c)) ||
+         (c >= 'a' && c <= 'f');
+}
+
+std::string CursorForAuditKey(absl::string_view key) {
+  key.remove_prefix(std::min(key.size(), sizeof(kAudit) - 1));
+  return Base64UrlEncode(AsBytes(key));
+}
+
+absl::StatusOr<std::string> AuditKeyFromCursor(absl::string_view cursor) {
+  absl::Status bad = absl::InvalidArgumentError(
+      "cursor is not one this verifier issued (use nextCursor as given)");
+  if (cursor.size() > 64) return bad;
+  absl::StatusOr<Bytes> raw = Base64UrlDecode(cursor, 64);
+  if (!raw.ok()) return bad;
+  absl::string_view suffix = AsStringView(*raw);
+  if (suffix.size() != kAuditSuffixBytes || suffix[kAuditStampDigits] != '-' ||
+      !AllOf(suffix.substr(0, kAuditStampDigits),
+             [](char c) {
+               return absl::ascii_isdigit(static_cast<unsigned char>(c));
+             }) ||
+      !AllOf(suffix.substr(kAuditStampDigits + 1), IsLowerHex)) {
+    return bad;
+  }
+  return absl::StrCat(kAudit, suffix);
 }
 
 absl::StatusOr<Project> DecodeProject(const json& j) {
@@ -132,6 +168,35 @@ absl::Status CheckProjectId(absl::string_view id) {
   return absl::OkStatus();
 }
 
+// A device's gateway bindings: well-formed ids, each once, at most 64.
+absl::Status CheckDeviceGateways(const std::vector<std::string>& gateways) {
+  if (gateways.size() > kMaxGatewaysPerDevice) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "gateways: at most ", kMaxGatewaysPerDevice, " per device"));
+  }
+  for (size_t i = 0; i < gateways.size(); ++i) {
+    absl::Status id = CheckGatewayId(gateways[i]);
+    if (!id.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("gateways[", i, "]: ", id.message()));
+    for (size_t j = 0; j < i; ++j) {
+      if (gateways[j] == gateways[i]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "gateways[", i, "]: '", gateways[i], "' is listed twice"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckProjectName(absl::string_view name) {
+  if (name.size() > kMaxProjectNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "project name: longer than ", kMaxProjectNameBytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckDeviceId(absl::string_view id) {
   if (id.empty() || id.size() > 128 || !AllOf(id, [](char c) {
         return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
@@ -218,23 +283,39 @@ absl::Status Registry::Audit(absl::string_view principal, absl::string_view acti
                      entry.dump());
 }
 
-absl::StatusOr<std::vector<json>> Registry::ListAudit(size_t limit) {
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> rows =
-      store_->List(kAudit, kMaxListItems);
-  if (!rows.ok()) return rows.status();
-  std::vector<json> out;
-  size_t start = rows->size() > limit ? rows->size() - limit : 0;
-  for (size_t i = start; i < rows->size(); ++i) {
-    json j = json::parse((*rows)[i].second, nullptr, false);
-    if (!j.is_discarded()) out.push_back(std::move(j));
+absl::StatusOr<AuditPage> Registry::ListAudit(absl::string_view cursor,
+                                              size_t limit) {
+  if (limit == 0 || limit > kMaxAuditPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit must be 1 to ", kMaxAuditPageSize));
   }
-  return out;
+  std::string after;
+  if (!cursor.empty()) {
+    absl::StatusOr<std::string> key = AuditKeyFromCursor(cursor);
+    if (!key.ok()) return key.status();
+    after = *std::move(key);
+  }
+  // One more than asked tells whether an older page exists.
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> rows =
+      store_->ListPage(kAudit, after, KvOrder::kDescending, limit + 1);
+  if (!rows.ok()) return rows.status();
+  AuditPage page;
+  bool more = rows->size() > limit;
+  if (more) rows->pop_back();
+  for (const auto& [key, value] : *rows) {
+    json j = json::parse(value, nullptr, false);
+    if (!j.is_discarded()) page.entries.push_back(std::move(j));
+  }
+  if (more && !rows->empty())
+    page.next_cursor = CursorForAuditKey(rows->back().first);
+  return page;
 }
 
 // ---- projects ----
 
 absl::Status Registry::CreateProject(absl::string_view principal, const Project& p) {
   CXSEC_RETURN_IF_ERROR(CheckProjectId(p.id));
+  CXSEC_RETURN_IF_ERROR(CheckProjectName(p.name));
   std::lock_guard<std::mutex> lock(write_mu_);
   std::string key = absl::StrCat(kProjects, p.id);
   absl::StatusOr<std::optional<json>> existing = Load(key);
@@ -247,6 +328,7 @@ absl::Status Registry::CreateProject(absl::string_view principal, const Project&
 }
 
 absl::StatusOr<Project> Registry::GetProject(absl::string_view id) {
+  CXSEC_RETURN_IF_ERROR(CheckProjectId(id));
   absl::StatusOr<std::optional<json>> doc = Load(absl::StrCat(kProjects, id));
   if (!doc.ok()) return doc.status();
   if (!doc->has_value()) {
@@ -256,20 +338,22 @@ absl::StatusOr<Project> Registry::GetProject(absl::string_view id) {
 }
 
 absl::StatusOr<std::vector<Project>> Registry::ListProjects() {
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> rows =
-      store_->List(kProjects, kMaxListItems);
-  if (!rows.ok()) return rows.status();
   std::vector<Project> out;
-  for (const auto& [key, value] : *rows) {
-    json j = json::parse(value, nullptr, false);
-    if (j.is_discarded()) continue;
-    absl::StatusOr<Project> p = DecodeProject(j);
-    if (p.ok()) out.push_back(*p);
-  }
+  CXSEC_RETURN_IF_ERROR(
+      ForEachKv(*store_, kProjects, kRegistryListPageSize,
+                [&out](const std::string&, const std::string& value) {
+                  json j = json::parse(value, nullptr, false);
+                  if (j.is_discarded()) return true;
+                  absl::StatusOr<Project> p = DecodeProject(j);
+                  if (p.ok()) out.push_back(*std::move(p));
+                  return true;
+                }));
   return out;
 }
 
 absl::Status Registry::UpdateProject(absl::string_view principal, const Project& p) {
+  CXSEC_RETURN_IF_ERROR(CheckProjectId(p.id));
+  CXSEC_RETURN_IF_ERROR(CheckProjectName(p.name));
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Project> existing = GetProject(p.id);
   if (!existing.ok()) return existing.status();
@@ -278,15 +362,34 @@ absl::Status Registry::UpdateProject(absl::string_view principal, const Project&
 }
 
 absl::Status Registry::DeleteProject(absl::string_view principal, absl::string_view id) {
+  CXSEC_RETURN_IF_ERROR(CheckProjectId(id));
   std::lock_guard<std::mutex> lock(write_mu_);
-  absl::StatusOr<std::vector<Gateway>> gateways = ListGateways(id);
-  if (!gateways.ok()) return gateways.status();
-  absl::StatusOr<std::vector<Device>> devices = ListDevices(id);
-  if (!devices.ok()) return devices.status();
-  if (!gateways->empty() || !devices->empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "project '", id, "' still has ", gateways->size(), " gateways and ",
-        devices->size(), " devices"));
+  // Every gateway and device is looked at, however many there are: a
+  // member past any listing limit must still keep its project alive.
+  std::string member;
+  auto find_member = [&](absl::string_view what) {
+    return [&member, id, what](const std::string&, const std::string& value) {
+      json j = json::parse(value, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) return true;
+      auto project = j.find("project");
+      if (project != j.end() && project->is_string() &&
+          project->get_ref<const std::string&>() == id) {
+        member = absl::StrCat(what, " '", j.value("id", ""), "'");
+        return false;
+      }
+      return true;
+    };
+  };
+  CXSEC_RETURN_IF_ERROR(ForEachKv(*store_, kGateways, kRegistryListPageSize,
+                                  find_member("gateway")));
+  if (member.empty()) {
+    CXSEC_RETURN_IF_ERROR(ForEachKv(*store_, kDevices, kRegistryListPageSize,
+                                    find_member("device")));
+  }
+  if (!member.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("project '", id, "' still has gateways or devices (",
+                     member, "); delete them first"));
   }
   absl::StatusOr<bool> deleted = store_->Delete(absl::StrCat(kProjects, id));
   if (!deleted.ok()) return deleted.status();
@@ -334,22 +437,26 @@ absl::StatusOr<Gateway> Registry::GetGateway(absl::string_view id) {
                                absl::StrCat("gateway '", id, "'"), &DecodeGateway);
 }
 
-absl::StatusOr<std::vector<Gateway>> Registry::ListGateways(absl::string_view project) {
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> rows =
-      store_->List(kGateways, kMaxListItems);
-  if (!rows.ok()) return rows.status();
+absl::StatusOr<std::vector<Gateway>> Registry::ListGateways(
+    absl::string_view project) {
   std::vector<Gateway> out;
-  for (const auto& [key, value] : *rows) {
-    json j = json::parse(value, nullptr, false);
-    if (j.is_discarded()) continue;
-    absl::StatusOr<Gateway> g = DecodeGateway(j);
-    if (g.ok() && (project.empty() || g->project == project)) out.push_back(*g);
-  }
+  CXSEC_RETURN_IF_ERROR(
+      ForEachKv(*store_, kGateways, kRegistryListPageSize,
+                [&out, project](const std::string&, const std::string& value) {
+                  json j = json::parse(value, nullptr, false);
+                  if (j.is_discarded()) return true;
+                  absl::StatusOr<Gateway> g = DecodeGateway(j);
+                  if (g.ok() && (project.empty() || g->project == project)) {
+                    out.push_back(*std::move(g));
+                  }
+                  return true;
+                }));
   return out;
 }
 
 absl::Status Registry::SetGatewayEnabled(absl::string_view principal,
                                          absl::string_view id, bool enabled) {
+  CXSEC_RETURN_IF_ERROR(CheckGatewayId(id));
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Gateway> g = LoadGatewayUncached(id);
   if (!g.ok()) return g.status();
@@ -359,7 +466,30 @@ absl::Status Registry::SetGatewayEnabled(absl::string_view principal,
 }
 
 absl::Status Registry::DeleteGateway(absl::string_view principal, absl::string_view id) {
+  CXSEC_RETURN_IF_ERROR(CheckGatewayId(id));
   std::lock_guard<std::mutex> lock(write_mu_);
+  // Refused while a device is bound to it: dropping the binding instead
+  // would turn a device bound only to this gateway into one that accepts
+  // any gateway of its project (an empty list means "any").
+  std::string bound;
+  CXSEC_RETURN_IF_ERROR(ForEachKv(
+      *store_, kDevices, kRegistryListPageSize,
+      [&bound, id](const std::string&, const std::string& value) {
+        json j = json::parse(value, nullptr, false);
+        if (j.is_discarded()) return true;
+        absl::StatusOr<Device> d = DecodeDevice(j);
+        if (d.ok() && std::find(d->gateways.begin(), d->gateways.end(), id) !=
+                          d->gateways.end()) {
+          bound = d->id;
+          return false;
+        }
+        return true;
+      }));
+  if (!bound.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "gateway '", id, "' still has devices bound to it (device '", bound,
+        "'); rebind or delete them first"));
+  }
   absl::StatusOr<bool> deleted = store_->Delete(absl::StrCat(kGateways, id));
   if (!deleted.ok()) return deleted.status();
   InvalidateCache();
@@ -370,6 +500,7 @@ absl::Status Registry::DeleteGateway(absl::string_view principal, absl::string_v
 absl::StatusOr<std::string> Registry::AddGatewayKey(
     absl::string_view principal, absl::string_view gateway_id,
     absl::string_view public_key_pem, std::optional<int64_t> expires_at) {
+  CXSEC_RETURN_IF_ERROR(CheckGatewayId(gateway_id));
   if (public_key_pem.size() > 8192) {
     return absl::InvalidArgumentError("publicKeyPem: longer than 8192 bytes");
   }
@@ -408,6 +539,7 @@ absl::StatusOr<std::string> Registry::AddGatewayKey(
 absl::Status Registry::RemoveGatewayKey(absl::string_view principal,
                                         absl::string_view gateway_id,
                                         absl::string_view kid) {
+  CXSEC_RETURN_IF_ERROR(CheckGatewayId(gateway_id));
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Gateway> g = LoadGatewayUncached(gateway_id);
   if (!g.ok()) return g.status();
@@ -425,6 +557,8 @@ absl::Status Registry::RemoveGatewayKey(absl::string_view principal,
 
 absl::Status Registry::CreateDevice(absl::string_view principal, const Device& d) {
   CXSEC_RETURN_IF_ERROR(CheckDeviceId(d.id));
+  CXSEC_RETURN_IF_ERROR(CheckProjectId(d.project));
+  CXSEC_RETURN_IF_ERROR(CheckDeviceGateways(d.gateways));
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Project> project = GetProject(d.project);
   if (!project.ok()) return project.status();
@@ -453,22 +587,30 @@ absl::StatusOr<Device> Registry::GetDevice(absl::string_view id) {
                               absl::StrCat("device '", id, "'"), &DecodeDevice);
 }
 
-absl::StatusOr<std::vector<Device>> Registry::ListDevices(absl::string_view project) {
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> rows =
-      store_->List(kDevices, kMaxListItems);
-  if (!rows.ok()) return rows.status();
+absl::StatusOr<std::vector<Device>> Registry::ListDevices(
+    absl::string_view project) {
   std::vector<Device> out;
-  for (const auto& [key, value] : *rows) {
-    json j = json::parse(value, nullptr, false);
-    if (j.is_discarded()) continue;
-    absl::StatusOr<Device> d = DecodeDevice(j);
-    if (d.ok() && (project.empty() || d->project == project)) out.push_back(*d);
-  }
+  CXSEC_RETURN_IF_ERROR(
+      ForEachKv(*store_, kDevices, kRegistryListPageSize,
+                [&out, project](const std::string&, const std::string& value) {
+                  json j = json::parse(value, nullptr, false);
+                  if (j.is_discarded()) return true;
+                  absl::StatusOr<Device> d = DecodeDevice(j);
+                  if (d.ok() && (project.empty() || d->project == project)) {
+                    out.push_back(*std::move(d));
+                  }
+                  return true;
+                }));
   return out;
 }
 
 absl::Status Registry::UpdateDevice(absl::string_view principal, const Device& d) {
+  CXSEC_RETURN_IF_ERROR(CheckDeviceId(d.id));
+  CXSEC_RETURN_IF_ERROR(CheckProjectId(d.project));
+  CXSEC_RETURN_IF_ERROR(CheckDeviceGateways(d.gateways));
   std::lock_guard<std::mutex> lock(write_mu_);
+  absl::StatusOr<Project> project = GetProject(d.project);
+  if (!project.ok()) return project.status();
   absl::StatusOr<std::optional<json>> existing = Load(absl::StrCat(kDevices, d.id));
   if (!existing.ok()) return existing.status();
   if (!existing->has_value()) {
@@ -488,6 +630,7 @@ absl::Status Registry::UpdateDevice(absl::string_view principal, const Device& d
 }
 
 absl::Status Registry::DeleteDevice(absl::string_view principal, absl::string_view id) {
+  CXSEC_RETURN_IF_ERROR(CheckDeviceId(id));
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<bool> deleted = store_->Delete(absl::StrCat(kDevices, id));
   if (!deleted.ok()) return deleted.status();

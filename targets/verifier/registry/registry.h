@@ -26,7 +26,14 @@
 namespace cxsec::verifier {
 
 inline constexpr size_t kMaxKeysPerGateway = 3;
-inline constexpr size_t kMaxListItems = 10000;
+inline constexpr size_t kMaxGatewaysPerDevice = 64;
+inline constexpr size_t kMaxProjectNameBytes = 256;
+// Lists are read from the store this many keys at a time, to the end:
+// no listing stops early, however long the registry grows.
+inline constexpr size_t kRegistryListPageSize = 1000;
+// GET /v1/audit pages: default and largest `limit`.
+inline constexpr size_t kDefaultAuditPageSize = 100;
+inline constexpr size_t kMaxAuditPageSize = 1000;
 
 struct Project {
   std::string id;
@@ -54,6 +61,14 @@ struct Device {
   std::string id;
   std::string project;
   std::vector<std::string> gateways;  // empty: any gateway of the project
+};
+
+// One page of the audit log, newest first. `next_cursor` is opaque to
+// callers; pass it to ListAudit for the page of older entries. It is empty
+// when this page reaches the oldest entry.
+struct AuditPage {
+  std::vector<nlohmann::json> entries;
+  std::string next_cursor;
 };
 
 nlohmann::json ToJson(const Project& p);
@@ -105,10 +120,15 @@ class Registry {
   [[nodiscard]] absl::Status UpdateDevice(absl::string_view principal, const Device& d);
   [[nodiscard]] absl::Status DeleteDevice(absl::string_view principal, absl::string_view id);
 
-  // Audit log, newest last.
+  // Audit log. Entries are keyed by time, so a page of the newest entries
+  // and a walk back through the whole history are both a key range.
   [[nodiscard]] absl::Status Audit(absl::string_view principal, absl::string_view action,
                                    absl::string_view target);
-  [[nodiscard]] absl::StatusOr<std::vector<nlohmann::json>> ListAudit(size_t limit);
+  // Up to `limit` (1..kMaxAuditPageSize) entries older than `cursor`
+  // (empty: the newest), newest first. InvalidArgument for a cursor this
+  // registry did not issue or a limit out of range.
+  [[nodiscard]] absl::StatusOr<AuditPage> ListAudit(absl::string_view cursor,
+                                                    size_t limit);
 
   void InvalidateCache();
   uint64_t cache_hits() const { return hits_.load(); }

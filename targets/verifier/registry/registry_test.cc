@@ -33,9 +33,10 @@ class ListenerKeepingStore : public KvStore {
   absl::StatusOr<bool> Delete(absl::string_view key) override {
     return inner_->Delete(key);
   }
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> List(
-      absl::string_view prefix, size_t limit) override {
-    return inner_->List(prefix, limit);
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListPage(
+      absl::string_view prefix, absl::string_view after, KvOrder order,
+      size_t limit) override {
+    return inner_->ListPage(prefix, after, order, limit);
   }
   void SetChangeListener(std::function<void()> on_change) override {
     listener = std::move(on_change);

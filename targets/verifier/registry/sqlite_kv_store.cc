@@ -3,6 +3,9 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 
@@ -96,22 +99,41 @@ absl::StatusOr<bool> SqliteKvStore::Delete(absl::string_view key) {
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
-SqliteKvStore::List(absl::string_view prefix, size_t limit) {
+SqliteKvStore::ListPage(absl::string_view prefix, absl::string_view after,
+                        KvOrder order, size_t limit) {
+  // Keys compare as bytes (the column's BINARY collation), so the keys
+  // starting with `prefix` are the range [prefix, successor), and a cursor
+  // tightens one end. Each bound is a plain comparison on the primary key,
+  // so a page reads only its own rows, in either direction.
+  std::string lower(prefix);
+  bool lower_exclusive = false;
+  std::optional<std::string> upper = PrefixSuccessor(prefix);
+  if (!after.empty()) {
+    if (order == KvOrder::kAscending && after >= lower) {
+      lower = std::string(after);
+      lower_exclusive = true;
+    } else if (order == KvOrder::kDescending && (!upper || after < *upper)) {
+      upper = std::string(after);
+    }
+  }
+  std::string sql = absl::StrCat(
+      "SELECT k, v FROM kv WHERE k ", lower_exclusive ? ">" : ">=", " ?1",
+      upper.has_value() ? " AND k < ?2" : "", " ORDER BY k ",
+      order == KvOrder::kAscending ? "ASC" : "DESC", " LIMIT ?3");
   std::lock_guard<std::mutex> lock(mu_);
   sqlite3_stmt* stmt = nullptr;
-  // substr() instead of LIKE: keys may contain '%' or '_'.
-  if (sqlite3_prepare_v2(
-          db_,
-          "SELECT k, v FROM kv WHERE k >= ?1 AND substr(k, 1, ?2) = ?1 "
-          "ORDER BY k LIMIT ?3",
-          -1, &stmt, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
     return Error("prepare list");
   }
   absl::Cleanup finalize = [stmt] { sqlite3_finalize(stmt); };
-  sqlite3_bind_text(stmt, 1, prefix.data(), static_cast<int>(prefix.size()),
+  sqlite3_bind_text(stmt, 1, lower.data(), static_cast<int>(lower.size()),
                     SQLITE_TRANSIENT);
-  sqlite3_bind_int64(stmt, 2, static_cast<sqlite3_int64>(prefix.size()));
-  sqlite3_bind_int64(stmt, 3, static_cast<sqlite3_int64>(limit));
+  if (upper.has_value()) {
+    sqlite3_bind_text(stmt, 2, upper->data(), static_cast<int>(upper->size()),
+                      SQLITE_TRANSIENT);
+  }
+  sqlite3_bind_int64(
+      stmt, 3, static_cast<sqlite3_int64>(std::min<size_t>(limit, INT64_MAX)));
   std::vector<std::pair<std::string, std::string>> out;
   for (;;) {
     int rc = sqlite3_step(stmt);

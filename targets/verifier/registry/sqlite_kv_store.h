@@ -24,8 +24,9 @@ class SqliteKvStore final : public KvStore {
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override;
   absl::Status Put(absl::string_view key, absl::string_view value) override;
   absl::StatusOr<bool> Delete(absl::string_view key) override;
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> List(
-      absl::string_view prefix, size_t limit) override;
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListPage(
+      absl::string_view prefix, absl::string_view after, KvOrder order,
+      size_t limit) override;
   void SetChangeListener(std::function<void()>) override {}
   bool ChangeFeedHealthy() const override { return true; }
 

@@ -1,10 +1,13 @@
 #include "targets/verifier/service/verifier_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -96,15 +99,40 @@ absl::StatusOr<std::string> StringMember(const json& doc, const char* name) {
   return it->get<std::string>();
 }
 
-std::string QueryParam(absl::string_view target, absl::string_view name) {
+// The raw value of query parameter `name`, or nullopt when it is absent.
+std::optional<std::string> FindQueryParam(absl::string_view target,
+                                          absl::string_view name) {
   size_t q = target.find('?');
-  if (q == absl::string_view::npos) return "";
+  if (q == absl::string_view::npos) return std::nullopt;
   for (absl::string_view pair : absl::StrSplit(target.substr(q + 1), '&')) {
     std::pair<absl::string_view, absl::string_view> kv =
         absl::StrSplit(pair, absl::MaxSplits('=', 1));
     if (kv.first == name) return std::string(kv.second);
   }
-  return "";
+  return std::nullopt;
+}
+
+std::string QueryParam(absl::string_view target, absl::string_view name) {
+  return FindQueryParam(target, name).value_or("");
+}
+
+// `limit` of a paged listing: absent means `fallback`; otherwise decimal
+// digits for 1..`max`, refused with a message naming the range.
+absl::StatusOr<size_t> PageLimit(absl::string_view target, size_t fallback,
+                                 size_t max) {
+  std::optional<std::string> text = FindQueryParam(target, "limit");
+  if (!text.has_value()) return fallback;
+  size_t limit = 0;
+  bool digits = !text->empty() && text->size() <= 9 &&
+                std::all_of(text->begin(), text->end(), [](char c) {
+                  return absl::ascii_isdigit(static_cast<unsigned char>(c));
+                });
+  if (!digits || !absl::SimpleAtoi(*text, &limit) || limit == 0 ||
+      limit > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'limit' must be a whole number from 1 to ", max));
+  }
+  return limit;
 }
 
 absl::StatusOr<std::vector<std::string>> StringArray(const json& doc, const char* name) {
@@ -286,6 +314,16 @@ void VerifierService::Dispatch(const HttpRequest& request, const HttpResponder& 
       }
       caller.principal = Principal{result.gateway.id, Role::kGateway};
       caller.gateway = std::move(result.gateway);
+    }
+    // Telemetry is posted by a gateway, as itself, and nobody else: an API
+    // key never reaches the handler, whatever permissions its role has.
+    if (route->telemetry && (caller.principal.role != Role::kGateway ||
+                             caller.gateway.id.empty())) {
+      metrics_.CountRejection("gateway_token_required");
+      return respond(
+          JsonError(request, 403, "gateway_token_required",
+                    "POST /v1/telemetry takes a gateway JWT "
+                    "(Authorization: Bearer <JWT>), not an API key"));
     }
     if (!RoleHas(caller.principal.role, *route->permission)) {
       metrics_.CountRejection("permission_denied");
@@ -662,9 +700,22 @@ void VerifierService::AddRoutes() {
       });
   add(V::get, "/v1/audit", P::kAuditRead,
       [this](const HttpRequest& r, const auto&, const Caller&) {
-        absl::StatusOr<std::vector<json>> entries = registry_->ListAudit(1000);
-        if (!entries.ok()) return StatusError(r, entries.status());
-        return Ok(r, json{{"entries", *entries}});
+        absl::StatusOr<size_t> limit =
+            PageLimit(Sv(r.target()), kDefaultAuditPageSize, kMaxAuditPageSize);
+        if (!limit.ok()) return StatusError(r, limit.status());
+        std::optional<std::string> cursor =
+            FindQueryParam(Sv(r.target()), "cursor");
+        if (cursor.has_value() && cursor->empty()) {
+          return StatusError(
+              r, absl::InvalidArgumentError(
+                     "'cursor' is empty; omit it for the newest entries"));
+        }
+        absl::StatusOr<AuditPage> page =
+            registry_->ListAudit(cursor.value_or(""), *limit);
+        if (!page.ok()) return StatusError(r, page.status());
+        json body = {{"entries", std::move(page->entries)}};
+        if (!page->next_cursor.empty()) body["nextCursor"] = page->next_cursor;
+        return Ok(r, body);
       });
 }
 
