@@ -19,10 +19,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "targets/verifier/http/plain_http_client.h"
+#include "targets/verifier/registry/etcd_kv_store.h"
 #include "targets/verifier/registry/registry.h"
 #include "targets/verifier/registry/sqlite_kv_store.h"
-#include "targets/verifier/testing/etcd_process.h"
 #include "targets/verifier/testing/verifier_testing.h"
+#include "tests/fixtures/etcd_process.h"
 
 namespace cxsec::verifier {
 namespace {
@@ -94,6 +97,35 @@ absl::Status SqliteBulkPut(
   return status;
 }
 
+// Writes `rows` under `prefix` in etcd transactions of 128 puts: the quick
+// way to give a test a registry that grew over years.
+absl::Status EtcdBulkPut(
+    const std::string& etcd_url, const std::string& prefix,
+    const std::vector<std::pair<std::string, std::string>>& rows) {
+  constexpr size_t kPutsPerTxn = 128;
+  absl::StatusOr<HttpEndpoint> endpoint = HttpEndpoint::ParseHttpUrl(etcd_url);
+  if (!endpoint.ok()) return endpoint.status();
+  for (size_t begin = 0; begin < rows.size(); begin += kPutsPerTxn) {
+    json puts = json::array();
+    for (size_t i = begin; i < rows.size() && i < begin + kPutsPerTxn; ++i) {
+      puts.push_back({{"requestPut",
+                       {{"key", Base64StdEncode(prefix + rows[i].first)},
+                        {"value", Base64StdEncode(rows[i].second)}}}});
+    }
+    json txn = {{"success", puts}};
+    absl::StatusOr<PlainHttpResponse> response = SendHttpRequest(
+        *endpoint, "POST", "/v3/kv/txn", {{"Content-Type", "application/json"}},
+        txn.dump(), absl::Seconds(10));
+    if (!response.ok()) return response.status();
+    if (response->status != 200) {
+      return absl::InternalError(absl::StrCat("etcd txn: HTTP ",
+                                              response->status, ": ",
+                                              response->body.substr(0, 200)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 class RegistryScaleTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -114,14 +146,17 @@ class RegistryScaleTest : public ::testing::TestWithParam<std::string> {
       store = std::move(*sqlite);
       ASSERT_TRUE(SqliteBulkPut(dir_ + "/registry.db", rows).ok());
     } else {
-      etcd_ = std::make_unique<testing::EtcdProcess>(dir_);
+      auto etcd = cxsec::testing::EtcdProcess::Start(dir_);
+      ASSERT_TRUE(etcd.ok()) << etcd.status();
+      etcd_ = std::move(*etcd);
+      ASSERT_TRUE(etcd_->WaitUntilHealthy(absl::Seconds(15)).ok());
       // Generous: the build machine may be busy, and a descending audit
       // page makes etcd read the whole audit range.
-      auto etcd_store =
-          etcd_->ConnectWhenReady("cxsec-test/", absl::Seconds(20));
+      auto etcd_store = EtcdKvStore::Connect(etcd_->client_url(), "cxsec-test/",
+                                             absl::Seconds(20));
       ASSERT_TRUE(etcd_store.ok()) << etcd_store.status();
       store = std::move(*etcd_store);
-      absl::Status put = etcd_->BulkPut("cxsec-test/", rows);
+      absl::Status put = EtcdBulkPut(etcd_->client_url(), "cxsec-test/", rows);
       ASSERT_TRUE(put.ok()) << put;
     }
     auto v = testing::StartVerifier(std::move(store),
@@ -145,7 +180,7 @@ class RegistryScaleTest : public ::testing::TestWithParam<std::string> {
 
   std::string dir_;
   testing::TestCert cert_;
-  std::unique_ptr<testing::EtcdProcess>
+  std::unique_ptr<cxsec::testing::EtcdProcess>
       etcd_;  // declared before v_: outlives it
   std::unique_ptr<testing::VerifierInstance> v_;
   std::string admin_;
