@@ -140,6 +140,8 @@ if [ "${CXSEC_QUICK:-0}" != 1 ]; then
     grep -qE '^INFO: [0-9]+ process(es)?(: [0-9]+ internal)?\.$' "$work/rebuild.log"
   }
   check default_build_kept_after_sanitize default_build_kept
+  # Show the action count: only Bazel-internal steps ran.
+  grep -E '^INFO: [0-9]+ process' "$work/rebuild.log" | sed 's/^/    default build after sanitize: /' || true
   stage_end "sanitize suite"
 
   stage_begin "fuzzers: corpus + ${CXSEC_FUZZ_RUNS:-100000} seeded runs each"
