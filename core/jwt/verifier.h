@@ -125,6 +125,10 @@ struct JwtVerifierOptions {
   absl::Duration clock_skew = absl::Minutes(10);
   absl::Duration max_lifetime = absl::Hours(24);
   size_t cache_capacity = 65536;              // 0 disables the cache
+  // At most this many of the remembered tokens belong to one subject, so a
+  // gateway minting a fresh token per request evicts only its own entries,
+  // never the other gateways' (0: no per-subject limit).
+  size_t cache_capacity_per_device = 64;
 };
 
 class JwtVerifier {
@@ -250,6 +254,13 @@ class JwtVerifier {
     return cache_.size();
   }
 
+  // CachedTokenCountFor: how many of them belong to `device_id`.
+  size_t CachedTokenCountFor(absl::string_view device_id) const {
+    absl::MutexLock lock(&cache_mutex_);
+    auto it = per_device_.find(device_id);
+    return it == per_device_.end() ? 0 : it->second.live;
+  }
+
   const JwtVerifierOptions& options() const { return options_; }
 
  private:
@@ -265,6 +276,25 @@ class JwtVerifier {
       return h;
     }
   };
+  using CacheMap = absl::flat_hash_map<Sha256Digest, CacheEntry, DigestHash>;
+  // One subject's share of the cache: its live entries, oldest first (with
+  // stale records of entries already gone, told apart by sequence).
+  struct DeviceShare {
+    size_t live = 0;
+    std::deque<std::pair<Sha256Digest, uint64_t>> order;
+  };
+
+  // Every removal from cache_ goes through here to keep the per-subject
+  // counts true. Shares that fall to zero are swept in CacheInsert, so no
+  // reference into per_device_ is invalidated here.
+  void EraseCachedLocked(CacheMap::iterator it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cache_mutex_) {
+    auto share = per_device_.find(it->second.claims->subject);
+    if (share != per_device_.end() && share->second.live > 0) {
+      --share->second.live;
+    }
+    cache_.erase(it);
+  }
 
   // CacheLookup returns the claims of a remembered token, still enforcing
   // exp and key expiry, or an error if the remembered token has expired
@@ -279,12 +309,12 @@ class JwtVerifier {
       if (it == cache_.end()) return std::nullopt;
       const CacheEntry& entry = it->second;
       if (entry.claims->expires_at + options_.clock_skew <= now) {
-        cache_.erase(it);
+        EraseCachedLocked(it);
         return absl::StatusOr<VerifiedClaims>(JwtRejection(
             JwtReason::kExpired, "token expired (exp + skew is past)"));
       }
       if (entry.key_expires_at.has_value() && *entry.key_expires_at <= now) {
-        cache_.erase(it);  // re-verify: another key may still be valid
+        EraseCachedLocked(it);  // re-verify: another key may still be valid
         return std::nullopt;
       }
       claims = entry.claims;
@@ -317,37 +347,68 @@ class JwtVerifier {
                    std::optional<absl::Time> key_expires_at, absl::Time now) {
     if (options_.cache_capacity == 0) return;
     absl::MutexLock lock(&cache_mutex_);
+    if (auto existing = cache_.find(digest); existing != cache_.end()) {
+      EraseCachedLocked(existing);
+    }
     while (cache_.size() >= options_.cache_capacity && !order_.empty()) {
       auto [old_digest, sequence] = order_.front();
       order_.pop_front();
       auto it = cache_.find(old_digest);
-      if (it != cache_.end() && it->second.sequence == sequence) cache_.erase(it);
+      if (it != cache_.end() && it->second.sequence == sequence) {
+        EraseCachedLocked(it);
+      }
+    }
+    DeviceShare& share = per_device_[claims.subject];
+    const size_t per_device = options_.cache_capacity_per_device;
+    while (per_device != 0 && share.live >= per_device &&
+           !share.order.empty()) {
+      auto [old_digest, sequence] = share.order.front();
+      share.order.pop_front();
+      auto it = cache_.find(old_digest);
+      if (it != cache_.end() && it->second.sequence == sequence) {
+        EraseCachedLocked(it);
+      }
     }
     uint64_t sequence = ++next_sequence_;
     auto shared = std::make_shared<const VerifiedClaims>(std::move(claims));
     cache_.insert_or_assign(digest,
                             CacheEntry{std::move(shared), key_expires_at, sequence});
     order_.emplace_back(digest, sequence);
+    ++share.live;
+    share.order.emplace_back(digest, sequence);
+    if (per_device != 0 && share.order.size() > 2 * per_device + 16) {
+      CompactOrderLocked(share.order);
+    }
+    // Subjects whose entries are all gone keep a share until swept here.
+    if (per_device_.size() > cache_.size() + 1024) {
+      absl::erase_if(per_device_,
+                     [](const auto& entry) { return entry.second.live == 0; });
+    }
     // Entries dropped by revocation leave stale order records; compact so
     // the order queue stays bounded too.
     if (order_.size() > 2 * options_.cache_capacity + 16) {
-      std::deque<std::pair<Sha256Digest, uint64_t>> live;
-      for (const auto& record : order_) {
-        auto it = cache_.find(record.first);
-        if (it != cache_.end() && it->second.sequence == record.second) {
-          live.push_back(record);
-        }
-      }
-      order_ = std::move(live);
+      CompactOrderLocked(order_);
     }
     (void)now;
+  }
+
+  void CompactOrderLocked(std::deque<std::pair<Sha256Digest, uint64_t>>& order)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cache_mutex_) {
+    std::deque<std::pair<Sha256Digest, uint64_t>> live;
+    for (const auto& record : order) {
+      auto it = cache_.find(record.first);
+      if (it != cache_.end() && it->second.sequence == record.second) {
+        live.push_back(record);
+      }
+    }
+    order = std::move(live);
   }
 
   void DropCachedForKey(absl::string_view thumbprint) {
     absl::MutexLock lock(&cache_mutex_);
     for (auto it = cache_.begin(); it != cache_.end();) {
       if (it->second.claims->key_id == thumbprint) {
-        cache_.erase(it++);
+        EraseCachedLocked(it++);
       } else {
         ++it;
       }
@@ -542,7 +603,8 @@ class JwtVerifier {
       registry_ ABSL_GUARDED_BY(registry_mutex_);
 
   mutable absl::Mutex cache_mutex_;
-  absl::flat_hash_map<Sha256Digest, CacheEntry, DigestHash> cache_
+  CacheMap cache_ ABSL_GUARDED_BY(cache_mutex_);
+  absl::flat_hash_map<std::string, DeviceShare> per_device_
       ABSL_GUARDED_BY(cache_mutex_);
   std::deque<std::pair<Sha256Digest, uint64_t>> order_
       ABSL_GUARDED_BY(cache_mutex_);

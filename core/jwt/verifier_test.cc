@@ -349,6 +349,41 @@ TEST_F(VerifierTest, CacheIsBounded) {
   EXPECT_EQ(verifier.CachedTokenCount(), 8u);
 }
 
+// A gateway that mints a fresh token per request (a compromised one, or a
+// buggy one) must not push the other gateways' tokens out of the cache and
+// make every one of their requests cost a signature check.
+TEST_F(VerifierTest, OneSubjectFloodingTheCacheEvictsOnlyItsOwnTokens) {
+  JwtVerifier verifier({.audience = "proj",
+                        .cache_capacity = 100,
+                        .cache_capacity_per_device = 16},
+                       clock_);
+  ASSERT_TRUE(verifier.SetDeviceKeys(EsKeys()).ok());
+  ASSERT_TRUE(
+      verifier
+          .SetDeviceKeys(Keys({{ed_->SharedPublicKey(), std::nullopt}}, "G2"))
+          .ok());
+  std::string g2_token =
+      Sign(R"({"alg":"EdDSA"})",
+           absl::StrCat(R"({"sub":"G2","aud":"proj","iat":)", kNow,
+                        R"(,"exp":)", kNow + 3600, "}"),
+           *ed_);
+  ASSERT_TRUE(verifier.Verify(g2_token).ok());
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(
+        verifier.Verify(Es(kEsHeader, Claims(kNow, kNow + 100 + i))).ok());
+    ASSERT_LE(verifier.CachedTokenCountFor("G1"), 16u);
+  }
+  EXPECT_EQ(verifier.CachedTokenCountFor("G1"), 16u);
+  EXPECT_EQ(verifier.CachedTokenCountFor("G2"), 1u);
+  EXPECT_EQ(verifier.CachedTokenCount(), 17u);
+  // Revocation drops G1's share; the count follows, and the cap still holds.
+  ASSERT_TRUE(verifier.RevokeKey("G1", es_->PublicKey().Thumbprint()).ok());
+  EXPECT_EQ(verifier.CachedTokenCountFor("G1"), 0u);
+  EXPECT_EQ(verifier.CachedTokenCount(), 1u);
+  EXPECT_TRUE(verifier.Verify(g2_token).ok());
+  EXPECT_EQ(verifier.CachedTokenCountFor("G2"), 1u);
+}
+
 TEST_F(VerifierTest, RevokingOrRemovingAKeyDropsItsCachedTokens) {
   JwtVerifier verifier({.audience = "proj"}, clock_);
   ASSERT_TRUE(verifier.SetDeviceKeys(Keys({{es_->SharedPublicKey(), std::nullopt},

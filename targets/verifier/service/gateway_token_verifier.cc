@@ -34,11 +34,10 @@ JwtVerifier& RegistryGatewayTokenVerifier::VerifierForProject(
 }
 
 absl::StatusOr<std::string> RegistryGatewayTokenVerifier::SubjectOf(
-    absl::string_view token) {
-  std::string key(token);
+    absl::string_view token, const Sha256Digest& digest) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = subjects_.find(key);
+    auto it = subjects_.find(digest);
     if (it != subjects_.end()) return it->second;
   }
   // Only structure is checked here; the signature is checked below with
@@ -54,7 +53,8 @@ absl::StatusOr<std::string> RegistryGatewayTokenVerifier::SubjectOf(
 }
 
 GatewayAuthResult RegistryGatewayTokenVerifier::Verify(absl::string_view token) {
-  absl::StatusOr<std::string> subject = SubjectOf(token);
+  const Sha256Digest digest = Sha256(AsBytes(token));
+  absl::StatusOr<std::string> subject = SubjectOf(token, digest);
   if (!subject.ok()) return Fail(subject.status(), ReasonLabel(subject.status()));
   absl::StatusOr<Gateway> gateway = registry_->GetGateway(*subject);
   if (!gateway.ok()) {
@@ -83,7 +83,7 @@ GatewayAuthResult RegistryGatewayTokenVerifier::Verify(absl::string_view token) 
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (subjects_.size() >= kMaxRememberedSubjects) subjects_.clear();
-    subjects_.emplace(std::string(token), *subject);
+    subjects_.emplace(digest, *subject);
   }
   return GatewayAuthResult{absl::OkStatus(), "", std::move(*gateway)};
 }

@@ -10,6 +10,7 @@
 #ifndef CXSEC_TARGETS_VERIFIER_SERVICE_GATEWAY_TOKEN_VERIFIER_H_
 #define CXSEC_TARGETS_VERIFIER_SERVICE_GATEWAY_TOKEN_VERIFIER_H_
 
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -17,6 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "core/clock.h"
+#include "core/crypto/primitives.h"
 #include "core/jwt/verifier.h"
 #include "targets/verifier/registry/registry.h"
 
@@ -42,15 +44,25 @@ class RegistryGatewayTokenVerifier final : public GatewayTokenVerifier {
 
  private:
   JwtVerifier& VerifierForProject(const std::string& project);
-  absl::StatusOr<std::string> SubjectOf(absl::string_view token);
+  absl::StatusOr<std::string> SubjectOf(absl::string_view token,
+                                        const Sha256Digest& digest);
 
   Registry* registry_;
   const Clock* clock_;
   std::mutex mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<JwtVerifier>> by_project_;
-  // token -> sub, so a re-used token is not decoded again to find its
-  // gateway; the signature check still happens (cached) in JwtVerifier.
-  absl::flat_hash_map<std::string, std::string> subjects_;
+  struct DigestHash {
+    size_t operator()(const Sha256Digest& d) const {
+      size_t h;
+      std::memcpy(&h, d.data(), sizeof(h));  // already uniformly random
+      return h;
+    }
+  };
+  // SHA-256(token) -> sub, so a re-used token is not decoded again to find
+  // its gateway; the signature check still happens (cached) in JwtVerifier.
+  // Keyed by the digest: a token may be 8 KiB, and a gateway can mint as
+  // many as it likes.
+  absl::flat_hash_map<Sha256Digest, std::string, DigestHash> subjects_;
 };
 
 }  // namespace cxsec::verifier
