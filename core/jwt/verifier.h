@@ -232,12 +232,18 @@ class JwtVerifier {
 
   // VerifyWithKeys checks `token` against `keys` (which need not be
   // registered), e.g. for a caller with its own key store. sub must equal
-  // keys.device_id().
+  // keys.device_id(). A caller that already hashed the token for its own
+  // lookups passes `token_sha256` so it is not hashed twice per request.
   [[nodiscard]] absl::StatusOr<VerifiedClaims> VerifyWithKeys(
-      absl::string_view token, const DeviceKeySet& keys) {
+      absl::string_view token, const DeviceKeySet& keys,
+      const Sha256Digest* token_sha256 = nullptr) {
     absl::Time now = clock_.Now();
     Sha256Digest digest{};  // only the cache needs it
-    if (options_.cache_capacity != 0) digest = Sha256(AsBytes(token));
+    if (token_sha256 != nullptr) {
+      digest = *token_sha256;
+    } else if (options_.cache_capacity != 0) {
+      digest = Sha256(AsBytes(token));
+    }
     if (auto hit = CacheLookup(digest, now, &keys); hit.has_value()) {
       return *std::move(hit);
     }

@@ -78,7 +78,8 @@ GatewayAuthResult RegistryGatewayTokenVerifier::Verify(absl::string_view token) 
   absl::StatusOr<DeviceKeySet> key_set = DeviceKeySet::Create(gateway->id, std::move(keys));
   if (!key_set.ok()) return Fail(key_set.status(), "invalid_key_set");
   absl::StatusOr<VerifiedClaims> claims =
-      VerifierForProject(gateway->project).VerifyWithKeys(token, *key_set);
+      VerifierForProject(gateway->project)
+          .VerifyWithKeys(token, *key_set, &digest);
   if (!claims.ok()) return Fail(claims.status(), ReasonLabel(claims.status()));
   {
     std::lock_guard<std::mutex> lock(mu_);
