@@ -78,7 +78,7 @@
 // the gateway's GnuTLS offers), records of at most 1 KiB each way (a CoAP
 // reading is well under 100 bytes; PSK handshake messages are small), no
 // renegotiation, no session tickets, no certificates; the extended master
-// secret (RFC 7627), which GnuTLS negotiates. Timers and the
+// secret (RFC 7627) is offered. Timers and the
 // transport come from the firmware (mbedtls_ssl_set_timer_cb/set_bio).
 #define MBEDTLS_SSL_TLS_C
 #define MBEDTLS_SSL_CLI_C
