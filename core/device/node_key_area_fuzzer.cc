@@ -14,10 +14,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (ParseNodeKeyArea(std::span(data, size), area) != KeyAreaReason::kNone) {
     return 0;
   }
-  if (size < kNodeKeyAreaSize) std::abort();
-  uint8_t again[kNodeKeyAreaSize];
+  const size_t written = NodeKeyAreaSize(area);
+  if (size < written) std::abort();
+  uint8_t again[kNodeKeyAreaMaxSize];
   if (WriteNodeKeyArea(area, again) != KeyAreaReason::kNone ||
-      std::memcmp(again, data, kNodeKeyAreaSize) != 0) {
+      std::memcmp(again, data, written) != 0) {
     std::abort();
   }
   return 0;

@@ -14,6 +14,11 @@
 //     docs/NODE_FIRMWARE.md), and DIR/devices/<id>.mioty.csv (0600) for the
 //     gateway's `cxsec mioty keys import`. The network key is drawn from
 //     the CSPRNG unless --mioty-key-file (32 hex digits, mode 0600) gives it.
+//   cxsec provision ... --devices D... --dtls-key-area
+//     as above, and per device also DIR/devices/<id>.keyarea (0600): a
+//     version 2 key area (core/device/node_key_area.h) holding the DTLS
+//     PSK, its epoch and a random DRBG seed, for a firmware DTLS node
+//     (targets/node/dtls, node_dtls.elf) to flash at its key area address.
 //   cxsec rollover --security FILE --start | --retire
 //     start a key rollover (next_epoch = epoch + 1; gateways accept both
 //     and nodes fetch their next key over DTLS) or retire the old epoch.
@@ -99,9 +104,44 @@ absl::StatusOr<uint16_t> PanId(const CommandLine& cl) {
   return static_cast<uint16_t>(((*bytes)[0] << 8) | (*bytes)[1]);
 }
 
+// WriteDtlsKeyArea writes a version 2 key area for a firmware DTLS node:
+// its device id, PSK and epoch, and a DRBG seed from the CSPRNG.
+absl::Status WriteDtlsKeyArea(const std::string& dir, const std::string& id,
+                              uint32_t epoch, const SecretBytes& psk) {
+  device::NodeKeyArea area;
+  CXSEC_ASSIGN_OR_RETURN(
+      Bytes device_id,
+      HexDecodeExact(absl::string_view(id).substr(1), 8, "device id"));
+  std::copy(device_id.begin(), device_id.end(), area.device_id.begin());
+  area.has_dtls = true;
+  area.dtls_epoch = epoch;
+  ByteView raw_psk = psk.Reveal(SecretAccess::Grant());
+  if (raw_psk.size() != area.dtls_psk.size()) {
+    return absl::InternalError("device PSK has an unexpected size");
+  }
+  std::copy(raw_psk.begin(), raw_psk.end(), area.dtls_psk.begin());
+  CXSEC_ASSIGN_OR_RETURN(SecretBytes seed,
+                         SecretBytes::Random(area.drbg_seed.size()));
+  ByteView raw_seed = seed.Reveal(SecretAccess::Grant());
+  std::copy(raw_seed.begin(), raw_seed.end(), area.drbg_seed.begin());
+  std::string blob(device::NodeKeyAreaSize(area), '\0');
+  device::KeyAreaReason written_area = device::WriteNodeKeyArea(
+      area, std::span(reinterpret_cast<uint8_t*>(blob.data()), blob.size()));
+  device::WipeNodeKeyArea(area);
+  if (written_area != device::KeyAreaReason::kNone) {
+    SecureZero(blob.data(), blob.size());
+    return absl::InternalError(
+        absl::StrCat("key area: ", device::KeyAreaReasonName(written_area)));
+  }
+  absl::Status status =
+      CreateFileExclusively(absl::StrCat(dir, "/", id, ".keyarea"), blob, 0600);
+  SecureZero(blob.data(), blob.size());
+  return status;
+}
+
 absl::Status WriteDeviceFiles(const SecurityConfig& security,
                               const std::vector<std::string>& ids,
-                              const std::string& out) {
+                              const std::string& out, bool dtls_key_areas) {
   std::string dir = absl::StrCat(out, "/devices");
   CXSEC_RETURN_IF_ERROR(MakeDirectories(dir, 0700));
   for (const std::string& id : ids) {
@@ -109,6 +149,9 @@ absl::Status WriteDeviceFiles(const SecurityConfig& security,
     uint32_t epoch = security.next_epoch.value_or(security.epoch);
     CXSEC_ASSIGN_OR_RETURN(SecretBytes psk,
                            DeriveDevicePsk(security.master_secret, id, epoch));
+    if (dtls_key_areas) {
+      CXSEC_RETURN_IF_ERROR(WriteDtlsKeyArea(dir, id, epoch, psk));
+    }
     NodeKey key{id, security.pan_id, epoch, std::move(psk)};
     std::string text = FormatNodeKeyFile(key);
     absl::Status written =
@@ -204,11 +247,19 @@ absl::Status Provision(const CommandLine& cl) {
   CXSEC_ASSIGN_OR_RETURN(std::string out, cl.RequiredValue("out"));
   CXSEC_ASSIGN_OR_RETURN(std::vector<std::string> ids, DeviceList(cl));
   CXSEC_RETURN_IF_ERROR(MakeDirectories(out, 0700));
-  if (cl.Has("mioty-eui")) return ProvisionMiotyNode(cl, out, ids);
+  if (cl.Has("mioty-eui")) {
+    if (cl.Has("dtls-key-area")) {
+      return absl::InvalidArgumentError(
+          "--mioty-eui and --dtls-key-area do not mix: provision a Mioty "
+          "node and a DTLS node separately");
+    }
+    return ProvisionMiotyNode(cl, out, ids);
+  }
+  const bool dtls_key_areas = cl.Has("dtls-key-area");
   if (cl.Has("security")) {
     CXSEC_ASSIGN_OR_RETURN(SecurityConfig security,
                            dtls::LoadSecurityFile(cl.Value("security")));
-    CXSEC_RETURN_IF_ERROR(WriteDeviceFiles(security, ids, out));
+    CXSEC_RETURN_IF_ERROR(WriteDeviceFiles(security, ids, out, dtls_key_areas));
     std::printf("wrote %zu device key files to %s/devices\n", ids.size(),
                 out.c_str());
     return absl::OkStatus();
@@ -227,7 +278,7 @@ absl::Status Provision(const CommandLine& cl) {
       CreateFileExclusively(absl::StrCat(out, "/security.txt"), text, 0600);
   SecureZero(text.data(), text.size());
   CXSEC_RETURN_IF_ERROR(written);
-  CXSEC_RETURN_IF_ERROR(WriteDeviceFiles(security, ids, out));
+  CXSEC_RETURN_IF_ERROR(WriteDeviceFiles(security, ids, out, dtls_key_areas));
   std::printf(
       "wrote %s/security.txt (PAN id 0x%04x, epoch %u) and %zu device key "
       "files to %s/devices\n",
@@ -312,10 +363,13 @@ int RunProvision(int argc, const char* const* argv) {
        {"mioty-short", true,
         "Mioty node: short address (default: EUI's last 2 bytes)", "HEX"},
        {"mioty-long", false, "Mioty node: send the EUI-64 (long addressing)",
-        ""}},
+        ""},
+       {"dtls-key-area", false,
+        "also write each device's DTLS key area (firmware nodes)", ""}},
       Provision,
       "Usage: cxsec provision --out DIR [--devices IDS] [--devices-file PATH]\n"
       "       [--pan-id 0xNNNN] [--epoch N] [--security security.txt]\n"
+      "       [--dtls-key-area]\n"
       "       cxsec provision --out DIR --devices ID --mioty-eui HEX\n"
       "       [--mioty-key-file PATH] [--mioty-short HEX] [--mioty-long]\n"
       "Generates a 6LoWPAN deployment (security.txt, mode 0600) and "

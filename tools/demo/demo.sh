@@ -12,6 +12,7 @@
 #                      [--kill-tpm-at S --tpm-down-for S --token-lifetime S]
 #                      [--dtls-load BINARY --load-seconds S --dtls-rate R]
 #                      [--baseline-seconds S] [--qemu-mioty-nodes N]
+#                      [--qemu-dtls-nodes N]
 # --dtls-load replaces the DTLS cxsec-node processes by tools/bench's
 # closed-loop load generator (for tools/bench/e2e.sh); --baseline-seconds
 # then posts to the verifier directly with wrk, as the same gateway.
@@ -22,6 +23,11 @@
 # (node_mioty.elf) in QEMU: each gets a key area from `cxsec provision
 # --mioty-eui`, its UART0 goes through mioty_uart_bridge to the gateway's
 # Mioty port, and it sends the readings it was built for (5) at once.
+# --qemu-dtls-nodes N adds N DTLS nodes that are the real firmware
+# (node_dtls.elf, Mbed TLS's DTLS client) in QEMU: each gets a version 2
+# key area from `cxsec provision --dtls-key-area` (the deployment's PSK),
+# its UART0 goes through udp_uart_bridge to the gateway's DTLS port, and it
+# posts the readings it was built for (5) as CoAP CON over DTLS at once.
 # Every process it starts is killed on exit (trap).
 set -euo pipefail
 bin="$1"; shift
@@ -29,7 +35,7 @@ dtls_nodes=50 mioty_nodes=50 posts=45 work=""
 kill_gateway_at=-1 verifier_down_at=-1 verifier_down_for=30
 spool_max_messages=1000000 expect_503=0 kill_tpm_at=-1 tpm_down_for=10 token_lifetime=3600
 dtls_load="" load_seconds=10 dtls_rate=10 baseline_seconds=0 firmware=1
-qemu_mioty_nodes=0
+qemu_mioty_nodes=0 qemu_dtls_nodes=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dtls-nodes) dtls_nodes="$2"; shift 2 ;;
@@ -50,6 +56,7 @@ while [ $# -gt 0 ]; do
     --baseline-seconds) baseline_seconds="$2"; shift 2 ;;
     --no-firmware) firmware=0; shift ;;
     --qemu-mioty-nodes) qemu_mioty_nodes="$2"; shift 2 ;;
+    --qemu-dtls-nodes) qemu_dtls_nodes="$2"; shift 2 ;;
     *) echo "demo: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -153,7 +160,18 @@ for _ in $(seq 1 "$mioty_nodes"); do mioty_ids+=($(openssl rand -hex 8)); done
 mkdir -p "$work/nodes"
 if [ "$dtls_nodes" -gt 0 ]; then
   "$cxsec" provision --out "$work/deploy" --devices "$(IFS=,; echo "${dtls_ids[*]}")" >/dev/null
+elif [ "$qemu_dtls_nodes" -gt 0 ]; then
+  "$cxsec" provision --out "$work/deploy" >/dev/null
 fi
+# QEMU DTLS nodes: key areas (version 2: PSK, epoch, DRBG seed) for the
+# same deployment as the host DTLS nodes.
+qemu_dtls_ids=()
+for _ in $(seq 1 "$qemu_dtls_nodes"); do
+  id=D$(openssl rand -hex 8 | tr a-f A-F)
+  qemu_dtls_ids+=("$id")
+  "$cxsec" provision --security "$work/deploy/security.txt" --out "$work/qemu-dtls/$id" \
+    --devices "$id" --dtls-key-area >/dev/null
+done
 
 for eui in "${mioty_ids[@]}"; do
   key=$(openssl rand -hex 16)
@@ -179,16 +197,18 @@ for _ in $(seq 1 "$qemu_mioty_nodes"); do
   "$cxsec" mioty keys import --keys "$work/mioty.keys" \
     "$work/qemu/$eui/devices/D${eui^^}.mioty.csv" >/dev/null
 done
-if [ "$qemu_mioty_nodes" -gt 0 ]; then
-  # Factory-fresh flash for the frame counter (QEMU's storage reads 0).
+if [ "$((qemu_mioty_nodes + qemu_dtls_nodes))" -gt 0 ]; then
+  # Factory-fresh flash for the frame and boot counters (QEMU's storage
+  # reads 0).
+  mkdir -p "$work/qemu"
   head -c 8192 /dev/zero | tr '\000' '\377' >"$work/qemu/erased_counter.bin"
   # Unix socket paths are short (108 bytes); test temp dirs are not.
   qemu_sockets=$(mktemp -d /tmp/cxsec-qemu.XXXXXX)
 fi
-for id in "${dtls_ids[@]}" "${mioty_ids[@]}" "${qemu_ids[@]}"; do
+for id in "${dtls_ids[@]}" "${mioty_ids[@]}" "${qemu_ids[@]}" "${qemu_dtls_ids[@]}"; do
   call POST /v1/devices "{\"id\":\"$id\",\"project\":\"demo\",\"gateways\":[\"$gateway_id\"]}"
 done
-say "provisioned $dtls_nodes DTLS, $mioty_nodes Mioty and $qemu_mioty_nodes QEMU Mioty devices, registered at the verifier"
+say "provisioned $dtls_nodes DTLS, $mioty_nodes Mioty, $qemu_mioty_nodes QEMU Mioty and $qemu_dtls_nodes QEMU DTLS devices, registered at the verifier"
 
 # 4. The gateway.
 dtls_port=$(free_port) mioty_port=$(free_port)
@@ -217,7 +237,7 @@ fi
   echo "spool_max_messages = $spool_max_messages"
   [ -z "$run_as" ] || echo "run_as_user = $run_as"
   echo "token_lifetime_seconds = $token_lifetime"
-  if [ "$dtls_nodes" -gt 0 ]; then
+  if [ "$((dtls_nodes + qemu_dtls_nodes))" -gt 0 ]; then
     echo "security_file = $work/deploy/security.txt"
     echo "dtls_listen = 127.0.0.1:$dtls_port"
     echo "dtls_rate = $dtls_rate"
@@ -283,8 +303,23 @@ for eui in "${qemu_ids[@]}"; do
     </dev/null >"$work/qemu/$eui/qemu.out" 2>"$work/qemu/$eui/console.txt" &
   node_pids+=($!)
 done
+for id in "${qemu_dtls_ids[@]}"; do
+  sock="$qemu_sockets/$id.sock"
+  "$bin/targets/node/dtls/udp_uart_bridge" --uart-socket "$sock" \
+    --gateway "127.0.0.1:$dtls_port" >"$work/qemu-dtls/$id/bridge.out" 2>"$work/qemu-dtls/$id/bridge.err" &
+  node_pids+=($!)
+  wait_for 10 "the UART bridge of $id" test -S "$sock"
+  qemu-system-arm -M mps2-an385 -nographic -monitor none \
+    -semihosting-config enable=on,target=native \
+    -kernel "$bin/targets/node/dtls/node_dtls.elf" \
+    -device "loader,file=$work/qemu-dtls/$id/devices/$id.keyarea,addr=0x003FE000" \
+    -device "loader,file=$work/qemu/erased_counter.bin,addr=0x003FA000" \
+    -chardev "socket,id=uart,path=$sock" -serial chardev:uart \
+    </dev/null >"$work/qemu-dtls/$id/qemu.out" 2>"$work/qemu-dtls/$id/console.txt" &
+  node_pids+=($!)
+done
 pids+=("${node_pids[@]}")
-say "started $((dtls_nodes + mioty_nodes)) nodes + $qemu_mioty_nodes in QEMU (+${#rogue_ids[@]} unregistered), $posts posts each"
+say "started $((dtls_nodes + mioty_nodes)) nodes + $((qemu_mioty_nodes + qemu_dtls_nodes)) in QEMU (+${#rogue_ids[@]} unregistered), $posts posts each"
 log="$work/verifier/telemetry.ndjson"
 count_log() { [ -f "$log" ] && wc -l <"$log" || echo 0; }
 running() { local r=0; for p in "${node_pids[@]}"; do kill -0 "$p" 2>/dev/null && r=$((r + 1)); done; echo $r; }
@@ -390,6 +425,12 @@ for eui in "${qemu_ids[@]}"; do
   [ "$n" -gt 0 ] || { echo "demo: QEMU node $eui sent nothing" >&2; qemu_missing=1; }
   qemu_sent=$((qemu_sent + n))
 done
+# A QEMU DTLS node's readings: those the gateway acknowledged (2.04).
+for id in "${qemu_dtls_ids[@]}"; do
+  n=$(grep -c '^node_dtls: acked reading' "$work/qemu-dtls/$id/console.txt" || true)
+  [ "$n" -gt 0 ] || { echo "demo: QEMU DTLS node $id had no reading acknowledged" >&2; qemu_missing=1; }
+  qemu_sent=$((qemu_sent + n))
+done
 sent=$(( (dtls_nodes + mioty_nodes) * posts - failed + qemu_sent ))
 [ -z "$dtls_load" ] || sent=$(( mioty_nodes * posts + load_acked + qemu_sent ))
 for _ in $(seq 1 900); do [ "$(count_log)" -ge "$sent" ] && break; sleep 0.2; done
@@ -416,6 +457,16 @@ if [ "$qemu_mioty_nodes" -gt 0 ]; then
     node_sent=$(grep -c '^node_mioty: sent reading' "$work/qemu/$eui/console.txt" || true)
     echo "  $eui: sent $node_sent, verified at the cloud $at_cloud; $(cat "$work/qemu/$eui/bridge.out")"
     [ "$at_cloud" -eq "$node_sent" ] || qemu_missing=1
+  done
+fi
+if [ "$qemu_dtls_nodes" -gt 0 ]; then
+  echo "QEMU DTLS nodes: $qemu_dtls_nodes"
+  for id in "${qemu_dtls_ids[@]}"; do
+    at_cloud=$(jq -r --arg d "$id" 'select(.deviceId == $d) | .messageId' "$log" 2>/dev/null | sort -u | wc -l)
+    node_acked=$(grep -c '^node_dtls: acked reading' "$work/qemu-dtls/$id/console.txt" || true)
+    echo "  $id: acknowledged $node_acked, verified at the cloud $at_cloud; $(cat "$work/qemu-dtls/$id/bridge.out")"
+    grep -E '^node_dtls: (handshake|stack|FAILED|REFUSED)' "$work/qemu-dtls/$id/console.txt" | sed 's/^/    /' || true
+    [ "$at_cloud" -eq "$node_acked" ] || qemu_missing=1
   done
 fi
 lost=$((sent - unique))
@@ -477,6 +528,11 @@ if [ "$lost" -ne 0 ] || [ "$duplicates" -ne 0 ] || [ "$node_errors" -ne 0 ] || [
     tail -n 40 "$f" >&2
     shown=$((shown + 1))
     [ "$shown" -lt 2 ] || break
+  done
+  for id in "${qemu_dtls_ids[@]}"; do
+    echo "--- QEMU DTLS node $id console (last 20 lines) ---" >&2
+    tail -n 20 "$work/qemu-dtls/$id/console.txt" >&2 || true
+    tail -n 5 "$work/qemu-dtls/$id/bridge.err" >&2 || true
   done
   echo "demo FAILED: messages lost or duplicated (work dir $work)" >&2
   exit 1

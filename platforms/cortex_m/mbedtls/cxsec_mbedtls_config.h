@@ -11,8 +11,11 @@
 // its calloc/free come from MBEDTLS_MEMORY_BUFFER_ALLOC_C over a static
 // buffer the firmware hands to mbedtls_memory_buffer_alloc_init(); until
 // then every Mbed TLS allocation fails cleanly (returns NULL).
-// The DTLS 1.2 client (ssl_cli, ssl_tls, ssl_msg, ssl_ciphersuites, PSK
-// with CCM_8) comes in a later step; its options will be added here.
+// The DTLS 1.2 client (ssl_cli, ssl_tls, ssl_msg, ssl_ciphersuites: PSK
+// key exchange, TLS_PSK_WITH_AES_128_CCM_8 only) is compiled by the
+// separate @mbedtls//:mbedtls_dtls_client library, which only the DTLS
+// node (targets/node/dtls) links; its options below change no code the
+// other images use.
 //
 // Built for the Cortex-M3 by //platforms/cortex_m and, unchanged, for the
 // host by host tests of the same known answers.
@@ -69,6 +72,26 @@
 // caller passes no RNG (check_config.h insists on a DRBG module); it is
 // also what deterministic ECDSA signing would use.
 #define MBEDTLS_HMAC_DRBG_C
+
+// The DTLS 1.2 client of the DTLS node (targets/node/dtls): PSK only, one
+// cipher suite (RFC 7925's mandatory TLS_PSK_WITH_AES_128_CCM_8, the one
+// the gateway's GnuTLS offers), records of at most 1 KiB each way (a CoAP
+// reading is well under 100 bytes; PSK handshake messages are small), no
+// renegotiation, no session tickets, no certificates; the extended master
+// secret (RFC 7627) is offered. Timers and the
+// transport come from the firmware (mbedtls_ssl_set_timer_cb/set_bio).
+#define MBEDTLS_SSL_TLS_C
+#define MBEDTLS_SSL_CLI_C
+#define MBEDTLS_SSL_PROTO_TLS1_2
+#define MBEDTLS_SSL_PROTO_DTLS
+#define MBEDTLS_SSL_DTLS_ANTI_REPLAY
+#define MBEDTLS_SSL_EXTENDED_MASTER_SECRET
+#define MBEDTLS_KEY_EXCHANGE_PSK_ENABLED
+#define MBEDTLS_SSL_CIPHERSUITES MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8
+#define MBEDTLS_SSL_IN_CONTENT_LEN 1024
+#define MBEDTLS_SSL_OUT_CONTENT_LEN 1024
+#define MBEDTLS_SSL_MAX_CONTENT_LEN 1024
+#define MBEDTLS_PSK_MAX_LEN 16
 
 #include "mbedtls/check_config.h"
 

@@ -31,6 +31,11 @@ inline constexpr uint32_t kSecondarySlotOffset = 0x40000;
 inline constexpr uint32_t kSecondarySlotSize = 0x40000;
 inline constexpr uint32_t kScratchOffset = 0x80000;
 inline constexpr uint32_t kScratchSize = 0x20000;
+// The DTLS node's boot counter (two sectors, the frame counter store's
+// format): bumped and persisted on every boot before the DRBG is seeded,
+// so no two boots draw the same random bytes (NODE_FIRMWARE.md).
+inline constexpr uint32_t kDtlsBootCounterOffset = 0xFA000;
+inline constexpr uint32_t kDtlsBootCounterSectors = 2;
 inline constexpr uint32_t kMiotyCounterOffset = 0xFC000;
 inline constexpr uint32_t kMiotyCounterSectors = 2;
 inline constexpr uint32_t kNodeKeyAreaOffset = 0xFE000;
@@ -48,10 +53,14 @@ inline constexpr uint32_t kBootStateAddress =
     kStorageBaseAddress + kBootStateOffset;
 inline constexpr uint32_t kNodeKeyAreaAddress =
     kStorageBaseAddress + kNodeKeyAreaOffset;  // 0x003FE000
+inline constexpr uint32_t kDtlsBootCounterAddress =
+    kStorageBaseAddress + kDtlsBootCounterOffset;  // 0x003FA000
 inline constexpr uint32_t kMiotyCounterAddress =
     kStorageBaseAddress + kMiotyCounterOffset;  // 0x003FC000
 
-static_assert(kScratchOffset + kScratchSize <= kMiotyCounterOffset);
+static_assert(kScratchOffset + kScratchSize <= kDtlsBootCounterOffset);
+static_assert(kDtlsBootCounterOffset + kDtlsBootCounterSectors * kSectorSize <=
+              kMiotyCounterOffset);
 static_assert(kMiotyCounterOffset + kMiotyCounterSectors * kSectorSize <=
               kNodeKeyAreaOffset);
 static_assert(kNodeKeyAreaOffset + kSectorSize <= kBootStateOffset);
