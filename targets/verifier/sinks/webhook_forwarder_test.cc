@@ -315,13 +315,14 @@ TEST(WebhookHttpsTest, ReceiverGetsDeliveriesSignedOverTheirDeliveryId) {
 // request reaches it), the cursor stays put, the failure is counted as a
 // certificate rejection and logged without the secret.
 void ExpectRefusedReceiver(const cxsec::testing::TestServerCert& cert,
-                           const std::string& name) {
+                           const std::string& name,
+                           const std::string& ca_pem = TestPki().ca_pem) {
   std::string dir = TestDir(name);
   std::unique_ptr<TelemetryLog> log = LogWithRecords(dir + "/t.ndjson", 3);
   ASSERT_NE(log, nullptr);
   Receiver receiver(/*fail_first=*/0, &cert);
   WebhookOptions options = Options(receiver.url(), dir);
-  options.ca_bundle_pem = TestPki().ca_pem;
+  options.ca_bundle_pem = ca_pem;
   ::testing::internal::CaptureStderr();
   {
     auto forwarder = WebhookForwarder::Start(log.get(), std::move(options),
@@ -349,6 +350,14 @@ TEST(WebhookHttpsTest, ReceiverWithCertificateFromAnotherCaGetsNothing) {
 
 TEST(WebhookHttpsTest, ReceiverWithCertificateForAnotherHostGetsNothing) {
   ExpectRefusedReceiver(TestPki().wrong_host, "https_wrong_host");
+}
+
+// Without webhook_ca_file the verifier passes the system store
+// (main.cc): it loads, and trusts public CAs only, not the test's own CA.
+TEST(WebhookHttpsTest, SystemTrustStoreLoadsAndDoesNotTrustAPrivateCa) {
+  auto system_pem = cxsec::testing::ReadTextFile(kSystemCaBundlePath);
+  if (!system_pem.ok()) GTEST_SKIP() << "no " << kSystemCaBundlePath;
+  ExpectRefusedReceiver(TestPki().good, "https_system_store", *system_pem);
 }
 
 TEST(WebhookHttpsTest, HttpsNeedsACaBundle) {
