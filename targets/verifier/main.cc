@@ -144,6 +144,10 @@ absl::Status Run(const KeyValueFile& config) {
   }
   RegistryGatewayTokenVerifier tokens(&registry, clock);
   VerifierService service(&registry, &iam, &tokens, log.get(), clock);
+  if (webhook != nullptr) {
+    service.metrics().AddExporter(
+        [forwarder = webhook.get()] { return forwarder->RenderMetrics(); });
+  }
 
   HttpsServerOptions options;
   std::string listen = Value(config, "listen", "127.0.0.1:8443");

@@ -204,6 +204,28 @@ void WebhookForwarder::SleepFor(absl::Duration d) {
                     [this] { return stopping_; });
 }
 
+std::string WebhookForwarder::RenderMetrics() const {
+  uint64_t delivered = delivered_.load();
+  uint64_t durable = log_->durable_bytes();
+  return absl::StrCat(
+      "# HELP cxsec_webhook_failed_attempts_total Webhook deliveries that "
+      "failed (retried).\n"
+      "# TYPE cxsec_webhook_failed_attempts_total counter\n"
+      "cxsec_webhook_failed_attempts_total ",
+      failures_.load(),
+      "\n"
+      "# HELP cxsec_webhook_certificate_rejections_total Failed deliveries "
+      "whose receiver certificate was refused.\n"
+      "# TYPE cxsec_webhook_certificate_rejections_total counter\n"
+      "cxsec_webhook_certificate_rejections_total ",
+      certificate_rejections_.load(),
+      "\n"
+      "# HELP cxsec_webhook_backlog_bytes Log bytes not yet delivered.\n"
+      "# TYPE cxsec_webhook_backlog_bytes gauge\n"
+      "cxsec_webhook_backlog_bytes ",
+      durable > delivered ? durable - delivered : 0, "\n");
+}
+
 absl::StatusOr<unsigned> WebhookForwarder::Post(
     const std::vector<std::pair<std::string, std::string>>& headers,
     const std::string& body) {

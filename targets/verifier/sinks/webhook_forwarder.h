@@ -103,6 +103,9 @@ class WebhookForwarder {
   uint64_t certificate_rejections() const {
     return certificate_rejections_.load();
   }
+  // RenderMetrics gives the counters above and the undelivered backlog in
+  // Prometheus text format (cxsec_webhook_*), for /metrics.
+  std::string RenderMetrics() const;
 
  private:
   WebhookForwarder(TelemetryLog* log, WebhookOptions options,

@@ -333,6 +333,14 @@ void ExpectRefusedReceiver(const cxsec::testing::TestServerCert& cert,
     EXPECT_EQ((*forwarder)->delivered_offset(), 0u);
     EXPECT_GE((*forwarder)->failed_attempts(),
               (*forwarder)->certificate_rejections());
+    std::string metrics = (*forwarder)->RenderMetrics();
+    EXPECT_FALSE(absl::StrContains(
+        metrics, "cxsec_webhook_certificate_rejections_total 0\n"))
+        << metrics;
+    EXPECT_TRUE(
+        absl::StrContains(metrics, absl::StrCat("cxsec_webhook_backlog_bytes ",
+                                                log->durable_bytes(), "\n")))
+        << metrics;
   }
   std::string logged = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(receiver.attempts(), 0);
