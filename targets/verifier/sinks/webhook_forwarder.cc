@@ -39,6 +39,14 @@ absl::Status PlainHttpParts(absl::string_view url, HttpEndpoint* endpoint,
     return absl::InvalidArgumentError("webhook URL must start with http://");
   }
   size_t slash = rest.find('/');
+  // No user info (it would be sent in clear and logged), query or fragment,
+  // as for https:// URLs (https_url.h).
+  if (rest.substr(0, slash).find_first_of("@?#") != absl::string_view::npos ||
+      (slash != absl::string_view::npos &&
+       rest.substr(slash).find_first_of("?#") != absl::string_view::npos)) {
+    return absl::InvalidArgumentError(
+        "webhook URL must not carry user info, a query or a fragment");
+  }
   *path =
       slash == absl::string_view::npos ? "/" : std::string(rest.substr(slash));
   absl::StatusOr<HttpEndpoint> parsed = HttpEndpoint::ParseHttpUrl(
@@ -56,8 +64,10 @@ absl::Status PlainHttpParts(absl::string_view url, HttpEndpoint* endpoint,
 std::string ReceiverForLogs(absl::string_view url) {
   size_t scheme_end = url.find("://");
   if (scheme_end == absl::string_view::npos) return "webhook receiver";
-  size_t host_end = url.find('/', scheme_end + 3);
-  return std::string(url.substr(0, host_end));
+  absl::string_view authority = url.substr(scheme_end + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  authority = authority.substr(authority.rfind('@') + 1);  // no user info
+  return absl::StrCat(url.substr(0, scheme_end + 3), authority);
 }
 
 }  // namespace

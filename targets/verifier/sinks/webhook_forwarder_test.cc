@@ -388,6 +388,8 @@ TEST(WebhookPlainHttpTest, RefusedUnlessExplicitlyAllowed) {
   EXPECT_TRUE(CheckWebhookUrl("https://hooks.example", false).ok());
   EXPECT_FALSE(CheckWebhookUrl("ftp://hooks.example/in", true).ok());
   EXPECT_FALSE(CheckWebhookUrl("https://user@hooks.example/in", true).ok());
+  EXPECT_FALSE(CheckWebhookUrl("http://user:pw@127.0.0.1:8080/in", true).ok());
+  EXPECT_FALSE(CheckWebhookUrl("http://127.0.0.1:8080/in?token=x", true).ok());
 
   // The forwarder itself refuses too, whoever configures it.
   std::string dir = TestDir("plain_refused");
