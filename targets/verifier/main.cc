@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "platforms/posix/files.h"
@@ -38,6 +39,23 @@ absl::Status Validate(const KeyValueFile& config) {
   if ((config.Find("webhook_url") == nullptr) != (config.Find("webhook_secret_file") == nullptr)) {
     return absl::InvalidArgumentError(absl::StrCat(
         config.source(), ": 'webhook_url' and 'webhook_secret_file' go together"));
+  }
+  if (const KeyValueFile::Entry* url = config.Find("webhook_url")) {
+    CXSEC_ASSIGN_OR_RETURN(bool allow_plain_http,
+                           config.GetBool(kWebhookAllowPlainHttpKey, false));
+    absl::Status checked = CheckWebhookUrl(url->value, allow_plain_http);
+    if (!checked.ok()) return config.LineError(url->line, checked.message());
+    if (!absl::StartsWith(url->value, "https://") &&
+        config.Find("webhook_ca_file") != nullptr) {
+      return config.LineError(
+          config.Find("webhook_ca_file")->line,
+          "'webhook_ca_file' applies to https:// webhooks only");
+    }
+  } else if (config.Find(kWebhookAllowPlainHttpKey) != nullptr ||
+             config.Find("webhook_ca_file") != nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.source(), ": '", kWebhookAllowPlainHttpKey,
+                     "' and 'webhook_ca_file' need 'webhook_url'"));
   }
   if (config.Find("tls_cert") == nullptr || config.Find("tls_key") == nullptr) {
     return absl::InvalidArgumentError(
@@ -100,6 +118,19 @@ absl::Status Run(const KeyValueFile& config) {
   if (config.Find("webhook_url") != nullptr) {
     WebhookOptions webhook_options;
     webhook_options.url = Value(config, "webhook_url", "");
+    CXSEC_ASSIGN_OR_RETURN(webhook_options.allow_plain_http,
+                           config.GetBool(kWebhookAllowPlainHttpKey, false));
+    if (absl::StartsWith(webhook_options.url, "https://")) {
+      // No CA file: the system's trust store, as any HTTPS client would.
+      std::string ca_file =
+          Value(config, "webhook_ca_file", kSystemCaBundlePath);
+      absl::StatusOr<std::string> ca_pem = ReadFileBounded(ca_file, 4 << 20);
+      if (!ca_pem.ok()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "webhook CA bundle ", ca_file, ": ", ca_pem.status().message()));
+      }
+      webhook_options.ca_bundle_pem = *std::move(ca_pem);
+    }
     CXSEC_ASSIGN_OR_RETURN(std::string secret,
                            ReadPrivateFile(Value(config, "webhook_secret_file", ""), 4096));
     while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) {
@@ -113,6 +144,10 @@ absl::Status Run(const KeyValueFile& config) {
   }
   RegistryGatewayTokenVerifier tokens(&registry, clock);
   VerifierService service(&registry, &iam, &tokens, log.get(), clock);
+  if (webhook != nullptr) {
+    service.metrics().AddExporter(
+        [forwarder = webhook.get()] { return forwarder->RenderMetrics(); });
+  }
 
   HttpsServerOptions options;
   std::string listen = Value(config, "listen", "127.0.0.1:8443");
@@ -182,7 +217,14 @@ int main(int argc, char** argv) {
               {"etcd_prefix", false, "etcd key prefix, default cxsec/"},
               {"threads", false, "HTTPS server threads, default 2"},
               {"webhook_url", false,
-               "http://host:port/path receiving signed NDJSON"},
+               "https://host[:port]/path receiving signed NDJSON "
+               "(http:// only with webhook_allow_plain_http = true)"},
+              {"webhook_ca_file", false,
+               "CA bundle (PEM) for the https:// webhook receiver, default "
+               "the system store /etc/ssl/certs/ca-certificates.crt"},
+              {"webhook_allow_plain_http", false,
+               "true to allow an http:// webhook_url (trusted networks "
+               "only), default false"},
               {"webhook_secret_file", false,
                "HMAC-SHA256 key for webhooks (mode 0600)"},
           },

@@ -118,7 +118,8 @@ struct HttpsClient::Impl {
     long result = SSL_get_verify_result(stream->native_handle());
     if (result != X509_V_OK) {
       return absl::UnauthenticatedError(absl::StrCat(
-          "verifier ", url.host, ":", url.port, " presented a certificate ",
+          options.peer_name, " ", url.host, ":", url.port,
+          " presented a certificate ",
           "that was rejected: ", X509_verify_cert_error_string(result)));
     }
     return absl::UnavailableError(absl::StrCat(
@@ -175,7 +176,7 @@ struct HttpsClient::Impl {
       }
       if (!matched) {
         throw StatusError{absl::UnauthenticatedError(absl::StrCat(
-            "verifier ", url.host, ":", url.port,
+            options.peer_name, " ", url.host, ":", url.port,
             " presented a valid certificate whose public key matches no "
             "configured SPKI pin"))};
       }
@@ -192,8 +193,8 @@ struct HttpsClient::Impl {
     co_await http::async_write(*stream, request,
                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      throw StatusError{absl::UnavailableError(
-          absl::StrCat("sending to the verifier failed: ", ec.message()))};
+      throw StatusError{absl::UnavailableError(absl::StrCat(
+          "sending to the ", options.peer_name, " failed: ", ec.message()))};
     }
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
@@ -201,8 +202,9 @@ struct HttpsClient::Impl {
     co_await http::async_read(*stream, buffer, parser,
                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      throw StatusError{absl::UnavailableError(absl::StrCat(
-          "reading the verifier's answer failed: ", ec.message()))};
+      throw StatusError{absl::UnavailableError(
+          absl::StrCat("reading the ", options.peer_name,
+                       "'s answer failed: ", ec.message()))};
     }
     response->status = static_cast<int>(parser.get().result_int());
     response->body = std::move(parser.get().body());
@@ -251,18 +253,27 @@ absl::StatusOr<HttpsResponse> HttpsClient::Post(absl::string_view path,
                                                 absl::string_view bearer_token,
                                                 absl::string_view content_type,
                                                 const std::string& body) {
-  http::request<http::string_body> request{
-      http::verb::post, absl::StrCat(impl_->url.path, path), 11};
+  return PostWithHeaders(
+      path, content_type,
+      {{"Authorization", absl::StrCat("Bearer ", bearer_token)}}, body);
+}
+
+absl::StatusOr<HttpsResponse> HttpsClient::PostWithHeaders(
+    absl::string_view path, absl::string_view content_type,
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    const std::string& body) {
+  std::string target = absl::StrCat(impl_->url.path, path);
+  if (target.empty()) target = "/";
+  http::request<http::string_body> request{http::verb::post, target, 11};
   request.set(http::field::host,
               impl_->url.host_is_address &&
                       impl_->url.host.find(':') != std::string::npos
                   ? absl::StrCat("[", impl_->url.host, "]:", impl_->url.port)
                   : absl::StrCat(impl_->url.host, ":", impl_->url.port));
-  request.set(http::field::user_agent, "cxsec-gateway");
+  request.set(http::field::user_agent, impl_->options.user_agent);
   request.set(http::field::content_type,
               std::string(content_type.data(), content_type.size()));
-  request.set(http::field::authorization,
-              absl::StrCat("Bearer ", bearer_token));
+  for (const auto& [name, value] : headers) request.set(name, value);
   request.keep_alive(true);
   request.body() = body;
   request.prepare_payload();
@@ -271,7 +282,7 @@ absl::StatusOr<HttpsResponse> HttpsClient::Post(absl::string_view path,
   absl::Status status = impl_->RunExchange(request, &response, &reused);
   // A kept-alive connection the server has since closed fails on first
   // use; one fresh attempt is safe because message ids make the POST
-  // idempotent at the verifier.
+  // idempotent at the verifier (and delivery ids at a webhook receiver).
   if (!status.ok() && reused && absl::IsUnavailable(status)) {
     status = impl_->RunExchange(request, &response, &reused);
   }

@@ -11,7 +11,8 @@
 //   pin-sha256), checked before any request byte (and so before the bearer
 //   token) is sent.
 // Connections are kept alive between requests and re-opened on failure.
-// Every network step has a deadline.
+// Every network step has a deadline. The verifier's webhook sink reuses this
+// client (PostWithHeaders) so that webhooks get the very same checks.
 //
 //   CXSEC_ASSIGN_OR_RETURN(auto client, HttpsClient::Create(options));
 //   CXSEC_ASSIGN_OR_RETURN(HttpsResponse response,
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -41,6 +43,9 @@ struct HttpsClientOptions {
   std::vector<std::string> spki_pins;  // base64 SHA-256 of SPKI; optional
   absl::Duration timeout = absl::Seconds(10);  // per connect / request
   size_t max_response_bytes = 1 << 20;
+  std::string user_agent = "cxsec-gateway";
+  // What the peer is called in error messages ("verifier", "webhook").
+  std::string peer_name = "verifier";
 };
 
 struct HttpsResponse {
@@ -64,6 +69,16 @@ class HttpsClient {
   [[nodiscard]] absl::StatusOr<HttpsResponse> Post(
       absl::string_view path, absl::string_view bearer_token,
       absl::string_view content_type, const std::string& body);
+
+  // PostWithHeaders sends `body` to the URL's path + `path` (or "/" when
+  // both are empty) with `headers` (name, value) added and no
+  // Authorization header; answers and errors as for Post. The same
+  // connection reuse and single reconnect apply, so a caller must accept
+  // that a request may reach the server twice.
+  [[nodiscard]] absl::StatusOr<HttpsResponse> PostWithHeaders(
+      absl::string_view path, absl::string_view content_type,
+      const std::vector<std::pair<std::string, std::string>>& headers,
+      const std::string& body);
 
   // Close drops the connection (the next Post reconnects).
   void Close();

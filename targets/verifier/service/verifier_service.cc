@@ -217,6 +217,7 @@ std::string VerifierMetrics::Render(const Registry& registry) const {
       "cxsec_messages_total{outcome=\"duplicate\"} ", duplicates_.load(), "\n",
       "cxsec_messages_total{outcome=\"conflict\"} ", conflicts_.load(), "\n",
       "cxsec_messages_total{outcome=\"retry\"} ", retries_.load(), "\n");
+  for (const auto& render : exporters_) out += render();
   return out;
 }
 

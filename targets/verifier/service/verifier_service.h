@@ -36,6 +36,11 @@ class VerifierMetrics {
   // Answered "retry" (the registry could not answer).
   void CountRetries(uint64_t n) { retries_.fetch_add(n); }
   std::string Render(const Registry& registry) const;
+  // AddExporter appends `render`'s Prometheus text to every Render, for
+  // parts outside the service (the webhook sink). Call before serving.
+  void AddExporter(std::function<std::string()> render) {
+    exporters_.push_back(std::move(render));
+  }
 
  private:
   mutable std::mutex mu_;
@@ -48,6 +53,7 @@ class VerifierMetrics {
   std::atomic<uint64_t> duplicates_{0};
   std::atomic<uint64_t> conflicts_{0};
   std::atomic<uint64_t> retries_{0};
+  std::vector<std::function<std::string()>> exporters_;
 };
 
 class VerifierService {

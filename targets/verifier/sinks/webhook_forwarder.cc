@@ -4,38 +4,147 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "core/crypto/primitives.h"
 #include "core/encoding/hex.h"
 #include "core/status.h"
 #include "platforms/posix/files.h"
+#include "transports/uplink/https_url.h"
 
 namespace cxsec::verifier {
+namespace {
 
-std::string WebhookSignature(ByteView secret, absl::string_view timestamp,
-                             absl::string_view body) {
-  std::string signed_text = absl::StrCat(timestamp, ".", body);
-  Sha256Digest mac = HmacSha256(secret, AsBytes(signed_text));
-  return absl::StrCat("v1=", HexEncode(ByteView(mac.data(), mac.size())));
+constexpr char kSignatureVersion[] = "v2";
+
+bool IsDecimal(absl::string_view text, size_t max_digits) {
+  if (text.empty() || text.size() > max_digits) return false;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
 }
 
-absl::Status VerifyWebhookSignature(ByteView secret, absl::string_view timestamp_header,
+// PlainHttpParts splits "http://host:port[/path]" into the endpoint and
+// the request path.
+absl::Status PlainHttpParts(absl::string_view url, HttpEndpoint* endpoint,
+                            std::string* path) {
+  absl::string_view rest = url;
+  if (!absl::ConsumePrefix(&rest, "http://")) {
+    return absl::InvalidArgumentError("webhook URL must start with http://");
+  }
+  size_t slash = rest.find('/');
+  // No user info (it would be sent in clear and logged), query or fragment,
+  // as for https:// URLs (https_url.h).
+  if (rest.substr(0, slash).find_first_of("@?#") != absl::string_view::npos ||
+      (slash != absl::string_view::npos &&
+       rest.substr(slash).find_first_of("?#") != absl::string_view::npos)) {
+    return absl::InvalidArgumentError(
+        "webhook URL must not carry user info, a query or a fragment");
+  }
+  *path =
+      slash == absl::string_view::npos ? "/" : std::string(rest.substr(slash));
+  absl::StatusOr<HttpEndpoint> parsed = HttpEndpoint::ParseHttpUrl(
+      absl::StrCat("http://", rest.substr(0, slash)));
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        "webhook URL must be http://HOST:PORT[/PATH]");
+  }
+  *endpoint = *parsed;
+  return absl::OkStatus();
+}
+
+// Where a delivery goes, for log lines: scheme, host and port only. The
+// path is left out because receivers often put a secret token in it.
+std::string ReceiverForLogs(absl::string_view url) {
+  size_t scheme_end = url.find("://");
+  if (scheme_end == absl::string_view::npos) return "webhook receiver";
+  absl::string_view authority = url.substr(scheme_end + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  authority = authority.substr(authority.rfind('@') + 1);  // no user info
+  return absl::StrCat(url.substr(0, scheme_end + 3), authority);
+}
+
+}  // namespace
+
+absl::Status CheckWebhookUrl(absl::string_view url, bool allow_plain_http) {
+  if (absl::StartsWith(url, "https://")) {
+    absl::StatusOr<HttpsUrl> parsed = ParseHttpsUrl(url);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("webhook_url: ", parsed.status().message()));
+    }
+    return absl::OkStatus();
+  }
+  if (absl::StartsWith(url, "http://")) {
+    if (!allow_plain_http) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "webhook_url is plain http://: telemetry and its signatures would "
+          "cross the network readable and alterable; use https://, or set '",
+          kWebhookAllowPlainHttpKey,
+          " = true' to accept that (trusted networks only)"));
+    }
+    HttpEndpoint endpoint;
+    std::string path;
+    return PlainHttpParts(url, &endpoint, &path);
+  }
+  return absl::InvalidArgumentError(
+      "webhook_url must start with https:// (or http:// with "
+      "webhook_allow_plain_http = true)");
+}
+
+std::string WebhookSignature(ByteView secret, absl::string_view delivery_id,
+                             absl::string_view timestamp,
+                             absl::string_view body) {
+  std::string signed_text = absl::StrCat(kSignatureVersion, ".", delivery_id,
+                                         ".", timestamp, ".", body);
+  Sha256Digest mac = HmacSha256(secret, AsBytes(signed_text));
+  return absl::StrCat(kSignatureVersion, "=",
+                      HexEncode(ByteView(mac.data(), mac.size())));
+}
+
+absl::Status VerifyWebhookSignature(ByteView secret,
+                                    absl::string_view delivery_header,
+                                    absl::string_view timestamp_header,
                                     absl::string_view signature_header,
                                     absl::string_view body, absl::Time now,
                                     absl::Duration tolerance) {
+  // Digits only: the signed text is then unambiguous ('.' cannot occur).
+  if (!IsDecimal(delivery_header, 20)) {
+    return absl::UnauthenticatedError(
+        "X-Cxsec-Delivery is not a decimal number");
+  }
   int64_t ts = 0;
-  if (!absl::SimpleAtoi(timestamp_header, &ts)) {
+  if (!IsDecimal(timestamp_header, 18) ||
+      !absl::SimpleAtoi(timestamp_header, &ts)) {
     return absl::UnauthenticatedError("X-Cxsec-Timestamp is not a number");
   }
   if (absl::AbsDuration(now - absl::FromUnixSeconds(ts)) > tolerance) {
-    return absl::UnauthenticatedError("X-Cxsec-Timestamp is outside the tolerance (replay?)");
+    return absl::UnauthenticatedError(
+        "X-Cxsec-Timestamp is outside the tolerance (replay?)");
   }
-  std::string expected = WebhookSignature(secret, timestamp_header, body);
-  if (expected.size() != signature_header.size() ||
-      !ConstantTimeEquals(AsBytes(expected), AsBytes(signature_header))) {
+  std::string expected =
+      WebhookSignature(secret, delivery_header, timestamp_header, body);
+  bool has_v2 = false;
+  bool matched = false;
+  for (absl::string_view entry : absl::StrSplit(signature_header, ',')) {
+    entry = absl::StripAsciiWhitespace(entry);
+    if (!absl::StartsWith(entry, "v2=")) continue;  // other versions
+    has_v2 = true;
+    matched |= expected.size() == entry.size() &&
+               ConstantTimeEquals(AsBytes(expected), AsBytes(entry));
+  }
+  if (!has_v2) {
+    return absl::UnauthenticatedError(
+        "X-Cxsec-Signature has no v2= signature (v1 did not cover the "
+        "delivery id and is no longer sent or accepted)");
+  }
+  if (!matched) {
     return absl::UnauthenticatedError("X-Cxsec-Signature does not match");
   }
   return absl::OkStatus();
@@ -44,18 +153,31 @@ absl::Status VerifyWebhookSignature(ByteView secret, absl::string_view timestamp
 absl::StatusOr<std::unique_ptr<WebhookForwarder>> WebhookForwarder::Start(
     TelemetryLog* log, WebhookOptions options, const Clock* clock) {
   if (options.secret.size() < 16) {
-    return absl::InvalidArgumentError("webhook secret must be at least 16 bytes");
-  }
-  absl::string_view rest = options.url;
-  if (!absl::ConsumePrefix(&rest, "http://")) {
     return absl::InvalidArgumentError(
-        absl::StrCat("webhook URL '", options.url, "' must start with http://"));
+        "webhook secret must be at least 16 bytes");
   }
-  size_t slash = rest.find('/');
-  std::string path = slash == absl::string_view::npos ? "/" : std::string(rest.substr(slash));
-  absl::StatusOr<HttpEndpoint> endpoint =
-      HttpEndpoint::ParseHttpUrl(absl::StrCat("http://", rest.substr(0, slash)));
-  if (!endpoint.ok()) return endpoint.status();
+  CXSEC_RETURN_IF_ERROR(CheckWebhookUrl(options.url, options.allow_plain_http));
+  std::unique_ptr<HttpsClient> https;
+  HttpEndpoint plain_endpoint;
+  std::string path;
+  if (absl::StartsWith(options.url, "https://")) {
+    HttpsClientOptions client_options;
+    client_options.url = options.url;
+    client_options.ca_bundle_pem = options.ca_bundle_pem;
+    client_options.timeout = options.timeout;
+    client_options.max_response_bytes = 64 * 1024;
+    client_options.user_agent = "cxsec-verifier";
+    client_options.peer_name = "webhook receiver";
+    absl::StatusOr<std::unique_ptr<HttpsClient>> client =
+        HttpsClient::Create(client_options);
+    if (!client.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "webhook receiver's CA bundle: ", client.status().message()));
+    }
+    https = *std::move(client);
+  } else {
+    CXSEC_RETURN_IF_ERROR(PlainHttpParts(options.url, &plain_endpoint, &path));
+  }
   uint64_t offset = 0;
   absl::StatusOr<std::string> cursor = ReadFileBounded(options.cursor_path, 64);
   if (cursor.ok()) {
@@ -66,10 +188,12 @@ absl::StatusOr<std::unique_ptr<WebhookForwarder>> WebhookForwarder::Start(
   }
   int fd = ::open(log->path().c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat(log->path(), ": cannot open for webhooks"));
+    return absl::UnavailableError(
+        absl::StrCat(log->path(), ": cannot open for webhooks"));
   }
   std::unique_ptr<WebhookForwarder> forwarder(new WebhookForwarder(
-      log, std::move(options), clock, *endpoint, path, offset, fd));
+      log, std::move(options), clock, std::move(https),
+      std::move(plain_endpoint), std::move(path), offset, fd));
   forwarder->thread_ = std::thread([f = forwarder.get()] { f->Loop(); });
   return forwarder;
 }
@@ -86,7 +210,47 @@ WebhookForwarder::~WebhookForwarder() {
 
 void WebhookForwarder::SleepFor(absl::Duration d) {
   std::unique_lock<std::mutex> lock(mu_);
-  stop_cv_.wait_for(lock, absl::ToChronoNanoseconds(d), [this] { return stopping_; });
+  stop_cv_.wait_for(lock, absl::ToChronoNanoseconds(d),
+                    [this] { return stopping_; });
+}
+
+std::string WebhookForwarder::RenderMetrics() const {
+  uint64_t delivered = delivered_.load();
+  uint64_t durable = log_->durable_bytes();
+  return absl::StrCat(
+      "# HELP cxsec_webhook_failed_attempts_total Webhook deliveries that "
+      "failed (retried).\n"
+      "# TYPE cxsec_webhook_failed_attempts_total counter\n"
+      "cxsec_webhook_failed_attempts_total ",
+      failures_.load(),
+      "\n"
+      "# HELP cxsec_webhook_certificate_rejections_total Failed deliveries "
+      "whose receiver certificate was refused.\n"
+      "# TYPE cxsec_webhook_certificate_rejections_total counter\n"
+      "cxsec_webhook_certificate_rejections_total ",
+      certificate_rejections_.load(),
+      "\n"
+      "# HELP cxsec_webhook_backlog_bytes Log bytes not yet delivered.\n"
+      "# TYPE cxsec_webhook_backlog_bytes gauge\n"
+      "cxsec_webhook_backlog_bytes ",
+      durable > delivered ? durable - delivered : 0, "\n");
+}
+
+absl::StatusOr<unsigned> WebhookForwarder::Post(
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    const std::string& body) {
+  if (https_ != nullptr) {
+    absl::StatusOr<HttpsResponse> response =
+        https_->PostWithHeaders("", "application/x-ndjson", headers, body);
+    if (!response.ok()) return response.status();
+    return static_cast<unsigned>(response->status);
+  }
+  std::vector<std::pair<std::string, std::string>> all = headers;
+  all.emplace_back("Content-Type", "application/x-ndjson");
+  absl::StatusOr<PlainHttpResponse> response = SendHttpRequest(
+      plain_endpoint_, "POST", path_, all, body, options_.timeout, 64 * 1024);
+  if (!response.ok()) return response.status();
+  return response->status;
 }
 
 absl::Status WebhookForwarder::DeliverOnce(uint64_t durable) {
@@ -102,37 +266,40 @@ absl::Status WebhookForwarder::DeliverOnce(uint64_t durable) {
     // One line longer than a batch: send it whole (bounded by the log's
     // own per-message limits).
     size_t line_max = 4 * 1024 * 1024;
-    body.resize(static_cast<size_t>(std::min<uint64_t>(durable - offset, line_max)));
+    body.resize(
+        static_cast<size_t>(std::min<uint64_t>(durable - offset, line_max)));
     n = pread(fd_, body.data(), body.size(), static_cast<off_t>(offset));
     if (n <= 0) return absl::UnavailableError("cannot read the telemetry log");
     body.resize(static_cast<size_t>(n));
     end = body.find('\n');
-    if (end == std::string::npos) return absl::DataLossError("unterminated log line");
+    if (end == std::string::npos)
+      return absl::DataLossError("unterminated log line");
   }
   body.resize(end + 1);
+  std::string delivery = absl::StrCat(offset);
   std::string timestamp = absl::StrCat(absl::ToUnixSeconds(clock_->Now()));
-  std::string signature =
-      WebhookSignature(options_.secret.Reveal(SecretAccess::Grant()), timestamp, body);
-  absl::StatusOr<PlainHttpResponse> response = SendHttpRequest(
-      endpoint_, "POST", path_,
-      {{"Content-Type", "application/x-ndjson"},
-       {"X-Cxsec-Timestamp", timestamp},
-       {"X-Cxsec-Signature", signature},
-       {"X-Cxsec-Delivery", absl::StrCat(offset)}},
-      body, options_.timeout, 64 * 1024);
-  if (!response.ok()) return response.status();
-  if (response->status < 200 || response->status > 299) {
-    return absl::UnavailableError(absl::StrCat("webhook answered HTTP ", response->status));
+  std::string signature = WebhookSignature(
+      options_.secret.Reveal(SecretAccess::Grant()), delivery, timestamp, body);
+  absl::StatusOr<unsigned> status = Post({{"X-Cxsec-Delivery", delivery},
+                                          {"X-Cxsec-Timestamp", timestamp},
+                                          {"X-Cxsec-Signature", signature}},
+                                         body);
+  if (!status.ok()) return status.status();
+  if (*status < 200 || *status > 299) {
+    return absl::UnavailableError(
+        absl::StrCat("webhook answered HTTP ", *status));
   }
   uint64_t next = offset + body.size();
-  CXSEC_RETURN_IF_ERROR(
-      WriteFileAtomically(options_.cursor_path, absl::StrCat(next, "\n"), 0600));
+  CXSEC_RETURN_IF_ERROR(WriteFileAtomically(options_.cursor_path,
+                                            absl::StrCat(next, "\n"), 0600));
   delivered_.store(next);
   return absl::OkStatus();
 }
 
 void WebhookForwarder::Loop() {
   absl::Duration backoff = options_.initial_backoff;
+  uint64_t failed_in_a_row = 0;
+  const std::string receiver = ReceiverForLogs(options_.url);
   for (;;) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -145,10 +312,33 @@ void WebhookForwarder::Loop() {
     }
     absl::Status delivered = DeliverOnce(durable);
     if (delivered.ok()) {
+      if (failed_in_a_row > 0) {
+        std::fprintf(stderr,
+                     "cxsec-verifier: webhook %s: delivering again after %llu "
+                     "failed attempts\n",
+                     receiver.c_str(),
+                     static_cast<unsigned long long>(failed_in_a_row));
+      }
+      failed_in_a_row = 0;
       backoff = options_.initial_backoff;
       continue;
     }
     failures_.fetch_add(1);
+    ++failed_in_a_row;
+    // A refused certificate is Unauthenticated (https_client.h); it is
+    // retried like an outage, since an operator may fix the receiver.
+    if (absl::IsUnauthenticated(delivered)) {
+      certificate_rejections_.fetch_add(1);
+    }
+    // The status names the receiver's host and the cause, never the
+    // secret, the signature or the URL's path.
+    std::fprintf(stderr,
+                 "cxsec-verifier: webhook %s: delivery failed (attempt %llu, "
+                 "retrying in %s): %s\n",
+                 receiver.c_str(),
+                 static_cast<unsigned long long>(failed_in_a_row),
+                 absl::FormatDuration(backoff).c_str(),
+                 std::string(delivered.message()).c_str());
     SleepFor(backoff);
     backoff = std::min(backoff * 2, options_.max_backoff);
   }

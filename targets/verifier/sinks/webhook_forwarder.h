@@ -1,17 +1,29 @@
-// Webhook sink: forwards accepted telemetry to an HTTP receiver, signing
-// each delivery with HMAC-SHA256 over "<timestamp>.<body>":
+// Webhook sink: forwards accepted telemetry to a receiver over HTTPS (or,
+// when the configuration explicitly allows it, plain HTTP), signing each
+// delivery with HMAC-SHA256 over the delivery id, a timestamp and the body:
 //
-//   X-Cxsec-Timestamp: <unix seconds>
-//   X-Cxsec-Signature: v1=<hex HMAC-SHA256(secret, timestamp + "." + body)>
 //   X-Cxsec-Delivery: <log offset>   (idempotency key for the receiver)
+//   X-Cxsec-Timestamp: <unix seconds>
+//   X-Cxsec-Signature: v2=<hex HMAC-SHA256(secret,
+//                          "v2." + delivery + "." + timestamp + "." + body)>
 //
-// A receiver that checks the signature and refuses timestamps older than a
-// few minutes cannot be fed a captured delivery again later, which a
-// static bearer token does not give. The durable retry queue is the NDJSON
-// log itself plus a cursor file (the offset delivered so far, replaced
-// atomically): nothing acknowledged to a gateway can be lost before it is
-// delivered, a receiver outage only delays delivery (exponential backoff),
-// and after a crash delivery resumes from the cursor (at-least-once).
+// The delivery id is inside the MAC because receivers deduplicate on it: a
+// MAC that left it out (v1) let anyone who saw one delivery replay it under
+// a new id (processed twice) or give a new delivery an old id (dropped as a
+// duplicate). A receiver that checks the signature and refuses timestamps
+// older than a few minutes cannot be fed a captured delivery again later.
+//
+// https:// receivers are reached with the gateway's uplink client
+// (transports/uplink/https_client.h): the chain must verify against the
+// configured CA bundle and the certificate must name the URL's host, so
+// there is one TLS verification path in cxsec, not two.
+//
+// The durable retry queue is the NDJSON log itself plus a cursor file (the
+// offset delivered so far, replaced atomically): nothing acknowledged to a
+// gateway can be lost before it is delivered, a receiver outage (or a
+// receiver whose certificate is refused) only delays delivery (exponential
+// backoff, each failure counted and logged without the secret), and after
+// a crash delivery resumes from the cursor (at-least-once).
 #ifndef CXSEC_TARGETS_VERIFIER_SINKS_WEBHOOK_FORWARDER_H_
 #define CXSEC_TARGETS_VERIFIER_SINKS_WEBHOOK_FORWARDER_H_
 
@@ -21,6 +33,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -28,11 +42,24 @@
 #include "core/secret_bytes.h"
 #include "targets/verifier/http/plain_http_client.h"
 #include "targets/verifier/sinks/telemetry_log.h"
+#include "transports/uplink/https_client.h"
 
 namespace cxsec::verifier {
 
+// The configuration key that lets webhooks go over plain http://.
+inline constexpr char kWebhookAllowPlainHttpKey[] = "webhook_allow_plain_http";
+
+// Debian's system trust store, used for https:// webhooks when no CA file
+// is configured.
+inline constexpr char kSystemCaBundlePath[] =
+    "/etc/ssl/certs/ca-certificates.crt";
+
 struct WebhookOptions {
-  std::string url;          // http://host:port/path
+  std::string url;  // https://host[:port][/path], or http://host:port[/path]
+  // PEM text of the CAs a https:// receiver's chain must verify against.
+  std::string ca_bundle_pem;
+  // http:// is refused unless this is set (config: webhook_allow_plain_http).
+  bool allow_plain_http = false;
   SecretBytes secret;       // HMAC key, at least 16 bytes
   std::string cursor_path;  // where the delivered offset is kept (0600)
   size_t max_batch_bytes = 256 * 1024;
@@ -41,15 +68,26 @@ struct WebhookOptions {
   absl::Duration max_backoff = absl::Seconds(30);
 };
 
-// WebhookSignature computes the X-Cxsec-Signature value.
-std::string WebhookSignature(ByteView secret, absl::string_view timestamp,
+// CheckWebhookUrl accepts an https:// URL, and an http://host:port URL only
+// when `allow_plain_http`; the error names kWebhookAllowPlainHttpKey.
+[[nodiscard]] absl::Status CheckWebhookUrl(absl::string_view url,
+                                           bool allow_plain_http);
+
+// WebhookSignature computes the X-Cxsec-Signature value, "v2=<hex>", over
+// "v2." + delivery_id + "." + timestamp + "." + body.
+std::string WebhookSignature(ByteView secret, absl::string_view delivery_id,
+                             absl::string_view timestamp,
                              absl::string_view body);
 
-// VerifyWebhookSignature is what a receiver runs: signature matches
-// (constant time) and the timestamp is within `tolerance` of now.
+// VerifyWebhookSignature is what a receiver runs: the delivery id and the
+// timestamp are decimal numbers, the timestamp is within `tolerance` of
+// now, and one "v2=" entry of the (comma-separated) signature header
+// matches in constant time. A header with only v1 (which did not cover the
+// delivery id) is refused.
 [[nodiscard]] absl::Status VerifyWebhookSignature(
-    ByteView secret, absl::string_view timestamp_header,
-    absl::string_view signature_header, absl::string_view body, absl::Time now,
+    ByteView secret, absl::string_view delivery_header,
+    absl::string_view timestamp_header, absl::string_view signature_header,
+    absl::string_view body, absl::Time now,
     absl::Duration tolerance = absl::Minutes(5));
 
 class WebhookForwarder {
@@ -60,12 +98,32 @@ class WebhookForwarder {
   uint64_t delivered_offset() const { return delivered_.load(); }
   uint64_t failed_attempts() const { return failures_.load(); }
 
+  // Failed deliveries whose cause was the receiver's certificate (unknown
+  // CA, wrong host name, expired); they are also in failed_attempts().
+  uint64_t certificate_rejections() const {
+    return certificate_rejections_.load();
+  }
+  // RenderMetrics gives the counters above and the undelivered backlog in
+  // Prometheus text format (cxsec_webhook_*), for /metrics.
+  std::string RenderMetrics() const;
+
  private:
-  WebhookForwarder(TelemetryLog* log, WebhookOptions options, const Clock* clock,
-                   HttpEndpoint endpoint, std::string path, uint64_t offset, int fd)
-      : log_(log), options_(std::move(options)), clock_(clock),
-        endpoint_(std::move(endpoint)), path_(std::move(path)), delivered_(offset),
+  WebhookForwarder(TelemetryLog* log, WebhookOptions options,
+                   const Clock* clock, std::unique_ptr<HttpsClient> https,
+                   HttpEndpoint plain_endpoint, std::string path,
+                   uint64_t offset, int fd)
+      : log_(log),
+        options_(std::move(options)),
+        clock_(clock),
+        https_(std::move(https)),
+        plain_endpoint_(std::move(plain_endpoint)),
+        path_(std::move(path)),
+        delivered_(offset),
         fd_(fd) {}
+  // Post sends one signed delivery and returns the receiver's HTTP status.
+  absl::StatusOr<unsigned> Post(
+      const std::vector<std::pair<std::string, std::string>>& headers,
+      const std::string& body);
   void Loop();
   absl::Status DeliverOnce(uint64_t durable);
   void SleepFor(absl::Duration d);
@@ -73,10 +131,12 @@ class WebhookForwarder {
   TelemetryLog* log_;
   WebhookOptions options_;
   const Clock* clock_;
-  HttpEndpoint endpoint_;
+  std::unique_ptr<HttpsClient> https_;  // https:// receivers
+  HttpEndpoint plain_endpoint_;         // http:// receivers (opt-in)
   std::string path_;
   std::atomic<uint64_t> delivered_;
   std::atomic<uint64_t> failures_{0};
+  std::atomic<uint64_t> certificate_rejections_{0};
   int fd_;
   std::mutex mu_;
   std::condition_variable stop_cv_;
