@@ -1,16 +1,19 @@
-// The node's bootloader: verifies the MCUboot-format image in the primary
-// slot and only then runs it. Every line it prints starts with
+// The node's bootloader: runs the boot state machine and only then runs
+// the verified image in the primary slot. Every line it prints starts with
 // "bootloader: " so QEMU tests can match them.
 //
-// On reset (after the board's start-up code): read the anti-rollback
-// counter from the boot state sector; verify the primary slot with
-// NodeImageVerifier (header, TLVs, SHA-256, ECDSA P-256 against the key
-// compiled in from bootloader_trusted_key.h, SEC_CNT >= stored counter);
-// sanity-check the application's vector table; then set VTOR and MSP from
-// it and branch to its reset handler. Any refusal prints
-// "bootloader: REFUSED <reason name>" and exits with kRefusedExitCode
-// without jumping. Swap/confirm/revert and raising the stored counter are
-// not done here yet (see docs/NODE_FIRMWARE.md).
+// On reset (after the board's start-up code): run BootSwap
+// (targets/node/boot/boot_swap.h, the same source the host simulation
+// runs) over the board's flash with Mbed TLS: finish an interrupted swap,
+// revert an unconfirmed TEST image, verify and swap in a requested update
+// (TEST or PERM), verify the primary (header, TLVs, SHA-256, ECDSA P-256
+// against the key compiled in from bootloader_trusted_key.h, SEC_CNT >=
+// stored counter), swap back if that fails, raise the stored counter for
+// a confirmed image. Then sanity-check the application's vector table,
+// set VTOR and MSP from it and branch to its reset handler. A refused
+// update prints "bootloader: update REFUSED <reason>" and boots the old
+// image; when nothing may run it prints "bootloader: REFUSED <reason
+// name>" and exits with kRefusedExitCode without jumping.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -22,26 +25,20 @@
 #include "mbedtls/memory_buffer_alloc.h"
 #include "platforms/cortex_m/board/board.h"
 #include "platforms/cortex_m/board/console.h"
+#include "targets/node/boot/boot_swap.h"
+#include "targets/node/bootloader/board_swap_flash.h"
 #include "targets/node/bootloader/bootloader_trusted_key.h"
 #include "targets/node/bootloader/flash_layout.h"
 #include "targets/node/bootloader/node_image_verifier.h"
-#include "targets/node/bootloader/rollback_counter.h"
 
 namespace {
 
 namespace board = cxsec::board;
 namespace firmware = cxsec::firmware;
-using cxsec::node::bootloader::DecodeRollbackCounter;
+namespace boot = cxsec::node::boot;
+using cxsec::node::bootloader::BoardSwapFlash;
 using cxsec::node::bootloader::kBootloaderTrustedKey;
-using cxsec::node::bootloader::kBootStateOffset;
 using cxsec::node::bootloader::kPrimarySlotAddress;
-using cxsec::node::bootloader::kPrimarySlotOffset;
-using cxsec::node::bootloader::kPrimarySlotSize;
-using cxsec::node::bootloader::NodeImageVerifier;
-using cxsec::node::bootloader::RollbackCounterReason;
-using cxsec::node::bootloader::RollbackCounterReasonName;
-using cxsec::node::bootloader::RollbackCounterRecord;
-using cxsec::node::bootloader::RollbackCounterResult;
 using board::ConsoleWrite;
 using board::ConsoleWriteDecimal;
 using board::ConsoleWriteLine;
@@ -55,7 +52,8 @@ constexpr int kRefusedExitCode = 2;
 // cxsec's MBEDTLS_ECP_WINDOW_SIZE 2.
 std::array<uint8_t, 4096> mbedtls_heap;
 
-// The verifier's read buffer: hashing reads the slot in chunks this size.
+// The verifier's read buffer (hashing reads the slot in chunks this
+// size), also the swap's copy buffer.
 std::array<uint8_t, 256> read_buffer;
 
 // The trusted key set: one key, generated at build time from the test key
@@ -67,24 +65,6 @@ constexpr std::array<firmware::TrustedKey, 1> kTrustedKeys = {
   ConsoleWrite("bootloader: REFUSED ");
   ConsoleWriteLine(reason);
   board::Exit(kRefusedExitCode);
-}
-
-// The primary slot as the verifier's ImageSource, read through the board's
-// flash interface (bounds already checked by the verifier).
-int ReadPrimarySlot(void*, uint32_t offset, uint8_t* out, uint32_t length) {
-  return board::FlashRead(kPrimarySlotOffset + offset,
-                          std::span<uint8_t>(out, length)) ==
-                 board::BoardStatus::kOk
-             ? 0
-             : -1;
-}
-
-RollbackCounterResult ReadStoredCounter() {
-  RollbackCounterRecord record;
-  if (board::FlashRead(kBootStateOffset, record) != board::BoardStatus::kOk) {
-    return RollbackCounterResult::Failure(RollbackCounterReason::kUnreadable);
-  }
-  return DecodeRollbackCounter(record);
 }
 
 void ReportVersion(const firmware::ImageVersion& version) {
@@ -132,22 +112,39 @@ constexpr uint32_t kVectorTableOffset = 0xE000ED08;
 
 int main() {
   ConsoleWriteLine("bootloader: cxsec node bootloader");
-  const RollbackCounterResult stored = ReadStoredCounter();
-  if (!stored.ok()) Refuse(RollbackCounterReasonName(stored.reason()));
-
   mbedtls_memory_buffer_alloc_init(mbedtls_heap.data(), mbedtls_heap.size());
-  firmware::ImageSource slot;
-  slot.size = kPrimarySlotSize;
-  slot.read = ReadPrimarySlot;
-  firmware::VerifyOptions options;
-  options.stored_security_counter = stored.value();
-  options.require_security_counter = true;
-  const firmware::VerifyOutcome outcome =
-      NodeImageVerifier::Verify(slot, kTrustedKeys, options, read_buffer);
+  BoardSwapFlash flash;
+  boot::BootSwap<BoardSwapFlash, firmware::MbedTlsFirmwareCrypto> machine(
+      flash, kTrustedKeys, read_buffer, {.require_security_counter = true});
+  const boot::BootReport report = machine.Boot();
   mbedtls_memory_buffer_alloc_free();
-  if (!outcome.ok()) Refuse(firmware::RejectReasonName(outcome.reason));
 
-  const firmware::VerifiedImage& image = outcome.image();
+  if (report.swap != boot::SwapType::kNone &&
+      report.swap != boot::SwapType::kFail) {
+    ConsoleWrite("bootloader: swap ");
+    ConsoleWriteLine(boot::SwapTypeName(report.swap));
+  }
+  if (report.refusal != boot::SwapRefusal::kNone) {
+    // The verifier's reason when there is one (digest_mismatch, rollback,
+    // ...), else the state machine's (primary_unconfirmed, ...).
+    ConsoleWrite("bootloader: update REFUSED ");
+    ConsoleWriteLine(report.refusal == boot::SwapRefusal::kSecondaryRejected
+                         ? firmware::RejectReasonName(report.image_reason)
+                         : boot::SwapRefusalName(report.refusal));
+  }
+  if (report.failure == boot::BootFailure::kNoBootableImage) {
+    Refuse(firmware::RejectReasonName(report.image_reason));
+  }
+  if (report.failure != boot::BootFailure::kNone) {
+    Refuse(boot::BootFailureName(report.failure));
+  }
+  if (report.counter_raised) {
+    ConsoleWrite("bootloader: security counter raised to ");
+    ConsoleWriteDecimal(report.stored_counter);
+    ConsoleWriteLine("");
+  }
+
+  const firmware::VerifiedImage& image = report.primary.image();
   // The vector table follows the header; its first entries must point
   // into RAM (stack) and into this slot's body (Thumb code) before the
   // CPU is handed over, or a mislinked image would fault inside us.
@@ -170,7 +167,7 @@ int main() {
   ConsoleWrite(" security counter ");
   ConsoleWriteDecimal(image.security_counter());
   ConsoleWrite(" (stored ");
-  ConsoleWriteDecimal(stored.value());
+  ConsoleWriteDecimal(report.stored_counter);
   ConsoleWriteLine(") verified");
   const board::StackUsage stack = board::MeasureStackUsage();
   ConsoleWrite("bootloader: stack peak ");
