@@ -24,7 +24,7 @@
 #include "core/firmware/image_verifier.h"
 #include "mbedtls/memory_buffer_alloc.h"
 #include "platforms/cortex_m/board/board.h"
-#include "platforms/cortex_m/board/console.h"
+#include "platforms/cortex_m/semihosting/semihosting.h"
 #include "targets/node/boot/boot_swap.h"
 #include "targets/node/bootloader/board_swap_flash.h"
 #include "targets/node/bootloader/bootloader_trusted_key.h"
@@ -39,9 +39,40 @@ namespace boot = cxsec::node::boot;
 using cxsec::node::bootloader::BoardSwapFlash;
 using cxsec::node::bootloader::kBootloaderTrustedKey;
 using cxsec::node::bootloader::kPrimarySlotAddress;
-using board::ConsoleWrite;
-using board::ConsoleWriteDecimal;
-using board::ConsoleWriteLine;
+
+// The bootloader's report goes out over semihosting, as the node
+// applications' logs do, not on UART0: on this board UART0 is the
+// application's data link (SLIP frames to the host bridge), and text there
+// reached the gateway as a bogus first datagram, which could stall that
+// node's DTLS handshake. A board port without a debugger routes these
+// three functions to a debug UART instead.
+std::array<char, 96> log_line;
+size_t log_length = 0;
+
+void ConsoleWrite(std::string_view text) {
+  for (char c : text) {
+    if (log_length < log_line.size() - 2) log_line[log_length++] = c;
+  }
+}
+
+void ConsoleWriteDecimal(uint64_t value) {
+  char digits[20];
+  size_t count = 0;
+  do {
+    digits[sizeof(digits) - 1 - count] = static_cast<char>('0' + value % 10);
+    value /= 10;
+    ++count;
+  } while (value != 0);
+  ConsoleWrite(std::string_view(digits + sizeof(digits) - count, count));
+}
+
+void ConsoleWriteLine(std::string_view text) {
+  ConsoleWrite(text);
+  log_line[log_length++] = '\n';
+  log_line[log_length] = '\0';
+  cxsec::semihosting::WriteString(log_line.data());
+  log_length = 0;
+}
 
 // Exit status of a refused boot: distinct from the fault handler's 127
 // and from 0, which only the application returns.
