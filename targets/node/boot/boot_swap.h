@@ -247,13 +247,13 @@ class BootStateJournal {
     out = BootState{};
     bool found = false;
     uint32_t next_free = 0;
-    bool cut_erase = false;
+    bool dirty_tail = false;
     BootFailure failure =
-        Scan(FlashArea::kBootState, out, found, next_free, cut_erase);
+        Scan(FlashArea::kBootState, out, found, next_free, dirty_tail);
     if (failure != BootFailure::kNone) return failure;
     if (found) {
       next_free_ = next_free;
-      need_compaction_ = false;
+      need_compaction_ = dirty_tail;
       return BootFailure::kNone;
     }
     // The main sector starts erased: factory-fresh, or a compaction was
@@ -271,7 +271,7 @@ class BootStateJournal {
     }
     if (failure != BootFailure::kNone) return failure;
     next_free_ = 0;
-    need_compaction_ = backup_found || cut_erase;
+    need_compaction_ = backup_found || dirty_tail;
     return BootFailure::kNone;
   }
 
@@ -308,13 +308,15 @@ class BootStateJournal {
   // first erased record slot. A first record that is neither erased nor
   // valid is corruption (fail closed: no counter is guessed); an invalid
   // record after a valid one is a write cut short and is skipped.
-  // `erased_first` reports that the first record is erased but later ones
-  // are not (a cut erase): the next append must rewrite the sector.
+  // `dirty_tail` reports bytes that are not erased after the first erased
+  // record (an erase cut short, or flash written by something else): the
+  // next append must rewrite the whole sector, or a stale record there
+  // would outlive the appended one.
   BootFailure Scan(FlashArea area, BootState& out, bool& found,
-                   uint32_t& next_free, bool& erased_first) {
+                   uint32_t& next_free, bool& dirty_tail) {
     const uint32_t records = flash_.SectorSize() / internal::kJournalRecordSize;
     found = false;
-    erased_first = false;
+    dirty_tail = false;
     next_free = records;
     for (uint32_t i = 0; i < records; ++i) {
       bootloader::RollbackCounterRecord record;
@@ -326,17 +328,13 @@ class BootStateJournal {
       for (uint8_t byte : record)
         erased = erased && byte == firmware::kFlashErased;
       if (erased) {
-        if (i == 0) {
-          // Anything but erased bytes after an erased first record is
-          // left from an erase cut short.
-          for (uint32_t j = 1; j < records && !erased_first; ++j) {
-            if (flash_.Read(area, j * internal::kJournalRecordSize, record) !=
-                FlashStatus::kOk) {
-              return BootFailure::kFlashError;
-            }
-            for (uint8_t byte : record) {
-              erased_first = erased_first || byte != firmware::kFlashErased;
-            }
+        for (uint32_t j = i + 1; j < records && !dirty_tail; ++j) {
+          if (flash_.Read(area, j * internal::kJournalRecordSize, record) !=
+              FlashStatus::kOk) {
+            return BootFailure::kFlashError;
+          }
+          for (uint8_t byte : record) {
+            dirty_tail = dirty_tail || byte != firmware::kFlashErased;
           }
         }
         next_free = i;
