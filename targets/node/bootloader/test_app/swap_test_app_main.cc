@@ -13,6 +13,7 @@
 #include "targets/node/boot/boot_flash.h"
 #include "targets/node/boot/image_confirm.h"
 #include "targets/node/bootloader/flash_layout.h"
+#include "targets/node/bootloader/storage_dump.h"
 
 #ifndef CXSEC_SWAP_TEST_APP_CONFIRMS
 #error "build with CXSEC_SWAP_TEST_APP_CONFIRMS=0 or 1"
@@ -64,20 +65,6 @@ class MappedPrimarySlot {
 
 static_assert(boot::SwapFlash<MappedPrimarySlot>);
 
-void DumpStorage() {
-  static constexpr char kPath[] = "flash.bin";
-  const int32_t handle =
-      cxsec::semihosting::OpenForWriting(kPath, sizeof(kPath) - 1);
-  if (handle < 0 ||
-      cxsec::semihosting::Write(
-          handle, reinterpret_cast<const void*>(layout::kStorageBaseAddress),
-          layout::kStorageSize) != 0) {
-    cxsec::semihosting::WriteString("app: flash dump FAILED\n");
-    cxsec::semihosting::Exit(3);
-  }
-  cxsec::semihosting::Close(handle);
-}
-
 }  // namespace
 
 extern "C" {
@@ -95,7 +82,10 @@ extern "C" [[noreturn]] void AppReset() {
     }
     cxsec::semihosting::WriteString("app: confirmed\n");
   }
-  DumpStorage();
+  if (!cxsec::node::bootloader::DumpStorageToHost()) {
+    cxsec::semihosting::WriteString("app: flash dump FAILED\n");
+    cxsec::semihosting::Exit(3);
+  }
   cxsec::semihosting::Exit(0);
 }
 
