@@ -9,7 +9,9 @@
 #   boot_across_resets_test.sh BOOT_IN_QEMU BOOTLOADER.elf STORAGE.bin \
 #       [boot 1 options] --reset [boot 2 options]
 #
-# Options are boot_in_qemu.sh's (--expect-line, --forbid-line, ...).
+# Options are boot_in_qemu.sh's (--expect-line, --forbid-line, ...). Each
+# boot gets 25 s (two fit the small test size's 60 s), so a hung image is
+# reported by the harness with its output.
 set -euo pipefail
 
 boot_in_qemu=$(realpath "$1")
@@ -27,9 +29,9 @@ cd "$work"
 storage_address=0x00300000
 
 echo "==== boot 1 ===="
-"$boot_in_qemu" --load "$storage@$storage_address" ${first[@]+"${first[@]}"} "$bootloader"
+"$boot_in_qemu" --timeout 25 --load "$storage@$storage_address" ${first[@]+"${first[@]}"} "$bootloader"
 [ -s flash.bin ] || { echo "FAIL: boot 1 left no flash.bin (the app did not run to its dump)"; exit 1; }
 mv flash.bin after-boot-1.bin
 
 echo "==== boot 2 (reset, flash kept) ===="
-"$boot_in_qemu" --load "$work/after-boot-1.bin@$storage_address" ${second[@]+"${second[@]}"} "$bootloader"
+"$boot_in_qemu" --timeout 25 --load "$work/after-boot-1.bin@$storage_address" ${second[@]+"${second[@]}"} "$bootloader"
