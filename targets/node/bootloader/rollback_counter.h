@@ -45,7 +45,8 @@ constexpr const char* RollbackCounterReasonName(RollbackCounterReason reason) {
   return "unknown";
 }
 
-using RollbackCounterResult = device::Result<uint32_t, RollbackCounterReason>;
+using RollbackCounterResult =
+    device::Result<uint32_t, RollbackCounterReason>;
 
 // DecodeRollbackCounter: the stored counter, 0 when erased.
 inline RollbackCounterResult DecodeRollbackCounter(
