@@ -3,8 +3,8 @@
 # build every target with Bazel, run a short self-check of each binary,
 # then the demo (tools/demo/demo.sh): swtpm, the verifier, a provisioned
 # deployment, the TPM-enrolled gateway, 50 DTLS + 50 Mioty nodes, one
-# Mioty and one DTLS node that are the real firmware in QEMU
-# (node_mioty.elf, node_dtls.elf), one
+# Mioty and one DTLS node that are the real firmware in QEMU (signed into
+# the primary slot and started by bootloader.elf), one
 # signed and one tampered firmware update, and a report. Exits non-zero
 # if any message was lost.
 #   tools/run.sh                      # demo: about a minute
@@ -45,4 +45,4 @@ echo "== demo =="
 tools/demo/demo.sh "$bin" --dtls-nodes "${CXSEC_DEMO_DTLS_NODES:-50}" \
   --mioty-nodes "${CXSEC_DEMO_MIOTY_NODES:-50}" --posts "${CXSEC_DEMO_POSTS:-45}" \
   --qemu-mioty-nodes "${CXSEC_DEMO_QEMU_MIOTY_NODES:-1}" \
-  --qemu-dtls-nodes "${CXSEC_DEMO_QEMU_DTLS_NODES:-1}"
+  --qemu-dtls-nodes "${CXSEC_DEMO_QEMU_DTLS_NODES:-1}" --qemu-via-bootloader

@@ -62,6 +62,11 @@ _BOARDS = {
         library = Label("//platforms/cortex_m/mps2_an385:board"),
         platform = Label("//platforms/cortex_m:mps2_an385"),
     ),
+    # An application started by the node bootloader from its primary slot.
+    "mps2_an385_primary_slot": struct(
+        library = Label("//platforms/cortex_m/mps2_an385:board_in_primary_slot"),
+        platform = Label("//platforms/cortex_m:mps2_an385"),
+    ),
 }
 
 def _label_string(label):

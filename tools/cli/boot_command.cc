@@ -8,7 +8,7 @@
 //
 // `run` prints the booted version, and for a refused update the reason;
 // it exits 0 when an image booted, 3 when a requested update was refused
-// (the old image still boots), 1 when nothing boots.
+// or undone (the old image still boots), 1 when nothing boots.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -96,9 +96,12 @@ int RunBoot(int argc, const char* const* argv) {
   std::printf("booted version %u.%u.%u+%u (security counter %u, swap %s)\n", v.major,
               v.minor, v.revision, v.build, booted->image->security_counter(),
               node::SwapTypeName(booted->swap));
-  if (booted->swap == node::SwapType::kFail) {
-    std::printf("update REJECTED: %s\n",
-                firmware::RejectReasonText(booted->secondary_rejected));
+  if (booted->refusal != node::SwapRefusal::kNone) {
+    std::printf("update REJECTED: %s (%s)\n",
+                booted->secondary_rejected == firmware::RejectReason::kNone
+                    ? "not the previous image"
+                    : firmware::RejectReasonText(booted->secondary_rejected),
+                node::SwapRefusalName(booted->refusal));
     return 3;
   }
   return 0;

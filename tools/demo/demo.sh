@@ -12,7 +12,7 @@
 #                      [--kill-tpm-at S --tpm-down-for S --token-lifetime S]
 #                      [--dtls-load BINARY --load-seconds S --dtls-rate R]
 #                      [--baseline-seconds S] [--qemu-mioty-nodes N]
-#                      [--qemu-dtls-nodes N]
+#                      [--qemu-dtls-nodes N] [--qemu-via-bootloader]
 # --dtls-load replaces the DTLS cxsec-node processes by tools/bench's
 # closed-loop load generator (for tools/bench/e2e.sh); --baseline-seconds
 # then posts to the verifier directly with wrk, as the same gateway.
@@ -28,6 +28,11 @@
 # key area from `cxsec provision --dtls-key-area` (the deployment's PSK),
 # its UART0 goes through udp_uart_bridge to the gateway's DTLS port, and it
 # posts the readings it was built for (5) as CoAP CON over DTLS at once.
+# --qemu-via-bootloader boots each QEMU node as a real node starts: QEMU
+# runs bootloader.elf, which verifies the signed application in its
+# primary slot (node_mioty_primary_slot.bin / node_dtls_primary_slot.bin,
+# signed by `cxsec fw sign` in the Bazel build) and only then jumps to it;
+# the boot state sector starts erased (factory-fresh node).
 # Every process it starts is killed on exit (trap).
 set -euo pipefail
 bin="$1"; shift
@@ -35,7 +40,7 @@ dtls_nodes=50 mioty_nodes=50 posts=45 work=""
 kill_gateway_at=-1 verifier_down_at=-1 verifier_down_for=30
 spool_max_messages=1000000 expect_503=0 kill_tpm_at=-1 tpm_down_for=10 token_lifetime=3600
 dtls_load="" load_seconds=10 dtls_rate=10 baseline_seconds=0 firmware=1
-qemu_mioty_nodes=0 qemu_dtls_nodes=0
+qemu_mioty_nodes=0 qemu_dtls_nodes=0 qemu_via_bootloader=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dtls-nodes) dtls_nodes="$2"; shift 2 ;;
@@ -57,6 +62,7 @@ while [ $# -gt 0 ]; do
     --no-firmware) firmware=0; shift ;;
     --qemu-mioty-nodes) qemu_mioty_nodes="$2"; shift 2 ;;
     --qemu-dtls-nodes) qemu_dtls_nodes="$2"; shift 2 ;;
+    --qemu-via-bootloader) qemu_via_bootloader=1; shift ;;
     *) echo "demo: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -202,6 +208,7 @@ if [ "$((qemu_mioty_nodes + qemu_dtls_nodes))" -gt 0 ]; then
   # reads 0).
   mkdir -p "$work/qemu"
   head -c 8192 /dev/zero | tr '\000' '\377' >"$work/qemu/erased_counter.bin"
+  head -c 4096 /dev/zero | tr '\000' '\377' >"$work/qemu/erased_boot_state.bin"
   # Unix socket paths are short (108 bytes); test temp dirs are not.
   qemu_sockets=$(mktemp -d /tmp/cxsec-qemu.XXXXXX)
 fi
@@ -288,6 +295,22 @@ for eui in "${mioty_ids[@]}" "${rogue_ids[@]}"; do
   "$bin/targets/node/cxsec-node" --config="$work/nodes/$eui.conf" >"$work/nodes/$eui.out" 2>"$work/nodes/$eui.err" &
   node_pids+=($!)
 done
+# set_qemu_boot APP: what QEMU boots for node firmware APP (node_mioty
+# or node_dtls), into the array qemu_boot: the bare ELF, or the bootloader
+# with the signed app in its primary slot and a factory-fresh boot state
+# sector (targets/node/bootloader/flash_layout.h).
+set_qemu_boot() {
+  local app="$1" dir
+  case "$app" in node_mioty) dir=mioty ;; *) dir=dtls ;; esac
+  if [ "$qemu_via_bootloader" -eq 1 ]; then
+    qemu_boot=(-kernel "$bin/targets/node/bootloader/bootloader.elf"
+      -device "loader,file=$bin/targets/node/$dir/${app}_primary_slot.bin,addr=0x00300000"
+      -device "loader,file=$work/qemu/erased_boot_state.bin,addr=0x003FF000")
+  else
+    qemu_boot=(-kernel "$bin/targets/node/$dir/$app.elf")
+  fi
+}
+set_qemu_boot node_mioty
 for eui in "${qemu_ids[@]}"; do
   sock="$qemu_sockets/$eui.sock"
   "$bin/targets/node/mioty/mioty_uart_bridge" --uart-socket "$sock" \
@@ -296,13 +319,14 @@ for eui in "${qemu_ids[@]}"; do
   wait_for 10 "the UART bridge of $eui" test -S "$sock"
   qemu-system-arm -M mps2-an385 -nographic -monitor none \
     -semihosting-config enable=on,target=native \
-    -kernel "$bin/targets/node/mioty/node_mioty.elf" \
+    "${qemu_boot[@]}" \
     -device "loader,file=$work/qemu/$eui/devices/D${eui^^}.keyarea,addr=0x003FE000" \
     -device "loader,file=$work/qemu/erased_counter.bin,addr=0x003FC000" \
     -chardev "socket,id=uart,path=$sock" -serial chardev:uart \
     </dev/null >"$work/qemu/$eui/qemu.out" 2>"$work/qemu/$eui/console.txt" &
   node_pids+=($!)
 done
+set_qemu_boot node_dtls
 for id in "${qemu_dtls_ids[@]}"; do
   sock="$qemu_sockets/$id.sock"
   "$bin/targets/node/dtls/udp_uart_bridge" --uart-socket "$sock" \
@@ -311,7 +335,7 @@ for id in "${qemu_dtls_ids[@]}"; do
   wait_for 10 "the UART bridge of $id" test -S "$sock"
   qemu-system-arm -M mps2-an385 -nographic -monitor none \
     -semihosting-config enable=on,target=native \
-    -kernel "$bin/targets/node/dtls/node_dtls.elf" \
+    "${qemu_boot[@]}" \
     -device "loader,file=$work/qemu-dtls/$id/devices/$id.keyarea,addr=0x003FE000" \
     -device "loader,file=$work/qemu/erased_counter.bin,addr=0x003FA000" \
     -chardev "socket,id=uart,path=$sock" -serial chardev:uart \
@@ -431,6 +455,17 @@ for id in "${qemu_dtls_ids[@]}"; do
   [ "$n" -gt 0 ] || { echo "demo: QEMU DTLS node $id had no reading acknowledged" >&2; qemu_missing=1; }
   qemu_sent=$((qemu_sent + n))
 done
+# Booted through the bootloader: each QEMU node's console must show the
+# bootloader verifying the signed application before handing over.
+if [ "$qemu_via_bootloader" -eq 1 ]; then
+  qemu_dirs=()
+  for eui in "${qemu_ids[@]}"; do qemu_dirs+=("$work/qemu/$eui"); done
+  for id in "${qemu_dtls_ids[@]}"; do qemu_dirs+=("$work/qemu-dtls/$id"); done
+  for dir in "${qemu_dirs[@]}"; do
+    grep -q '^bootloader: starting application' "$dir/console.txt" ||
+      { echo "demo: $dir: the bootloader did not start the application" >&2; qemu_missing=1; }
+  done
+fi
 sent=$(( (dtls_nodes + mioty_nodes) * posts - failed + qemu_sent ))
 [ -z "$dtls_load" ] || sent=$(( mioty_nodes * posts + load_acked + qemu_sent ))
 for _ in $(seq 1 900); do [ "$(count_log)" -ge "$sent" ] && break; sleep 0.2; done
@@ -456,6 +491,7 @@ if [ "$qemu_mioty_nodes" -gt 0 ]; then
     at_cloud=$(jq -r --arg d "$eui" 'select(.deviceId == $d) | .messageId' "$log" 2>/dev/null | sort -u | wc -l)
     node_sent=$(grep -c '^node_mioty: sent reading' "$work/qemu/$eui/console.txt" || true)
     echo "  $eui: sent $node_sent, verified at the cloud $at_cloud; $(cat "$work/qemu/$eui/bridge.out")"
+    grep -E '^bootloader: image' "$work/qemu/$eui/console.txt" | sed 's/^/    /' || true
     [ "$at_cloud" -eq "$node_sent" ] || qemu_missing=1
   done
 fi
@@ -465,7 +501,7 @@ if [ "$qemu_dtls_nodes" -gt 0 ]; then
     at_cloud=$(jq -r --arg d "$id" 'select(.deviceId == $d) | .messageId' "$log" 2>/dev/null | sort -u | wc -l)
     node_acked=$(grep -c '^node_dtls: acked reading' "$work/qemu-dtls/$id/console.txt" || true)
     echo "  $id: acknowledged $node_acked, verified at the cloud $at_cloud; $(cat "$work/qemu-dtls/$id/bridge.out")"
-    grep -E '^node_dtls: (handshake|stack|FAILED|REFUSED)' "$work/qemu-dtls/$id/console.txt" | sed 's/^/    /' || true
+    grep -E '^(bootloader: image|node_dtls: (handshake|stack|FAILED|REFUSED))' "$work/qemu-dtls/$id/console.txt" | sed 's/^/    /' || true
     [ "$at_cloud" -eq "$node_acked" ] || qemu_missing=1
   done
 fi

@@ -20,6 +20,7 @@ namespace cxsec::semihosting {
 inline constexpr uint32_t kSysOpen = 0x01;
 inline constexpr uint32_t kSysClose = 0x02;
 inline constexpr uint32_t kSysWrite0 = 0x04;
+inline constexpr uint32_t kSysWrite = 0x05;
 inline constexpr uint32_t kSysRead = 0x06;
 inline constexpr uint32_t kSysExitExtended = 0x20;
 
@@ -67,6 +68,25 @@ inline int32_t Read(int32_t handle, void* buffer, size_t size) {
                              reinterpret_cast<uint32_t>(buffer),
                              static_cast<uint32_t>(size)};
   return Call(kSysRead, block);
+}
+
+// OpenForWriting: creates or truncates the host file `path` in binary
+// write mode; returns a handle, or -1. (Tests use it to carry emulated
+// flash from one QEMU boot to the next.)
+inline int32_t OpenForWriting(const char* path, size_t path_length) {
+  constexpr uint32_t kModeWriteBinary = 5;  // "wb"
+  const uint32_t block[3] = {reinterpret_cast<uint32_t>(path), kModeWriteBinary,
+                             static_cast<uint32_t>(path_length)};
+  return Call(kSysOpen, block);
+}
+
+// Write: writes `size` bytes from `buffer` to `handle`; returns how many
+// bytes were NOT written (0 = all of them).
+inline int32_t Write(int32_t handle, const void* buffer, size_t size) {
+  const uint32_t block[3] = {static_cast<uint32_t>(handle),
+                             reinterpret_cast<uint32_t>(buffer),
+                             static_cast<uint32_t>(size)};
+  return Call(kSysWrite, block);
 }
 
 // Close: closes `handle`.

@@ -1,351 +1,356 @@
-// The node's boot flow with flash simulated in files: a primary and a
-// secondary slot, MCUboot's boot trailer and swap types (TEST, PERM,
-// REVERT, FAIL), swap via a scratch area with crash-safe progress, and
-// anti-rollback through a stored security counter raised only once the
-// running image is confirmed.
+// The node's boot flow on the host, with flash simulated in files: the
+// same state machine the Cortex-M bootloader runs (boot_swap.h: TEST /
+// PERM / REVERT swaps through a scratch area, verify before any swap,
+// swap back when the final check fails, anti-rollback counter raised only
+// for a confirmed image) and the same application calls (image_confirm.h),
+// composed with BoringSSL and a file-backed SwapFlash.
 //
-//   <dir>/primary.slot, secondary.slot   slot images (imgtool --pad layout)
+//   <dir>/primary.slot, secondary.slot   slots (image, then the trailer)
 //   <dir>/scratch.slot                   swap scratch area
-//   <dir>/boot_state                     trusted NV: counter + swap progress
+//   <dir>/boot_state.sector              trusted NV: the boot state journal
+//   <dir>/boot_state_backup.sector       its copy while compacted
 //
-// Every write replaces one file atomically (tmp + fsync + rename), which
-// models a flash sector write guarded by MCUboot's swap status; the swap
-// records its phase after each step and resumes from it after power loss.
-// An image that fails verification is never returned as bootable.
+// A missing file reads as erased flash. Every flash write or erase
+// replaces one file atomically (tmp + fsync + rename), i.e. a power cut
+// falls between two flash operations; the checkpoint hook runs after each
+// one, which is how tests cut power after every step and boot again.
 #ifndef CXSEC_TARGETS_NODE_BOOT_NODE_BOOT_H_
 #define CXSEC_TARGETS_NODE_BOOT_NODE_BOOT_H_
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "core/bytes.h"
-#include "core/firmware/image_format.h"
+#include "core/firmware/boringssl_firmware_crypto.h"
 #include "core/firmware/host_image_verifier.h"
+#include "core/firmware/image_format.h"
 #include "core/status.h"
 #include "platforms/posix/files.h"
+#include "targets/node/boot/boot_flash.h"
+#include "targets/node/boot/boot_swap.h"
+#include "targets/node/boot/image_confirm.h"
 
 namespace cxsec::node {
 
+using boot::SwapRefusal;
+using boot::SwapRefusalName;
+using boot::SwapType;
+using boot::SwapTypeName;
 using firmware::RejectReason;
 using firmware::TrustedKey;
 using firmware::VerifiedImage;
-
-enum class SwapType { kNone, kTest, kPerm, kRevert, kFail };
-
-inline const char* SwapTypeName(SwapType type) {
-  switch (type) {
-    case SwapType::kNone: return "none";
-    case SwapType::kTest: return "test";
-    case SwapType::kPerm: return "perm";
-    case SwapType::kRevert: return "revert";
-    case SwapType::kFail: return "fail";
-  }
-  return "?";
-}
 
 // BootResult: what the bootloader hands control to.
 struct BootResult {
   SwapType swap = SwapType::kNone;
   std::optional<VerifiedImage> image;  // always set on success
-  // Why a requested upgrade was refused (kFail).
+  // Why a swap was refused or undone (boot_swap.h), and the verifier's
+  // reason behind it.
+  SwapRefusal refusal = SwapRefusal::kNone;
   RejectReason secondary_rejected = RejectReason::kNone;
+  bool counter_raised = false;
 };
 
-// SlotTrailer: the flags MCUboot keeps at the end of a slot.
-struct SlotTrailer {
-  bool magic = false;
-  uint8_t image_ok = firmware::kFlashErased;
-  uint8_t copy_done = firmware::kFlashErased;
+// FileSwapFlash: boot_flash.h's SwapFlash over one file per area.
+class FileSwapFlash {
+ public:
+  using Checkpoint = std::function<absl::Status(absl::string_view step)>;
+  static constexpr uint32_t kSectorSize = 4096;
+
+  FileSwapFlash(std::string dir, uint32_t slot_size, Checkpoint checkpoint)
+      : dir_(std::move(dir)),
+        slot_size_(slot_size),
+        checkpoint_(std::move(checkpoint)) {}
+
+  uint32_t AreaSize(boot::FlashArea area) const {
+    return area == boot::FlashArea::kBootState ||
+                   area == boot::FlashArea::kBootStateBackup
+               ? kSectorSize
+               : slot_size_;
+  }
+  uint32_t SectorSize() const { return kSectorSize; }
+
+  boot::FlashStatus Read(boot::FlashArea area, uint32_t offset,
+                         std::span<uint8_t> out) {
+    absl::StatusOr<Bytes> bytes = Load(area);
+    if (!bytes.ok()) return Fail(bytes.status());
+    if (offset > bytes->size() || out.size() > bytes->size() - offset) {
+      return Fail(absl::OutOfRangeError(
+          absl::StrCat(Path(area), ": read past the end")));
+    }
+    std::copy_n(bytes->begin() + offset, out.size(), out.begin());
+    return boot::FlashStatus::kOk;
+  }
+
+  boot::FlashStatus Write(boot::FlashArea area, uint32_t offset,
+                          std::span<const uint8_t> data) {
+    absl::StatusOr<Bytes> bytes = Load(area);
+    if (!bytes.ok()) return Fail(bytes.status());
+    if (offset % 4 != 0 || data.size() % 4 != 0 || offset > bytes->size() ||
+        data.size() > bytes->size() - offset) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          Path(area), ": misaligned or out-of-range write at ", offset)));
+    }
+    // NOR flash: only erased bytes can be programmed.
+    for (size_t i = 0; i < data.size(); ++i) {
+      if ((*bytes)[offset + i] != firmware::kFlashErased) {
+        return Fail(absl::FailedPreconditionError(absl::StrCat(
+            Path(area), ": write over bytes that are not erased at ",
+            offset + i)));
+      }
+    }
+    std::copy(data.begin(), data.end(), bytes->begin() + offset);
+    return Store(area, *bytes, absl::StrCat("write ", Name(area)));
+  }
+
+  boot::FlashStatus Erase(boot::FlashArea area, uint32_t offset,
+                          uint32_t size) {
+    absl::StatusOr<Bytes> bytes = Load(area);
+    if (!bytes.ok()) return Fail(bytes.status());
+    if (offset % kSectorSize != 0 || size % kSectorSize != 0 ||
+        offset > bytes->size() || size > bytes->size() - offset) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          Path(area), ": misaligned or out-of-range erase at ", offset)));
+    }
+    std::fill_n(bytes->begin() + offset, size, firmware::kFlashErased);
+    return Store(area, *bytes, absl::StrCat("erase ", Name(area)));
+  }
+
+  std::string Path(boot::FlashArea area) const {
+    return absl::StrCat(dir_, "/", Name(area));
+  }
+
+  // last_error: why the last failing operation failed (or the power cut).
+  const absl::Status& last_error() const { return last_error_; }
+
+ private:
+  static const char* Name(boot::FlashArea area) {
+    switch (area) {
+      case boot::FlashArea::kPrimary:
+        return "primary.slot";
+      case boot::FlashArea::kSecondary:
+        return "secondary.slot";
+      case boot::FlashArea::kScratch:
+        return "scratch.slot";
+      case boot::FlashArea::kBootState:
+        return "boot_state.sector";
+      case boot::FlashArea::kBootStateBackup:
+        return "boot_state_backup.sector";
+    }
+    return "unknown";
+  }
+
+  absl::StatusOr<Bytes> Load(boot::FlashArea area) const {
+    const std::string path = Path(area);
+    if (access(path.c_str(), F_OK) != 0) {
+      return Bytes(AreaSize(area), firmware::kFlashErased);
+    }
+    CXSEC_ASSIGN_OR_RETURN(std::string data,
+                           ReadFileBounded(path, AreaSize(area)));
+    if (data.size() != AreaSize(area)) {
+      return absl::DataLossError(absl::StrCat(path, ": ", data.size(),
+                                              " bytes, want ", AreaSize(area)));
+    }
+    return ToBytes(data);
+  }
+
+  boot::FlashStatus Store(boot::FlashArea area, const Bytes& bytes,
+                          absl::string_view step) {
+    if (absl::Status written =
+            WriteFileAtomically(Path(area), AsStringView(bytes), 0600);
+        !written.ok()) {
+      return Fail(written);
+    }
+    if (checkpoint_) {
+      if (absl::Status cut = checkpoint_(step); !cut.ok()) {
+        last_error_ = cut;
+        return boot::FlashStatus::kPowerCut;
+      }
+    }
+    return boot::FlashStatus::kOk;
+  }
+
+  boot::FlashStatus Fail(absl::Status status) {
+    last_error_ = std::move(status);
+    return boot::FlashStatus::kError;
+  }
+
+  std::string dir_;
+  uint32_t slot_size_;
+  Checkpoint checkpoint_;
+  absl::Status last_error_;
 };
+
+static_assert(boot::SwapFlash<FileSwapFlash>);
 
 class NodeBootloader {
  public:
-  // `checkpoint` is called after every persisted step with the step's
-  // name; returning an error stops the boot right there, which is how
-  // tests cut power at each step.
-  using Checkpoint = std::function<absl::Status(absl::string_view step)>;
+  // `checkpoint` is called after every flash write or erase with the
+  // step's name; returning an error cuts power right there.
+  using Checkpoint = FileSwapFlash::Checkpoint;
 
   NodeBootloader(std::string dir, uint32_t slot_size,
                  std::vector<TrustedKey> keys, Checkpoint checkpoint = nullptr)
-      : dir_(std::move(dir)),
-        slot_size_(slot_size),
-        keys_(std::move(keys)),
-        checkpoint_(std::move(checkpoint)) {}
+      : flash_(std::move(dir), slot_size, std::move(checkpoint)),
+        keys_(std::move(keys)) {}
 
   std::string SlotPath(absl::string_view slot) const {
-    return absl::StrCat(dir_, "/", slot, ".slot");
+    if (slot == "primary") return flash_.Path(boot::FlashArea::kPrimary);
+    if (slot == "secondary") return flash_.Path(boot::FlashArea::kSecondary);
+    return flash_.Path(boot::FlashArea::kScratch);
   }
-  std::string StatePath() const { return dir_ + "/boot_state"; }
 
   // --- Provisioning and application-side API ---
 
   // Provision writes a factory image, confirmed, into the primary slot
-  // and an erased secondary.
+  // and erases the secondary. The boot state is kept.
   [[nodiscard]] absl::Status Provision(ByteView image) {
-    Bytes slot = ToSlot(image);
-    SetTrailer(slot, {true, firmware::kFlagSet, firmware::kFlashErased});
-    CXSEC_RETURN_IF_ERROR(WriteSlot("primary", slot));
-    return WriteSlot("secondary", Bytes(slot_size_, firmware::kFlashErased));
+    CXSEC_ASSIGN_OR_RETURN(ByteView body, ImageBytes(image));
+    for (boot::FlashArea slot :
+         {boot::FlashArea::kPrimary, boot::FlashArea::kSecondary}) {
+      CXSEC_RETURN_IF_ERROR(
+          Check(flash_.Erase(slot, 0, flash_.AreaSize(slot))));
+    }
+    // Written as a request in the secondary would be, then the primary
+    // trailer marks it confirmed (never swapped in: copy_done erased).
+    Bytes padded(body.begin(), body.end());
+    padded.resize((padded.size() + 3) & ~size_t{3}, firmware::kFlashErased);
+    if (!padded.empty()) {
+      CXSEC_RETURN_IF_ERROR(
+          Check(flash_.Write(boot::FlashArea::kPrimary, 0, padded)));
+    }
+    CXSEC_RETURN_IF_ERROR(
+        Check(boot::WriteTrailerFlag(flash_, boot::FlashArea::kPrimary,
+                                     firmware::kTrailerImageOkOffsetFromEnd)));
+    return Check(boot::WriteTrailerMagic(flash_, boot::FlashArea::kPrimary));
   }
 
   // RequestUpgrade writes a signed image into the secondary slot with the
   // trailer magic (boot_set_pending); `permanent` also sets image_ok.
+  // Refused while the running image is an unconfirmed TEST image.
   [[nodiscard]] absl::Status RequestUpgrade(ByteView image, bool permanent) {
-    Bytes slot = ToSlot(image);
-    SetTrailer(slot, {true, permanent ? firmware::kFlagSet : firmware::kFlashErased,
-                      firmware::kFlashErased});
-    return WriteSlot("secondary", slot);
+    CXSEC_ASSIGN_OR_RETURN(ByteView body, ImageBytes(image));
+    return ToStatus(boot::RequestUpgrade(flash_, body, permanent));
   }
 
   // ConfirmRunningImage is what the running image calls once it works
   // (boot_set_confirmed): image_ok in the primary trailer.
   [[nodiscard]] absl::Status ConfirmRunningImage() {
-    CXSEC_ASSIGN_OR_RETURN(Bytes slot, ReadSlot("primary"));
-    SlotTrailer trailer = GetTrailer(slot);
-    trailer.magic = true;
-    trailer.image_ok = firmware::kFlagSet;
-    SetTrailer(slot, trailer);
-    return WriteSlot("primary", slot);
+    return ToStatus(boot::ConfirmRunningImage(flash_));
   }
 
-  [[nodiscard]] absl::StatusOr<uint32_t> StoredSecurityCounter() const {
-    CXSEC_ASSIGN_OR_RETURN(State state, LoadState());
+  [[nodiscard]] absl::StatusOr<uint32_t> StoredSecurityCounter() {
+    boot::BootStateJournal<FileSwapFlash> journal(flash_);
+    boot::BootState state;
+    CXSEC_RETURN_IF_ERROR(ToStatus(journal.Load(state)));
     return state.security_counter;
   }
 
   // --- The bootloader ---
 
-  // Boot resumes an interrupted swap, performs a requested one (after
-  // verifying the new image), verifies the primary slot and returns it.
+  // Boot runs boot_swap.h's state machine and returns the image to run.
   [[nodiscard]] absl::StatusOr<BootResult> Boot() {
-    CXSEC_ASSIGN_OR_RETURN(State state, LoadState());
+    std::array<uint8_t, 4096> buffer;
+    boot::BootSwap<FileSwapFlash, firmware::BoringSslFirmwareCrypto> machine(
+        flash_, keys_, buffer);
+    const boot::BootReport report = machine.Boot();
+    if (report.failure == boot::BootFailure::kNoBootableImage) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("no bootable image: primary slot rejected: ",
+                       firmware::RejectReasonText(report.image_reason)));
+    }
+    CXSEC_RETURN_IF_ERROR(ToStatus(report.failure));
     BootResult result;
-    if (state.phase != Phase::kIdle) {
-      result.swap = state.swap;
-      CXSEC_RETURN_IF_ERROR(RunSwap(state));
-    } else {
-      CXSEC_ASSIGN_OR_RETURN(Bytes primary, ReadSlot("primary"));
-      CXSEC_ASSIGN_OR_RETURN(Bytes secondary, ReadSlot("secondary"));
-      SlotTrailer primary_trailer = GetTrailer(primary);
-      SlotTrailer secondary_trailer = GetTrailer(secondary);
-      if (primary_trailer.magic && primary_trailer.copy_done == firmware::kFlagSet &&
-          primary_trailer.image_ok != firmware::kFlagSet) {
-        result.swap = SwapType::kRevert;  // a test image that never confirmed
-      } else if (secondary_trailer.magic) {
-        firmware::VerifyOutcome outcome = VerifySlot(secondary, state);
-        if (!outcome.ok()) {
-          result.swap = SwapType::kFail;
-          result.secondary_rejected = outcome.reason;
-          CXSEC_RETURN_IF_ERROR(
-              WriteSlot("secondary", Bytes(slot_size_, firmware::kFlashErased)));
-          CXSEC_RETURN_IF_ERROR(Step("erase-rejected-secondary"));
-        } else {
-          result.swap = secondary_trailer.image_ok == firmware::kFlagSet
-                            ? SwapType::kPerm
-                            : SwapType::kTest;
-        }
-      }
-      if (result.swap == SwapType::kTest || result.swap == SwapType::kPerm ||
-          result.swap == SwapType::kRevert) {
-        state.phase = Phase::kStarted;
-        state.swap = result.swap;
-        CXSEC_RETURN_IF_ERROR(SaveState(state));
-        CXSEC_RETURN_IF_ERROR(Step("swap-started"));
-        CXSEC_RETURN_IF_ERROR(RunSwap(state));
-      }
-    }
-
-    CXSEC_ASSIGN_OR_RETURN(Bytes primary, ReadSlot("primary"));
-    firmware::VerifyOutcome outcome = VerifySlot(primary, state);
-    if (!outcome.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "no bootable image: primary slot rejected: ",
-          firmware::RejectReasonText(outcome.reason)));
-    }
-    // Anti-rollback: raise the stored counter only for a confirmed image.
-    if (GetTrailer(primary).image_ok == firmware::kFlagSet &&
-        outcome.image().security_counter() > state.security_counter) {
-      state.security_counter = outcome.image().security_counter();
-      CXSEC_RETURN_IF_ERROR(SaveState(state));
-      CXSEC_RETURN_IF_ERROR(Step("counter-raised"));
-    }
-    result.image = outcome.image();
+    result.swap = report.swap;
+    result.refusal = report.refusal;
+    result.secondary_rejected = report.image_reason;
+    result.counter_raised = report.counter_raised;
+    result.image = report.primary.image();
     return result;
   }
 
-  static SlotTrailer GetTrailer(ByteView slot) {
-    SlotTrailer trailer;
-    if (slot.size() < 64) return trailer;
+  static boot::SlotTrailer GetTrailer(ByteView slot) {
+    boot::SlotTrailer trailer;
+    if (slot.size() < boot::kTrailerRegionSize) return trailer;
     const uint8_t* end = slot.data() + slot.size();
-    trailer.magic = std::equal(firmware::kBootMagic.begin(),
-                               firmware::kBootMagic.end(),
-                               end - firmware::kTrailerMagicOffsetFromEnd);
+    trailer.magic =
+        std::equal(firmware::kBootMagic.begin(), firmware::kBootMagic.end(),
+                   end - firmware::kTrailerMagicOffsetFromEnd);
     trailer.image_ok = *(end - firmware::kTrailerImageOkOffsetFromEnd);
     trailer.copy_done = *(end - firmware::kTrailerCopyDoneOffsetFromEnd);
     return trailer;
   }
 
  private:
-  enum class Phase { kIdle, kStarted, kScratchWritten, kPrimaryWritten };
-
-  struct State {
-    uint32_t security_counter = 0;
-    Phase phase = Phase::kIdle;
-    SwapType swap = SwapType::kNone;
-  };
-
-  static void SetTrailer(Bytes& slot, const SlotTrailer& trailer) {
-    uint8_t* end = slot.data() + slot.size();
-    if (trailer.magic) {
-      std::copy(firmware::kBootMagic.begin(), firmware::kBootMagic.end(),
-                end - firmware::kTrailerMagicOffsetFromEnd);
-    } else {
-      std::fill(end - firmware::kTrailerMagicOffsetFromEnd, end,
-                firmware::kFlashErased);
+  // ImageBytes: the image without slot padding. A file padded to the slot
+  // size (imgtool --pad) brings a trailer, which belongs to the bootloader.
+  absl::StatusOr<ByteView> ImageBytes(ByteView image) const {
+    const uint32_t region =
+        boot::ImageRegionSize(flash_, boot::FlashArea::kSecondary);
+    if (image.size() == flash_.AreaSize(boot::FlashArea::kSecondary)) {
+      image = image.subspan(0, region);
     }
-    *(end - firmware::kTrailerImageOkOffsetFromEnd) = trailer.image_ok;
-    *(end - firmware::kTrailerCopyDoneOffsetFromEnd) = trailer.copy_done;
-  }
-
-  Bytes ToSlot(ByteView image) const {
-    Bytes slot(image.begin(), image.end());
-    slot.resize(slot_size_, firmware::kFlashErased);
-    // The trailer region belongs to the bootloader; clear what the image
-    // file may have brought along.
-    SetTrailer(slot, {});
-    return slot;
-  }
-
-  absl::Status Step(absl::string_view name) {
-    return checkpoint_ ? checkpoint_(name) : absl::OkStatus();
-  }
-
-  firmware::VerifyOutcome VerifySlot(const Bytes& slot, const State& state) const {
-    firmware::VerifyOptions options;
-    options.stored_security_counter = state.security_counter;
-    uint8_t buffer[4096];
-    // Only the region before the trailer is image; the trailer must not be
-    // taken for TLV bytes.
-    ByteView image(slot.data(), slot.size() - firmware::kImgtoolTrailerSize);
-    return firmware::VerifyImage(firmware::MemoryImageSource(image), keys_,
-                                 options, absl::MakeSpan(buffer));
-  }
-
-  // RunSwap moves the swap forward from the recorded phase. Every step
-  // reads only slots the later steps leave untouched, so replaying a step
-  // after power loss writes the same bytes again.
-  absl::Status RunSwap(State& state) {
-    if (state.phase == Phase::kStarted) {
-      CXSEC_ASSIGN_OR_RETURN(Bytes primary, ReadSlot("primary"));
-      CXSEC_RETURN_IF_ERROR(WriteSlot("scratch", primary));
-      state.phase = Phase::kScratchWritten;
-      CXSEC_RETURN_IF_ERROR(SaveState(state));
-      CXSEC_RETURN_IF_ERROR(Step("scratch-written"));
+    if (image.size() > region) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "image of ", image.size(), " bytes does not fit the slot's ", region,
+          "-byte image region"));
     }
-    if (state.phase == Phase::kScratchWritten) {
-      CXSEC_ASSIGN_OR_RETURN(Bytes incoming, ReadSlot("secondary"));
-      // TEST leaves image_ok unset: unless the image confirms itself,
-      // the next boot reverts. PERM and REVERT land confirmed.
-      SetTrailer(incoming,
-                 {true,
-                  state.swap == SwapType::kTest ? firmware::kFlashErased
-                                                : firmware::kFlagSet,
-                  firmware::kFlagSet});
-      CXSEC_RETURN_IF_ERROR(WriteSlot("primary", incoming));
-      state.phase = Phase::kPrimaryWritten;
-      CXSEC_RETURN_IF_ERROR(SaveState(state));
-      CXSEC_RETURN_IF_ERROR(Step("primary-written"));
+    return image;
+  }
+
+  absl::Status Check(boot::FlashStatus status) const {
+    if (status == boot::FlashStatus::kOk) return absl::OkStatus();
+    return flash_.last_error().ok()
+               ? absl::InternalError("flash operation failed")
+               : flash_.last_error();
+  }
+
+  absl::Status ToStatus(const boot::ImageControlResult& result) const {
+    switch (result.reason()) {
+      case boot::ImageControlReason::kNone:
+        return absl::OkStatus();
+      case boot::ImageControlReason::kPrimaryUnconfirmed:
+        return absl::FailedPreconditionError(
+            "upgrade refused: the running image is an unconfirmed test image "
+            "(confirm it, or let the next boot revert it, first)");
+      case boot::ImageControlReason::kFlashError:
+        return Check(boot::FlashStatus::kError);
+      default:
+        return absl::FailedPreconditionError(
+            boot::ImageControlReasonName(result.reason()));
     }
-    if (state.phase == Phase::kPrimaryWritten) {
-      CXSEC_ASSIGN_OR_RETURN(Bytes outgoing, ReadSlot("scratch"));
-      SetTrailer(outgoing, {});  // no magic: it requests nothing
-      CXSEC_RETURN_IF_ERROR(WriteSlot("secondary", outgoing));
-      CXSEC_RETURN_IF_ERROR(Step("secondary-written"));
-      state.phase = Phase::kIdle;
-      state.swap = SwapType::kNone;
-      CXSEC_RETURN_IF_ERROR(SaveState(state));
-      CXSEC_RETURN_IF_ERROR(Step("swap-done"));
+  }
+
+  absl::Status ToStatus(boot::BootFailure failure) const {
+    switch (failure) {
+      case boot::BootFailure::kNone:
+        return absl::OkStatus();
+      case boot::BootFailure::kPowerCut:
+      case boot::BootFailure::kFlashError:
+        return Check(boot::FlashStatus::kError);
+      case boot::BootFailure::kBootStateCorrupt:
+        return absl::DataLossError(absl::StrCat(
+            flash_.Path(boot::FlashArea::kBootState), ": boot state corrupt (",
+            boot::BootFailureName(failure), ")"));
+      default:
+        return absl::FailedPreconditionError(boot::BootFailureName(failure));
     }
-    return absl::OkStatus();
   }
 
-  absl::StatusOr<Bytes> ReadSlot(absl::string_view slot) const {
-    CXSEC_ASSIGN_OR_RETURN(std::string data,
-                           ReadFileBounded(SlotPath(slot), slot_size_));
-    if (data.size() != slot_size_) {
-      return absl::DataLossError(absl::StrCat(SlotPath(slot), ": ",
-                                              data.size(), " bytes, want ",
-                                              slot_size_));
-    }
-    return ToBytes(data);
-  }
-
-  absl::Status WriteSlot(absl::string_view slot, const Bytes& data) {
-    return WriteFileAtomically(SlotPath(slot), AsStringView(data), 0600);
-  }
-
-  absl::StatusOr<State> LoadState() const {
-    State state;
-    if (access(StatePath().c_str(), F_OK) != 0) return state;  // factory
-    CXSEC_ASSIGN_OR_RETURN(std::string text, ReadFileBounded(StatePath(), 4096));
-    int line_number = 0;
-    for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-      ++line_number;
-      std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
-      auto bad = [&] {
-        return absl::DataLossError(absl::StrCat(StatePath(), ":", line_number,
-                                                ": bad entry '", kv.first, "'"));
-      };
-      if (kv.first == "security_counter") {
-        if (!absl::SimpleAtoi(kv.second, &state.security_counter)) return bad();
-      } else if (kv.first == "phase") {
-        if (kv.second == "idle") state.phase = Phase::kIdle;
-        else if (kv.second == "started") state.phase = Phase::kStarted;
-        else if (kv.second == "scratch") state.phase = Phase::kScratchWritten;
-        else if (kv.second == "primary") state.phase = Phase::kPrimaryWritten;
-        else return bad();
-      } else if (kv.first == "swap") {
-        if (kv.second == "none") state.swap = SwapType::kNone;
-        else if (kv.second == "test") state.swap = SwapType::kTest;
-        else if (kv.second == "perm") state.swap = SwapType::kPerm;
-        else if (kv.second == "revert") state.swap = SwapType::kRevert;
-        else return bad();
-      } else {
-        return bad();
-      }
-    }
-    return state;
-  }
-
-  absl::Status SaveState(const State& state) {
-    const char* phase = state.phase == Phase::kIdle      ? "idle"
-                        : state.phase == Phase::kStarted ? "started"
-                        : state.phase == Phase::kScratchWritten ? "scratch"
-                                                                : "primary";
-    return WriteFileAtomically(
-        StatePath(),
-        absl::StrCat("security_counter=", state.security_counter, "\nphase=",
-                     phase, "\nswap=", SwapTypeName(state.swap), "\n"),
-        0600);
-  }
-
-  std::string dir_;
-  uint32_t slot_size_;
+  mutable FileSwapFlash flash_;
   std::vector<TrustedKey> keys_;
-  Checkpoint checkpoint_;
 };
 
 }  // namespace cxsec::node

@@ -1,14 +1,19 @@
-// Proves the node boot flow: TEST upgrades run once and are reverted
-// unless confirmed; PERM upgrades stick; an upgrade that fails
-// verification (bad key, tampered, rollback) is erased and never runs; a
-// corrupt primary never boots; the security counter rises only after
-// confirmation; and power cut after any persisted step of a swap or a
-// revert still ends in the right verified image.
+// Proves the node boot flow (boot_swap.h over files): TEST upgrades run
+// once and are reverted unless confirmed; PERM upgrades stick; an upgrade
+// that fails verification (bad key, tampered, rollback) is erased and
+// never runs; a corrupt primary never boots; the security counter rises
+// only after confirmation; and power cut after any flash write or erase of
+// a swap, a revert or a swap back still ends in the right verified image.
+// The issue 18.3 tests (revert verifies first, no request over an
+// unconfirmed test image, swap back after a failed final check) failed on
+// the node_boot.h before boot_swap.h.
 #include "targets/node/boot/node_boot.h"
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,15 +33,14 @@ constexpr uint32_t kSlotSize = 16 * 1024;
 class NodeBootTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    static int counter = 0;
-    dir_ = std::string(getenv("TEST_TMPDIR")) + "/node" + std::to_string(counter++);
-    ASSERT_TRUE(MakeDirectories(dir_, 0700).ok());
+    NewDirectory();
     key_ = std::make_unique<SigningKey>(
         SigningKey::Generate(SignatureAlgorithm::kEcdsaP256).value());
     keys_ = {key_->ToTrustedKey().value()};
   }
 
-  Bytes Image(uint8_t major, uint32_t counter, const SigningKey* key = nullptr) {
+  Bytes Image(uint8_t major, uint32_t counter,
+              const SigningKey* key = nullptr) {
     firmware::SignOptions options;
     options.version = {major, 0, 0, 0};
     options.security_counter = counter;
@@ -64,6 +68,49 @@ class NodeBootTest : public ::testing::Test {
     if (!result.ok()) return -1;
     EXPECT_EQ(result->swap, expected_swap) << SwapTypeName(result->swap);
     return result->image->header().version.major;
+  }
+
+  // NewDirectory: fresh simulated flash (factory-erased).
+  void NewDirectory() {
+    static int counter = 0;
+    dir_ = std::string(getenv("TEST_TMPDIR")) + "/node" +
+           std::to_string(counter++);
+    ASSERT_TRUE(MakeDirectories(dir_, 0700).ok());
+  }
+
+  // Counter: a checkpoint that counts flash steps.
+  static NodeBootloader::Checkpoint Counter(int* steps) {
+    return [steps](absl::string_view) {
+      ++*steps;
+      return absl::OkStatus();
+    };
+  }
+
+  // PowerCut: a checkpoint that cuts power after flash step `cut`.
+  static NodeBootloader::Checkpoint PowerCut(int cut, std::string* cut_at) {
+    auto step = std::make_shared<int>(0);
+    return [=](absl::string_view name) {
+      if (++*step != cut) return absl::OkStatus();
+      *cut_at = std::string(name);
+      return absl::AbortedError("power cut");
+    };
+  }
+
+  void FlipByte(const std::string& slot, size_t offset) {
+    const std::string path = dir_ + "/" + slot + ".slot";
+    std::string bytes = ReadFileBounded(path, kSlotSize).value();
+    bytes[offset] ^= 0x40;
+    ASSERT_TRUE(WriteFileAtomically(path, bytes, 0600).ok());
+  }
+
+  // WriteRequestDirectly: an upgrade request as raw flash contents
+  // (image, padding, trailer magic), bypassing RequestUpgrade's checks.
+  void WriteRequestDirectly(const Bytes& image) {
+    std::string slot(image.begin(), image.end());
+    slot.resize(kSlotSize, '\xff');
+    std::copy(firmware::kBootMagic.begin(), firmware::kBootMagic.end(),
+              slot.end() - firmware::kTrailerMagicOffsetFromEnd);
+    ASSERT_TRUE(WriteFileAtomically(dir_ + "/secondary.slot", slot, 0600).ok());
   }
 
   std::string dir_;
@@ -115,7 +162,8 @@ TEST_F(NodeBootTest, PermanentUpgradeSticks) {
 }
 
 TEST_F(NodeBootTest, UpgradeFailingVerificationNeverRuns) {
-  SigningKey stranger = SigningKey::Generate(SignatureAlgorithm::kEd25519).value();
+  SigningKey stranger =
+      SigningKey::Generate(SignatureAlgorithm::kEd25519).value();
   Bytes tampered = Image(2, 2);
   tampered[0x200 + 7] ^= 1;
   for (const Bytes& bad : {Image(2, 2, &stranger), tampered}) {
@@ -133,7 +181,8 @@ TEST_F(NodeBootTest, UpgradeFailingVerificationNeverRuns) {
 
 TEST_F(NodeBootTest, CorruptPrimaryNeverBoots) {
   ASSERT_TRUE(Loader().Provision(Image(1, 1)).ok());
-  std::string primary = ReadFileBounded(dir_ + "/primary.slot", kSlotSize).value();
+  std::string primary =
+      ReadFileBounded(dir_ + "/primary.slot", kSlotSize).value();
   primary[0x300] ^= 0x40;
   ASSERT_TRUE(WriteFileAtomically(dir_ + "/primary.slot", primary, 0600).ok());
   absl::StatusOr<BootResult> result = Loader().Boot();
@@ -142,34 +191,25 @@ TEST_F(NodeBootTest, CorruptPrimaryNeverBoots) {
       << result.status();
 }
 
-TEST_F(NodeBootTest, PowerCutAtEveryStepOfTestSwapAndRevert) {
-  // Count the steps of a TEST swap and of the revert that follows.
-  int swap_steps = 0;
+// Power cut after every flash write or erase of a TEST swap, and then of
+// the revert that follows; every cut boots on into the right image.
+TEST_F(NodeBootTest, PowerCutAfterEveryStepOfTestSwapAndRevert) {
   ProvisionAndBoot();
   ASSERT_TRUE(Loader().RequestUpgrade(Image(2, 2), false).ok());
-  auto counting = [&](absl::string_view) { ++swap_steps; return absl::OkStatus(); };
-  ASSERT_TRUE(Loader(counting).Boot().ok());
+  int swap_steps = 0;
+  ASSERT_TRUE(Loader(Counter(&swap_steps)).Boot().ok());
   int revert_steps = 0;
-  auto counting_revert = [&](absl::string_view) { ++revert_steps; return absl::OkStatus(); };
-  ASSERT_TRUE(Loader(counting_revert).Boot().ok());
-  ASSERT_GE(swap_steps, 4);
-  ASSERT_GE(revert_steps, 4);
+  ASSERT_TRUE(Loader(Counter(&revert_steps)).Boot().ok());
+  ASSERT_GE(swap_steps, 8);
+  ASSERT_GE(revert_steps, 8);
 
   for (int cut = 1; cut <= swap_steps; ++cut) {
     SCOPED_TRACE("swap, power cut after step " + std::to_string(cut));
     ProvisionAndBoot();
     ASSERT_TRUE(Loader().RequestUpgrade(Image(2, 2), false).ok());
-    int step = 0;
     std::string cut_at;
-    auto power_cut = [&](absl::string_view name) {
-      if (++step == cut) {
-        cut_at = std::string(name);
-        return absl::AbortedError("power cut");
-      }
-      return absl::OkStatus();
-    };
-    EXPECT_FALSE(Loader(power_cut).Boot().ok());
-    if (cut_at != "swap-done") {
+    EXPECT_FALSE(Loader(PowerCut(cut, &cut_at)).Boot().ok());
+    if (cut < swap_steps) {
       // The next boot finishes the swap and runs the test image once...
       EXPECT_EQ(BootMajor(SwapType::kTest), 2) << "cut at " << cut_at;
     }
@@ -177,6 +217,7 @@ TEST_F(NodeBootTest, PowerCutAtEveryStepOfTestSwapAndRevert) {
     // lost after the swap but before the test image confirmed itself).
     EXPECT_EQ(BootMajor(SwapType::kRevert), 1) << "cut at " << cut_at;
     EXPECT_EQ(BootMajor(SwapType::kNone), 1);
+    EXPECT_EQ(*Loader().StoredSecurityCounter(), 1u);
   }
 
   for (int cut = 1; cut <= revert_steps; ++cut) {
@@ -184,18 +225,149 @@ TEST_F(NodeBootTest, PowerCutAtEveryStepOfTestSwapAndRevert) {
     ProvisionAndBoot();
     ASSERT_TRUE(Loader().RequestUpgrade(Image(2, 2), false).ok());
     ASSERT_EQ(BootMajor(SwapType::kTest), 2);
-    int step = 0;
     std::string cut_at;
-    auto power_cut = [&](absl::string_view name) {
-      if (++step != cut) return absl::OkStatus();
-      cut_at = std::string(name);
-      return absl::AbortedError("power cut");
-    };
-    EXPECT_FALSE(Loader(power_cut).Boot().ok());
+    EXPECT_FALSE(Loader(PowerCut(cut, &cut_at)).Boot().ok());
     // A revert cut short is finished on the next boot; one that completed
     // just boots the old image.
-    EXPECT_EQ(BootMajor(cut_at == "swap-done" ? SwapType::kNone : SwapType::kRevert), 1)
+    EXPECT_EQ(
+        BootMajor(cut == revert_steps ? SwapType::kNone : SwapType::kRevert), 1)
         << "cut at " << cut_at;
+    EXPECT_EQ(BootMajor(SwapType::kNone), 1);
+    EXPECT_EQ(*Loader().StoredSecurityCounter(), 1u);
+  }
+}
+
+// Power cut after every step of a PERM swap: it always ends installed,
+// with the counter raised exactly once it runs.
+TEST_F(NodeBootTest, PowerCutAfterEveryStepOfPermSwap) {
+  ProvisionAndBoot();
+  ASSERT_TRUE(Loader().RequestUpgrade(Image(3, 3), true).ok());
+  int steps = 0;
+  ASSERT_TRUE(Loader(Counter(&steps)).Boot().ok());
+  for (int cut = 1; cut <= steps; ++cut) {
+    SCOPED_TRACE("perm, power cut after step " + std::to_string(cut));
+    // A fresh node each round: the stored counter (3) refuses image 1.
+    NewDirectory();
+    ProvisionAndBoot();
+    ASSERT_TRUE(Loader().RequestUpgrade(Image(3, 3), true).ok());
+    std::string cut_at;
+    EXPECT_FALSE(Loader(PowerCut(cut, &cut_at)).Boot().ok());
+    absl::StatusOr<BootResult> result = Loader().Boot();
+    ASSERT_TRUE(result.ok()) << result.status() << " after cut at " << cut_at;
+    EXPECT_EQ(result->image->header().version.major, 3) << "cut at " << cut_at;
+    EXPECT_EQ(BootMajor(SwapType::kNone), 3);
+    EXPECT_EQ(*Loader().StoredSecurityCounter(), 3u);
+  }
+}
+
+// Issue 18.3: a revert verified nothing and copied whatever the secondary
+// held into the primary. Now a secondary that fails verification is never
+// swapped in; the (verified) test image keeps running instead of a brick.
+TEST_F(NodeBootTest, RevertNeverCopiesAnUnverifiedImage) {
+  ProvisionAndBoot();
+  ASSERT_TRUE(Loader().RequestUpgrade(Image(2, 2), false).ok());
+  ASSERT_EQ(BootMajor(SwapType::kTest), 2);
+  FlipByte("secondary", 0x300);  // the previous image, now in secondary
+  absl::StatusOr<BootResult> result = Loader().Boot();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->swap, SwapType::kFail);
+  EXPECT_EQ(result->refusal, SwapRefusal::kRevertTargetRejected);
+  EXPECT_EQ(result->secondary_rejected, RejectReason::kDigestMismatch);
+  EXPECT_EQ(result->image->header().version.major, 2);
+  EXPECT_EQ(*Loader().StoredSecurityCounter(), 1u);
+}
+
+// Issue 18.3: an upgrade requested while the running test image is
+// unconfirmed would overwrite the image to revert to.
+TEST_F(NodeBootTest, UpgradeRequestRefusedWhileTestImageUnconfirmed) {
+  ProvisionAndBoot();
+  ASSERT_TRUE(Loader().RequestUpgrade(Image(2, 2), false).ok());
+  ASSERT_EQ(BootMajor(SwapType::kTest), 2);
+  absl::Status refused = Loader().RequestUpgrade(Image(3, 9), false);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  // Once the test image confirms itself, requests are taken again.
+  ASSERT_TRUE(Loader().ConfirmRunningImage().ok());
+  EXPECT_TRUE(Loader().RequestUpgrade(Image(3, 9), false).ok());
+}
+
+// Issue 18.3: a request that reached the secondary anyway (written
+// without the API) used to be "reverted" into the primary, confirmed,
+// raising the counter to its value without a test run. It is now refused
+// and kept until the running image confirms; then it gets its test run.
+TEST_F(NodeBootTest,
+       RequestWhileTestImageUnconfirmedIsNeitherRevertedToNorMadePermanent) {
+  ProvisionAndBoot();
+  ASSERT_TRUE(Loader().RequestUpgrade(Image(2, 2), false).ok());
+  ASSERT_EQ(BootMajor(SwapType::kTest), 2);
+  WriteRequestDirectly(Image(3, 9));
+  absl::StatusOr<BootResult> result = Loader().Boot();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->swap, SwapType::kFail);
+  EXPECT_EQ(result->refusal, SwapRefusal::kPrimaryUnconfirmed);
+  EXPECT_EQ(result->image->header().version.major, 2);
+  EXPECT_EQ(*Loader().StoredSecurityCounter(), 1u);
+
+  ASSERT_TRUE(Loader().ConfirmRunningImage().ok());
+  EXPECT_EQ(BootMajor(SwapType::kTest), 3);
+  // Image 2's counter was raised before image 3 took its place; image
+  // 3's waits for its own confirmation.
+  EXPECT_EQ(*Loader().StoredSecurityCounter(), 2u);
+  EXPECT_EQ(BootMajor(SwapType::kRevert), 2);
+  EXPECT_EQ(*Loader().StoredSecurityCounter(), 2u);
+}
+
+// Issue 18.3: when the primary fails its final check after a swap (here
+// the secondary changed after it was verified), the previous image is
+// swapped back instead of leaving nothing to boot.
+TEST_F(NodeBootTest, FinalCheckFailureSwapsBack) {
+  for (bool permanent : {false, true}) {
+    SCOPED_TRACE(permanent ? "perm" : "test");
+    NewDirectory();
+    ProvisionAndBoot();
+    ASSERT_TRUE(Loader().RequestUpgrade(Image(2, 2), permanent).ok());
+    int step = 0;
+    auto tamper_after_verification = [&](absl::string_view) {
+      if (++step == 1) FlipByte("secondary", 0x300);
+      return absl::OkStatus();
+    };
+    absl::StatusOr<BootResult> result =
+        Loader(tamper_after_verification).Boot();
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->swap, SwapType::kRevert);
+    EXPECT_EQ(result->refusal, SwapRefusal::kSwappedImageRejected);
+    EXPECT_EQ(result->secondary_rejected, RejectReason::kDigestMismatch);
+    EXPECT_EQ(result->image->header().version.major, 1);
+    EXPECT_EQ(BootMajor(SwapType::kNone), 1);
+    EXPECT_EQ(*Loader().StoredSecurityCounter(), 1u);
+  }
+}
+
+// ...and that holds with power cut after any step of the swap or the
+// swap back.
+TEST_F(NodeBootTest, PowerCutAfterEveryStepOfSwapBack) {
+  int steps = 0;
+  auto run = [&](int cut) -> absl::Status {
+    ProvisionAndBoot();
+    EXPECT_TRUE(Loader().RequestUpgrade(Image(2, 2), true).ok());
+    int step = 0;
+    auto hook = [&](absl::string_view) {
+      ++step;
+      if (step == 1) FlipByte("secondary", 0x300);
+      if (cut == 0) ++steps;
+      if (step == cut) return absl::AbortedError("power cut");
+      return absl::OkStatus();
+    };
+    return Loader(hook).Boot().status();
+  };
+  ASSERT_TRUE(run(0).ok());
+  ASSERT_GE(steps, 16);
+  for (int cut = 1; cut <= steps; ++cut) {
+    SCOPED_TRACE("power cut after step " + std::to_string(cut));
+    NewDirectory();
+    EXPECT_FALSE(run(cut).ok());
+    absl::StatusOr<BootResult> result = Loader().Boot();
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->image->header().version.major, 1);
     EXPECT_EQ(BootMajor(SwapType::kNone), 1);
     EXPECT_EQ(*Loader().StoredSecurityCounter(), 1u);
   }

@@ -1,5 +1,5 @@
 // The node's flash layout on QEMU's mps2-an385: where the bootloader finds
-// the primary slot and its anti-rollback counter. Offsets are relative to
+// the slots, the swap scratch and the boot state. Offsets are relative to
 // the board's storage region (board::FlashRead and friends); the absolute
 // addresses are what QEMU's `-device loader,addr=` and the test app's
 // linker script (test_app/test_app.ld) use.
@@ -7,12 +7,16 @@
 //   0x00000000  bootloader (the ELF QEMU boots with -kernel)
 //   0x00300000  storage region, 1 MiB, 4 KiB sectors:
 //     +0x00000  primary slot, 256 KiB: MCUboot header (0x200), body, TLVs
-//     +0x40000  secondary slot, 256 KiB (not used by this bootloader yet)
-//     +0x80000  scratch, 128 KiB (reserved for the swap)
+//     +0x40000  secondary slot, 256 KiB (upgrade requests; after a swap,
+//               the previous image)
+//     +0x80000  swap scratch, 256 KiB (a whole slot's image region)
+//     +0xF9000  boot state backup sector (the journal while compacted)
 //     +0xFC000  Mioty frame counter, 2 sectors (the node app's, A/B)
 //     +0xFE000  node key area sector (core/device/node_key_area.h;
 //               `cxsec provision --mioty-eui` writes its first 48 bytes)
-//     +0xFF000  boot state sector: the anti-rollback counter record
+//     +0xFF000  boot state sector: the boot state journal, whose records
+//               are the anti-rollback counter record plus the swap phase
+//               (targets/node/boot/boot_swap.h)
 //
 // A header only with constants, shared by the bootloader and host tools.
 #ifndef CXSEC_TARGETS_NODE_BOOTLOADER_FLASH_LAYOUT_H_
@@ -30,7 +34,8 @@ inline constexpr uint32_t kPrimarySlotSize = 0x40000;
 inline constexpr uint32_t kSecondarySlotOffset = 0x40000;
 inline constexpr uint32_t kSecondarySlotSize = 0x40000;
 inline constexpr uint32_t kScratchOffset = 0x80000;
-inline constexpr uint32_t kScratchSize = 0x20000;
+inline constexpr uint32_t kScratchSize = 0x40000;
+inline constexpr uint32_t kBootStateBackupOffset = 0xF9000;
 // The DTLS node's boot counter (two sectors, the frame counter store's
 // format): bumped and persisted on every boot before the DRBG is seeded,
 // so no two boots draw the same random bytes (NODE_FIRMWARE.md).
@@ -49,6 +54,7 @@ inline constexpr uint32_t kImageHeaderSize = 0x200;
 
 inline constexpr uint32_t kPrimarySlotAddress =
     kStorageBaseAddress + kPrimarySlotOffset;
+inline constexpr uint32_t kStorageSize = 0x100000;
 inline constexpr uint32_t kBootStateAddress =
     kStorageBaseAddress + kBootStateOffset;
 inline constexpr uint32_t kNodeKeyAreaAddress =
@@ -58,7 +64,8 @@ inline constexpr uint32_t kDtlsBootCounterAddress =
 inline constexpr uint32_t kMiotyCounterAddress =
     kStorageBaseAddress + kMiotyCounterOffset;  // 0x003FC000
 
-static_assert(kScratchOffset + kScratchSize <= kDtlsBootCounterOffset);
+static_assert(kScratchOffset + kScratchSize <= kBootStateBackupOffset);
+static_assert(kBootStateBackupOffset + kSectorSize <= kDtlsBootCounterOffset);
 static_assert(kDtlsBootCounterOffset + kDtlsBootCounterSectors * kSectorSize <=
               kMiotyCounterOffset);
 static_assert(kMiotyCounterOffset + kMiotyCounterSectors * kSectorSize <=

@@ -7,9 +7,13 @@
 //   slot_image_tool strip-signature IN OUT      the ECDSA/Ed25519 TLV removed
 //                                               (KEYHASH and SHA256 stay)
 //   slot_image_tool rollback-counter N OUT      the 16-byte counter record
+//   slot_image_tool storage OUT FILE@OFFSET...  the node's whole storage
+//                                               region (erased, 0xFF) with
+//                                               each FILE placed at OFFSET
 //
 // Each edit keeps the rest of the image valid, so a refusal can only come
 // from that edit. Host-only (a test helper, not shipped).
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +23,7 @@
 #include <vector>
 
 #include "core/firmware/image_format.h"
+#include "targets/node/bootloader/flash_layout.h"
 #include "targets/node/bootloader/rollback_counter.h"
 
 namespace {
@@ -49,7 +54,8 @@ firmware::ImageHeader HeaderOf(const Bytes& image) {
   const firmware::ImageHeader header = firmware::DecodeHeader(image.data());
   if (header.magic != firmware::kImageMagic) Die("not an MCUboot image");
   if (uint64_t{header.hdr_size} + header.img_size + header.protect_tlv_size +
-          firmware::kTlvInfoSize > image.size()) {
+          firmware::kTlvInfoSize >
+      image.size()) {
     Die("image sizes run past the file");
   }
   return header;
@@ -57,8 +63,8 @@ firmware::ImageHeader HeaderOf(const Bytes& image) {
 
 Bytes StripSignature(const Bytes& image) {
   const firmware::ImageHeader header = HeaderOf(image);
-  const size_t area = size_t{header.hdr_size} + header.img_size +
-                      header.protect_tlv_size;
+  const size_t area =
+      size_t{header.hdr_size} + header.img_size + header.protect_tlv_size;
   if (firmware::LoadLe16(&image[area]) != firmware::kTlvInfoMagic) {
     Die("no unprotected TLV area");
   }
@@ -67,7 +73,8 @@ Bytes StripSignature(const Bytes& image) {
   Bytes kept;
   for (size_t offset = area + firmware::kTlvInfoSize; offset + 4 <= area_end;) {
     const uint16_t type = firmware::LoadLe16(&image[offset]);
-    const size_t entry_end = offset + 4 + firmware::LoadLe16(&image[offset + 2]);
+    const size_t entry_end =
+        offset + 4 + firmware::LoadLe16(&image[offset + 2]);
     if (entry_end > area_end) Die("TLV runs past its area");
     if (type != firmware::kTlvEcdsaSig && type != firmware::kTlvEd25519) {
       kept.insert(kept.end(), image.begin() + static_cast<long>(offset),
@@ -81,14 +88,37 @@ Bytes StripSignature(const Bytes& image) {
   firmware::StoreLe16(info + 2, static_cast<uint16_t>(kept.size() + 4));
   out.insert(out.end(), info, info + 4);
   out.insert(out.end(), kept.begin(), kept.end());
-  out.insert(out.end(), image.begin() + static_cast<long>(area_end), image.end());
+  out.insert(out.end(), image.begin() + static_cast<long>(area_end),
+             image.end());
   return out;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) Die("usage: slot_image_tool VERB IN|N OUT (see the file comment)");
+  if (argc >= 3 && std::string(argv[1]) == "storage") {
+    // One file for QEMU's -device loader: its loaders may not overlap,
+    // and the parts of flash no file covers must read as erased.
+    Bytes storage(cxsec::node::bootloader::kStorageSize,
+                  firmware::kFlashErased);
+    for (int i = 3; i < argc; ++i) {
+      const std::string part = argv[i];
+      const size_t at = part.rfind('@');
+      if (at == std::string::npos) Die("want FILE@OFFSET, got " + part);
+      const unsigned long offset =
+          std::strtoul(part.c_str() + at + 1, nullptr, 0);
+      const Bytes bytes = ReadFile(part.substr(0, at));
+      if (offset > storage.size() || bytes.size() > storage.size() - offset) {
+        Die(part + " does not fit the storage region");
+      }
+      std::copy(bytes.begin(), bytes.end(),
+                storage.begin() + static_cast<long>(offset));
+    }
+    WriteFile(argv[2], storage);
+    return 0;
+  }
+  if (argc != 4)
+    Die("usage: slot_image_tool VERB IN|N OUT (see the file comment)");
   const std::string verb = argv[1];
   if (verb == "rollback-counter") {
     const auto record = cxsec::node::bootloader::EncodeRollbackCounter(

@@ -58,11 +58,19 @@ absl::Status Errno(absl::string_view what) {
       absl::StrCat("udp_uart_bridge: ", what, ": ", std::strerror(errno)));
 }
 
+// WriteAll: the whole buffer onto the node's UART socket. A node side
+// that has gone (QEMU exited while a datagram for it, typically the
+// gateway's close_notify, was on its way) is CancelledError: the end of
+// the run, as a read seeing the close is. MSG_NOSIGNAL: without it that
+// write raised SIGPIPE and killed the bridge before it printed its counts.
 absl::Status WriteAll(int fd, const uint8_t* data, size_t size) {
   while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
+    const ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EPIPE || errno == ECONNRESET) {
+        return absl::CancelledError("the node's UART closed");
+      }
       return Errno("write to the node's UART");
     }
     data += n;
@@ -121,7 +129,9 @@ absl::Status Bridge(const std::string& socket_path,
       if (n > 0) {
         const size_t encoded = device::SlipEncode(
             std::span(buffer.data(), static_cast<size_t>(n)), wire);
-        CXSEC_RETURN_IF_ERROR(WriteAll(uart.get(), wire.data(), encoded));
+        const absl::Status written = WriteAll(uart.get(), wire.data(), encoded);
+        if (absl::IsCancelled(written)) break;
+        CXSEC_RETURN_IF_ERROR(written);
         ++to_node;
       }
       // ECONNREFUSED (an ICMP port unreachable while the gateway is down)
