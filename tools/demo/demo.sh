@@ -264,7 +264,19 @@ start_gateway() {
     >"$work/gateway.out" 2>>"$work/gateway.err" &
   gateway_pid=$!
   pids+=($gateway_pid)
-  wait_for 20 gateway grep -q ready "$work/gateway.out"
+  if ! wait_for 60 gateway grep -q ready "$work/gateway.out"; then
+    # Say why, so a failure in CI can be read from its log alone.
+    if kill -0 "$gateway_pid" 2>/dev/null; then
+      echo "demo: the gateway (pid $gateway_pid) is running but not ready; its stack:" >&2
+      gdb -p "$gateway_pid" -batch -ex "thread apply all bt 12" 2>/dev/null | grep -E '^(#|Thread)' | head -60 >&2 || true
+    else
+      echo "demo: the gateway exited before it was ready" >&2
+    fi
+    echo "demo: gateway stdout: $(cat "$work/gateway.out")" >&2
+    echo "demo: last lines of the gateway's stderr:" >&2
+    tail -n 30 "$work/gateway.err" >&2
+    return 1
+  fi
   say "$(cat "$work/gateway.out") (runs as $(ps -o user= -p "$gateway_pid"))"
 }
 start_gateway
