@@ -58,9 +58,10 @@ TEST(EtcdScaleOutTest, KeyRevokedThroughOneInstanceIsRefusedByTheOther) {
        json{{"id", "G0123456789abcdef01"}, {"project", "acme"}}, &status);
   ASSERT_EQ(status, 201u);
   testing::GatewaySigner signer;
-  json key = Call(pa, ca, "POST", "/v1/gateways/G0123456789abcdef01/keys", admin,
-                  json{{"publicKeyPem", signer.PublicKeyPem()}}, &status);
-  ASSERT_EQ(status, 201u);
+  auto enrolled = testing::EnrollGatewayKey(pa, ca, admin, "G0123456789abcdef01", signer);
+  ASSERT_TRUE(enrolled.ok()) << enrolled.status();
+  ASSERT_EQ(enrolled->status, 201u) << enrolled->body;
+  json key = json::parse(enrolled->body);
   Call(pa, ca, "POST", "/v1/devices", admin, json{{"id", "dev-1"}, {"project", "acme"}},
        &status);
   ASSERT_EQ(status, 201u);

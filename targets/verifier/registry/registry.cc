@@ -10,6 +10,7 @@
 #include "core/encoding/base64url.h"
 #include "core/encoding/hex.h"
 #include "core/status.h"
+#include "targets/verifier/registry/api_reason.h"
 
 namespace cxsec::verifier {
 
@@ -20,6 +21,22 @@ constexpr char kProjects[] = "projects/";
 constexpr char kGateways[] = "gateways/";
 constexpr char kDevices[] = "devices/";
 constexpr char kAudit[] = "audit/";
+// enrollment-challenges/<gateway id>/<nonce> -> {"expiresAt":unix seconds}
+constexpr char kEnrollmentChallenges[] = "enrollment-challenges/";
+
+std::string ChallengePrefix(absl::string_view gateway_id) {
+  return absl::StrCat(kEnrollmentChallenges, gateway_id, "/");
+}
+
+// The expiry of a stored challenge; nullopt for a record that does not
+// decode (treated as expired, so it is swept).
+std::optional<int64_t> ChallengeExpiry(const std::string& value) {
+  json j = json::parse(value, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  auto it = j.find("expiresAt");
+  if (it == j.end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<int64_t>();
+}
 
 bool AllOf(absl::string_view s, bool (*ok)(char)) {
   for (char c : s) {
@@ -494,22 +511,113 @@ absl::Status Registry::DeleteGateway(absl::string_view principal, absl::string_v
   if (!deleted.ok()) return deleted.status();
   InvalidateCache();
   if (!*deleted) return absl::NotFoundError(absl::StrCat("gateway '", id, "' not found"));
+  // Its open challenges go with it, best effort: one left behind by a
+  // store fault expires within minutes and is swept at the next issue.
+  std::vector<std::string> challenges;
+  absl::Status listed = ForEachKv(
+      *store_, ChallengePrefix(id), kRegistryListPageSize,
+      [&challenges](const std::string& key, const std::string&) {
+        challenges.push_back(key);
+        return true;
+      });
+  if (listed.ok()) {
+    for (const std::string& key : challenges) (void)store_->Delete(key);
+  }
   return Audit(principal, "gateway.delete", id);
 }
 
-absl::StatusOr<std::string> Registry::AddGatewayKey(
-    absl::string_view principal, absl::string_view gateway_id,
-    absl::string_view public_key_pem, std::optional<int64_t> expires_at) {
+absl::StatusOr<EnrollmentChallenge> Registry::IssueEnrollmentChallenge(
+    absl::string_view principal, absl::string_view gateway_id) {
   CXSEC_RETURN_IF_ERROR(CheckGatewayId(gateway_id));
-  if (public_key_pem.size() > 8192) {
-    return absl::InvalidArgumentError("publicKeyPem: longer than 8192 bytes");
+  std::lock_guard<std::mutex> lock(write_mu_);
+  absl::StatusOr<Gateway> g = LoadGatewayUncached(gateway_id);
+  if (!g.ok()) return g.status();
+  int64_t now = absl::ToUnixSeconds(clock_->Now());
+  std::string prefix = ChallengePrefix(gateway_id);
+  std::vector<std::string> expired;
+  size_t open = 0;
+  CXSEC_RETURN_IF_ERROR(ForEachKv(
+      *store_, prefix, kRegistryListPageSize,
+      [&](const std::string& key, const std::string& value) {
+        std::optional<int64_t> expires = ChallengeExpiry(value);
+        if (!expires.has_value() || *expires <= now) {
+          expired.push_back(key);
+        } else {
+          ++open;
+        }
+        return true;
+      }));
+  for (const std::string& key : expired) {
+    absl::StatusOr<bool> deleted = store_->Delete(key);
+    if (!deleted.ok()) return deleted.status();
   }
-  absl::StatusOr<JwtPublicKey> parsed = JwtPublicKey::FromSpkiPem(public_key_pem);
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("publicKeyPem: ", parsed.status().message()));
+  // Instances serialise only among their own threads: two instances
+  // issuing at the same moment may each see 7 open and both add one. The
+  // cap bounds storage, so that overshoot (at most one per instance) is
+  // harmless.
+  if (open >= kMaxOutstandingEnrollmentChallenges) {
+    return WithApiReason(
+        absl::FailedPreconditionError(absl::StrCat(
+            "gateway '", gateway_id, "' already has ",
+            kMaxOutstandingEnrollmentChallenges,
+            " unused enrolment challenges; use one or wait until they expire (",
+            absl::FormatDuration(kEnrollmentChallengeLifetime), ")")),
+        "too_many_challenges");
   }
-  std::string kid = parsed->Thumbprint();
+  CXSEC_ASSIGN_OR_RETURN(Bytes random, RandomBytes(kEnrollmentNonceBytes));
+  EnrollmentChallenge challenge;
+  challenge.gateway_id = std::string(gateway_id);
+  challenge.nonce = Base64UrlEncode(random);
+  challenge.expires_at =
+      now + absl::ToInt64Seconds(kEnrollmentChallengeLifetime);
+  json record = {{"expiresAt", challenge.expires_at},
+                 {"issuedBy", std::string(principal)}};
+  CXSEC_RETURN_IF_ERROR(
+      store_->Put(absl::StrCat(prefix, challenge.nonce), record.dump()));
+  // The nonce stays out of the audit log: it is the one thing a proof
+  // needs besides the key, and audit readers need not hold it.
+  CXSEC_RETURN_IF_ERROR(Audit(principal, "gateway.key.challenge", gateway_id));
+  return challenge;
+}
+
+absl::Status Registry::ConsumeEnrollmentChallenge(absl::string_view gateway_id,
+                                                  absl::string_view nonce) {
+  absl::Status unknown = WithApiReason(
+      absl::FailedPreconditionError(
+          "the proof's challenge is unknown or was already used; ask for a "
+          "new one (POST /v1/gateways/{id}/enrollment-challenge)"),
+      "challenge_unknown_or_used");
+  // The proof checked the nonce's shape, so it cannot leave the prefix.
+  if (!IsWellFormedEnrollmentNonce(nonce)) return unknown;
+  std::string key = absl::StrCat(ChallengePrefix(gateway_id), nonce);
+  absl::StatusOr<std::optional<std::string>> raw = store_->Get(key);
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) return unknown;
+  std::optional<int64_t> expires = ChallengeExpiry(**raw);
+  bool expired = !expires.has_value() ||
+                 *expires <= absl::ToUnixSeconds(clock_->Now());
+  // Deleting is the atomic step: of all callers on all instances holding
+  // this nonce, exactly one sees the key go.
+  absl::StatusOr<bool> deleted = store_->Delete(key);
+  if (!deleted.ok()) return deleted.status();
+  if (!*deleted) return unknown;
+  if (expired) {
+    return WithApiReason(
+        absl::FailedPreconditionError(absl::StrCat(
+            "the proof's challenge expired (challenges are valid ",
+            absl::FormatDuration(kEnrollmentChallengeLifetime),
+            "); ask for a new one")),
+        "challenge_expired");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Registry::AddGatewayKey(
+    absl::string_view principal, const VerifiedEnrollmentProof& proof,
+    std::optional<int64_t> expires_at) {
+  const std::string& gateway_id = proof.gateway_id();
+  CXSEC_RETURN_IF_ERROR(CheckGatewayId(gateway_id));
+  const std::string& kid = proof.key()->Thumbprint();
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Gateway> g = LoadGatewayUncached(gateway_id);
   if (!g.ok()) return g.status();
@@ -524,11 +632,12 @@ absl::StatusOr<std::string> Registry::AddGatewayKey(
         "gateway '", gateway_id, "' already has ", kMaxKeysPerGateway,
         " keys; remove one first"));
   }
+  CXSEC_RETURN_IF_ERROR(ConsumeEnrollmentChallenge(gateway_id, proof.nonce()));
   GatewayKey key;
   key.kid = kid;
-  key.public_key_pem = std::string(public_key_pem);
+  key.public_key_pem = proof.key()->SpkiPem();
   key.expires_at = expires_at;
-  key.parsed = std::make_shared<const JwtPublicKey>(std::move(*parsed));
+  key.parsed = proof.key();
   g->keys.push_back(std::move(key));
   CXSEC_RETURN_IF_ERROR(PutGateway(*g));
   CXSEC_RETURN_IF_ERROR(Audit(principal, "gateway.key.add",
