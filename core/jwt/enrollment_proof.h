@@ -49,7 +49,8 @@ namespace cxsec {
 inline constexpr absl::string_view kEnrollmentProofAudience =
     "cxsec:gateway-key-enrollment";
 inline constexpr absl::Duration kMaxEnrollmentProofLifetime = absl::Minutes(10);
-inline constexpr absl::Duration kDefaultEnrollmentProofLifetime = absl::Minutes(5);
+inline constexpr absl::Duration kDefaultEnrollmentProofLifetime =
+    absl::Minutes(5);
 // Clocks of the enrolling host and the verifier may differ this much.
 inline constexpr absl::Duration kEnrollmentProofClockSkew = absl::Minutes(2);
 // A challenge is 32 random bytes, base64url without padding: 43 characters.

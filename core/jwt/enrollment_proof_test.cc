@@ -54,8 +54,8 @@ TEST_F(EnrollmentProofTest, ProofMintedByTheNewKeyVerifies) {
     absl::StatusOr<std::string> proof =
         MintEnrollmentProof(*key, kGateway, kNonce, clock_.Now());
     ASSERT_TRUE(proof.ok()) << proof.status();
-    absl::StatusOr<VerifiedEnrollmentProof> verified = VerifyEnrollmentProof(
-        *proof, key->SharedPublicKey(), kGateway, clock_);
+    absl::StatusOr<VerifiedEnrollmentProof> verified =
+        VerifyEnrollmentProof(*proof, key->SharedPublicKey(), kGateway, clock_);
     ASSERT_TRUE(verified.ok()) << verified.status();
     EXPECT_EQ(verified->gateway_id(), kGateway);
     EXPECT_EQ(verified->nonce(), kNonce);
@@ -64,14 +64,15 @@ TEST_F(EnrollmentProofTest, ProofMintedByTheNewKeyVerifies) {
 }
 
 TEST_F(EnrollmentProofTest, MintRefusesMalformedInput) {
-  EXPECT_FALSE(MintEnrollmentProof(*keys_[0], kGateway, "short", clock_.Now()).ok());
+  EXPECT_FALSE(
+      MintEnrollmentProof(*keys_[0], kGateway, "short", clock_.Now()).ok());
   EXPECT_FALSE(MintEnrollmentProof(*keys_[0], "", kNonce, clock_.Now()).ok());
   EXPECT_FALSE(MintEnrollmentProof(*keys_[0], kGateway, kNonce, clock_.Now(),
                                    absl::Minutes(11))
                    .ok());
   // 43 characters that do not decode to 32 bytes (bad trailing bits).
-  EXPECT_FALSE(MintEnrollmentProof(*keys_[0], kGateway, std::string(42, 'A') + "B",
-                                   clock_.Now())
+  EXPECT_FALSE(MintEnrollmentProof(*keys_[0], kGateway,
+                                   std::string(42, 'A') + "B", clock_.Now())
                    .ok());
 }
 
@@ -80,7 +81,10 @@ TEST_F(EnrollmentProofTest, EachDefectIsRefusedWithItsReason) {
   SoftKey& other = *keys_[1];
   auto with = [&](const char* name, nlohmann::json value) {
     nlohmann::json c = Claims(key);
-    if (value.is_null()) c.erase(name); else c[name] = value;
+    if (value.is_null())
+      c.erase(name);
+    else
+      c[name] = value;
     return SignClaims(key, c);
   };
   int64_t now = absl::ToUnixSeconds(clock_.Now());
@@ -89,15 +93,18 @@ TEST_F(EnrollmentProofTest, EachDefectIsRefusedWithItsReason) {
     std::string proof;
     const char* message_part;
   } cases[] = {
-      {"signed by another key", SignClaims(other, Claims(key)), "ALG_KEY_MISMATCH"},
+      {"signed by another key", SignClaims(other, Claims(key)),
+       "ALG_KEY_MISMATCH"},
       {"wrong sub", with("sub", "Gfedcba9876543210ff"), "SUB_MISMATCH"},
       {"gateway-token audience", with("aud", "acme"), "AUD_MISMATCH"},
-      {"expired", [&] {
+      {"expired",
+       [&] {
          nlohmann::json c = Claims(key);
          c["iat"] = now - 1200;
          c["exp"] = now - 900;
          return SignClaims(key, c);
-       }(), "EXPIRED"},
+       }(),
+       "EXPIRED"},
       {"long lifetime", with("exp", now + 3600), "LIFETIME_TOO_LONG"},
       {"no nonce", with("nonce", nullptr), "nonce"},
       {"malformed nonce", with("nonce", "../../principals/admin"), "nonce"},
@@ -115,10 +122,12 @@ TEST_F(EnrollmentProofTest, EachDefectIsRefusedWithItsReason) {
   // Signed by another key of the same algorithm: the signature fails.
   absl::StatusOr<SoftKey> same_alg = SoftKey::Generate(JwtAlgorithm::kEs256);
   ASSERT_TRUE(same_alg.ok());
-  absl::StatusOr<VerifiedEnrollmentProof> verified = VerifyEnrollmentProof(
-      SignClaims(*same_alg, Claims(key)), key.SharedPublicKey(), kGateway, clock_);
+  absl::StatusOr<VerifiedEnrollmentProof> verified =
+      VerifyEnrollmentProof(SignClaims(*same_alg, Claims(key)),
+                            key.SharedPublicKey(), kGateway, clock_);
   ASSERT_FALSE(verified.ok());
-  EXPECT_TRUE(absl::StrContains(verified.status().message(), "SIGNATURE_INVALID"))
+  EXPECT_TRUE(
+      absl::StrContains(verified.status().message(), "SIGNATURE_INVALID"))
       << verified.status();
 }
 

@@ -11,13 +11,13 @@
 #include <string>
 
 #include "absl/time/clock.h"
-
 #include "targets/verifier/testing/verifier_testing.h"
 
 int main(int argc, char** argv) {
   if (argc < 4 || argc > 6) {
-    std::fprintf(stderr,
-                 "usage: bench_token PUBKEY_OUT GATEWAY PROJECT [COUNT [NONCE]]\n");
+    std::fprintf(
+        stderr,
+        "usage: bench_token PUBKEY_OUT GATEWAY PROJECT [COUNT [NONCE]]\n");
     return 2;
   }
   cxsec::verifier::testing::GatewaySigner signer;

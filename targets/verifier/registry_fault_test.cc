@@ -87,14 +87,16 @@ void Provision(testing::VerifierInstance& v,
   absl::StatusOr<EnrollmentChallenge> challenge =
       r.IssueEnrollmentChallenge("test", kGatewayId);
   ASSERT_TRUE(challenge.ok()) << challenge.status();
-  absl::StatusOr<JwtPublicKey> key = JwtPublicKey::FromSpkiPem(signer.PublicKeyPem());
+  absl::StatusOr<JwtPublicKey> key =
+      JwtPublicKey::FromSpkiPem(signer.PublicKeyPem());
   ASSERT_TRUE(key.ok()) << key.status();
   absl::StatusOr<VerifiedEnrollmentProof> proof = VerifyEnrollmentProof(
       signer.EnrollmentProof(kGatewayId, challenge->nonce),
       std::make_shared<const JwtPublicKey>(*std::move(key)), kGatewayId,
       SystemClock::Default());
   ASSERT_TRUE(proof.ok()) << proof.status();
-  absl::StatusOr<std::string> kid = r.AddGatewayKey("test", *proof, std::nullopt);
+  absl::StatusOr<std::string> kid =
+      r.AddGatewayKey("test", *proof, std::nullopt);
   ASSERT_TRUE(kid.ok()) << kid.status();
   for (int i = 0; i < kMessages; ++i) {
     absl::Status created = Patiently([&] {

@@ -90,8 +90,8 @@ class VerifierHttpsTest : public ::testing::Test {
               unsigned status, const json& extra = json::object(),
               const std::string& bearer = "") {
     auto r = testing::EnrollGatewayKey(v_->port(), cert_.cert_file,
-                                       bearer.empty() ? admin_ : bearer, gateway,
-                                       signer, extra);
+                                       bearer.empty() ? admin_ : bearer,
+                                       gateway, signer, extra);
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok()) return json();
     EXPECT_EQ(r->status, status) << gateway << ": " << r->body;
@@ -283,7 +283,8 @@ TEST_F(VerifierHttpsTest, RolesLimitEachRoute) {
 // is now its own permission (gateway.enroll: admin, enroller; not
 // operator) and needs a proof of possession of the new key over a
 // single-use challenge.
-TEST_F(VerifierHttpsTest, OperatorsCannotEnrolKeysAndEveryEnrolmentNeedsAProof) {
+TEST_F(VerifierHttpsTest,
+       OperatorsCannotEnrolKeysAndEveryEnrolmentNeedsAProof) {
   json op = Expect("POST", "/v1/principals", admin_,
                    json{{"id", "ops"}, {"role", "operator"}}, 201);
   std::string op_key = op["apiKey"];
@@ -294,7 +295,8 @@ TEST_F(VerifierHttpsTest, OperatorsCannotEnrolKeysAndEveryEnrolmentNeedsAProof) 
   // The operator can neither get a challenge nor add a key, even with a
   // proof over a challenge an administrator obtained.
   json denied = Expect("POST", challenge_path, op_key, json::object(), 403);
-  EXPECT_NE(denied.value("message", "").find("gateway.enroll"), std::string::npos);
+  EXPECT_NE(denied.value("message", "").find("gateway.enroll"),
+            std::string::npos);
   json challenge = Expect("POST", challenge_path, admin_, json::object(), 201);
   std::string nonce = challenge["nonce"];
   Expect("POST", keys, op_key,
@@ -302,10 +304,12 @@ TEST_F(VerifierHttpsTest, OperatorsCannotEnrolKeysAndEveryEnrolmentNeedsAProof) 
               {"proof", rogue.EnrollmentProof(kGateway, nonce)}},
          403);
   // The old request shape (no proof) is refused, for administrators too.
-  json r = Expect("POST", keys, admin_, json{{"publicKeyPem", rogue.PublicKeyPem()}}, 400);
+  json r = Expect("POST", keys, admin_,
+                  json{{"publicKeyPem", rogue.PublicKeyPem()}}, 400);
   EXPECT_EQ(r["error"], "proof_missing");
   r = Expect("POST", keys, admin_,
-             json{{"publicKeyPem", rogue.PublicKeyPem()}, {"proof", nullptr}}, 400);
+             json{{"publicKeyPem", rogue.PublicKeyPem()}, {"proof", nullptr}},
+             400);
   EXPECT_EQ(r["error"], "proof_missing");
   r = Expect("POST", keys, admin_,
              json{{"publicKeyPem", rogue.PublicKeyPem()}, {"proof", 42}}, 400);
@@ -324,12 +328,12 @@ TEST_F(VerifierHttpsTest, OperatorsCannotEnrolKeysAndEveryEnrolmentNeedsAProof) 
       {"wrong sub", spoiled("sub", kOtherGateway)},
       {"lifetime over 10 min", spoiled("iat", now - 1200)},
       {"expired", rogue.Sign({{"alg", "ES256"}, {"typ", "JWT"}},
-                                     [&] {
-                                       json c = rogue.EnrollmentClaims(kGateway, nonce);
-                                       c["iat"] = now - 1200;
-                                       c["exp"] = now - 900;
-                                       return c;
-                                     }())},
+                             [&] {
+                               json c = rogue.EnrollmentClaims(kGateway, nonce);
+                               c["iat"] = now - 1200;
+                               c["exp"] = now - 900;
+                               return c;
+                             }())},
       {"gateway-token audience", spoiled("aud", "acme")},
       {"jkt of another key", spoiled("jkt", owner.Thumbprint())},
       {"nonce of a path", spoiled("nonce", "../../principals/admin")},
@@ -339,20 +343,23 @@ TEST_F(VerifierHttpsTest, OperatorsCannotEnrolKeysAndEveryEnrolmentNeedsAProof) 
   };
   for (const auto& [name, proof] : invalid) {
     r = Expect("POST", keys, admin_,
-               json{{"publicKeyPem", rogue.PublicKeyPem()}, {"proof", proof}}, 400);
+               json{{"publicKeyPem", rogue.PublicKeyPem()}, {"proof", proof}},
+               400);
     EXPECT_EQ(r["error"], "proof_invalid") << name << ": " << r;
   }
   // A well-formed nonce nobody issued.
-  r = Expect("POST", keys, admin_,
-             json{{"publicKeyPem", rogue.PublicKeyPem()},
-                  {"proof", rogue.EnrollmentProof(kGateway, std::string(43, 'A'))}},
-             409);
+  r = Expect(
+      "POST", keys, admin_,
+      json{{"publicKeyPem", rogue.PublicKeyPem()},
+           {"proof", rogue.EnrollmentProof(kGateway, std::string(43, 'A'))}},
+      409);
   EXPECT_EQ(r["error"], "challenge_unknown_or_used");
   // The challenge is still good after all that; it works once.
   json proof_body = {{"publicKeyPem", rogue.PublicKeyPem()},
                      {"proof", rogue.EnrollmentProof(kGateway, nonce)}};
   json added = Expect("POST", keys, admin_, proof_body, 201);
-  Expect("DELETE", keys + "/" + added["kid"].get<std::string>(), admin_, json(), 200);
+  Expect("DELETE", keys + "/" + added["kid"].get<std::string>(), admin_, json(),
+         200);
   r = Expect("POST", keys, admin_, proof_body, 409);
   EXPECT_EQ(r["error"], "challenge_unknown_or_used");
   // An enroller may enrol, and do nothing else that changes the registry.
@@ -361,7 +368,8 @@ TEST_F(VerifierHttpsTest, OperatorsCannotEnrolKeysAndEveryEnrolmentNeedsAProof) 
   std::string enroller_key = enroller["apiKey"];
   GatewaySigner fresh;
   json kid = Enroll(fresh, kGateway, 201, json::object(), enroller_key);
-  Expect("DELETE", keys + "/" + kid["kid"].get<std::string>(), enroller_key, json(), 403);
+  Expect("DELETE", keys + "/" + kid["kid"].get<std::string>(), enroller_key,
+         json(), 403);
   Expect("POST", "/v1/projects", enroller_key, json{{"id", "nope"}}, 403);
   Expect("GET", "/v1/audit", enroller_key, json(), 403);
   // Open challenges are capped per gateway (the admin's one above was used).
@@ -370,9 +378,10 @@ TEST_F(VerifierHttpsTest, OperatorsCannotEnrolKeysAndEveryEnrolmentNeedsAProof) 
   }
   r = Expect("POST", challenge_path, admin_, json::object(), 409);
   EXPECT_EQ(r["error"], "too_many_challenges");
-  Expect("POST", "/v1/gateways/G000000000000000000/enrollment-challenge", admin_,
-         json::object(), 404);
-  Expect("POST", "/v1/gateways/nope/enrollment-challenge", admin_, json::object(), 400);
+  Expect("POST", "/v1/gateways/G000000000000000000/enrollment-challenge",
+         admin_, json::object(), 404);
+  Expect("POST", "/v1/gateways/nope/enrollment-challenge", admin_,
+         json::object(), 400);
   // Every key change is audited with its principal, and counted.
   json audit = Expect("GET", "/v1/audit?limit=1000", admin_, json(), 200);
   int challenges = 0, adds = 0, removes = 0;
@@ -382,28 +391,35 @@ TEST_F(VerifierHttpsTest, OperatorsCannotEnrolKeysAndEveryEnrolmentNeedsAProof) 
     if (action == "gateway.key.challenge") ++challenges;
     if (action == "gateway.key.add") ++adds;
     if (action == "gateway.key.remove") ++removes;
-    if (action == "gateway.key.add" && e["principal"] == "station-1") enroller_add = true;
-    EXPECT_EQ(e.dump().find(nonce), std::string::npos) << "a nonce in the audit log";
+    if (action == "gateway.key.add" && e["principal"] == "station-1")
+      enroller_add = true;
+    EXPECT_EQ(e.dump().find(nonce), std::string::npos)
+        << "a nonce in the audit log";
   }
   // SetUp enrolled one key (1 challenge, 1 add).
-  EXPECT_EQ(challenges, 1 + 1 + 1 + static_cast<int>(kMaxOutstandingEnrollmentChallenges));
+  EXPECT_EQ(challenges,
+            1 + 1 + 1 + static_cast<int>(kMaxOutstandingEnrollmentChallenges));
   EXPECT_EQ(adds, 3);
   EXPECT_EQ(removes, 1);
   EXPECT_TRUE(enroller_add);
-  auto metrics = testing::HttpsRequest(v_->port(), cert_.cert_file, "GET", "/metrics",
-                                       admin_, "");
+  auto metrics = testing::HttpsRequest(v_->port(), cert_.cert_file, "GET",
+                                       "/metrics", admin_, "");
   ASSERT_TRUE(metrics.ok());
-  EXPECT_NE(metrics->body.find("cxsec_gateway_key_changes_total{action=\"add\"} 3"),
-            std::string::npos)
+  EXPECT_NE(
+      metrics->body.find("cxsec_gateway_key_changes_total{action=\"add\"} 3"),
+      std::string::npos)
       << metrics->body;
-  EXPECT_NE(metrics->body.find("cxsec_gateway_key_changes_total{action=\"remove\"} 1"),
-            std::string::npos);
-  EXPECT_NE(metrics->body.find("cxsec_enrollment_challenges_total{outcome=\"issued\"} 11"),
+  EXPECT_NE(metrics->body.find(
+                "cxsec_gateway_key_changes_total{action=\"remove\"} 1"),
             std::string::npos);
   EXPECT_NE(metrics->body.find(
-                "cxsec_enrollment_challenges_total{outcome=\"too_many_challenges\"} 1"),
+                "cxsec_enrollment_challenges_total{outcome=\"issued\"} 11"),
             std::string::npos);
-  EXPECT_NE(metrics->body.find("cxsec_enrollment_challenges_total{outcome=\"proof_invalid\"}"),
+  EXPECT_NE(metrics->body.find("cxsec_enrollment_challenges_total{outcome="
+                               "\"too_many_challenges\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find(
+                "cxsec_enrollment_challenges_total{outcome=\"proof_invalid\"}"),
             std::string::npos);
 }
 

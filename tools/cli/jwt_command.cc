@@ -86,8 +86,8 @@ int RunMint(int argc, const char* const* argv) {
 }
 
 template <class I>
-int EnrollProof(I& identity, const std::string& gateway, const std::string& nonce,
-                absl::Duration lifetime) {
+int EnrollProof(I& identity, const std::string& gateway,
+                const std::string& nonce, absl::Duration lifetime) {
   absl::StatusOr<std::string> proof =
       MintEnrollmentProof(identity, gateway, nonce, absl::Now(), lifetime);
   if (!proof.ok()) return Fail("enroll-proof", proof.status());
@@ -98,23 +98,25 @@ int EnrollProof(I& identity, const std::string& gateway, const std::string& nonc
 // The proof that the key being enrolled is held by whoever enrols it: the
 // verifier's challenge signed by that key (inside the TPM for --tpm).
 int RunEnrollProof(int argc, const char* const* argv) {
-  CommandLine cl({{"key", true, "the new software private key (PKCS#8 PEM, 0600)", "FILE"},
-                  {"tpm", true, "TPM TCTI, e.g. device:/dev/tpmrm0", "TCTI"},
-                  {"handle", true, "TPM key handle (default 0x81000010)", "H"},
-                  {"gateway", true, "the gateway the key is enrolled for", "ID"},
-                  {"challenge", true,
-                   "nonce from POST /v1/gateways/{id}/enrollment-challenge", "NONCE"},
-                  {"ttl", true, "proof lifetime in seconds (default 300, max 600)", "S"}});
-  if (absl::Status s = cl.Parse(argc, argv); !s.ok()) return Fail("enroll-proof", s, 2);
+  CommandLine cl(
+      {{"key", true, "the new software private key (PKCS#8 PEM, 0600)", "FILE"},
+       {"tpm", true, "TPM TCTI, e.g. device:/dev/tpmrm0", "TCTI"},
+       {"handle", true, "TPM key handle (default 0x81000010)", "H"},
+       {"gateway", true, "the gateway the key is enrolled for", "ID"},
+       {"challenge", true,
+        "nonce from POST /v1/gateways/{id}/enrollment-challenge", "NONCE"},
+       {"ttl", true, "proof lifetime in seconds (default 300, max 600)", "S"}});
+  if (absl::Status s = cl.Parse(argc, argv); !s.ok())
+    return Fail("enroll-proof", s, 2);
   if (cl.Has("help")) {
     std::printf("%s\n%s", kUsage, cl.Usage().c_str());
     return 0;
   }
   absl::StatusOr<std::string> gateway = cl.RequiredValue("gateway");
   absl::StatusOr<std::string> nonce = cl.RequiredValue("challenge");
-  absl::StatusOr<long long> ttl = cl.IntValue(
-      "ttl", absl::ToInt64Seconds(kDefaultEnrollmentProofLifetime), 1,
-      absl::ToInt64Seconds(kMaxEnrollmentProofLifetime));
+  absl::StatusOr<long long> ttl =
+      cl.IntValue("ttl", absl::ToInt64Seconds(kDefaultEnrollmentProofLifetime),
+                  1, absl::ToInt64Seconds(kMaxEnrollmentProofLifetime));
   if (!gateway.ok()) return Fail("enroll-proof", gateway.status(), 2);
   if (!nonce.ok()) return Fail("enroll-proof", nonce.status(), 2);
   if (!ttl.ok()) return Fail("enroll-proof", ttl.status(), 2);
@@ -126,15 +128,17 @@ int RunEnrollProof(int argc, const char* const* argv) {
                 2);
   }
   if (cl.Has("key") == cl.Has("tpm")) {
-    return Fail("enroll-proof",
-                absl::InvalidArgumentError("give exactly one of --key or --tpm"), 2);
+    return Fail(
+        "enroll-proof",
+        absl::InvalidArgumentError("give exactly one of --key or --tpm"), 2);
   }
   if (cl.Has("key")) {
     absl::StatusOr<SoftKey> key = LoadSoftKey(cl.Value("key"));
     if (!key.ok()) return Fail("enroll-proof", key.status());
     return EnrollProof(*key, *gateway, *nonce, absl::Seconds(*ttl));
   }
-  absl::StatusOr<uint32_t> handle = TpmKey::ParseHandle(cl.Value("handle", "0x81000010"));
+  absl::StatusOr<uint32_t> handle =
+      TpmKey::ParseHandle(cl.Value("handle", "0x81000010"));
   if (!handle.ok()) return Fail("enroll-proof", handle.status(), 2);
   absl::StatusOr<TpmKey> key = TpmKey::Open(cl.Value("tpm"), *handle);
   if (!key.ok()) return Fail("enroll-proof", key.status());
@@ -226,4 +230,6 @@ int RunJwt(int argc, const char* const* argv) {
 }  // namespace
 }  // namespace cxsec::cli
 
-CXSEC_REGISTER_COMMAND(jwt, "mint, verify or inspect device JWTs; sign key-enrolment proofs", cxsec::cli::RunJwt);
+CXSEC_REGISTER_COMMAND(
+    jwt, "mint, verify or inspect device JWTs; sign key-enrolment proofs",
+    cxsec::cli::RunJwt);

@@ -56,7 +56,8 @@ std::string RoleName(Role role) {
     case Role::kOperator: return "operator";
     case Role::kViewer: return "viewer";
     case Role::kGateway: return "gateway";
-    case Role::kEnroller: return "enroller";
+    case Role::kEnroller:
+      return "enroller";
   }
   return "unknown";
 }
@@ -69,7 +70,8 @@ std::string PermissionName(Permission p) {
     case Permission::kAuditRead: return "audit.read";
     case Permission::kMetricsRead: return "metrics.read";
     case Permission::kTelemetryWrite: return "telemetry.write";
-    case Permission::kGatewayEnroll: return "gateway.enroll";
+    case Permission::kGatewayEnroll:
+      return "gateway.enroll";
   }
   return "unknown";
 }

@@ -20,7 +20,8 @@ inline constexpr absl::string_view kApiReasonPayloadUrl =
     "type.cxsec.dev/verifier.api-reason";
 
 // WithApiReason returns `status` with `reason` attached (OK stays OK).
-inline absl::Status WithApiReason(absl::Status status, absl::string_view reason) {
+inline absl::Status WithApiReason(absl::Status status,
+                                  absl::string_view reason) {
   if (!status.ok()) status.SetPayload(kApiReasonPayloadUrl, absl::Cord(reason));
   return status;
 }

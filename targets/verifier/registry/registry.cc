@@ -514,12 +514,12 @@ absl::Status Registry::DeleteGateway(absl::string_view principal, absl::string_v
   // Its open challenges go with it, best effort: one left behind by a
   // store fault expires within minutes and is swept at the next issue.
   std::vector<std::string> challenges;
-  absl::Status listed = ForEachKv(
-      *store_, ChallengePrefix(id), kRegistryListPageSize,
-      [&challenges](const std::string& key, const std::string&) {
-        challenges.push_back(key);
-        return true;
-      });
+  absl::Status listed =
+      ForEachKv(*store_, ChallengePrefix(id), kRegistryListPageSize,
+                [&challenges](const std::string& key, const std::string&) {
+                  challenges.push_back(key);
+                  return true;
+                });
   if (listed.ok()) {
     for (const std::string& key : challenges) (void)store_->Delete(key);
   }
@@ -536,17 +536,17 @@ absl::StatusOr<EnrollmentChallenge> Registry::IssueEnrollmentChallenge(
   std::string prefix = ChallengePrefix(gateway_id);
   std::vector<std::string> expired;
   size_t open = 0;
-  CXSEC_RETURN_IF_ERROR(ForEachKv(
-      *store_, prefix, kRegistryListPageSize,
-      [&](const std::string& key, const std::string& value) {
-        std::optional<int64_t> expires = ChallengeExpiry(value);
-        if (!expires.has_value() || *expires <= now) {
-          expired.push_back(key);
-        } else {
-          ++open;
-        }
-        return true;
-      }));
+  CXSEC_RETURN_IF_ERROR(
+      ForEachKv(*store_, prefix, kRegistryListPageSize,
+                [&](const std::string& key, const std::string& value) {
+                  std::optional<int64_t> expires = ChallengeExpiry(value);
+                  if (!expires.has_value() || *expires <= now) {
+                    expired.push_back(key);
+                  } else {
+                    ++open;
+                  }
+                  return true;
+                }));
   for (const std::string& key : expired) {
     absl::StatusOr<bool> deleted = store_->Delete(key);
     if (!deleted.ok()) return deleted.status();
@@ -594,8 +594,8 @@ absl::Status Registry::ConsumeEnrollmentChallenge(absl::string_view gateway_id,
   if (!raw.ok()) return raw.status();
   if (!raw->has_value()) return unknown;
   std::optional<int64_t> expires = ChallengeExpiry(**raw);
-  bool expired = !expires.has_value() ||
-                 *expires <= absl::ToUnixSeconds(clock_->Now());
+  bool expired =
+      !expires.has_value() || *expires <= absl::ToUnixSeconds(clock_->Now());
   // Deleting is the atomic step: of all callers on all instances holding
   // this nonce, exactly one sees the key go.
   absl::StatusOr<bool> deleted = store_->Delete(key);
@@ -603,10 +603,10 @@ absl::Status Registry::ConsumeEnrollmentChallenge(absl::string_view gateway_id,
   if (!*deleted) return unknown;
   if (expired) {
     return WithApiReason(
-        absl::FailedPreconditionError(absl::StrCat(
-            "the proof's challenge expired (challenges are valid ",
-            absl::FormatDuration(kEnrollmentChallengeLifetime),
-            "); ask for a new one")),
+        absl::FailedPreconditionError(
+            absl::StrCat("the proof's challenge expired (challenges are valid ",
+                         absl::FormatDuration(kEnrollmentChallengeLifetime),
+                         "); ask for a new one")),
         "challenge_expired");
   }
   return absl::OkStatus();

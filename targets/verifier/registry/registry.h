@@ -4,9 +4,10 @@
 // KvStore (SQLite or etcd). Every change is written to the audit log with
 // its principal and time. A gateway key is added only with a verified
 // proof of possession over a single-use enrolment challenge, which is kept
-// in the store so any instance may issue it and any instance consume it. Gateway and device lookups on the telemetry path
-// are cached; the cache is dropped whenever the store reports a change
-// and bypassed while the store's change feed is down.
+// in the store so any instance may issue it and any instance consume it.
+// Gateway and device lookups on the telemetry path are cached; the cache is
+// dropped whenever the store reports a change and bypassed while the store's
+// change feed is down.
 #ifndef CXSEC_TARGETS_VERIFIER_REGISTRY_REGISTRY_H_
 #define CXSEC_TARGETS_VERIFIER_REGISTRY_REGISTRY_H_
 
@@ -21,9 +22,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
-#include "nlohmann/json.hpp"
 #include "core/jwt/enrollment_proof.h"
 #include "core/jwt/public_key.h"
+#include "nlohmann/json.hpp"
 #include "targets/verifier/registry/kv_store.h"
 
 namespace cxsec::verifier {

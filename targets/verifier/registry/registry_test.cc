@@ -95,9 +95,11 @@ class RegistryEnrollmentTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     registry_ = std::make_unique<Registry>(store_.get(), &clock_);
-    ASSERT_TRUE(registry_->CreateProject("admin", {.id = "p1", .name = "P"}).ok());
+    ASSERT_TRUE(
+        registry_->CreateProject("admin", {.id = "p1", .name = "P"}).ok());
     for (const char* id : {kGateway, kOther}) {
-      ASSERT_TRUE(registry_->CreateGateway("admin", {.id = id, .project = "p1"}).ok());
+      ASSERT_TRUE(
+          registry_->CreateGateway("admin", {.id = id, .project = "p1"}).ok());
     }
     absl::StatusOr<SoftKey> key = SoftKey::Generate(JwtAlgorithm::kEs256);
     ASSERT_TRUE(key.ok());
@@ -122,9 +124,11 @@ TEST_F(RegistryEnrollmentTest, AChallengeEnrolsOneKeyOnce) {
   std::string nonce = Challenge();
   EXPECT_TRUE(IsWellFormedEnrollmentNonce(nonce)) << nonce;
   EXPECT_NE(nonce, Challenge());  // fresh every time
-  absl::StatusOr<VerifiedEnrollmentProof> proof = Prove(*key_, kGateway, nonce, clock_);
+  absl::StatusOr<VerifiedEnrollmentProof> proof =
+      Prove(*key_, kGateway, nonce, clock_);
   ASSERT_TRUE(proof.ok()) << proof.status();
-  absl::StatusOr<std::string> kid = registry_->AddGatewayKey("enroller", *proof, std::nullopt);
+  absl::StatusOr<std::string> kid =
+      registry_->AddGatewayKey("enroller", *proof, std::nullopt);
   ASSERT_TRUE(kid.ok()) << kid.status();
   EXPECT_EQ(*kid, *key_->KeyId());
   absl::StatusOr<Gateway> g = registry_->GetGateway(kGateway);
@@ -134,7 +138,8 @@ TEST_F(RegistryEnrollmentTest, AChallengeEnrolsOneKeyOnce) {
   // The same proof (and so the same challenge) again, for another key slot:
   // remove the key first so only the challenge can refuse it.
   ASSERT_TRUE(registry_->RemoveGatewayKey("admin", kGateway, *kid).ok());
-  absl::StatusOr<std::string> again = registry_->AddGatewayKey("enroller", *proof, std::nullopt);
+  absl::StatusOr<std::string> again =
+      registry_->AddGatewayKey("enroller", *proof, std::nullopt);
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(ReasonOf(again.status()), "challenge_unknown_or_used");
   EXPECT_TRUE(absl::IsFailedPrecondition(again.status()));
@@ -146,7 +151,8 @@ TEST_F(RegistryEnrollmentTest, ChallengesBelongToOneGatewayAndExpire) {
   absl::StatusOr<VerifiedEnrollmentProof> proof =
       Prove(*key_, kGateway, other_nonce, clock_);
   ASSERT_TRUE(proof.ok());
-  absl::StatusOr<std::string> kid = registry_->AddGatewayKey("enroller", *proof, std::nullopt);
+  absl::StatusOr<std::string> kid =
+      registry_->AddGatewayKey("enroller", *proof, std::nullopt);
   EXPECT_EQ(ReasonOf(kid.status()), "challenge_unknown_or_used");
   // A nonce nobody issued.
   proof = Prove(*key_, kGateway, std::string(43, 'A'), clock_);
@@ -180,15 +186,18 @@ TEST_F(RegistryEnrollmentTest, AtMostEightOpenChallengesPerGateway) {
   EXPECT_EQ(rows->size(), 1u);
   // Unknown and malformed gateways get no challenge.
   EXPECT_TRUE(absl::IsNotFound(
-      registry_->IssueEnrollmentChallenge("enroller", "G000000000000000000").status()));
+      registry_->IssueEnrollmentChallenge("enroller", "G000000000000000000")
+          .status()));
   EXPECT_TRUE(absl::IsInvalidArgument(
-      registry_->IssueEnrollmentChallenge("enroller", "../principals").status()));
+      registry_->IssueEnrollmentChallenge("enroller", "../principals")
+          .status()));
 }
 
 TEST_F(RegistryEnrollmentTest, ARefusedKeyDoesNotUseUpItsChallenge) {
   std::string first = Challenge();
   ASSERT_TRUE(registry_
-                  ->AddGatewayKey("enroller", *Prove(*key_, kGateway, first, clock_),
+                  ->AddGatewayKey("enroller",
+                                  *Prove(*key_, kGateway, first, clock_),
                                   std::nullopt)
                   .ok());
   // The same key again is refused by the gateway's own check...
@@ -200,7 +209,8 @@ TEST_F(RegistryEnrollmentTest, ARefusedKeyDoesNotUseUpItsChallenge) {
   absl::StatusOr<SoftKey> other = SoftKey::Generate(JwtAlgorithm::kEdDsa);
   ASSERT_TRUE(other.ok());
   EXPECT_TRUE(registry_
-                  ->AddGatewayKey("enroller", *Prove(*other, kGateway, second, clock_),
+                  ->AddGatewayKey("enroller",
+                                  *Prove(*other, kGateway, second, clock_),
                                   std::nullopt)
                   .ok());
   // Every change is in the audit log, the nonce nowhere in it.
@@ -220,7 +230,9 @@ TEST_F(RegistryEnrollmentTest, ARefusedKeyDoesNotUseUpItsChallenge) {
 TEST_F(RegistryEnrollmentTest, DeletingAGatewayDropsItsChallenges) {
   std::string nonce = Challenge();
   ASSERT_TRUE(registry_->DeleteGateway("admin", kGateway).ok());
-  ASSERT_TRUE(registry_->CreateGateway("admin", {.id = kGateway, .project = "p1"}).ok());
+  ASSERT_TRUE(
+      registry_->CreateGateway("admin", {.id = kGateway, .project = "p1"})
+          .ok());
   absl::StatusOr<std::string> kid = registry_->AddGatewayKey(
       "enroller", *Prove(*key_, kGateway, nonce, clock_), std::nullopt);
   EXPECT_EQ(ReasonOf(kid.status()), "challenge_unknown_or_used");
@@ -245,7 +257,8 @@ TEST(RegistryTest, EnrolmentRefusesSmallOrderEd25519Keys) {
       "-----BEGIN PUBLIC KEY-----\n"
       "MCowBQYDK2VwAyEAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
       "-----END PUBLIC KEY-----\n";
-  absl::StatusOr<JwtPublicKey> weak_key = JwtPublicKey::FromSpkiPem(identity_pem);
+  absl::StatusOr<JwtPublicKey> weak_key =
+      JwtPublicKey::FromSpkiPem(identity_pem);
   ASSERT_FALSE(weak_key.ok());
   EXPECT_EQ(weak_key.status().message(),
             "Ed25519 public key has small order (1): signatures under it can "

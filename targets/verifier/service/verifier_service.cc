@@ -14,8 +14,8 @@
 #include "core/crypto/primitives.h"
 #include "core/encoding/hex.h"
 #include "core/jwt/enrollment_proof.h"
-#include "targets/verifier/registry/api_reason.h"
 #include "nlohmann/json.hpp"
+#include "targets/verifier/registry/api_reason.h"
 #include "transports/uplink/telemetry_wire.h"
 
 namespace cxsec::verifier {
@@ -65,9 +65,10 @@ HttpResponse StatusError(const HttpRequest& request, const absl::Status& s) {
   // A stable reason of the failing operation, when it set one, is more
   // useful to a client than the generic code.
   std::optional<std::string> reason = ApiReasonOf(s);
-  return JsonError(request, HttpStatusFor(s),
-                   reason.has_value() && HttpStatusFor(s) != 500 ? *reason : CodeName(s),
-                   message);
+  return JsonError(
+      request, HttpStatusFor(s),
+      reason.has_value() && HttpStatusFor(s) != 500 ? *reason : CodeName(s),
+      message);
 }
 
 HttpResponse Ok(const HttpRequest& request, const json& body, unsigned status = 200) {
@@ -205,25 +206,28 @@ std::string VerifierMetrics::Render(const Registry& registry) const {
   for (const auto& [reason, n] : rejections_) {
     absl::StrAppend(&out, "cxsec_rejections_total{reason=\"", reason, "\"} ", n, "\n");
   }
-  absl::StrAppend(&out,
-                  "# HELP cxsec_gateway_key_changes_total Gateway keys added or removed.\n"
-                  "# TYPE cxsec_gateway_key_changes_total counter\n");
+  absl::StrAppend(
+      &out,
+      "# HELP cxsec_gateway_key_changes_total Gateway keys added or removed.\n"
+      "# TYPE cxsec_gateway_key_changes_total counter\n");
   // Both series always exist, so an alert on a rate sees zeros, not gaps.
   for (const char* action : {"add", "remove"}) {
     auto it = key_changes_.find(action);
-    absl::StrAppend(&out, "cxsec_gateway_key_changes_total{action=\"", action, "\"} ",
-                    it == key_changes_.end() ? 0 : it->second, "\n");
+    absl::StrAppend(&out, "cxsec_gateway_key_changes_total{action=\"", action,
+                    "\"} ", it == key_changes_.end() ? 0 : it->second, "\n");
   }
-  absl::StrAppend(&out,
-                  "# HELP cxsec_enrollment_challenges_total Enrolment challenges issued, "
-                  "and enrolment requests refused, by outcome.\n"
-                  "# TYPE cxsec_enrollment_challenges_total counter\n");
+  absl::StrAppend(
+      &out,
+      "# HELP cxsec_enrollment_challenges_total Enrolment challenges issued, "
+      "and enrolment requests refused, by outcome.\n"
+      "# TYPE cxsec_enrollment_challenges_total counter\n");
   if (enrollments_.find("issued") == enrollments_.end()) {
-    absl::StrAppend(&out, "cxsec_enrollment_challenges_total{outcome=\"issued\"} 0\n");
+    absl::StrAppend(
+        &out, "cxsec_enrollment_challenges_total{outcome=\"issued\"} 0\n");
   }
   for (const auto& [outcome, n] : enrollments_) {
-    absl::StrAppend(&out, "cxsec_enrollment_challenges_total{outcome=\"", outcome,
-                    "\"} ", n, "\n");
+    absl::StrAppend(&out, "cxsec_enrollment_challenges_total{outcome=\"",
+                    outcome, "\"} ", n, "\n");
   }
   absl::StrAppend(&out,
                   "# HELP cxsec_verify_seconds Gateway token verification latency.\n"
@@ -538,8 +542,8 @@ HttpResponse VerifierService::AddGatewayKey(const HttpRequest& r,
   auto e = body->find("expiresAt");
   if (e != body->end() && !e->is_null()) {
     if (!e->is_number_integer()) {
-      return StatusError(
-          r, absl::InvalidArgumentError("'expiresAt' must be unix seconds or null"));
+      return StatusError(r, absl::InvalidArgumentError(
+                                "'expiresAt' must be unix seconds or null"));
     }
     expires = e->get<int64_t>();
   }
@@ -551,10 +555,12 @@ HttpResponse VerifierService::AddGatewayKey(const HttpRequest& r,
                   "(cxsec jwt enroll-proof)");
   }
   if (!proof->is_string()) {
-    return refuse(400, "proof_invalid", "'proof' must be a string (a compact JWS)");
+    return refuse(400, "proof_invalid",
+                  "'proof' must be a string (a compact JWS)");
   }
   if (pem->size() > 8192) {
-    return StatusError(r, absl::InvalidArgumentError("publicKeyPem: longer than 8192 bytes"));
+    return StatusError(
+        r, absl::InvalidArgumentError("publicKeyPem: longer than 8192 bytes"));
   }
   absl::StatusOr<JwtPublicKey> key = JwtPublicKey::FromSpkiPem(*pem);
   if (!key.ok()) {
@@ -563,12 +569,14 @@ HttpResponse VerifierService::AddGatewayKey(const HttpRequest& r,
   }
   absl::StatusOr<VerifiedEnrollmentProof> verified = VerifyEnrollmentProof(
       proof->get_ref<const std::string&>(),
-      std::make_shared<const JwtPublicKey>(std::move(*key)), gateway_id, *clock_);
+      std::make_shared<const JwtPublicKey>(std::move(*key)), gateway_id,
+      *clock_);
   if (!verified.ok()) {
     return refuse(400, "proof_invalid",
                   absl::StrCat("proof: ", verified.status().message()));
   }
-  absl::StatusOr<std::string> kid = registry_->AddGatewayKey(c.principal.id, *verified, expires);
+  absl::StatusOr<std::string> kid =
+      registry_->AddGatewayKey(c.principal.id, *verified, expires);
   if (!kid.ok()) {
     if (std::optional<std::string> reason = ApiReasonOf(kid.status()))
       metrics_.CountEnrollment(*reason);
@@ -694,7 +702,8 @@ void VerifierService::AddRoutes() {
         absl::StatusOr<EnrollmentChallenge> challenge =
             registry_->IssueEnrollmentChallenge(c.principal.id, params[0]);
         if (!challenge.ok()) {
-          if (std::optional<std::string> reason = ApiReasonOf(challenge.status()))
+          if (std::optional<std::string> reason =
+                  ApiReasonOf(challenge.status()))
             metrics_.CountEnrollment(*reason);
           return StatusError(r, challenge.status());
         }

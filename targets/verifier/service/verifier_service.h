@@ -93,7 +93,8 @@ class VerifierService {
   };
   void AddRoutes();
   HttpResponse AddGatewayKey(const HttpRequest& request,
-                             const std::string& gateway_id, const Caller& caller);
+                             const std::string& gateway_id,
+                             const Caller& caller);
   void Dispatch(const HttpRequest& request, const HttpResponder& respond);
   void Telemetry(const HttpRequest& request, const Caller& caller,
                  const HttpResponder& respond);

@@ -2,15 +2,14 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/nid.h>
 #include <openssl/pem.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 
@@ -223,15 +222,18 @@ std::string GatewaySigner::EnrollmentProof(const std::string& gateway,
               EnrollmentClaims(gateway, nonce));
 }
 
-absl::StatusOr<ClientResponse> EnrollGatewayKey(
-    uint16_t port, const std::string& ca_file, const std::string& bearer,
-    const std::string& gateway, const GatewaySigner& signer,
-    const nlohmann::json& extra) {
+absl::StatusOr<ClientResponse> EnrollGatewayKey(uint16_t port,
+                                                const std::string& ca_file,
+                                                const std::string& bearer,
+                                                const std::string& gateway,
+                                                const GatewaySigner& signer,
+                                                const nlohmann::json& extra) {
   absl::StatusOr<ClientResponse> challenge = HttpsRequest(
-      port, ca_file, "POST", "/v1/gateways/" + gateway + "/enrollment-challenge",
-      bearer, "{}");
+      port, ca_file, "POST",
+      "/v1/gateways/" + gateway + "/enrollment-challenge", bearer, "{}");
   if (!challenge.ok()) return challenge.status();
-  nlohmann::json answer = nlohmann::json::parse(challenge->body, nullptr, false);
+  nlohmann::json answer =
+      nlohmann::json::parse(challenge->body, nullptr, false);
   if (challenge->status != 201 || !answer.is_object() ||
       !answer.contains("nonce") || !answer["nonce"].is_string()) {
     return absl::FailedPreconditionError(
@@ -240,9 +242,10 @@ absl::StatusOr<ClientResponse> EnrollGatewayKey(
   }
   nlohmann::json body = extra;
   body["publicKeyPem"] = signer.PublicKeyPem();
-  body["proof"] = signer.EnrollmentProof(gateway, answer["nonce"].get<std::string>());
-  return HttpsRequest(port, ca_file, "POST", "/v1/gateways/" + gateway + "/keys",
-                      bearer, body.dump());
+  body["proof"] =
+      signer.EnrollmentProof(gateway, answer["nonce"].get<std::string>());
+  return HttpsRequest(port, ca_file, "POST",
+                      "/v1/gateways/" + gateway + "/keys", bearer, body.dump());
 }
 
 absl::StatusOr<std::unique_ptr<VerifierInstance>> StartVerifier(
