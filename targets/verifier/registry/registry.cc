@@ -251,6 +251,37 @@ absl::StatusOr<std::optional<json>> Registry::Load(const std::string& key) {
   return std::optional<json>(std::move(j));
 }
 
+absl::Status Registry::UpdateDocument(const std::string& key,
+                                      const DocumentChange& change) {
+  for (int attempt = 0; attempt < kMaxUpdateAttempts; ++attempt) {
+    absl::StatusOr<KvRead> read = store_->GetForUpdate(key);
+    if (!read.ok()) return read.status();
+    std::optional<json> current;
+    if (read->value.has_value()) {
+      json j = json::parse(*read->value, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) {
+        return absl::DataLossError(
+            absl::StrCat("registry document ", key, " is not JSON"));
+      }
+      current = std::move(j);
+    }
+    absl::StatusOr<json> next = change(current);
+    if (!next.ok()) return next.status();
+    absl::StatusOr<bool> written =
+        store_->PutIfUnchanged(key, next->dump(), *read);
+    if (!written.ok()) return written.status();
+    if (*written) {
+      InvalidateCache();
+      return absl::OkStatus();
+    }
+    // Another instance wrote the document since we read it: start over
+    // from its version, so its change (a block, a revocation) is kept.
+  }
+  return absl::UnavailableError(
+      absl::StrCat("registry document ", key,
+                   " kept changing under concurrent updates; retry"));
+}
+
 template <class T>
 absl::StatusOr<T> Registry::CachedLookup(
     absl::flat_hash_map<std::string, T>& cache, const std::string& key,
@@ -334,13 +365,15 @@ absl::Status Registry::CreateProject(absl::string_view principal, const Project&
   CXSEC_RETURN_IF_ERROR(CheckProjectId(p.id));
   CXSEC_RETURN_IF_ERROR(CheckProjectName(p.name));
   std::lock_guard<std::mutex> lock(write_mu_);
-  std::string key = absl::StrCat(kProjects, p.id);
-  absl::StatusOr<std::optional<json>> existing = Load(key);
-  if (!existing.ok()) return existing.status();
-  if (existing->has_value()) {
-    return absl::AlreadyExistsError(absl::StrCat("project '", p.id, "' exists"));
-  }
-  CXSEC_RETURN_IF_ERROR(store_->Put(key, ToJson(p).dump()));
+  CXSEC_RETURN_IF_ERROR(UpdateDocument(
+      absl::StrCat(kProjects, p.id),
+      [&](const std::optional<json>& current) -> absl::StatusOr<json> {
+        if (current.has_value()) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("project '", p.id, "' exists"));
+        }
+        return ToJson(p);
+      }));
   return Audit(principal, "project.create", p.id);
 }
 
@@ -372,9 +405,15 @@ absl::Status Registry::UpdateProject(absl::string_view principal, const Project&
   CXSEC_RETURN_IF_ERROR(CheckProjectId(p.id));
   CXSEC_RETURN_IF_ERROR(CheckProjectName(p.name));
   std::lock_guard<std::mutex> lock(write_mu_);
-  absl::StatusOr<Project> existing = GetProject(p.id);
-  if (!existing.ok()) return existing.status();
-  CXSEC_RETURN_IF_ERROR(store_->Put(absl::StrCat(kProjects, p.id), ToJson(p).dump()));
+  CXSEC_RETURN_IF_ERROR(UpdateDocument(
+      absl::StrCat(kProjects, p.id),
+      [&](const std::optional<json>& current) -> absl::StatusOr<json> {
+        if (!current.has_value()) {
+          return absl::NotFoundError(
+              absl::StrCat("project '", p.id, "' not found"));
+        }
+        return ToJson(p);
+      }));
   return Audit(principal, "project.update", p.id);
 }
 
@@ -417,12 +456,6 @@ absl::Status Registry::DeleteProject(absl::string_view principal, absl::string_v
 
 // ---- gateways ----
 
-absl::Status Registry::PutGateway(const Gateway& g) {
-  CXSEC_RETURN_IF_ERROR(store_->Put(absl::StrCat(kGateways, g.id), ToJson(g).dump()));
-  InvalidateCache();
-  return absl::OkStatus();
-}
-
 absl::StatusOr<Gateway> Registry::LoadGatewayUncached(absl::string_view id) {
   absl::StatusOr<std::optional<json>> doc = Load(absl::StrCat(kGateways, id));
   if (!doc.ok()) return doc.status();
@@ -432,19 +465,38 @@ absl::StatusOr<Gateway> Registry::LoadGatewayUncached(absl::string_view id) {
   return DecodeGateway(**doc);
 }
 
+absl::Status Registry::UpdateGateway(
+    absl::string_view id, const std::function<absl::Status(Gateway&)>& change) {
+  return UpdateDocument(
+      absl::StrCat(kGateways, id),
+      [&](const std::optional<json>& current) -> absl::StatusOr<json> {
+        if (!current.has_value()) {
+          return absl::NotFoundError(
+              absl::StrCat("gateway '", id, "' not found"));
+        }
+        absl::StatusOr<Gateway> g = DecodeGateway(*current);
+        if (!g.ok()) return g.status();
+        CXSEC_RETURN_IF_ERROR(change(*g));
+        return ToJson(*g);
+      });
+}
+
 absl::Status Registry::CreateGateway(absl::string_view principal, const Gateway& g) {
   CXSEC_RETURN_IF_ERROR(CheckGatewayId(g.id));
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Project> project = GetProject(g.project);
   if (!project.ok()) return project.status();
-  absl::StatusOr<Gateway> existing = LoadGatewayUncached(g.id);
-  if (existing.ok()) {
-    return absl::AlreadyExistsError(absl::StrCat("gateway '", g.id, "' exists"));
-  }
-  if (!absl::IsNotFound(existing.status())) return existing.status();
   Gateway fresh = g;
   fresh.keys.clear();  // keys are added one by one through AddGatewayKey
-  CXSEC_RETURN_IF_ERROR(PutGateway(fresh));
+  CXSEC_RETURN_IF_ERROR(UpdateDocument(
+      absl::StrCat(kGateways, g.id),
+      [&](const std::optional<json>& current) -> absl::StatusOr<json> {
+        if (current.has_value()) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("gateway '", g.id, "' exists"));
+        }
+        return ToJson(fresh);
+      }));
   return Audit(principal, "gateway.create", g.id);
 }
 
@@ -475,10 +527,10 @@ absl::Status Registry::SetGatewayEnabled(absl::string_view principal,
                                          absl::string_view id, bool enabled) {
   CXSEC_RETURN_IF_ERROR(CheckGatewayId(id));
   std::lock_guard<std::mutex> lock(write_mu_);
-  absl::StatusOr<Gateway> g = LoadGatewayUncached(id);
-  if (!g.ok()) return g.status();
-  g->enabled = enabled;
-  CXSEC_RETURN_IF_ERROR(PutGateway(*g));
+  CXSEC_RETURN_IF_ERROR(UpdateGateway(id, [&](Gateway& g) {
+    g.enabled = enabled;
+    return absl::OkStatus();
+  }));
   return Audit(principal, enabled ? "gateway.enable" : "gateway.block", id);
 }
 
@@ -619,29 +671,36 @@ absl::StatusOr<std::string> Registry::AddGatewayKey(
   CXSEC_RETURN_IF_ERROR(CheckGatewayId(gateway_id));
   const std::string& kid = proof.key()->Thumbprint();
   std::lock_guard<std::mutex> lock(write_mu_);
-  absl::StatusOr<Gateway> g = LoadGatewayUncached(gateway_id);
-  if (!g.ok()) return g.status();
-  for (const GatewayKey& k : g->keys) {
-    if (k.kid == kid) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("gateway '", gateway_id, "' already has key ", k.kid));
-    }
-  }
-  if (g->keys.size() >= kMaxKeysPerGateway) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "gateway '", gateway_id, "' already has ", kMaxKeysPerGateway,
-        " keys; remove one first"));
-  }
-  CXSEC_RETURN_IF_ERROR(ConsumeEnrollmentChallenge(gateway_id, proof.nonce()));
-  GatewayKey key;
-  key.kid = kid;
-  key.public_key_pem = proof.key()->SpkiPem();
-  key.expires_at = expires_at;
-  key.parsed = proof.key();
-  g->keys.push_back(std::move(key));
-  CXSEC_RETURN_IF_ERROR(PutGateway(*g));
-  CXSEC_RETURN_IF_ERROR(Audit(principal, "gateway.key.add",
-                              absl::StrCat(gateway_id, "/", kid)));
+  bool consumed = false;
+  CXSEC_RETURN_IF_ERROR(
+      UpdateGateway(gateway_id, [&](Gateway& g) -> absl::Status {
+        for (const GatewayKey& k : g.keys) {
+          if (k.kid == kid) {
+            return absl::AlreadyExistsError(absl::StrCat(
+                "gateway '", gateway_id, "' already has key ", k.kid));
+          }
+        }
+        if (g.keys.size() >= kMaxKeysPerGateway) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("gateway '", gateway_id, "' already has ",
+                           kMaxKeysPerGateway, " keys; remove one first"));
+        }
+        // Once only: a retry after a concurrent write re-runs this change.
+        if (!consumed) {
+          CXSEC_RETURN_IF_ERROR(
+              ConsumeEnrollmentChallenge(gateway_id, proof.nonce()));
+          consumed = true;
+        }
+        GatewayKey key;
+        key.kid = kid;
+        key.public_key_pem = proof.key()->SpkiPem();
+        key.expires_at = expires_at;
+        key.parsed = proof.key();
+        g.keys.push_back(std::move(key));
+        return absl::OkStatus();
+      }));
+  CXSEC_RETURN_IF_ERROR(
+      Audit(principal, "gateway.key.add", absl::StrCat(gateway_id, "/", kid)));
   return kid;
 }
 
@@ -650,15 +709,17 @@ absl::Status Registry::RemoveGatewayKey(absl::string_view principal,
                                         absl::string_view kid) {
   CXSEC_RETURN_IF_ERROR(CheckGatewayId(gateway_id));
   std::lock_guard<std::mutex> lock(write_mu_);
-  absl::StatusOr<Gateway> g = LoadGatewayUncached(gateway_id);
-  if (!g.ok()) return g.status();
-  size_t before = g->keys.size();
-  std::erase_if(g->keys, [&](const GatewayKey& k) { return k.kid == kid; });
-  if (g->keys.size() == before) {
-    return absl::NotFoundError(
-        absl::StrCat("gateway '", gateway_id, "' has no key '", kid, "'"));
-  }
-  CXSEC_RETURN_IF_ERROR(PutGateway(*g));
+  CXSEC_RETURN_IF_ERROR(
+      UpdateGateway(gateway_id, [&](Gateway& g) -> absl::Status {
+        size_t before = g.keys.size();
+        std::erase_if(g.keys,
+                      [&](const GatewayKey& k) { return k.kid == kid; });
+        if (g.keys.size() == before) {
+          return absl::NotFoundError(absl::StrCat("gateway '", gateway_id,
+                                                  "' has no key '", kid, "'"));
+        }
+        return absl::OkStatus();
+      }));
   return Audit(principal, "gateway.key.remove", absl::StrCat(gateway_id, "/", kid));
 }
 
@@ -680,13 +741,15 @@ absl::Status Registry::CreateDevice(absl::string_view principal, const Device& d
           d.project, "'"));
     }
   }
-  absl::StatusOr<std::optional<json>> existing = Load(absl::StrCat(kDevices, d.id));
-  if (!existing.ok()) return existing.status();
-  if (existing->has_value()) {
-    return absl::AlreadyExistsError(absl::StrCat("device '", d.id, "' exists"));
-  }
-  CXSEC_RETURN_IF_ERROR(store_->Put(absl::StrCat(kDevices, d.id), ToJson(d).dump()));
-  InvalidateCache();
+  CXSEC_RETURN_IF_ERROR(UpdateDocument(
+      absl::StrCat(kDevices, d.id),
+      [&](const std::optional<json>& current) -> absl::StatusOr<json> {
+        if (current.has_value()) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("device '", d.id, "' exists"));
+        }
+        return ToJson(d);
+      }));
   return Audit(principal, "device.create", d.id);
 }
 
@@ -720,11 +783,6 @@ absl::Status Registry::UpdateDevice(absl::string_view principal, const Device& d
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Project> project = GetProject(d.project);
   if (!project.ok()) return project.status();
-  absl::StatusOr<std::optional<json>> existing = Load(absl::StrCat(kDevices, d.id));
-  if (!existing.ok()) return existing.status();
-  if (!existing->has_value()) {
-    return absl::NotFoundError(absl::StrCat("device '", d.id, "' not found"));
-  }
   for (const std::string& gw : d.gateways) {
     absl::StatusOr<Gateway> g = LoadGatewayUncached(gw);
     if (!g.ok()) return g.status();
@@ -733,8 +791,15 @@ absl::Status Registry::UpdateDevice(absl::string_view principal, const Device& d
           "gateway '", gw, "' is not in project '", d.project, "'"));
     }
   }
-  CXSEC_RETURN_IF_ERROR(store_->Put(absl::StrCat(kDevices, d.id), ToJson(d).dump()));
-  InvalidateCache();
+  CXSEC_RETURN_IF_ERROR(UpdateDocument(
+      absl::StrCat(kDevices, d.id),
+      [&](const std::optional<json>& current) -> absl::StatusOr<json> {
+        if (!current.has_value()) {
+          return absl::NotFoundError(
+              absl::StrCat("device '", d.id, "' not found"));
+        }
+        return ToJson(d);
+      }));
   return Audit(principal, "device.update", d.id);
 }
 

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -166,14 +167,30 @@ class Registry {
   absl::StatusOr<T> CachedLookup(absl::flat_hash_map<std::string, T>& cache,
                                  const std::string& key, absl::string_view what,
                                  absl::StatusOr<T> (*decode)(const nlohmann::json&));
-  absl::Status PutGateway(const Gateway& g);
+  // Read-modify-write of the document at `key`, safe against other
+  // instances writing it at the same moment (KvStore::PutIfUnchanged):
+  // `change` gets the document as stored now (nullopt: absent) and returns
+  // the new one, or an error that ends the update with nothing written. On
+  // a conflict it runs again on the newer document, up to
+  // kMaxUpdateAttempts times (then UNAVAILABLE). Drops the cache on success.
+  using DocumentChange = std::function<absl::StatusOr<nlohmann::json>(
+      const std::optional<nlohmann::json>&)>;
+  static constexpr int kMaxUpdateAttempts = 16;
+  absl::Status UpdateDocument(const std::string& key,
+                              const DocumentChange& change);
+  // UpdateDocument on a gateway (NotFound when absent).
+  absl::Status UpdateGateway(
+      absl::string_view id,
+      const std::function<absl::Status(Gateway&)>& change);
   absl::StatusOr<Gateway> LoadGatewayUncached(absl::string_view id);
   absl::Status ConsumeEnrollmentChallenge(absl::string_view gateway_id,
                                           absl::string_view nonce);
 
   KvStore* store_;
   const Clock* clock_;
-  std::mutex write_mu_;  // serialises read-modify-write of documents
+  // Serialises this instance's writers (conditional writes would also do,
+  // but retrying against our own threads is wasted work).
+  std::mutex write_mu_;
   std::mutex cache_mu_;
   uint64_t generation_ = 0;
   absl::flat_hash_map<std::string, Gateway> gateway_cache_;

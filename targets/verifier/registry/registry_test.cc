@@ -36,6 +36,14 @@ class ListenerKeepingStore : public KvStore {
   absl::StatusOr<bool> Delete(absl::string_view key) override {
     return inner_->Delete(key);
   }
+  absl::StatusOr<KvRead> GetForUpdate(absl::string_view key) override {
+    return inner_->GetForUpdate(key);
+  }
+  absl::StatusOr<bool> PutIfUnchanged(absl::string_view key,
+                                      absl::string_view value,
+                                      const KvRead& read) override {
+    return inner_->PutIfUnchanged(key, value, read);
+  }
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListPage(
       absl::string_view prefix, absl::string_view after, KvOrder order,
       size_t limit) override {
