@@ -22,6 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/jwt/enrollment_proof.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "targets/verifier/registry/etcd_kv_store.h"
@@ -83,8 +84,19 @@ void Provision(testing::VerifierInstance& v,
       Patiently([&] {
         return r.CreateGateway("test", Gateway{kGatewayId, kProject, true, {}});
       }).ok());
+  absl::StatusOr<EnrollmentChallenge> challenge =
+      r.IssueEnrollmentChallenge("test", kGatewayId);
+  ASSERT_TRUE(challenge.ok()) << challenge.status();
+  absl::StatusOr<JwtPublicKey> key =
+      JwtPublicKey::FromSpkiPem(signer.PublicKeyPem());
+  ASSERT_TRUE(key.ok()) << key.status();
+  absl::StatusOr<VerifiedEnrollmentProof> proof = VerifyEnrollmentProof(
+      signer.EnrollmentProof(kGatewayId, challenge->nonce),
+      std::make_shared<const JwtPublicKey>(*std::move(key)), kGatewayId,
+      SystemClock::Default());
+  ASSERT_TRUE(proof.ok()) << proof.status();
   absl::StatusOr<std::string> kid =
-      r.AddGatewayKey("test", kGatewayId, signer.PublicKeyPem(), std::nullopt);
+      r.AddGatewayKey("test", *proof, std::nullopt);
   ASSERT_TRUE(kid.ok()) << kid.status();
   for (int i = 0; i < kMessages; ++i) {
     absl::Status created = Patiently([&] {

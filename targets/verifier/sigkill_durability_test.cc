@@ -82,8 +82,10 @@ TEST(SigkillDurabilityTest, EveryAcknowledgedMessageSurvivesSigkill) {
   ASSERT_EQ(call("POST", "/v1/projects", json{{"id", "acme"}}), 201u);
   ASSERT_EQ(call("POST", "/v1/gateways", json{{"id", "G0123456789abcdef01"}, {"project", "acme"}}), 201u);
   testing::GatewaySigner signer;
-  ASSERT_EQ(call("POST", "/v1/gateways/G0123456789abcdef01/keys",
-                 json{{"publicKeyPem", signer.PublicKeyPem()}}), 201u);
+  auto enrolled =
+      testing::EnrollGatewayKey(port, ca, admin, "G0123456789abcdef01", signer);
+  ASSERT_TRUE(enrolled.ok()) << enrolled.status();
+  ASSERT_EQ(enrolled->status, 201u) << enrolled->body;
   ASSERT_EQ(call("POST", "/v1/devices", json{{"id", "dev-1"}, {"project", "acme"}}), 201u);
   std::string token = signer.Token("G0123456789abcdef01", "acme");
 

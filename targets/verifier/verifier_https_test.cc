@@ -64,8 +64,7 @@ class VerifierHttpsTest : public ::testing::Test {
     Expect("POST", "/v1/gateways", admin_, json{{"id", kGateway}, {"project", "acme"}}, 201);
     Expect("POST", "/v1/gateways", admin_,
            json{{"id", kOtherGateway}, {"project", "other"}}, 201);
-    json key = Expect("POST", std::string("/v1/gateways/") + kGateway + "/keys", admin_,
-                      json{{"publicKeyPem", signer_.PublicKeyPem()}}, 201);
+    json key = Enroll(signer_, kGateway, 201);
     kid_ = key["kid"];
     Expect("POST", "/v1/devices", admin_, json{{"id", "dev-1"}, {"project", "acme"}}, 201);
     Expect("POST", "/v1/devices", admin_,
@@ -83,6 +82,20 @@ class VerifierHttpsTest : public ::testing::Test {
     json parsed = json::parse(r->body, nullptr, false);
     EXPECT_FALSE(parsed.is_discarded()) << "not JSON: " << r->body;
     return parsed;
+  }
+
+  // Enrols `signer`'s key with a challenge and a proof made by the key,
+  // as every client must; `extra` goes into the key-add body.
+  json Enroll(const GatewaySigner& signer, const std::string& gateway,
+              unsigned status, const json& extra = json::object(),
+              const std::string& bearer = "") {
+    auto r = testing::EnrollGatewayKey(v_->port(), cert_.cert_file,
+                                       bearer.empty() ? admin_ : bearer,
+                                       gateway, signer, extra);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return json();
+    EXPECT_EQ(r->status, status) << gateway << ": " << r->body;
+    return json::parse(r->body, nullptr, false);
   }
 
   json Batch(std::vector<std::pair<std::string, std::string>> device_and_id) {
@@ -149,8 +162,7 @@ TEST_F(VerifierHttpsTest, DeviceBoundToAnotherGatewayIsRejected) {
   Expect("POST", std::string("/v1/gateways"), admin_,
          json{{"id", "G111111111111111111"}, {"project", "acme"}}, 201);
   GatewaySigner second;
-  Expect("POST", "/v1/gateways/G111111111111111111/keys", admin_,
-         json{{"publicKeyPem", second.PublicKeyPem()}}, 201);
+  Enroll(second, "G111111111111111111", 201);
   json r = Expect("POST", "/v1/telemetry", second.Token("G111111111111111111", "acme"),
                   Batch({{"dev-bound", "b1"}, {"dev-1", "b2"}}), 200);
   EXPECT_EQ(r["results"][0]["error"], "device_not_bound_to_gateway");
@@ -172,10 +184,8 @@ TEST_F(VerifierHttpsTest, GatewayStateIsCheckedOnEveryRequest) {
   r = Expect("POST", "/v1/telemetry", token, Batch({{"dev-1", "d"}}), 401);
   EXPECT_EQ(r["error"], "no_usable_key");
   // An expired key is refused.
-  Expect("POST", std::string("/v1/gateways/") + kGateway + "/keys", admin_,
-         json{{"publicKeyPem", signer_.PublicKeyPem()},
-              {"expiresAt", absl::ToUnixSeconds(absl::Now()) - 10}},
-         201);
+  Enroll(signer_, kGateway, 201,
+         json{{"expiresAt", absl::ToUnixSeconds(absl::Now()) - 10}});
   r = Expect("POST", "/v1/telemetry", signer_.Token(kGateway, "acme"),
              Batch({{"dev-1", "e"}}), 401);
   EXPECT_EQ(r["error"], "no_usable_key");
@@ -268,9 +278,155 @@ TEST_F(VerifierHttpsTest, RolesLimitEachRoute) {
   Expect("GET", "/v1/audit", viewer_key, json(), 403);
 }
 
+// Issue 17 item 2: registry.write used to be enough to add one's own key
+// to any gateway, mint a JWT and post telemetry as that gateway. Enrolment
+// is now its own permission (gateway.enroll: admin, enroller; not
+// operator) and needs a proof of possession of the new key over a
+// single-use challenge.
+TEST_F(VerifierHttpsTest,
+       OperatorsCannotEnrolKeysAndEveryEnrolmentNeedsAProof) {
+  json op = Expect("POST", "/v1/principals", admin_,
+                   json{{"id", "ops"}, {"role", "operator"}}, 201);
+  std::string op_key = op["apiKey"];
+  GatewaySigner rogue;
+  std::string keys = std::string("/v1/gateways/") + kGateway + "/keys";
+  std::string challenge_path =
+      std::string("/v1/gateways/") + kGateway + "/enrollment-challenge";
+  // The operator can neither get a challenge nor add a key, even with a
+  // proof over a challenge an administrator obtained.
+  json denied = Expect("POST", challenge_path, op_key, json::object(), 403);
+  EXPECT_NE(denied.value("message", "").find("gateway.enroll"),
+            std::string::npos);
+  json challenge = Expect("POST", challenge_path, admin_, json::object(), 201);
+  std::string nonce = challenge["nonce"];
+  Expect("POST", keys, op_key,
+         json{{"publicKeyPem", rogue.PublicKeyPem()},
+              {"proof", rogue.EnrollmentProof(kGateway, nonce)}},
+         403);
+  // The old request shape (no proof) is refused, for administrators too.
+  json r = Expect("POST", keys, admin_,
+                  json{{"publicKeyPem", rogue.PublicKeyPem()}}, 400);
+  EXPECT_EQ(r["error"], "proof_missing");
+  r = Expect("POST", keys, admin_,
+             json{{"publicKeyPem", rogue.PublicKeyPem()}, {"proof", nullptr}},
+             400);
+  EXPECT_EQ(r["error"], "proof_missing");
+  r = Expect("POST", keys, admin_,
+             json{{"publicKeyPem", rogue.PublicKeyPem()}, {"proof", 42}}, 400);
+  EXPECT_EQ(r["error"], "proof_invalid");
+  // Proofs that do not show possession of this key for this gateway and
+  // challenge are refused, each with its reason, and use up nothing.
+  int64_t now = absl::ToUnixSeconds(absl::Now());
+  auto spoiled = [&](const char* claim, json value) {
+    json claims = rogue.EnrollmentClaims(kGateway, nonce);
+    claims[claim] = value;
+    return rogue.Sign({{"alg", "ES256"}, {"typ", "JWT"}}, claims);
+  };
+  GatewaySigner owner;  // another key: the admin's own, say
+  std::vector<std::pair<std::string, std::string>> invalid = {
+      {"signed by another key", owner.EnrollmentProof(kGateway, nonce)},
+      {"wrong sub", spoiled("sub", kOtherGateway)},
+      {"lifetime over 10 min", spoiled("iat", now - 1200)},
+      {"expired", rogue.Sign({{"alg", "ES256"}, {"typ", "JWT"}},
+                             [&] {
+                               json c = rogue.EnrollmentClaims(kGateway, nonce);
+                               c["iat"] = now - 1200;
+                               c["exp"] = now - 900;
+                               return c;
+                             }())},
+      {"gateway-token audience", spoiled("aud", "acme")},
+      {"jkt of another key", spoiled("jkt", owner.Thumbprint())},
+      {"nonce of a path", spoiled("nonce", "../../principals/admin")},
+      {"a gateway token", rogue.Token(kGateway, "acme")},
+      {"garbage", "\xc3\xbf\xc3\xbe.\xc3\xa9.x"},
+      {"oversized", std::string(100000, 'a')},
+  };
+  for (const auto& [name, proof] : invalid) {
+    r = Expect("POST", keys, admin_,
+               json{{"publicKeyPem", rogue.PublicKeyPem()}, {"proof", proof}},
+               400);
+    EXPECT_EQ(r["error"], "proof_invalid") << name << ": " << r;
+  }
+  // A well-formed nonce nobody issued.
+  r = Expect(
+      "POST", keys, admin_,
+      json{{"publicKeyPem", rogue.PublicKeyPem()},
+           {"proof", rogue.EnrollmentProof(kGateway, std::string(43, 'A'))}},
+      409);
+  EXPECT_EQ(r["error"], "challenge_unknown_or_used");
+  // The challenge is still good after all that; it works once.
+  json proof_body = {{"publicKeyPem", rogue.PublicKeyPem()},
+                     {"proof", rogue.EnrollmentProof(kGateway, nonce)}};
+  json added = Expect("POST", keys, admin_, proof_body, 201);
+  Expect("DELETE", keys + "/" + added["kid"].get<std::string>(), admin_, json(),
+         200);
+  r = Expect("POST", keys, admin_, proof_body, 409);
+  EXPECT_EQ(r["error"], "challenge_unknown_or_used");
+  // An enroller may enrol, and do nothing else that changes the registry.
+  json enroller = Expect("POST", "/v1/principals", admin_,
+                         json{{"id", "station-1"}, {"role", "enroller"}}, 201);
+  std::string enroller_key = enroller["apiKey"];
+  GatewaySigner fresh;
+  json kid = Enroll(fresh, kGateway, 201, json::object(), enroller_key);
+  Expect("DELETE", keys + "/" + kid["kid"].get<std::string>(), enroller_key,
+         json(), 403);
+  Expect("POST", "/v1/projects", enroller_key, json{{"id", "nope"}}, 403);
+  Expect("GET", "/v1/audit", enroller_key, json(), 403);
+  // Open challenges are capped per gateway (the admin's one above was used).
+  for (size_t i = 0; i < kMaxOutstandingEnrollmentChallenges; ++i) {
+    Expect("POST", challenge_path, admin_, json::object(), 201);
+  }
+  r = Expect("POST", challenge_path, admin_, json::object(), 409);
+  EXPECT_EQ(r["error"], "too_many_challenges");
+  Expect("POST", "/v1/gateways/G000000000000000000/enrollment-challenge",
+         admin_, json::object(), 404);
+  Expect("POST", "/v1/gateways/nope/enrollment-challenge", admin_,
+         json::object(), 400);
+  // Every key change is audited with its principal, and counted.
+  json audit = Expect("GET", "/v1/audit?limit=1000", admin_, json(), 200);
+  int challenges = 0, adds = 0, removes = 0;
+  bool enroller_add = false;
+  for (const json& e : audit["entries"]) {
+    std::string action = e["action"];
+    if (action == "gateway.key.challenge") ++challenges;
+    if (action == "gateway.key.add") ++adds;
+    if (action == "gateway.key.remove") ++removes;
+    if (action == "gateway.key.add" && e["principal"] == "station-1")
+      enroller_add = true;
+    EXPECT_EQ(e.dump().find(nonce), std::string::npos)
+        << "a nonce in the audit log";
+  }
+  // SetUp enrolled one key (1 challenge, 1 add).
+  EXPECT_EQ(challenges,
+            1 + 1 + 1 + static_cast<int>(kMaxOutstandingEnrollmentChallenges));
+  EXPECT_EQ(adds, 3);
+  EXPECT_EQ(removes, 1);
+  EXPECT_TRUE(enroller_add);
+  auto metrics = testing::HttpsRequest(v_->port(), cert_.cert_file, "GET",
+                                       "/metrics", admin_, "");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_NE(
+      metrics->body.find("cxsec_gateway_key_changes_total{action=\"add\"} 3"),
+      std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find(
+                "cxsec_gateway_key_changes_total{action=\"remove\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find(
+                "cxsec_enrollment_challenges_total{outcome=\"issued\"} 11"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("cxsec_enrollment_challenges_total{outcome="
+                               "\"too_many_challenges\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find(
+                "cxsec_enrollment_challenges_total{outcome=\"proof_invalid\"}"),
+            std::string::npos);
+}
+
 TEST_F(VerifierHttpsTest, AuditIsNewestFirstWithCursorPaging) {
-  // SetUp wrote principal.create (bootstrap), 2 projects, 2 gateways, a key
-  // and 3 devices: 9 entries. Pages of 4 walk them back, newest first.
+  // SetUp wrote principal.create (bootstrap), 2 projects, 2 gateways, a
+  // challenge, a key and 3 devices: 10 entries. Pages of 4 walk them back,
+  // newest first.
   Expect("PUT", "/v1/projects/acme", admin_, json{{"name", "renamed"}}, 200);
   std::vector<std::string> actions;
   std::string cursor;
@@ -286,7 +442,7 @@ TEST_F(VerifierHttpsTest, AuditIsNewestFirstWithCursorPaging) {
     ASSERT_LT(++pages, 10);
   } while (!cursor.empty());
   EXPECT_EQ(pages, 3);
-  ASSERT_EQ(actions.size(), 10u);
+  ASSERT_EQ(actions.size(), 11u);
   EXPECT_EQ(actions.front(), "project.update");
   EXPECT_EQ(actions.back(), "principal.create");
   // Without a limit: the default page, newest first.
@@ -413,10 +569,11 @@ TEST_F(VerifierHttpsTest, RegistryCrudAndLimits) {
          json{{"id", "G222222222222222222"}, {"project", "missing"}}, 404);
   std::string keys = std::string("/v1/gateways/") + kGateway + "/keys";
   GatewaySigner k2, k3, k4;
-  Expect("POST", keys, admin_, json{{"publicKeyPem", k2.PublicKeyPem()}}, 201);
-  Expect("POST", keys, admin_, json{{"publicKeyPem", k3.PublicKeyPem()}}, 201);
-  Expect("POST", keys, admin_, json{{"publicKeyPem", k4.PublicKeyPem()}}, 409);
-  Expect("POST", keys, admin_, json{{"publicKeyPem", "not a key"}}, 400);
+  Enroll(k2, kGateway, 201);
+  Enroll(k3, kGateway, 201);
+  Enroll(k4, kGateway, 409);
+  Expect("POST", keys, admin_,
+         json{{"publicKeyPem", "not a key"}, {"proof", "a.b.c"}}, 400);
   json g = Expect("GET", std::string("/v1/gateways/") + kGateway, admin_, json(), 200);
   EXPECT_EQ(g["keys"].size(), 3u);
   Expect("PUT", "/v1/devices/dev-1", admin_,
@@ -606,8 +763,7 @@ TEST_F(VerifierHttpsTest, SameIdsWithAnotherPayloadAreAConflictNotADuplicate) {
   GatewaySigner intruder;
   Expect("POST", "/v1/gateways", admin_,
          json{{"id", kIntruder}, {"project", "acme"}}, 201);
-  Expect("POST", std::string("/v1/gateways/") + kIntruder + "/keys", admin_,
-         json{{"publicKeyPem", intruder.PublicKeyPem()}}, 201);
+  Enroll(intruder, kIntruder, 201);
   auto batch = [](const json& payload) {
     return json{{"messages",
                  {{{"deviceId", "dev-1"},

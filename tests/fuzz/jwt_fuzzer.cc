@@ -1,6 +1,7 @@
 // Fuzzes JWT parsing and strict verification: no input may crash, leak or
 // be accepted without a valid signature from the registered key; every
-// rejection must carry a reason code.
+// rejection must carry a reason code. The same input is tried as a gateway
+// key enrolment proof and as an enrolment nonce.
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -8,6 +9,7 @@
 
 #include "absl/time/time.h"
 #include "core/clock.h"
+#include "core/jwt/enrollment_proof.h"
 #include "core/jwt/jws.h"
 #include "core/jwt/public_key.h"
 #include "core/jwt/verifier.h"
@@ -39,6 +41,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<cxsec::VerifiedClaims> claims = verifier.VerifyWithKeys(token, *keys);
   if (claims.ok()) std::abort();  // no valid token for these keys exists in reach
   if (!cxsec::JwtReasonOf(claims.status()).has_value()) std::abort();
+  if (cxsec::VerifyEnrollmentProof(token, keys->keys()[1].key, "joe", *clock).ok()) {
+    std::abort();  // nor a valid proof
+  }
+  (void)cxsec::IsWellFormedEnrollmentNonce(token);
   (void)cxsec::ParseJws(token);
   (void)cxsec::JwtPublicKey::FromJwk(token);
   return 0;

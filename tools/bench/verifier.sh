@@ -34,13 +34,16 @@ for _ in $(seq 1 100); do grep -q listening "$work/stderr" 2>/dev/null && break;
 admin="$(cat "$work/data/bootstrap-admin.key")"
 url="https://127.0.0.1:$port"
 api() { curl -sk -X "$1" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "$url$2" -d "$3" >/dev/null; }
-"$bin/bench_token" "$work/gw.pem" G0123456789abcdef01 bench 60000 > "$work/tokens"
-head -1 "$work/tokens" > "$work/token"
 api POST /v1/projects '{"id":"bench"}'
 api POST /v1/gateways '{"id":"G0123456789abcdef01","project":"bench"}'
-python3 -c 'import json,sys; print(json.dumps({"publicKeyPem": open(sys.argv[1]).read()}))' "$work/gw.pem" > "$work/key.json"
-curl -sk -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-  "$url/v1/gateways/G0123456789abcdef01/keys" --data-binary @"$work/key.json" >/dev/null
+# Key enrolment needs a challenge signed by the new key (docs/VERIFIER_API.md).
+nonce=$(curl -sk -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+  "$url/v1/gateways/G0123456789abcdef01/enrollment-challenge" -d '{}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["nonce"])')
+"$bin/bench_token" "$work/gw.pem" G0123456789abcdef01 bench 60000 "$nonce" > "$work/tokens"
+head -1 "$work/tokens" > "$work/token"
+curl -skf -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+  "$url/v1/gateways/G0123456789abcdef01/keys" --data-binary @"$work/gw.pem.enroll.json" >/dev/null
 api POST /v1/devices '{"id":"dev-1","project":"bench"}'
 cat > "$work/post.lua" <<LUA
 local counter = 0

@@ -1,5 +1,8 @@
-// `cxsec jwt mint|verify|inspect`: device JWTs for operators and tests.
+// `cxsec jwt mint|enroll-proof|verify|inspect`: device JWTs for operators
+// and tests.
 //   mint   (--key FILE | --tpm STR --handle H) --sub ID --aud PROJECT [--ttl S]
+//   enroll-proof (--key FILE | --tpm STR --handle H) --gateway ID
+//          --challenge NONCE [--ttl S]   proof of possession for key enrolment
 //   verify --pub FILE --aud PROJECT [--iss ISS] TOKEN
 //   inspect TOKEN   (decodes without verifying; says so)
 #include <cstdio>
@@ -9,6 +12,7 @@
 #include "core/cli/command_line.h"
 #include "core/clock.h"
 #include "core/identity/soft_key.h"
+#include "core/jwt/enrollment_proof.h"
 #include "core/jwt/issuer.h"
 #include "core/jwt/jws.h"
 #include "core/jwt/verifier.h"
@@ -22,6 +26,8 @@ namespace {
 constexpr char kUsage[] =
     "Usage: cxsec jwt mint (--key FILE | --tpm TCTI [--handle H]) --sub ID "
     "--aud PROJECT [--ttl SECONDS]\n"
+    "       cxsec jwt enroll-proof (--key FILE | --tpm TCTI [--handle H]) "
+    "--gateway ID --challenge NONCE [--ttl SECONDS]\n"
     "       cxsec jwt verify --pub FILE --aud PROJECT [--iss ISS] TOKEN\n"
     "       cxsec jwt inspect TOKEN\n";
 
@@ -77,6 +83,66 @@ int RunMint(int argc, const char* const* argv) {
   absl::StatusOr<TpmKey> key = TpmKey::Open(cl.Value("tpm"), *handle);
   if (!key.ok()) return Fail("mint", key.status());
   return Mint(*key, options);
+}
+
+template <class I>
+int EnrollProof(I& identity, const std::string& gateway,
+                const std::string& nonce, absl::Duration lifetime) {
+  absl::StatusOr<std::string> proof =
+      MintEnrollmentProof(identity, gateway, nonce, absl::Now(), lifetime);
+  if (!proof.ok()) return Fail("enroll-proof", proof.status());
+  std::printf("%s\n", proof->c_str());
+  return 0;
+}
+
+// The proof that the key being enrolled is held by whoever enrols it: the
+// verifier's challenge signed by that key (inside the TPM for --tpm).
+int RunEnrollProof(int argc, const char* const* argv) {
+  CommandLine cl(
+      {{"key", true, "the new software private key (PKCS#8 PEM, 0600)", "FILE"},
+       {"tpm", true, "TPM TCTI, e.g. device:/dev/tpmrm0", "TCTI"},
+       {"handle", true, "TPM key handle (default 0x81000010)", "H"},
+       {"gateway", true, "the gateway the key is enrolled for", "ID"},
+       {"challenge", true,
+        "nonce from POST /v1/gateways/{id}/enrollment-challenge", "NONCE"},
+       {"ttl", true, "proof lifetime in seconds (default 300, max 600)", "S"}});
+  if (absl::Status s = cl.Parse(argc, argv); !s.ok())
+    return Fail("enroll-proof", s, 2);
+  if (cl.Has("help")) {
+    std::printf("%s\n%s", kUsage, cl.Usage().c_str());
+    return 0;
+  }
+  absl::StatusOr<std::string> gateway = cl.RequiredValue("gateway");
+  absl::StatusOr<std::string> nonce = cl.RequiredValue("challenge");
+  absl::StatusOr<long long> ttl =
+      cl.IntValue("ttl", absl::ToInt64Seconds(kDefaultEnrollmentProofLifetime),
+                  1, absl::ToInt64Seconds(kMaxEnrollmentProofLifetime));
+  if (!gateway.ok()) return Fail("enroll-proof", gateway.status(), 2);
+  if (!nonce.ok()) return Fail("enroll-proof", nonce.status(), 2);
+  if (!ttl.ok()) return Fail("enroll-proof", ttl.status(), 2);
+  if (!IsWellFormedEnrollmentNonce(*nonce)) {
+    return Fail("enroll-proof",
+                absl::InvalidArgumentError(
+                    "--challenge must be the 43-character nonce the verifier "
+                    "returned (POST /v1/gateways/{id}/enrollment-challenge)"),
+                2);
+  }
+  if (cl.Has("key") == cl.Has("tpm")) {
+    return Fail(
+        "enroll-proof",
+        absl::InvalidArgumentError("give exactly one of --key or --tpm"), 2);
+  }
+  if (cl.Has("key")) {
+    absl::StatusOr<SoftKey> key = LoadSoftKey(cl.Value("key"));
+    if (!key.ok()) return Fail("enroll-proof", key.status());
+    return EnrollProof(*key, *gateway, *nonce, absl::Seconds(*ttl));
+  }
+  absl::StatusOr<uint32_t> handle =
+      TpmKey::ParseHandle(cl.Value("handle", "0x81000010"));
+  if (!handle.ok()) return Fail("enroll-proof", handle.status(), 2);
+  absl::StatusOr<TpmKey> key = TpmKey::Open(cl.Value("tpm"), *handle);
+  if (!key.ok()) return Fail("enroll-proof", key.status());
+  return EnrollProof(*key, *gateway, *nonce, absl::Seconds(*ttl));
 }
 
 int RunVerify(int argc, const char* const* argv) {
@@ -153,6 +219,7 @@ int RunInspect(int argc, const char* const* argv) {
 int RunJwt(int argc, const char* const* argv) {
   std::string action = argc >= 1 ? argv[0] : "";
   if (action == "mint") return RunMint(argc - 1, argv + 1);
+  if (action == "enroll-proof") return RunEnrollProof(argc - 1, argv + 1);
   if (action == "verify") return RunVerify(argc - 1, argv + 1);
   if (action == "inspect") return RunInspect(argc - 1, argv + 1);
   bool help = action == "--help" || action == "help";
@@ -163,4 +230,6 @@ int RunJwt(int argc, const char* const* argv) {
 }  // namespace
 }  // namespace cxsec::cli
 
-CXSEC_REGISTER_COMMAND(jwt, "mint, verify or inspect device JWTs", cxsec::cli::RunJwt);
+CXSEC_REGISTER_COMMAND(
+    jwt, "mint, verify or inspect device JWTs; sign key-enrolment proofs",
+    cxsec::cli::RunJwt);

@@ -158,8 +158,16 @@ call() {  # call METHOD PATH JSON
 gateway_id=G$(openssl rand -hex 9)
 call POST /v1/projects '{"id":"demo","name":"cxsec demo"}'
 call POST /v1/gateways "{\"id\":\"$gateway_id\",\"project\":\"demo\",\"enabled\":true}"
+# Key enrolment proves possession: the verifier's one-time challenge is
+# signed inside the TPM by the key being enrolled (docs/VERIFIER_API.md).
+nonce=$(curl -sf --cacert "$work/ca.pem" -X POST -H "Authorization: Bearer $admin_key" \
+  -H 'Content-Type: application/json' --data '{}' \
+  "$api/v1/gateways/$gateway_id/enrollment-challenge" | jq -r .nonce) ||
+  { echo "demo: enrollment-challenge failed" >&2; exit 1; }
+proof=$("$cxsec" jwt enroll-proof --tpm "$tcti" --gateway "$gateway_id" --challenge "$nonce")
 call POST "/v1/gateways/$gateway_id/keys" \
-  "$(jq -n --rawfile pem "$work/gateway.pub.pem" '{publicKeyPem:$pem,expiresAt:null}')"
+  "$(jq -n --rawfile pem "$work/gateway.pub.pem" --arg proof "$proof" \
+    '{publicKeyPem:$pem,expiresAt:null,proof:$proof}')"
 dtls_ids=() mioty_ids=()
 for _ in $(seq 1 "$dtls_nodes"); do dtls_ids+=(D$(openssl rand -hex 8 | tr a-f A-F)); done
 for _ in $(seq 1 "$mioty_nodes"); do mioty_ids+=($(openssl rand -hex 8)); done

@@ -45,8 +45,9 @@ absl::StatusOr<Role> ParseRole(absl::string_view name) {
   if (name == "operator") return Role::kOperator;
   if (name == "viewer") return Role::kViewer;
   if (name == "gateway") return Role::kGateway;
+  if (name == "enroller") return Role::kEnroller;
   return absl::InvalidArgumentError(
-      "role must be one of: admin, operator, viewer, gateway");
+      "role must be one of: admin, operator, enroller, viewer, gateway");
 }
 
 std::string RoleName(Role role) {
@@ -55,6 +56,8 @@ std::string RoleName(Role role) {
     case Role::kOperator: return "operator";
     case Role::kViewer: return "viewer";
     case Role::kGateway: return "gateway";
+    case Role::kEnroller:
+      return "enroller";
   }
   return "unknown";
 }
@@ -67,6 +70,8 @@ std::string PermissionName(Permission p) {
     case Permission::kAuditRead: return "audit.read";
     case Permission::kMetricsRead: return "metrics.read";
     case Permission::kTelemetryWrite: return "telemetry.write";
+    case Permission::kGatewayEnroll:
+      return "gateway.enroll";
   }
   return "unknown";
 }
@@ -77,8 +82,12 @@ bool RoleHas(Role role, Permission p) {
       // Administrators manage; they do not impersonate gateways.
       return p != Permission::kTelemetryWrite;
     case Role::kOperator:
+      // Not gateway.enroll: registry.write alone must not let an operator
+      // register a key and post telemetry as a gateway.
       return p == Permission::kRegistryRead || p == Permission::kRegistryWrite ||
              p == Permission::kAuditRead || p == Permission::kMetricsRead;
+    case Role::kEnroller:
+      return p == Permission::kRegistryRead || p == Permission::kGatewayEnroll;
     case Role::kViewer:
       return p == Permission::kRegistryRead || p == Permission::kMetricsRead;
     case Role::kGateway:

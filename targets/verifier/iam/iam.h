@@ -4,6 +4,9 @@
 // stretching needed) and the plaintext is shown once, at creation.
 // Roles map to permissions; every route names the permission it needs;
 // gateway JWTs map to the "gateway" role, which may only post telemetry.
+// Adding a gateway key is its own permission (gateway.enroll: admin and
+// enroller), separate from registry.write, and needs a proof made by the
+// new key besides, so no role can register a key it does not hold.
 #ifndef CXSEC_TARGETS_VERIFIER_IAM_IAM_H_
 #define CXSEC_TARGETS_VERIFIER_IAM_IAM_H_
 
@@ -18,14 +21,17 @@ namespace cxsec::verifier {
 
 enum class Permission {
   kRegistryRead,    // GET projects/gateways/devices
-  kRegistryWrite,   // create/update/delete them and their keys
+  kRegistryWrite,   // create/update/delete them; revoke gateway keys
   kPrincipalAdmin,  // manage principals and API keys
   kAuditRead,       // read the audit log
   kMetricsRead,     // GET /metrics
   kTelemetryWrite,  // POST /v1/telemetry
+  kGatewayEnroll,   // enrolment challenges; add a gateway key (with proof)
 };
 
-enum class Role { kAdmin, kOperator, kViewer, kGateway };
+// enroller: the provisioning station or person that registers gateway
+// keys; it may read the registry and enrol keys, nothing else.
+enum class Role { kAdmin, kOperator, kViewer, kGateway, kEnroller };
 
 [[nodiscard]] absl::StatusOr<Role> ParseRole(absl::string_view name);
 std::string RoleName(Role role);

@@ -122,6 +122,73 @@ absl::Status EtcdKvStore::Put(absl::string_view key, absl::string_view value) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<KvRead> EtcdKvStore::GetForUpdate(absl::string_view key) {
+  json request = {{"key", Base64StdEncode(prefix_ + std::string(key))}};
+  absl::StatusOr<std::string> body = Call("/v3/kv/range", request.dump());
+  if (!body.ok()) return body.status();
+  json answer = json::parse(*body, nullptr, false);
+  if (answer.is_discarded() || !answer.is_object()) {
+    return absl::UnavailableError("etcd /v3/kv/range: answer is not JSON");
+  }
+  KvRead read;
+  read.version = "0";  // etcd compares a missing key's mod_revision as 0
+  auto kvs = answer.find("kvs");
+  if (kvs == answer.end() || !kvs->is_array() || kvs->empty()) return read;
+  const json& kv = (*kvs)[0];
+  // int64 fields come as decimal strings in etcd's JSON.
+  auto revision = kv.find("mod_revision");
+  int64_t parsed = 0;
+  if (revision == kv.end() || !revision->is_string() ||
+      !absl::SimpleAtoi(revision->get<std::string>(), &parsed) || parsed <= 0) {
+    return absl::UnavailableError("etcd /v3/kv/range: no usable mod_revision");
+  }
+  read.version = absl::StrCat(parsed);
+  std::string value;
+  if (kv.contains("value")) {
+    if (!kv["value"].is_string()) {
+      return absl::UnavailableError("etcd /v3/kv/range: value is not a string");
+    }
+    absl::StatusOr<std::string> decoded =
+        Base64StdDecode(kv["value"].get<std::string>());
+    if (!decoded.ok()) return decoded.status();
+    value = std::move(*decoded);
+  }
+  read.value = std::move(value);
+  return read;
+}
+
+absl::StatusOr<bool> EtcdKvStore::PutIfUnchanged(absl::string_view key,
+                                                 absl::string_view value,
+                                                 const KvRead& read) {
+  int64_t revision = 0;
+  if (!absl::SimpleAtoi(read.version, &revision) || revision < 0) {
+    return absl::InvalidArgumentError(
+        "etcd: PutIfUnchanged needs a read from GetForUpdate");
+  }
+  std::string full_key = Base64StdEncode(prefix_ + std::string(key));
+  json request = {
+      {"compare",
+       {{{"key", full_key},
+         {"target", "MOD"},
+         {"result", "EQUAL"},
+         {"mod_revision", absl::StrCat(revision)}}}},
+      {"success",
+       {{{"request_put",
+          {{"key", full_key}, {"value", Base64StdEncode(value)}}}}}}};
+  absl::StatusOr<std::string> body = Call("/v3/kv/txn", request.dump());
+  if (!body.ok()) return body.status();
+  json answer = json::parse(*body, nullptr, false);
+  if (answer.is_discarded() || !answer.is_object()) {
+    return absl::UnavailableError("etcd /v3/kv/txn: answer is not JSON");
+  }
+  // proto3 JSON leaves false out: a missing "succeeded" is a failed compare.
+  auto succeeded = answer.find("succeeded");
+  bool written = succeeded != answer.end() && succeeded->is_boolean() &&
+                 succeeded->get<bool>();
+  if (written) NotifyChange();
+  return written;
+}
+
 absl::StatusOr<bool> EtcdKvStore::Delete(absl::string_view key) {
   json request = {{"key", Base64StdEncode(prefix_ + std::string(key))}};
   absl::StatusOr<std::string> body = Call("/v3/kv/deleterange", request.dump());

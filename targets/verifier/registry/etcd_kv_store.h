@@ -3,6 +3,8 @@
 // A background watch on the key prefix tells every instance about every
 // change; the registry drops its cache on each notification, which bounds
 // how long a revoked key stays usable to the watch's delivery delay.
+// Read-modify-write goes through a transaction compared on the key's
+// mod_revision, so concurrent instances never overwrite each other.
 #ifndef CXSEC_TARGETS_VERIFIER_REGISTRY_ETCD_KV_STORE_H_
 #define CXSEC_TARGETS_VERIFIER_REGISTRY_ETCD_KV_STORE_H_
 
@@ -30,6 +32,12 @@ class EtcdKvStore final : public KvStore {
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override;
   absl::Status Put(absl::string_view key, absl::string_view value) override;
   absl::StatusOr<bool> Delete(absl::string_view key) override;
+  // version = the key's mod_revision ("0" when absent); PutIfUnchanged is
+  // one /v3/kv/txn: compare MOD == version, then put.
+  absl::StatusOr<KvRead> GetForUpdate(absl::string_view key) override;
+  absl::StatusOr<bool> PutIfUnchanged(absl::string_view key,
+                                      absl::string_view value,
+                                      const KvRead& read) override;
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListPage(
       absl::string_view prefix, absl::string_view after, KvOrder order,
       size_t limit) override;

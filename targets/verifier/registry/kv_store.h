@@ -20,6 +20,13 @@ namespace cxsec::verifier {
 
 enum class KvOrder { kAscending, kDescending };
 
+// A read for a later conditional write: the value (nullopt: absent) and
+// the store's opaque token for this state of the key (etcd: mod_revision).
+struct KvRead {
+  std::optional<std::string> value;
+  std::string version;
+};
+
 // PrefixSuccessor is the smallest key greater than every key starting
 // with `prefix` (byte-wise), or nullopt when there is none (an empty
 // prefix, or one of 0xff bytes only).
@@ -45,6 +52,16 @@ class KvStore {
                                          absl::string_view value) = 0;
   // Returns whether the key existed.
   [[nodiscard]] virtual absl::StatusOr<bool> Delete(absl::string_view key) = 0;
+  // GetForUpdate reads `key` for PutIfUnchanged.
+  [[nodiscard]] virtual absl::StatusOr<KvRead> GetForUpdate(
+      absl::string_view key) = 0;
+  // PutIfUnchanged writes `value` only if `key` is still as `read` saw it
+  // (absent, if it was), atomically against every writer of the store, of
+  // any process. Returns false, writing nothing, when it changed since:
+  // the caller reads again and redoes its change. This is what keeps one
+  // verifier instance from undoing another's block or key revocation.
+  [[nodiscard]] virtual absl::StatusOr<bool> PutIfUnchanged(
+      absl::string_view key, absl::string_view value, const KvRead& read) = 0;
   // One page of the keys starting with `prefix`, in `order` (byte-wise
   // key order), at most `limit`: those strictly after `after` in that
   // order, or from the first when `after` is empty. Pages are chained by

@@ -10,6 +10,7 @@
 #include "core/encoding/base64url.h"
 #include "core/encoding/hex.h"
 #include "core/status.h"
+#include "targets/verifier/registry/api_reason.h"
 
 namespace cxsec::verifier {
 
@@ -20,6 +21,22 @@ constexpr char kProjects[] = "projects/";
 constexpr char kGateways[] = "gateways/";
 constexpr char kDevices[] = "devices/";
 constexpr char kAudit[] = "audit/";
+// enrollment-challenges/<gateway id>/<nonce> -> {"expiresAt":unix seconds}
+constexpr char kEnrollmentChallenges[] = "enrollment-challenges/";
+
+std::string ChallengePrefix(absl::string_view gateway_id) {
+  return absl::StrCat(kEnrollmentChallenges, gateway_id, "/");
+}
+
+// The expiry of a stored challenge; nullopt for a record that does not
+// decode (treated as expired, so it is swept).
+std::optional<int64_t> ChallengeExpiry(const std::string& value) {
+  json j = json::parse(value, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  auto it = j.find("expiresAt");
+  if (it == j.end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<int64_t>();
+}
 
 bool AllOf(absl::string_view s, bool (*ok)(char)) {
   for (char c : s) {
@@ -234,6 +251,37 @@ absl::StatusOr<std::optional<json>> Registry::Load(const std::string& key) {
   return std::optional<json>(std::move(j));
 }
 
+absl::Status Registry::UpdateDocument(const std::string& key,
+                                      const DocumentChange& change) {
+  for (int attempt = 0; attempt < kMaxUpdateAttempts; ++attempt) {
+    absl::StatusOr<KvRead> read = store_->GetForUpdate(key);
+    if (!read.ok()) return read.status();
+    std::optional<json> current;
+    if (read->value.has_value()) {
+      json j = json::parse(*read->value, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) {
+        return absl::DataLossError(
+            absl::StrCat("registry document ", key, " is not JSON"));
+      }
+      current = std::move(j);
+    }
+    absl::StatusOr<json> next = change(current);
+    if (!next.ok()) return next.status();
+    absl::StatusOr<bool> written =
+        store_->PutIfUnchanged(key, next->dump(), *read);
+    if (!written.ok()) return written.status();
+    if (*written) {
+      InvalidateCache();
+      return absl::OkStatus();
+    }
+    // Another instance wrote the document since we read it: start over
+    // from its version, so its change (a block, a revocation) is kept.
+  }
+  return absl::UnavailableError(
+      absl::StrCat("registry document ", key,
+                   " kept changing under concurrent updates; retry"));
+}
+
 template <class T>
 absl::StatusOr<T> Registry::CachedLookup(
     absl::flat_hash_map<std::string, T>& cache, const std::string& key,
@@ -317,13 +365,15 @@ absl::Status Registry::CreateProject(absl::string_view principal, const Project&
   CXSEC_RETURN_IF_ERROR(CheckProjectId(p.id));
   CXSEC_RETURN_IF_ERROR(CheckProjectName(p.name));
   std::lock_guard<std::mutex> lock(write_mu_);
-  std::string key = absl::StrCat(kProjects, p.id);
-  absl::StatusOr<std::optional<json>> existing = Load(key);
-  if (!existing.ok()) return existing.status();
-  if (existing->has_value()) {
-    return absl::AlreadyExistsError(absl::StrCat("project '", p.id, "' exists"));
-  }
-  CXSEC_RETURN_IF_ERROR(store_->Put(key, ToJson(p).dump()));
+  CXSEC_RETURN_IF_ERROR(UpdateDocument(
+      absl::StrCat(kProjects, p.id),
+      [&](const std::optional<json>& current) -> absl::StatusOr<json> {
+        if (current.has_value()) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("project '", p.id, "' exists"));
+        }
+        return ToJson(p);
+      }));
   return Audit(principal, "project.create", p.id);
 }
 
@@ -355,9 +405,15 @@ absl::Status Registry::UpdateProject(absl::string_view principal, const Project&
   CXSEC_RETURN_IF_ERROR(CheckProjectId(p.id));
   CXSEC_RETURN_IF_ERROR(CheckProjectName(p.name));
   std::lock_guard<std::mutex> lock(write_mu_);
-  absl::StatusOr<Project> existing = GetProject(p.id);
-  if (!existing.ok()) return existing.status();
-  CXSEC_RETURN_IF_ERROR(store_->Put(absl::StrCat(kProjects, p.id), ToJson(p).dump()));
+  CXSEC_RETURN_IF_ERROR(UpdateDocument(
+      absl::StrCat(kProjects, p.id),
+      [&](const std::optional<json>& current) -> absl::StatusOr<json> {
+        if (!current.has_value()) {
+          return absl::NotFoundError(
+              absl::StrCat("project '", p.id, "' not found"));
+        }
+        return ToJson(p);
+      }));
   return Audit(principal, "project.update", p.id);
 }
 
@@ -400,12 +456,6 @@ absl::Status Registry::DeleteProject(absl::string_view principal, absl::string_v
 
 // ---- gateways ----
 
-absl::Status Registry::PutGateway(const Gateway& g) {
-  CXSEC_RETURN_IF_ERROR(store_->Put(absl::StrCat(kGateways, g.id), ToJson(g).dump()));
-  InvalidateCache();
-  return absl::OkStatus();
-}
-
 absl::StatusOr<Gateway> Registry::LoadGatewayUncached(absl::string_view id) {
   absl::StatusOr<std::optional<json>> doc = Load(absl::StrCat(kGateways, id));
   if (!doc.ok()) return doc.status();
@@ -415,19 +465,38 @@ absl::StatusOr<Gateway> Registry::LoadGatewayUncached(absl::string_view id) {
   return DecodeGateway(**doc);
 }
 
+absl::Status Registry::UpdateGateway(
+    absl::string_view id, const std::function<absl::Status(Gateway&)>& change) {
+  return UpdateDocument(
+      absl::StrCat(kGateways, id),
+      [&](const std::optional<json>& current) -> absl::StatusOr<json> {
+        if (!current.has_value()) {
+          return absl::NotFoundError(
+              absl::StrCat("gateway '", id, "' not found"));
+        }
+        absl::StatusOr<Gateway> g = DecodeGateway(*current);
+        if (!g.ok()) return g.status();
+        CXSEC_RETURN_IF_ERROR(change(*g));
+        return ToJson(*g);
+      });
+}
+
 absl::Status Registry::CreateGateway(absl::string_view principal, const Gateway& g) {
   CXSEC_RETURN_IF_ERROR(CheckGatewayId(g.id));
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Project> project = GetProject(g.project);
   if (!project.ok()) return project.status();
-  absl::StatusOr<Gateway> existing = LoadGatewayUncached(g.id);
-  if (existing.ok()) {
-    return absl::AlreadyExistsError(absl::StrCat("gateway '", g.id, "' exists"));
-  }
-  if (!absl::IsNotFound(existing.status())) return existing.status();
   Gateway fresh = g;
   fresh.keys.clear();  // keys are added one by one through AddGatewayKey
-  CXSEC_RETURN_IF_ERROR(PutGateway(fresh));
+  CXSEC_RETURN_IF_ERROR(UpdateDocument(
+      absl::StrCat(kGateways, g.id),
+      [&](const std::optional<json>& current) -> absl::StatusOr<json> {
+        if (current.has_value()) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("gateway '", g.id, "' exists"));
+        }
+        return ToJson(fresh);
+      }));
   return Audit(principal, "gateway.create", g.id);
 }
 
@@ -458,10 +527,10 @@ absl::Status Registry::SetGatewayEnabled(absl::string_view principal,
                                          absl::string_view id, bool enabled) {
   CXSEC_RETURN_IF_ERROR(CheckGatewayId(id));
   std::lock_guard<std::mutex> lock(write_mu_);
-  absl::StatusOr<Gateway> g = LoadGatewayUncached(id);
-  if (!g.ok()) return g.status();
-  g->enabled = enabled;
-  CXSEC_RETURN_IF_ERROR(PutGateway(*g));
+  CXSEC_RETURN_IF_ERROR(UpdateGateway(id, [&](Gateway& g) {
+    g.enabled = enabled;
+    return absl::OkStatus();
+  }));
   return Audit(principal, enabled ? "gateway.enable" : "gateway.block", id);
 }
 
@@ -494,45 +563,144 @@ absl::Status Registry::DeleteGateway(absl::string_view principal, absl::string_v
   if (!deleted.ok()) return deleted.status();
   InvalidateCache();
   if (!*deleted) return absl::NotFoundError(absl::StrCat("gateway '", id, "' not found"));
+  // Its open challenges go with it, best effort: one left behind by a
+  // store fault expires within minutes and is swept at the next issue.
+  std::vector<std::string> challenges;
+  absl::Status listed =
+      ForEachKv(*store_, ChallengePrefix(id), kRegistryListPageSize,
+                [&challenges](const std::string& key, const std::string&) {
+                  challenges.push_back(key);
+                  return true;
+                });
+  if (listed.ok()) {
+    for (const std::string& key : challenges) (void)store_->Delete(key);
+  }
   return Audit(principal, "gateway.delete", id);
 }
 
-absl::StatusOr<std::string> Registry::AddGatewayKey(
-    absl::string_view principal, absl::string_view gateway_id,
-    absl::string_view public_key_pem, std::optional<int64_t> expires_at) {
+absl::StatusOr<EnrollmentChallenge> Registry::IssueEnrollmentChallenge(
+    absl::string_view principal, absl::string_view gateway_id) {
   CXSEC_RETURN_IF_ERROR(CheckGatewayId(gateway_id));
-  if (public_key_pem.size() > 8192) {
-    return absl::InvalidArgumentError("publicKeyPem: longer than 8192 bytes");
-  }
-  absl::StatusOr<JwtPublicKey> parsed = JwtPublicKey::FromSpkiPem(public_key_pem);
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("publicKeyPem: ", parsed.status().message()));
-  }
-  std::string kid = parsed->Thumbprint();
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Gateway> g = LoadGatewayUncached(gateway_id);
   if (!g.ok()) return g.status();
-  for (const GatewayKey& k : g->keys) {
-    if (k.kid == kid) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("gateway '", gateway_id, "' already has key ", k.kid));
-    }
+  int64_t now = absl::ToUnixSeconds(clock_->Now());
+  std::string prefix = ChallengePrefix(gateway_id);
+  std::vector<std::string> expired;
+  size_t open = 0;
+  CXSEC_RETURN_IF_ERROR(
+      ForEachKv(*store_, prefix, kRegistryListPageSize,
+                [&](const std::string& key, const std::string& value) {
+                  std::optional<int64_t> expires = ChallengeExpiry(value);
+                  if (!expires.has_value() || *expires <= now) {
+                    expired.push_back(key);
+                  } else {
+                    ++open;
+                  }
+                  return true;
+                }));
+  for (const std::string& key : expired) {
+    absl::StatusOr<bool> deleted = store_->Delete(key);
+    if (!deleted.ok()) return deleted.status();
   }
-  if (g->keys.size() >= kMaxKeysPerGateway) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "gateway '", gateway_id, "' already has ", kMaxKeysPerGateway,
-        " keys; remove one first"));
+  // Instances serialise only among their own threads: two instances
+  // issuing at the same moment may each see 7 open and both add one. The
+  // cap bounds storage, so that overshoot (at most one per instance) is
+  // harmless.
+  if (open >= kMaxOutstandingEnrollmentChallenges) {
+    return WithApiReason(
+        absl::FailedPreconditionError(absl::StrCat(
+            "gateway '", gateway_id, "' already has ",
+            kMaxOutstandingEnrollmentChallenges,
+            " unused enrolment challenges; use one or wait until they expire (",
+            absl::FormatDuration(kEnrollmentChallengeLifetime), ")")),
+        "too_many_challenges");
   }
-  GatewayKey key;
-  key.kid = kid;
-  key.public_key_pem = std::string(public_key_pem);
-  key.expires_at = expires_at;
-  key.parsed = std::make_shared<const JwtPublicKey>(std::move(*parsed));
-  g->keys.push_back(std::move(key));
-  CXSEC_RETURN_IF_ERROR(PutGateway(*g));
-  CXSEC_RETURN_IF_ERROR(Audit(principal, "gateway.key.add",
-                              absl::StrCat(gateway_id, "/", kid)));
+  CXSEC_ASSIGN_OR_RETURN(Bytes random, RandomBytes(kEnrollmentNonceBytes));
+  EnrollmentChallenge challenge;
+  challenge.gateway_id = std::string(gateway_id);
+  challenge.nonce = Base64UrlEncode(random);
+  challenge.expires_at =
+      now + absl::ToInt64Seconds(kEnrollmentChallengeLifetime);
+  json record = {{"expiresAt", challenge.expires_at},
+                 {"issuedBy", std::string(principal)}};
+  CXSEC_RETURN_IF_ERROR(
+      store_->Put(absl::StrCat(prefix, challenge.nonce), record.dump()));
+  // The nonce stays out of the audit log: it is the one thing a proof
+  // needs besides the key, and audit readers need not hold it.
+  CXSEC_RETURN_IF_ERROR(Audit(principal, "gateway.key.challenge", gateway_id));
+  return challenge;
+}
+
+absl::Status Registry::ConsumeEnrollmentChallenge(absl::string_view gateway_id,
+                                                  absl::string_view nonce) {
+  absl::Status unknown = WithApiReason(
+      absl::FailedPreconditionError(
+          "the proof's challenge is unknown or was already used; ask for a "
+          "new one (POST /v1/gateways/{id}/enrollment-challenge)"),
+      "challenge_unknown_or_used");
+  // The proof checked the nonce's shape, so it cannot leave the prefix.
+  if (!IsWellFormedEnrollmentNonce(nonce)) return unknown;
+  std::string key = absl::StrCat(ChallengePrefix(gateway_id), nonce);
+  absl::StatusOr<std::optional<std::string>> raw = store_->Get(key);
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) return unknown;
+  std::optional<int64_t> expires = ChallengeExpiry(**raw);
+  bool expired =
+      !expires.has_value() || *expires <= absl::ToUnixSeconds(clock_->Now());
+  // Deleting is the atomic step: of all callers on all instances holding
+  // this nonce, exactly one sees the key go.
+  absl::StatusOr<bool> deleted = store_->Delete(key);
+  if (!deleted.ok()) return deleted.status();
+  if (!*deleted) return unknown;
+  if (expired) {
+    return WithApiReason(
+        absl::FailedPreconditionError(
+            absl::StrCat("the proof's challenge expired (challenges are valid ",
+                         absl::FormatDuration(kEnrollmentChallengeLifetime),
+                         "); ask for a new one")),
+        "challenge_expired");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Registry::AddGatewayKey(
+    absl::string_view principal, const VerifiedEnrollmentProof& proof,
+    std::optional<int64_t> expires_at) {
+  const std::string& gateway_id = proof.gateway_id();
+  CXSEC_RETURN_IF_ERROR(CheckGatewayId(gateway_id));
+  const std::string& kid = proof.key()->Thumbprint();
+  std::lock_guard<std::mutex> lock(write_mu_);
+  bool consumed = false;
+  CXSEC_RETURN_IF_ERROR(
+      UpdateGateway(gateway_id, [&](Gateway& g) -> absl::Status {
+        for (const GatewayKey& k : g.keys) {
+          if (k.kid == kid) {
+            return absl::AlreadyExistsError(absl::StrCat(
+                "gateway '", gateway_id, "' already has key ", k.kid));
+          }
+        }
+        if (g.keys.size() >= kMaxKeysPerGateway) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("gateway '", gateway_id, "' already has ",
+                           kMaxKeysPerGateway, " keys; remove one first"));
+        }
+        // Once only: a retry after a concurrent write re-runs this change.
+        if (!consumed) {
+          CXSEC_RETURN_IF_ERROR(
+              ConsumeEnrollmentChallenge(gateway_id, proof.nonce()));
+          consumed = true;
+        }
+        GatewayKey key;
+        key.kid = kid;
+        key.public_key_pem = proof.key()->SpkiPem();
+        key.expires_at = expires_at;
+        key.parsed = proof.key();
+        g.keys.push_back(std::move(key));
+        return absl::OkStatus();
+      }));
+  CXSEC_RETURN_IF_ERROR(
+      Audit(principal, "gateway.key.add", absl::StrCat(gateway_id, "/", kid)));
   return kid;
 }
 
@@ -541,15 +709,17 @@ absl::Status Registry::RemoveGatewayKey(absl::string_view principal,
                                         absl::string_view kid) {
   CXSEC_RETURN_IF_ERROR(CheckGatewayId(gateway_id));
   std::lock_guard<std::mutex> lock(write_mu_);
-  absl::StatusOr<Gateway> g = LoadGatewayUncached(gateway_id);
-  if (!g.ok()) return g.status();
-  size_t before = g->keys.size();
-  std::erase_if(g->keys, [&](const GatewayKey& k) { return k.kid == kid; });
-  if (g->keys.size() == before) {
-    return absl::NotFoundError(
-        absl::StrCat("gateway '", gateway_id, "' has no key '", kid, "'"));
-  }
-  CXSEC_RETURN_IF_ERROR(PutGateway(*g));
+  CXSEC_RETURN_IF_ERROR(
+      UpdateGateway(gateway_id, [&](Gateway& g) -> absl::Status {
+        size_t before = g.keys.size();
+        std::erase_if(g.keys,
+                      [&](const GatewayKey& k) { return k.kid == kid; });
+        if (g.keys.size() == before) {
+          return absl::NotFoundError(absl::StrCat("gateway '", gateway_id,
+                                                  "' has no key '", kid, "'"));
+        }
+        return absl::OkStatus();
+      }));
   return Audit(principal, "gateway.key.remove", absl::StrCat(gateway_id, "/", kid));
 }
 
@@ -571,13 +741,15 @@ absl::Status Registry::CreateDevice(absl::string_view principal, const Device& d
           d.project, "'"));
     }
   }
-  absl::StatusOr<std::optional<json>> existing = Load(absl::StrCat(kDevices, d.id));
-  if (!existing.ok()) return existing.status();
-  if (existing->has_value()) {
-    return absl::AlreadyExistsError(absl::StrCat("device '", d.id, "' exists"));
-  }
-  CXSEC_RETURN_IF_ERROR(store_->Put(absl::StrCat(kDevices, d.id), ToJson(d).dump()));
-  InvalidateCache();
+  CXSEC_RETURN_IF_ERROR(UpdateDocument(
+      absl::StrCat(kDevices, d.id),
+      [&](const std::optional<json>& current) -> absl::StatusOr<json> {
+        if (current.has_value()) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("device '", d.id, "' exists"));
+        }
+        return ToJson(d);
+      }));
   return Audit(principal, "device.create", d.id);
 }
 
@@ -611,11 +783,6 @@ absl::Status Registry::UpdateDevice(absl::string_view principal, const Device& d
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::StatusOr<Project> project = GetProject(d.project);
   if (!project.ok()) return project.status();
-  absl::StatusOr<std::optional<json>> existing = Load(absl::StrCat(kDevices, d.id));
-  if (!existing.ok()) return existing.status();
-  if (!existing->has_value()) {
-    return absl::NotFoundError(absl::StrCat("device '", d.id, "' not found"));
-  }
   for (const std::string& gw : d.gateways) {
     absl::StatusOr<Gateway> g = LoadGatewayUncached(gw);
     if (!g.ok()) return g.status();
@@ -624,8 +791,15 @@ absl::Status Registry::UpdateDevice(absl::string_view principal, const Device& d
           "gateway '", gw, "' is not in project '", d.project, "'"));
     }
   }
-  CXSEC_RETURN_IF_ERROR(store_->Put(absl::StrCat(kDevices, d.id), ToJson(d).dump()));
-  InvalidateCache();
+  CXSEC_RETURN_IF_ERROR(UpdateDocument(
+      absl::StrCat(kDevices, d.id),
+      [&](const std::optional<json>& current) -> absl::StatusOr<json> {
+        if (!current.has_value()) {
+          return absl::NotFoundError(
+              absl::StrCat("device '", d.id, "' not found"));
+        }
+        return ToJson(d);
+      }));
   return Audit(principal, "device.update", d.id);
 }
 

@@ -2,14 +2,18 @@
 // to 3 ES256 public keys with optional expiry, enabled or blocked) and
 // devices (id, project, bound gateways), stored as JSON documents in a
 // KvStore (SQLite or etcd). Every change is written to the audit log with
-// its principal and time. Gateway and device lookups on the telemetry path
-// are cached; the cache is dropped whenever the store reports a change
-// and bypassed while the store's change feed is down.
+// its principal and time. A gateway key is added only with a verified
+// proof of possession over a single-use enrolment challenge, which is kept
+// in the store so any instance may issue it and any instance consume it.
+// Gateway and device lookups on the telemetry path are cached; the cache is
+// dropped whenever the store reports a change and bypassed while the store's
+// change feed is down.
 #ifndef CXSEC_TARGETS_VERIFIER_REGISTRY_REGISTRY_H_
 #define CXSEC_TARGETS_VERIFIER_REGISTRY_REGISTRY_H_
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -19,13 +23,18 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
-#include "nlohmann/json.hpp"
+#include "core/jwt/enrollment_proof.h"
 #include "core/jwt/public_key.h"
+#include "nlohmann/json.hpp"
 #include "targets/verifier/registry/kv_store.h"
 
 namespace cxsec::verifier {
 
 inline constexpr size_t kMaxKeysPerGateway = 3;
+// Enrolment challenges: how long one may be used, and how many unused,
+// unexpired ones a gateway may have (bounds what an enroller can pile up).
+inline constexpr absl::Duration kEnrollmentChallengeLifetime = absl::Minutes(5);
+inline constexpr size_t kMaxOutstandingEnrollmentChallenges = 8;
 inline constexpr size_t kMaxGatewaysPerDevice = 64;
 inline constexpr size_t kMaxProjectNameBytes = 256;
 // Lists are read from the store this many keys at a time, to the end:
@@ -55,6 +64,12 @@ struct Gateway {
   std::string project;
   bool enabled = true;
   std::vector<GatewayKey> keys;
+};
+
+struct EnrollmentChallenge {
+  std::string gateway_id;
+  std::string nonce;   // 43 base64url characters (32 random bytes)
+  int64_t expires_at;  // unix seconds
 };
 
 struct Device {
@@ -105,10 +120,22 @@ class Registry {
   [[nodiscard]] absl::Status SetGatewayEnabled(absl::string_view principal,
                                                absl::string_view id, bool enabled);
   [[nodiscard]] absl::Status DeleteGateway(absl::string_view principal, absl::string_view id);
-  // Returns the new key's kid.
+  // Issues a fresh single-use challenge for enrolling a key on the
+  // gateway, valid kEnrollmentChallengeLifetime. Expired challenges of the
+  // gateway are dropped first; FailedPrecondition with API reason
+  // "too_many_challenges" when kMaxOutstandingEnrollmentChallenges are
+  // still open. Audited as gateway.key.challenge.
+  [[nodiscard]] absl::StatusOr<EnrollmentChallenge> IssueEnrollmentChallenge(
+      absl::string_view principal, absl::string_view gateway_id);
+  // Adds the key `proof` vouches for to the gateway it names, consuming
+  // the proof's challenge: a store delete that only one caller (of any
+  // instance) can win. FailedPrecondition with API reason
+  // "challenge_unknown_or_used" or "challenge_expired" otherwise. The
+  // gateway's own checks (exists, the key is new, at most 3 keys) come
+  // first, so a refused key does not use up its challenge. Returns the kid.
   [[nodiscard]] absl::StatusOr<std::string> AddGatewayKey(
-      absl::string_view principal, absl::string_view gateway_id,
-      absl::string_view public_key_pem, std::optional<int64_t> expires_at);
+      absl::string_view principal, const VerifiedEnrollmentProof& proof,
+      std::optional<int64_t> expires_at);
   [[nodiscard]] absl::Status RemoveGatewayKey(absl::string_view principal,
                                               absl::string_view gateway_id,
                                               absl::string_view kid);
@@ -140,12 +167,30 @@ class Registry {
   absl::StatusOr<T> CachedLookup(absl::flat_hash_map<std::string, T>& cache,
                                  const std::string& key, absl::string_view what,
                                  absl::StatusOr<T> (*decode)(const nlohmann::json&));
-  absl::Status PutGateway(const Gateway& g);
+  // Read-modify-write of the document at `key`, safe against other
+  // instances writing it at the same moment (KvStore::PutIfUnchanged):
+  // `change` gets the document as stored now (nullopt: absent) and returns
+  // the new one, or an error that ends the update with nothing written. On
+  // a conflict it runs again on the newer document, up to
+  // kMaxUpdateAttempts times (then UNAVAILABLE). Drops the cache on success.
+  using DocumentChange = std::function<absl::StatusOr<nlohmann::json>(
+      const std::optional<nlohmann::json>&)>;
+  static constexpr int kMaxUpdateAttempts = 16;
+  absl::Status UpdateDocument(const std::string& key,
+                              const DocumentChange& change);
+  // UpdateDocument on a gateway (NotFound when absent).
+  absl::Status UpdateGateway(
+      absl::string_view id,
+      const std::function<absl::Status(Gateway&)>& change);
   absl::StatusOr<Gateway> LoadGatewayUncached(absl::string_view id);
+  absl::Status ConsumeEnrollmentChallenge(absl::string_view gateway_id,
+                                          absl::string_view nonce);
 
   KvStore* store_;
   const Clock* clock_;
-  std::mutex write_mu_;  // serialises read-modify-write of documents
+  // Serialises this instance's writers (conditional writes would also do,
+  // but retrying against our own threads is wasted work).
+  std::mutex write_mu_;
   std::mutex cache_mu_;
   uint64_t generation_ = 0;
   absl::flat_hash_map<std::string, Gateway> gateway_cache_;

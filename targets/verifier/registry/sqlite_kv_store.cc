@@ -84,6 +84,38 @@ absl::Status SqliteKvStore::Put(absl::string_view key, absl::string_view value) 
   return absl::OkStatus();
 }
 
+absl::StatusOr<KvRead> SqliteKvStore::GetForUpdate(absl::string_view key) {
+  absl::StatusOr<std::optional<std::string>> value = Get(key);
+  if (!value.ok()) return value.status();
+  KvRead read;
+  read.value = *std::move(value);
+  return read;
+}
+
+absl::StatusOr<bool> SqliteKvStore::PutIfUnchanged(absl::string_view key,
+                                                   absl::string_view value,
+                                                   const KvRead& read) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3_stmt* stmt = nullptr;
+  const char* sql = read.value.has_value()
+                        ? "UPDATE kv SET v = ?2 WHERE k = ?1 AND v = ?3"
+                        : "INSERT OR IGNORE INTO kv (k, v) VALUES (?1, ?2)";
+  if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK) {
+    return Error("prepare conditional put");
+  }
+  absl::Cleanup finalize = [stmt] { sqlite3_finalize(stmt); };
+  sqlite3_bind_text(stmt, 1, key.data(), static_cast<int>(key.size()),
+                    SQLITE_TRANSIENT);
+  sqlite3_bind_text(stmt, 2, value.data(), static_cast<int>(value.size()),
+                    SQLITE_TRANSIENT);
+  if (read.value.has_value()) {
+    sqlite3_bind_text(stmt, 3, read.value->data(),
+                      static_cast<int>(read.value->size()), SQLITE_TRANSIENT);
+  }
+  if (sqlite3_step(stmt) != SQLITE_DONE) return Error("conditional put");
+  return sqlite3_changes(db_) > 0;
+}
+
 absl::StatusOr<bool> SqliteKvStore::Delete(absl::string_view key) {
   std::lock_guard<std::mutex> lock(mu_);
   sqlite3_stmt* stmt = nullptr;

@@ -24,6 +24,12 @@ class SqliteKvStore final : public KvStore {
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override;
   absl::Status Put(absl::string_view key, absl::string_view value) override;
   absl::StatusOr<bool> Delete(absl::string_view key) override;
+  // The version is the value itself: one statement compares and writes, so
+  // the check is atomic, and equal content is an equal starting point.
+  absl::StatusOr<KvRead> GetForUpdate(absl::string_view key) override;
+  absl::StatusOr<bool> PutIfUnchanged(absl::string_view key,
+                                      absl::string_view value,
+                                      const KvRead& read) override;
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListPage(
       absl::string_view prefix, absl::string_view after, KvOrder order,
       size_t limit) override;

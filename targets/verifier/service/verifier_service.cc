@@ -13,7 +13,9 @@
 #include "absl/strings/str_split.h"
 #include "core/crypto/primitives.h"
 #include "core/encoding/hex.h"
+#include "core/jwt/enrollment_proof.h"
 #include "nlohmann/json.hpp"
+#include "targets/verifier/registry/api_reason.h"
 #include "transports/uplink/telemetry_wire.h"
 
 namespace cxsec::verifier {
@@ -60,7 +62,13 @@ std::string CodeName(const absl::Status& s) {
 HttpResponse StatusError(const HttpRequest& request, const absl::Status& s) {
   // Internal errors may carry file paths; callers get a generic message.
   std::string message = HttpStatusFor(s) == 500 ? "internal error" : std::string(s.message());
-  return JsonError(request, HttpStatusFor(s), CodeName(s), message);
+  // A stable reason of the failing operation, when it set one, is more
+  // useful to a client than the generic code.
+  std::optional<std::string> reason = ApiReasonOf(s);
+  return JsonError(
+      request, HttpStatusFor(s),
+      reason.has_value() && HttpStatusFor(s) != 500 ? *reason : CodeName(s),
+      message);
 }
 
 HttpResponse Ok(const HttpRequest& request, const json& body, unsigned status = 200) {
@@ -165,6 +173,16 @@ void VerifierMetrics::CountRejection(absl::string_view reason) {
   ++rejections_[std::string(reason)];
 }
 
+void VerifierMetrics::CountKeyChange(absl::string_view action) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++key_changes_[std::string(action)];
+}
+
+void VerifierMetrics::CountEnrollment(absl::string_view outcome) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++enrollments_[std::string(outcome)];
+}
+
 void VerifierMetrics::ObserveVerifySeconds(double seconds) {
   std::lock_guard<std::mutex> lock(mu_);
   size_t i = 0;
@@ -187,6 +205,29 @@ std::string VerifierMetrics::Render(const Registry& registry) const {
                   "# TYPE cxsec_rejections_total counter\n");
   for (const auto& [reason, n] : rejections_) {
     absl::StrAppend(&out, "cxsec_rejections_total{reason=\"", reason, "\"} ", n, "\n");
+  }
+  absl::StrAppend(
+      &out,
+      "# HELP cxsec_gateway_key_changes_total Gateway keys added or removed.\n"
+      "# TYPE cxsec_gateway_key_changes_total counter\n");
+  // Both series always exist, so an alert on a rate sees zeros, not gaps.
+  for (const char* action : {"add", "remove"}) {
+    auto it = key_changes_.find(action);
+    absl::StrAppend(&out, "cxsec_gateway_key_changes_total{action=\"", action,
+                    "\"} ", it == key_changes_.end() ? 0 : it->second, "\n");
+  }
+  absl::StrAppend(
+      &out,
+      "# HELP cxsec_enrollment_challenges_total Enrolment challenges issued, "
+      "and enrolment requests refused, by outcome.\n"
+      "# TYPE cxsec_enrollment_challenges_total counter\n");
+  if (enrollments_.find("issued") == enrollments_.end()) {
+    absl::StrAppend(
+        &out, "cxsec_enrollment_challenges_total{outcome=\"issued\"} 0\n");
+  }
+  for (const auto& [outcome, n] : enrollments_) {
+    absl::StrAppend(&out, "cxsec_enrollment_challenges_total{outcome=\"",
+                    outcome, "\"} ", n, "\n");
   }
   absl::StrAppend(&out,
                   "# HELP cxsec_verify_seconds Gateway token verification latency.\n"
@@ -483,6 +524,68 @@ void VerifierService::AuditConflicts(
   }
 }
 
+HttpResponse VerifierService::AddGatewayKey(const HttpRequest& r,
+                                            const std::string& gateway_id,
+                                            const Caller& c) {
+  auto refuse = [&](unsigned status, absl::string_view reason,
+                    absl::string_view message) {
+    metrics_.CountEnrollment(reason);
+    return JsonError(r, status, reason, message);
+  };
+  absl::StatusOr<json> body = ParseJsonBody(r);
+  if (!body.ok()) return BodyError(r, body.status());
+  if (absl::Status id = CheckGatewayId(gateway_id); !id.ok())
+    return StatusError(r, id);
+  absl::StatusOr<std::string> pem = StringMember(*body, "publicKeyPem");
+  if (!pem.ok()) return StatusError(r, pem.status());
+  std::optional<int64_t> expires;
+  auto e = body->find("expiresAt");
+  if (e != body->end() && !e->is_null()) {
+    if (!e->is_number_integer()) {
+      return StatusError(r, absl::InvalidArgumentError(
+                                "'expiresAt' must be unix seconds or null"));
+    }
+    expires = e->get<int64_t>();
+  }
+  auto proof = body->find("proof");
+  if (proof == body->end() || proof->is_null()) {
+    return refuse(400, "proof_missing",
+                  "'proof' is required: a JWS signed by the new key over a "
+                  "challenge from POST /v1/gateways/{id}/enrollment-challenge "
+                  "(cxsec jwt enroll-proof)");
+  }
+  if (!proof->is_string()) {
+    return refuse(400, "proof_invalid",
+                  "'proof' must be a string (a compact JWS)");
+  }
+  if (pem->size() > 8192) {
+    return StatusError(
+        r, absl::InvalidArgumentError("publicKeyPem: longer than 8192 bytes"));
+  }
+  absl::StatusOr<JwtPublicKey> key = JwtPublicKey::FromSpkiPem(*pem);
+  if (!key.ok()) {
+    return StatusError(r, absl::InvalidArgumentError(absl::StrCat(
+                              "publicKeyPem: ", key.status().message())));
+  }
+  absl::StatusOr<VerifiedEnrollmentProof> verified = VerifyEnrollmentProof(
+      proof->get_ref<const std::string&>(),
+      std::make_shared<const JwtPublicKey>(std::move(*key)), gateway_id,
+      *clock_);
+  if (!verified.ok()) {
+    return refuse(400, "proof_invalid",
+                  absl::StrCat("proof: ", verified.status().message()));
+  }
+  absl::StatusOr<std::string> kid =
+      registry_->AddGatewayKey(c.principal.id, *verified, expires);
+  if (!kid.ok()) {
+    if (std::optional<std::string> reason = ApiReasonOf(kid.status()))
+      metrics_.CountEnrollment(*reason);
+    return StatusError(r, kid.status());
+  }
+  metrics_.CountKeyChange("add");
+  return Ok(r, json{{"kid", *kid}}, 201);
+}
+
 void VerifierService::AddRoutes() {
   using V = http::verb;
   using P = Permission;
@@ -594,29 +697,34 @@ void VerifierService::AddRoutes() {
         absl::Status s = registry_->DeleteGateway(c.principal.id, params[0]);
         return s.ok() ? Ok(r, json{{"deleted", params[0]}}) : StatusError(r, s);
       });
-  add(V::post, "/v1/gateways/*/keys", P::kRegistryWrite,
+  add(V::post, "/v1/gateways/*/enrollment-challenge", P::kGatewayEnroll,
       [this](const HttpRequest& r, const auto& params, const Caller& c) {
-        absl::StatusOr<json> body = ParseJsonBody(r);
-        if (!body.ok()) return BodyError(r, body.status());
-        absl::StatusOr<std::string> pem = StringMember(*body, "publicKeyPem");
-        if (!pem.ok()) return StatusError(r, pem.status());
-        std::optional<int64_t> expires;
-        auto e = body->find("expiresAt");
-        if (e != body->end() && !e->is_null()) {
-          if (!e->is_number_integer()) {
-            return StatusError(r, absl::InvalidArgumentError(
-                                      "'expiresAt' must be unix seconds or null"));
-          }
-          expires = e->get<int64_t>();
+        absl::StatusOr<EnrollmentChallenge> challenge =
+            registry_->IssueEnrollmentChallenge(c.principal.id, params[0]);
+        if (!challenge.ok()) {
+          if (std::optional<std::string> reason =
+                  ApiReasonOf(challenge.status()))
+            metrics_.CountEnrollment(*reason);
+          return StatusError(r, challenge.status());
         }
-        absl::StatusOr<std::string> kid =
-            registry_->AddGatewayKey(c.principal.id, params[0], *pem, expires);
-        return kid.ok() ? Ok(r, json{{"kid", *kid}}, 201) : StatusError(r, kid.status());
+        metrics_.CountEnrollment("issued");
+        return Ok(r,
+                  json{{"gatewayId", challenge->gateway_id},
+                       {"nonce", challenge->nonce},
+                       {"expiresAt", challenge->expires_at},
+                       {"audience", std::string(kEnrollmentProofAudience)}},
+                  201);
+      });
+  add(V::post, "/v1/gateways/*/keys", P::kGatewayEnroll,
+      [this](const HttpRequest& r, const auto& params, const Caller& c) {
+        return AddGatewayKey(r, params[0], c);
       });
   add(V::delete_, "/v1/gateways/*/keys/*", P::kRegistryWrite,
       [this](const HttpRequest& r, const auto& params, const Caller& c) {
         absl::Status s = registry_->RemoveGatewayKey(c.principal.id, params[0], params[1]);
-        return s.ok() ? Ok(r, json{{"deleted", params[1]}}) : StatusError(r, s);
+        if (!s.ok()) return StatusError(r, s);
+        metrics_.CountKeyChange("remove");
+        return Ok(r, json{{"deleted", params[1]}});
       });
 
   // Devices.

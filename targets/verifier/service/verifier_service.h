@@ -35,6 +35,11 @@ class VerifierMetrics {
   void CountConflicts(uint64_t n) { conflicts_.fetch_add(n); }
   // Answered "retry" (the registry could not answer).
   void CountRetries(uint64_t n) { retries_.fetch_add(n); }
+  // A gateway key added or removed ("add", "remove").
+  void CountKeyChange(absl::string_view action);
+  // Enrolment challenges by outcome: "issued", or the reason one was not
+  // issued or a key add was refused (proof_invalid, challenge_expired...).
+  void CountEnrollment(absl::string_view outcome);
   std::string Render(const Registry& registry) const;
   // AddExporter appends `render`'s Prometheus text to every Render, for
   // parts outside the service (the webhook sink). Call before serving.
@@ -46,6 +51,8 @@ class VerifierMetrics {
   mutable std::mutex mu_;
   std::map<unsigned, uint64_t> requests_;
   std::map<std::string, uint64_t> rejections_;
+  std::map<std::string, uint64_t> key_changes_;
+  std::map<std::string, uint64_t> enrollments_;
   std::vector<uint64_t> buckets_ = std::vector<uint64_t>(12, 0);
   double verify_sum_ = 0;
   uint64_t verify_count_ = 0;
@@ -85,6 +92,9 @@ class VerifierService {
     bool telemetry = false;  // answered asynchronously by Telemetry()
   };
   void AddRoutes();
+  HttpResponse AddGatewayKey(const HttpRequest& request,
+                             const std::string& gateway_id,
+                             const Caller& caller);
   void Dispatch(const HttpRequest& request, const HttpResponder& respond);
   void Telemetry(const HttpRequest& request, const Caller& caller,
                  const HttpResponder& respond);

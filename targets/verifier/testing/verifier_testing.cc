@@ -2,15 +2,14 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/nid.h>
 #include <openssl/pem.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 
@@ -28,6 +27,8 @@
 #include "core/crypto/p256_signature.h"
 #include "core/crypto/primitives.h"
 #include "core/encoding/base64url.h"
+#include "core/jwt/enrollment_proof.h"
+#include "core/jwt/public_key.h"
 
 namespace cxsec::verifier::testing {
 
@@ -197,6 +198,54 @@ std::string GatewaySigner::Token(const std::string& gateway,
   int64_t now = absl::ToUnixSeconds(absl::Now());
   return Sign({{"alg", "ES256"}, {"typ", "JWT"}},
               {{"sub", gateway}, {"aud", project}, {"iat", now}, {"exp", now + 3600}});
+}
+
+std::string GatewaySigner::Thumbprint() const {
+  absl::StatusOr<JwtPublicKey> key = JwtPublicKey::FromSpkiPem(PublicKeyPem());
+  return key.ok() ? key->Thumbprint() : std::string();
+}
+
+nlohmann::json GatewaySigner::EnrollmentClaims(const std::string& gateway,
+                                               const std::string& nonce) const {
+  int64_t now = absl::ToUnixSeconds(absl::Now());
+  return {{"aud", std::string(kEnrollmentProofAudience)},
+          {"sub", gateway},
+          {"nonce", nonce},
+          {"jkt", Thumbprint()},
+          {"iat", now},
+          {"exp", now + 300}};
+}
+
+std::string GatewaySigner::EnrollmentProof(const std::string& gateway,
+                                           const std::string& nonce) const {
+  return Sign({{"alg", "ES256"}, {"typ", "JWT"}, {"kid", Thumbprint()}},
+              EnrollmentClaims(gateway, nonce));
+}
+
+absl::StatusOr<ClientResponse> EnrollGatewayKey(uint16_t port,
+                                                const std::string& ca_file,
+                                                const std::string& bearer,
+                                                const std::string& gateway,
+                                                const GatewaySigner& signer,
+                                                const nlohmann::json& extra) {
+  absl::StatusOr<ClientResponse> challenge = HttpsRequest(
+      port, ca_file, "POST",
+      "/v1/gateways/" + gateway + "/enrollment-challenge", bearer, "{}");
+  if (!challenge.ok()) return challenge.status();
+  nlohmann::json answer =
+      nlohmann::json::parse(challenge->body, nullptr, false);
+  if (challenge->status != 201 || !answer.is_object() ||
+      !answer.contains("nonce") || !answer["nonce"].is_string()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("enrollment-challenge answered ", challenge->status, ": ",
+                     challenge->body));
+  }
+  nlohmann::json body = extra;
+  body["publicKeyPem"] = signer.PublicKeyPem();
+  body["proof"] =
+      signer.EnrollmentProof(gateway, answer["nonce"].get<std::string>());
+  return HttpsRequest(port, ca_file, "POST",
+                      "/v1/gateways/" + gateway + "/keys", bearer, body.dump());
 }
 
 absl::StatusOr<std::unique_ptr<VerifierInstance>> StartVerifier(

@@ -60,10 +60,30 @@ class GatewaySigner {
   std::string Sign(const nlohmann::json& header, const nlohmann::json& claims) const;
   // A normal token: ES256, sub = gateway, aud = project, exp = now + 1h.
   std::string Token(const std::string& gateway, const std::string& project) const;
+  // RFC 7638 thumbprint of the public key (the kid, and a proof's jkt).
+  std::string Thumbprint() const;
+  // The claims of a good enrolment proof of this key for `gateway` over
+  // `nonce` (aud, sub, nonce, jkt, iat = now, exp = now + 5 min); tests
+  // spoil one and sign the rest with Sign.
+  nlohmann::json EnrollmentClaims(const std::string& gateway,
+                                  const std::string& nonce) const;
+  // A good enrolment proof: Sign(ES256 header, EnrollmentClaims(...)).
+  std::string EnrollmentProof(const std::string& gateway,
+                              const std::string& nonce) const;
 
  private:
   EC_KEY* key_;
 };
+
+// EnrollGatewayKey registers `signer`'s key on `gateway` the way a client
+// must: POST .../enrollment-challenge, sign the proof with the key, POST
+// .../keys with it. `extra` members are added to the key-add body (e.g.
+// expiresAt). Returns the key-add answer; a failed challenge request is an
+// error naming its status and body.
+absl::StatusOr<ClientResponse> EnrollGatewayKey(
+    uint16_t port, const std::string& ca_file, const std::string& bearer,
+    const std::string& gateway, const GatewaySigner& signer,
+    const nlohmann::json& extra = nlohmann::json::object());
 
 // A full verifier wired over a given KvStore, on a free loopback port.
 struct VerifierInstance {

@@ -42,11 +42,21 @@ url="https://127.0.0.1:$port"
 api() { local code; code=$(curl -sk -o "$work/api.out" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $admin" \
   -H 'Content-Type: application/json' "$url$2" --data-binary "$3");
   case "$code" in 2*) ;; *) echo "admin $1 $2 -> $code $(cat "$work/api.out")"; exit 1;; esac; }
-"$bin/bench_token" "$work/gw.pem" G0123456789abcdef01 bench 10 > "$work/tokens"
-token="$(head -1 "$work/tokens")"
 api POST /v1/projects '{"id":"bench"}'
 api POST /v1/gateways '{"id":"G0123456789abcdef01","project":"bench"}'
-api POST /v1/gateways/G0123456789abcdef01/keys "$(python3 -c 'import json,sys; print(json.dumps({"publicKeyPem": open(sys.argv[1]).read()}))' "$work/gw.pem")"
+# Verifiers since issue 17 item 2 want a proof of possession over a
+# challenge; older ones (no such route) take the bare public key.
+code=$(curl -sk -o "$work/challenge.out" -w '%{http_code}' -X POST -H "Authorization: Bearer $admin" \
+  -H 'Content-Type: application/json' "$url/v1/gateways/G0123456789abcdef01/enrollment-challenge" -d '{}')
+if [ "$code" = 201 ]; then
+  nonce=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nonce"])' "$work/challenge.out")
+  "$bin/bench_token" "$work/gw.pem" G0123456789abcdef01 bench 10 "$nonce" > "$work/tokens"
+  api POST /v1/gateways/G0123456789abcdef01/keys "$(cat "$work/gw.pem.enroll.json")"
+else
+  "$bin/bench_token" "$work/gw.pem" G0123456789abcdef01 bench 10 > "$work/tokens"
+  api POST /v1/gateways/G0123456789abcdef01/keys "$(python3 -c 'import json,sys; print(json.dumps({"publicKeyPem": open(sys.argv[1]).read()}))' "$work/gw.pem")"
+fi
+token="$(head -1 "$work/tokens")"
 api POST /v1/devices '{"id":"dev-1","project":"bench"}'
 # One check request per run: must be 200 with status accepted.
 body='{"messages":[{"deviceId":"dev-1","messageId":"check-1","timestamp":1,"payload":{"t":1}}]}'
