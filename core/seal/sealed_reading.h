@@ -726,23 +726,59 @@ struct SealedReadingCodec {
   }
 
   // CmacTag8: AES-CMAC(key, N || 00 00 00 || aad)[0..8): the Mioty tag.
+  // The first block is whole and never the last (an envelope's aad is at
+  // least its header byte), so it is absorbed directly and the rest runs
+  // block-wise, as the Mioty codec's MIC does; an empty aad takes the
+  // general incremental CMAC.
   static std::array<uint8_t, kTagSize> CmacTag8(
       const mioty::NetworkKey<Crypto>& key,
       const std::array<uint8_t, kNonceSize>& nonce,
       std::span<const uint8_t> aad) {
-    Block first{};
-    std::memcpy(first.data(), nonce.data(), kNonceSize);
-    mioty::Cmac<Crypto> cmac(key);
-    cmac.Update(first);
-    cmac.Update(aad);
-    Block full = cmac.Final();
     std::array<uint8_t, kTagSize> tag;
-    std::memcpy(tag.data(), full.data(), kTagSize);
-    Crypto::Wipe(full.data(), full.size());
+    Block state{};
+    std::memcpy(state.data(), nonce.data(), kNonceSize);
+    if (aad.empty()) {
+      mioty::Cmac<Crypto> cmac(key);
+      cmac.Update(state);
+      state = cmac.Final();
+    } else {
+      key.EncryptBlock(state.data(), state.data());
+      const uint8_t* p = aad.data();
+      const size_t n = aad.size();
+      size_t offset = 0;
+      while (n - offset > kAesBlockSize) {
+        Xor16(state.data(), p + offset);
+        key.EncryptBlock(state.data(), state.data());
+        offset += kAesBlockSize;
+      }
+      Block last{};
+      const size_t rest = n - offset;  // 1..16
+      std::memcpy(last.data(), p + offset, rest);
+      if (rest == kAesBlockSize) {
+        Xor16(last.data(), key.k1().data());
+      } else {
+        last[rest] = 0x80;
+        Xor16(last.data(), key.k2().data());
+      }
+      Xor16(state.data(), last.data());
+      key.EncryptBlock(state.data(), state.data());
+      Crypto::Wipe(last.data(), last.size());
+    }
+    std::memcpy(tag.data(), state.data(), kTagSize);
+    Crypto::Wipe(state.data(), state.size());
     return tag;
   }
 
  private:
+  static void Xor16(uint8_t* state, const uint8_t* data) {
+    uint64_t a[2], b[2];
+    std::memcpy(a, state, 16);
+    std::memcpy(b, data, 16);
+    a[0] ^= b[0];
+    a[1] ^= b[1];
+    std::memcpy(state, a, 16);
+  }
+
   static std::array<uint8_t, kTagSize> Tag(
       const Key& mac_key, Transport transport,
       const std::array<uint8_t, kNonceSize>& nonce,
