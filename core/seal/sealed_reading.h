@@ -627,9 +627,9 @@ struct SealedReadingCodec {
   }
 
   // Open verifies `envelope` and writes its body, decrypted if it was
-  // encrypted (with `enc_key`, which may then not be null), into `out`;
-  // returns the body size. Nothing is written to `out` before the tag
-  // matched.
+  // encrypted (with `enc_key`, which may then not be null), into `out`
+  // (which must not overlap the body); returns the body size. Nothing is
+  // written to `out` before the tag matched.
   static SizeResult Open(const Key& mac_key, const Key* enc_key,
                          Transport transport, const SealedEnvelope& envelope,
                          uint32_t epoch, uint32_t sequence,
@@ -641,6 +641,9 @@ struct SealedReadingCodec {
     if (out.size() < envelope.body.size()) {
       return SizeResult::Failure(SealReason::kOutputBufferTooSmall);
     }
+    if (seal_internal::Overlap(envelope.body, out)) {
+      return SizeResult::Failure(SealReason::kBuffersOverlap);
+    }
     const SealReason reason =
         Verify(mac_key, transport, envelope, epoch, sequence);
     if (reason != SealReason::kNone) return SizeResult::Failure(reason);
@@ -649,7 +652,7 @@ struct SealedReadingCodec {
         Keystream(*enc_key, seal_internal::Nonce(transport, epoch, sequence),
                   envelope.body.data(), out.data(), envelope.body.size());
       } else {
-        std::memmove(out.data(), envelope.body.data(), envelope.body.size());
+        std::memcpy(out.data(), envelope.body.data(), envelope.body.size());
       }
     }
     return SizeResult::Success(envelope.body.size());
@@ -672,6 +675,9 @@ struct SealedReadingCodec {
     }
     if (out.size() < ciphertext.size()) {
       return SizeResult::Failure(SealReason::kOutputBufferTooSmall);
+    }
+    if (seal_internal::Overlap(ciphertext, out)) {
+      return SizeResult::Failure(SealReason::kBuffersOverlap);
     }
     if (!ciphertext.empty()) {
       Keystream(enc_key, seal_internal::Nonce(transport, epoch, sequence),

@@ -300,6 +300,17 @@ TEST(SealedReadingTest, SealRefusesWhatItCannotSealSafely) {
   auto opened = HostSealCodec::Open(keys.mac_key(), nullptr, Transport::kMioty,
                                     envelope, 0, 1, std::span(out).first(7));
   EXPECT_EQ(opened.reason(), SealReason::kOutputBufferTooSmall);
+  // Opening into the envelope's own bytes is refused, not half-done.
+  Bytes in_place = sealed;
+  ASSERT_EQ(ParseSealedEnvelope(Transport::kMioty, in_place, envelope),
+            SealReason::kNone);
+  opened = HostSealCodec::Open(keys.mac_key(), nullptr, Transport::kMioty,
+                               envelope, 0, 1, in_place);
+  EXPECT_EQ(opened.reason(), SealReason::kBuffersOverlap);
+  EXPECT_EQ(in_place, sealed);
+  auto decrypted = HostSealCodec::DecryptBody(keys.mac_key(), Transport::kMioty,
+                                              0, 1, envelope.body, in_place);
+  EXPECT_EQ(decrypted.reason(), SealReason::kBuffersOverlap);
 }
 
 TEST(SealedReadingTest, KeyDerivationRefusesBadSizes) {
