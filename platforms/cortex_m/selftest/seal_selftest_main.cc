@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "core/seal/mbedtls_seal_crypto.h"
+#include "core/seal/seal_key_area.h"
 #include "core/seal/sealed_reading.h"
 #include "platforms/cortex_m/board/console.h"
 
@@ -45,6 +46,13 @@ constexpr uint8_t kMiotySealedEpoch2[] = {
     0x6c, 0x52, 0x81, 0x66, 0x96, 0x24, 0xe4, 0x07, 0x94, 0xf8,
     0xc9, 0xf4, 0xc2, 0x61, 0x59, 0x2f, 0x94, 0x46, 0xfe, 0xe9,
     0x00, 0x65, 0xae, 0xef, 0xc1, 0xe4, 0x54, 0x9f, 0x9a};
+// A seal key area holding the epoch-2 keys (CRC from zlib).
+constexpr uint8_t kSealKeyAreaEpoch2[] = {
+    0x43, 0x58, 0x53, 0x4b, 0x01, 0x01, 0x38, 0x00, 0x00, 0x11, 0x22, 0x33,
+    0x44, 0x55, 0x66, 0x77, 0x02, 0x00, 0x00, 0x00, 0xc8, 0x1e, 0xf0, 0x80,
+    0xab, 0xea, 0x4d, 0x0c, 0x68, 0x23, 0xd5, 0x31, 0x9b, 0x8f, 0x6c, 0x94,
+    0x01, 0x3e, 0xb3, 0xae, 0x1b, 0xe1, 0x31, 0xb2, 0xd1, 0xb6, 0x37, 0x9e,
+    0x1d, 0xa5, 0x73, 0x23, 0x70, 0x72, 0x74, 0x21};
 constexpr uint32_t kDtlsSequence = 16909060;
 constexpr uint32_t kMiotyCounter = 28036591;
 
@@ -117,6 +125,17 @@ int main() {
                      Same(keys.enc_key().raw(), kEncKeyEpoch2),
                  reason) &&
            passed;
+
+  SealKeyArea area;
+  const auto parsed = ParseSealKeyArea(kSealKeyAreaEpoch2, area);
+  passed = Check("seal key area holds the epoch 2 keys",
+                 parsed == cxsec::device::KeyAreaReason::kNone &&
+                     area.epoch == keys.epoch() && area.has_enc_key &&
+                     Same(area.mac_key, keys.mac_key().raw()) &&
+                     Same(area.enc_key, keys.enc_key().raw()),
+                 SealReason::kNone) &&
+           passed;
+  WipeSealKeyArea(area);
 
   auto mioty =
       NodeSealCodec::Seal(keys, Transport::kMioty, SealMode::kEncrypted,
