@@ -28,7 +28,9 @@
 //                   [--seal-epoch N]
 //     per device DIR/devices/<id>.seal (0600): the node's sealed-readings
 //     MAC and encryption keys of epoch N (default 0), derived from the
-//     master(s) (mode 0600 each, refused when broader). Writes nothing else.
+//     master(s) (mode 0600 each, refused when broader), and the same keys
+//     as DIR/devices/<id>.sealarea (0600), a seal key area for a firmware
+//     node's flash (core/seal/seal_key_area.h). Writes nothing else.
 //   cxsec rollover --security FILE --start | --retire
 //     start a key rollover (next_epoch = epoch + 1; gateways accept both
 //     and nodes fetch their next key over DTLS) or retire the old epoch.
@@ -45,6 +47,7 @@
 #include "core/deployment/security_file.h"
 #include "core/device/node_key_area.h"
 #include "core/encoding/hex.h"
+#include "core/seal/seal_key_area.h"
 #include "core/seal/seal_master_secret.h"
 #include "core/status.h"
 #include "platforms/posix/files.h"
@@ -305,6 +308,31 @@ absl::Status ProvisionSeal(const CommandLine& cl, const std::string& out,
           enc,
           seal::DeriveSealKey(seal::KeyBranch::kEncryption, enc_master, id, e));
     }
+    // The same keys as a seal key area, for a firmware node's flash.
+    seal::SealKeyArea area;
+    CXSEC_ASSIGN_OR_RETURN(Bytes device_id, seal::DeviceIdBytes(id));
+    std::copy(device_id.begin(), device_id.end(), area.device_id.begin());
+    area.epoch = e;
+    ByteView raw_mac = mac.Reveal(SecretAccess::Grant());
+    std::copy(raw_mac.begin(), raw_mac.end(), area.mac_key.begin());
+    area.has_enc_key = enc.has_value();
+    if (enc) {
+      ByteView raw_enc = enc->Reveal(SecretAccess::Grant());
+      std::copy(raw_enc.begin(), raw_enc.end(), area.enc_key.begin());
+    }
+    std::string blob(seal::kSealKeyAreaSize, '\0');
+    const device::KeyAreaReason written_area = seal::WriteSealKeyArea(
+        area, std::span(reinterpret_cast<uint8_t*>(blob.data()), blob.size()));
+    seal::WipeSealKeyArea(area);
+    if (written_area != device::KeyAreaReason::kNone) {
+      SecureZero(blob.data(), blob.size());
+      return absl::InternalError(absl::StrCat(
+          "seal key area: ", device::KeyAreaReasonName(written_area)));
+    }
+    absl::Status area_written = CreateFileExclusively(
+        absl::StrCat(dir, "/", id, ".sealarea"), blob, 0600);
+    SecureZero(blob.data(), blob.size());
+    CXSEC_RETURN_IF_ERROR(area_written);
     std::string text =
         seal::FormatSealKeyFile(id, e, mac, enc ? &*enc : nullptr);
     absl::Status written =
@@ -312,9 +340,11 @@ absl::Status ProvisionSeal(const CommandLine& cl, const std::string& out,
     SecureZero(text.data(), text.size());
     CXSEC_RETURN_IF_ERROR(written);
   }
-  std::printf("wrote %zu sealed-readings key files (epoch %lld%s) to %s\n",
-              ids.size(), epoch, cl.Has("seal-mac-only") ? ", MAC-only" : "",
-              dir.c_str());
+  std::printf(
+      "wrote %zu sealed-readings key files and key areas (epoch %lld%s) to "
+      "%s\n",
+      ids.size(), epoch, cl.Has("seal-mac-only") ? ", MAC-only" : "",
+      dir.c_str());
   return absl::OkStatus();
 }
 

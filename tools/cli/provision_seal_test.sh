@@ -30,6 +30,16 @@ check "key file is 0600" 600 "$(stat -c %a "$f")"
 check "mac key = mac_key_epoch_0" 5cabe232b37fa2e83b946a9ab070741a "$(value "$f" seal_mac_key)"
 check "enc key = enc_key_epoch_0" ba2c462cf1d535abaf3ecbda52eb8deb "$(value "$f" seal_enc_key)"
 check "epoch 0" 0 "$(value "$f" seal_epoch)"
+a="$T/out/devices/D0011223344556677.sealarea"
+check "seal key area is 0600" 600 "$(stat -c %a "$a")"
+# magic CXSK, version 1, flags 1 (encryption key), length 56, device id,
+# epoch 0 (LE), mac_key_epoch_0, enc_key_epoch_0, then the CRC-32.
+check "seal key area layout" \
+  4358534b010138000011223344556677000000005cabe232b37fa2e83b946a9ab070741aba2c462cf1d535abaf3ecbda52eb8deb \
+  "$(xxd -p -l 52 "$a" | tr -d '\n')"
+check "seal key area CRC-32 (zlib)" \
+  "$(python3 -c 'import sys,zlib,struct; b=open(sys.argv[1],"rb").read(); print(struct.pack("<I", zlib.crc32(b[:52])).hex())' "$a")" \
+  "$(xxd -p -s 52 -l 4 "$a")"
 check "no security.txt written" no "$([[ -e "$T/out/security.txt" ]] && echo yes || echo no)"
 
 "$CXSEC" provision --out "$T/e17" --devices D0011223344556677 \
@@ -43,6 +53,8 @@ check "enc key = enc_key_epoch_17" b2112eadabad006756d589ff9bec120e "$(value "$f
 f="$T/maconly/devices/D0011223344556677.seal"
 check "MAC-only: mac key" 5cabe232b37fa2e83b946a9ab070741a "$(value "$f" seal_mac_key)"
 check "MAC-only: no enc key" "" "$(value "$f" seal_enc_key)"
+check "MAC-only: key area flags 0, enc key zero" 0000000000000000000000000000000000 \
+  "$(xxd -p -s 5 -l 1 "$T/maconly/devices/D0011223344556677.sealarea")$(xxd -p -s 36 -l 16 "$T/maconly/devices/D0011223344556677.sealarea")"
 
 # The customer's own encryption master: the MAC key stays the verifier's,
 # the encryption key changes.
@@ -70,7 +82,7 @@ chmod 600 "$T/master.key"
 "$CXSEC" provision --out "$T/badid" --devices D0011223344556677,Dnothex \
   --seal-master "$T/master.key" >/dev/null 2>&1
 check "bad id refused" 2 $?
-check "bad id: nothing written" no "$([[ -e "$T/badid/devices/D0011223344556677.seal" ]] && echo yes || echo no)"
+check "bad id: nothing written" no "$([[ -e "$T/badid/devices/D0011223344556677.seal" || -e "$T/badid/devices/D0011223344556677.sealarea" ]] && echo yes || echo no)"
 
 # Never overwrites.
 "$CXSEC" provision --out "$T/out" --devices D0011223344556677 \
