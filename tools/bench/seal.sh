@@ -9,6 +9,7 @@
 # | seal/bare. Extra bazel flags: CXSEC_BAZEL_FLAGS (e.g. --config=cached).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck disable=SC2086  # a list of flags, split on purpose
 bazel build -c opt --jobs=2 ${CXSEC_BAZEL_FLAGS:-} //core/seal:seal_benchmark >&2
 BIN=bazel-bin/core/seal/seal_benchmark
 JSON=$(mktemp)
