@@ -19,6 +19,18 @@
 //     version 2 key area (core/device/node_key_area.h) holding the DTLS
 //     PSK, its epoch and a random DRBG seed, for a firmware DTLS node
 //     (targets/node/dtls, node_dtls.elf) to flash at its key area address.
+//   cxsec provision --out DIR --seal-new-master
+//     the verifier side of sealed readings (docs/SEALED_READINGS.md): a new
+//     application master secret in DIR/seal-master.key (0600), for the
+//     verifier only, never for a gateway.
+//   cxsec provision --out DIR --devices D... --seal-master PATH
+//                   [--seal-encryption-master PATH] [--seal-mac-only]
+//                   [--seal-epoch N]
+//     per device DIR/devices/<id>.seal (0600): the node's sealed-readings
+//     MAC and encryption keys of epoch N (default 0), derived from the
+//     master(s) (mode 0600 each, refused when broader), and the same keys
+//     as DIR/devices/<id>.sealarea (0600), a seal key area for a firmware
+//     node's flash (core/seal/seal_key_area.h). Writes nothing else.
 //   cxsec rollover --security FILE --start | --retire
 //     start a key rollover (next_epoch = epoch + 1; gateways accept both
 //     and nodes fetch their next key over DTLS) or retire the old epoch.
@@ -35,6 +47,8 @@
 #include "core/deployment/security_file.h"
 #include "core/device/node_key_area.h"
 #include "core/encoding/hex.h"
+#include "core/seal/seal_key_area.h"
+#include "core/seal/seal_master_secret.h"
 #include "core/status.h"
 #include "platforms/posix/files.h"
 #include "tools/cli/command_registry.h"
@@ -243,10 +257,129 @@ absl::Status ProvisionMiotyNode(const CommandLine& cl, const std::string& out,
   return absl::OkStatus();
 }
 
+// ProvisionSeal: the verifier-side sealed-readings mode (file comment).
+absl::Status ProvisionSeal(const CommandLine& cl, const std::string& out,
+                           const std::vector<std::string>& ids) {
+  for (const char* other :
+       {"mioty-eui", "security", "dtls-key-area", "pan-id", "epoch"}) {
+    if (cl.Has(other)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--seal-master and --", other,
+          " do not mix: sealed-readings keys are provisioned on their own, "
+          "from the verifier's master (docs/SEALED_READINGS.md)"));
+    }
+  }
+  if (ids.empty()) {
+    return absl::InvalidArgumentError(
+        "--seal-master needs the devices to provision (--devices or "
+        "--devices-file)");
+  }
+  if (cl.Has("seal-mac-only") && cl.Has("seal-encryption-master")) {
+    return absl::InvalidArgumentError(
+        "--seal-mac-only and --seal-encryption-master do not mix: a MAC-only "
+        "node holds no encryption key");
+  }
+  CXSEC_ASSIGN_OR_RETURN(long long epoch,
+                         cl.IntValue("seal-epoch", 0, 0, seal::kMaxEpoch));
+  CXSEC_ASSIGN_OR_RETURN(SecretBytes mac_master,
+                         seal::LoadSealMasterSecret(cl.Value("seal-master")));
+  SecretBytes enc_master;
+  if (cl.Has("seal-encryption-master")) {
+    CXSEC_ASSIGN_OR_RETURN(enc_master, seal::LoadSealMasterSecret(
+                                           cl.Value("seal-encryption-master")));
+  } else {
+    enc_master =
+        SecretBytes::CopyFrom(mac_master.Reveal(SecretAccess::Grant()));
+  }
+  // Every id is checked before a file is written: all or nothing.
+  for (const std::string& id : ids) {
+    CXSEC_RETURN_IF_ERROR(seal::DeviceIdBytes(id).status());
+  }
+  std::string dir = absl::StrCat(out, "/devices");
+  CXSEC_RETURN_IF_ERROR(MakeDirectories(dir, 0700));
+  for (const std::string& id : ids) {
+    const uint32_t e = static_cast<uint32_t>(epoch);
+    CXSEC_ASSIGN_OR_RETURN(
+        SecretBytes mac,
+        seal::DeriveSealKey(seal::KeyBranch::kMac, mac_master, id, e));
+    std::optional<SecretBytes> enc;
+    if (!cl.Has("seal-mac-only")) {
+      CXSEC_ASSIGN_OR_RETURN(
+          enc,
+          seal::DeriveSealKey(seal::KeyBranch::kEncryption, enc_master, id, e));
+    }
+    // The same keys as a seal key area, for a firmware node's flash.
+    seal::SealKeyArea area;
+    CXSEC_ASSIGN_OR_RETURN(Bytes device_id, seal::DeviceIdBytes(id));
+    std::copy(device_id.begin(), device_id.end(), area.device_id.begin());
+    area.epoch = e;
+    ByteView raw_mac = mac.Reveal(SecretAccess::Grant());
+    std::copy(raw_mac.begin(), raw_mac.end(), area.mac_key.begin());
+    area.has_enc_key = enc.has_value();
+    if (enc) {
+      ByteView raw_enc = enc->Reveal(SecretAccess::Grant());
+      std::copy(raw_enc.begin(), raw_enc.end(), area.enc_key.begin());
+    }
+    std::string blob(seal::kSealKeyAreaSize, '\0');
+    const device::KeyAreaReason written_area = seal::WriteSealKeyArea(
+        area, std::span(reinterpret_cast<uint8_t*>(blob.data()), blob.size()));
+    seal::WipeSealKeyArea(area);
+    if (written_area != device::KeyAreaReason::kNone) {
+      SecureZero(blob.data(), blob.size());
+      return absl::InternalError(absl::StrCat(
+          "seal key area: ", device::KeyAreaReasonName(written_area)));
+    }
+    absl::Status area_written = CreateFileExclusively(
+        absl::StrCat(dir, "/", id, ".sealarea"), blob, 0600);
+    SecureZero(blob.data(), blob.size());
+    CXSEC_RETURN_IF_ERROR(area_written);
+    std::string text =
+        seal::FormatSealKeyFile(id, e, mac, enc ? &*enc : nullptr);
+    absl::Status written =
+        CreateFileExclusively(absl::StrCat(dir, "/", id, ".seal"), text, 0600);
+    SecureZero(text.data(), text.size());
+    CXSEC_RETURN_IF_ERROR(written);
+  }
+  std::printf(
+      "wrote %zu sealed-readings key files and key areas (epoch %lld%s) to "
+      "%s\n",
+      ids.size(), epoch, cl.Has("seal-mac-only") ? ", MAC-only" : "",
+      dir.c_str());
+  return absl::OkStatus();
+}
+
+// ProvisionSealMaster writes a new sealed-readings master secret.
+absl::Status ProvisionSealMaster(const CommandLine& cl,
+                                 const std::string& out) {
+  if (cl.Has("seal-master") || cl.Has("devices") || cl.Has("devices-file")) {
+    return absl::InvalidArgumentError(
+        "--seal-new-master only creates the master: provision devices with "
+        "--seal-master in a second step");
+  }
+  CXSEC_ASSIGN_OR_RETURN(SecretBytes master,
+                         SecretBytes::Random(seal::kMasterSecretSize));
+  std::string text = seal::FormatSealMasterSecret(master);
+  const std::string path = absl::StrCat(out, "/seal-master.key");
+  absl::Status written = CreateFileExclusively(path, text, 0600);
+  SecureZero(text.data(), text.size());
+  CXSEC_RETURN_IF_ERROR(written);
+  std::printf("wrote %s (the verifier's only; never give it to a gateway)\n",
+              path.c_str());
+  return absl::OkStatus();
+}
+
 absl::Status Provision(const CommandLine& cl) {
   CXSEC_ASSIGN_OR_RETURN(std::string out, cl.RequiredValue("out"));
   CXSEC_ASSIGN_OR_RETURN(std::vector<std::string> ids, DeviceList(cl));
   CXSEC_RETURN_IF_ERROR(MakeDirectories(out, 0700));
+  if (cl.Has("seal-new-master")) return ProvisionSealMaster(cl, out);
+  if (cl.Has("seal-master")) return ProvisionSeal(cl, out, ids);
+  if (cl.Has("seal-encryption-master") || cl.Has("seal-mac-only") ||
+      cl.Has("seal-epoch")) {
+    return absl::InvalidArgumentError(
+        "--seal-encryption-master, --seal-mac-only and --seal-epoch need "
+        "--seal-master");
+  }
   if (cl.Has("mioty-eui")) {
     if (cl.Has("dtls-key-area")) {
       return absl::InvalidArgumentError(
@@ -365,13 +498,28 @@ int RunProvision(int argc, const char* const* argv) {
        {"mioty-long", false, "Mioty node: send the EUI-64 (long addressing)",
         ""},
        {"dtls-key-area", false,
-        "also write each device's DTLS key area (firmware nodes)", ""}},
+        "also write each device's DTLS key area (firmware nodes)", ""},
+       {"seal-new-master", false,
+        "sealed readings: write a new verifier master DIR/seal-master.key", ""},
+       {"seal-master", true,
+        "sealed readings: verifier master (0600); writes <id>.seal per device",
+        "PATH"},
+       {"seal-encryption-master", true,
+        "sealed readings: separate master for encryption keys (customer's)",
+        "PATH"},
+       {"seal-mac-only", false,
+        "sealed readings: MAC key only (the node seals MAC-only)", ""},
+       {"seal-epoch", true, "sealed readings: key epoch (default 0)", "N"}},
       Provision,
       "Usage: cxsec provision --out DIR [--devices IDS] [--devices-file PATH]\n"
       "       [--pan-id 0xNNNN] [--epoch N] [--security security.txt]\n"
       "       [--dtls-key-area]\n"
       "       cxsec provision --out DIR --devices ID --mioty-eui HEX\n"
       "       [--mioty-key-file PATH] [--mioty-short HEX] [--mioty-long]\n"
+      "       cxsec provision --out DIR --seal-new-master\n"
+      "       cxsec provision --out DIR --devices IDS --seal-master PATH\n"
+      "       [--seal-encryption-master PATH] [--seal-mac-only] [--seal-epoch "
+      "N]\n"
       "Generates a 6LoWPAN deployment (security.txt, mode 0600) and "
       "per-device\n"
       "key files for flashing nodes (DIR/devices/<id>.key, mode 0600), or "
