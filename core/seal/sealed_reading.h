@@ -749,26 +749,7 @@ struct SealedReadingCodec {
       state = cmac.Final();
     } else {
       key.EncryptBlock(state.data(), state.data());
-      const uint8_t* p = aad.data();
-      const size_t n = aad.size();
-      size_t offset = 0;
-      while (n - offset > kAesBlockSize) {
-        Xor16(state.data(), p + offset);
-        key.EncryptBlock(state.data(), state.data());
-        offset += kAesBlockSize;
-      }
-      Block last{};
-      const size_t rest = n - offset;  // 1..16
-      std::memcpy(last.data(), p + offset, rest);
-      if (rest == kAesBlockSize) {
-        Xor16(last.data(), key.k1().data());
-      } else {
-        last[rest] = 0x80;
-        Xor16(last.data(), key.k2().data());
-      }
-      Xor16(state.data(), last.data());
-      key.EncryptBlock(state.data(), state.data());
-      Crypto::Wipe(last.data(), last.size());
+      state = mioty::CmacAfterFirstBlock(key, state, aad);
     }
     std::memcpy(tag.data(), state.data(), kTagSize);
     Crypto::Wipe(state.data(), state.size());
@@ -776,15 +757,6 @@ struct SealedReadingCodec {
   }
 
  private:
-  static void Xor16(uint8_t* state, const uint8_t* data) {
-    uint64_t a[2], b[2];
-    std::memcpy(a, state, 16);
-    std::memcpy(b, data, 16);
-    a[0] ^= b[0];
-    a[1] ^= b[1];
-    std::memcpy(state, a, 16);
-  }
-
   static std::array<uint8_t, kTagSize> Tag(
       const Key& mac_key, Transport transport,
       const std::array<uint8_t, kNonceSize>& nonce,
