@@ -308,8 +308,11 @@ absl::StatusOr<std::string> ReadPrivateFile(const std::string& path,
   return ReadFromDescriptor(*fd, path, max_bytes);
 }
 
-absl::Status WriteFileAtomically(const std::string& path,
-                                 absl::string_view data, mode_t mode) {
+namespace {
+
+absl::Status WriteFileAtomicallyVia(const std::string& path,
+                                    absl::string_view data, mode_t mode,
+                                    bool try_unnamed_temp) {
   std::string directory = DirectoryOf(path);
   int dir_fd = open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0) return ErrnoError("cannot open directory", directory, errno);
@@ -321,7 +324,8 @@ absl::Status WriteFileAtomically(const std::string& path,
   // system has O_TMPFILE, and linking it needs /proc: then a named temp
   // file is created exclusively instead.
   absl::StatusOr<TempFile> temp =
-      WriteUnnamedTemp(dir_fd, directory, base, data, mode);
+      try_unnamed_temp ? WriteUnnamedTemp(dir_fd, directory, base, data, mode)
+                       : absl::UnimplementedError("named temp file requested");
   if (!temp.ok() && temp.status().code() == absl::StatusCode::kUnimplemented) {
     temp = WriteNamedTemp(dir_fd, directory, base, data, mode);
   }
@@ -336,6 +340,23 @@ absl::Status WriteFileAtomically(const std::string& path,
   if (fsync(dir_fd) != 0) return ErrnoError("cannot fsync", directory, errno);
   return absl::OkStatus();
 }
+
+}  // namespace
+
+absl::Status WriteFileAtomically(const std::string& path,
+                                 absl::string_view data, mode_t mode) {
+  return WriteFileAtomicallyVia(path, data, mode, /*try_unnamed_temp=*/true);
+}
+
+namespace files_internal {
+
+absl::Status WriteFileAtomicallyWithNamedTemp(const std::string& path,
+                                              absl::string_view data,
+                                              mode_t mode) {
+  return WriteFileAtomicallyVia(path, data, mode, /*try_unnamed_temp=*/false);
+}
+
+}  // namespace files_internal
 
 absl::Status CreateFileExclusively(const std::string& path,
                                    absl::string_view data, mode_t mode) {

@@ -65,6 +65,16 @@ namespace cxsec {
 [[nodiscard]] absl::Status MakeDirectories(const std::string& path,
                                            mode_t mode);
 
+namespace files_internal {
+
+// WriteFileAtomicallyWithNamedTemp is WriteFileAtomically on the path it
+// takes where O_TMPFILE is missing (an exclusively created random name), so
+// tests cover that path on file systems that have O_TMPFILE.
+[[nodiscard]] absl::Status WriteFileAtomicallyWithNamedTemp(
+    const std::string& path, absl::string_view data, mode_t mode);
+
+}  // namespace files_internal
+
 }  // namespace cxsec
 
 #endif  // CXSEC_PLATFORMS_POSIX_FILES_H_

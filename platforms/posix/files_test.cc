@@ -123,6 +123,31 @@ TEST(FilesTest, AtomicWriteLeavesNoTemporaryFiles) {
   EXPECT_EQ(names, "f\n");
 }
 
+// Where the file system has no O_TMPFILE the temp file gets a random name
+// at once: same result, same mode, no leftovers, a planted link untouched.
+TEST(FilesTest, AtomicWriteWithNamedTempFile) {
+  std::string dir = TempDir() + "/named-temp";
+  ASSERT_TRUE(MakeDirectories(dir, 0700).ok());
+  std::string victim = dir + "/victim";
+  ASSERT_TRUE(WriteFileAtomically(victim, "victim's content", 0600).ok());
+  std::string path = dir + "/state";
+  ASSERT_EQ(symlink(victim.c_str(), path.c_str()), 0);
+  ASSERT_TRUE(
+      files_internal::WriteFileAtomicallyWithNamedTemp(path, "one", 0640).ok());
+  ASSERT_TRUE(
+      files_internal::WriteFileAtomicallyWithNamedTemp(path, "two", 0600).ok());
+  EXPECT_EQ(*ReadFileBounded(path, 100), "two");
+  EXPECT_EQ(ModeOf(path), 0600u);
+  EXPECT_EQ(*ReadFileBounded(victim, 100), "victim's content");
+  std::FILE* listing = popen(("ls -A " + dir).c_str(), "r");
+  ASSERT_NE(listing, nullptr);
+  char line[256];
+  std::string names;
+  while (std::fgets(line, sizeof(line), listing) != nullptr) names += line;
+  pclose(listing);
+  EXPECT_EQ(names, "state\nvictim\n");
+}
+
 TEST(FilesTest, PrivateFileIsNotReadThroughASymbolicLink) {
   std::string target = TempDir() + "/real.key";
   ASSERT_TRUE(WriteFileAtomically(target, "secret", 0600).ok());
