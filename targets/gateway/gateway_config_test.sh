@@ -22,6 +22,10 @@ write() {  # write FILE LINES...: a 0600 config with the base keys first
     if ! printf '%s\n' "$@" | grep -q '^identity'; then
       echo "tpm_tcti = swtpm:host=127.0.0.1,port=2321"
     fi
+    # Staying root must be explicit; a case about privileges sets its own.
+    if ! printf '%s\n' "$@" | grep -q '^run_as_\|^#no-privilege-key'; then
+      echo "run_as_root = true"
+    fi
   } >"$file"
   chmod 0600 "$file"
 }
@@ -74,6 +78,27 @@ expect_bad unknown_user ":3: 'run_as_user': account 'cxsec-nobody-here'" \
 expect_bad root_user ":3: 'run_as_user': account 'root' has uid or gid 0" \
   "run_as_user = root"
 expect_bad typo ":3: unknown key 'spool_dri'" "spool_dri = /x"
+
+# Privileges: staying root is refused unless the config says so.
+expect_bad no_privilege_key "neither 'run_as_user' nor 'run_as_root = true' is set" \
+  "#no-privilege-key"
+expect_bad root_false "neither 'run_as_user' nor 'run_as_root = true' is set" \
+  "run_as_root = false"
+expect_bad root_maybe ":3: 'run_as_root' must be true or false" \
+  "run_as_root = maybe"
+expect_bad root_and_user ":4: 'run_as_root': contradicts 'run_as_user'" \
+  "run_as_user = nobody" "run_as_root = true"
+# Not only --check-config: starting is refused too, before anything opens.
+write "$dir/start_as_root.conf" "#no-privilege-key"
+if "$gateway" --config="$dir/start_as_root.conf" >"$dir/out" 2>&1; then
+  echo "FAIL start_as_root: started without run_as_user or run_as_root"
+  fails=$((fails + 1))
+elif ! grep -qF "neither 'run_as_user' nor 'run_as_root = true'" "$dir/out"; then
+  echo "FAIL start_as_root: unclear refusal: $(cat "$dir/out")"
+  fails=$((fails + 1))
+fi
+expect_ok explicit_root "run_as_root = true"
+expect_ok drop_user "run_as_user = nobody"
 
 # Identity and transports.
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/gw.key" 2>/dev/null

@@ -36,6 +36,7 @@ ca_bundle = $dir/ca.pem
 spool_dir = $dir/spool
 mioty_listen = 127.0.0.1:0
 mioty_keys = $dir/keys.json
+run_as_root = true
 EOF
 chmod 0600 "$dir/gateway.conf"
 

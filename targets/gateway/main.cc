@@ -2,7 +2,8 @@
 //
 // Start-up order (docs/GATEWAY.md): validate the config, read what only
 // root may read (CA bundle, identity key or TPM connection, security.txt,
-// Mioty key store), drop to `run_as_user`, then open the spool and start
+// Mioty key store), drop to `run_as_user` (or stay root only with an
+// explicit `run_as_root = true`), then open the spool and start
 // the composition; it runs until SIGTERM or SIGINT. SIGHUP reloads the
 // Mioty key store (docs/GATEWAY.md).
 //
@@ -51,6 +52,37 @@ absl::Status KeyError(const KeyValueFile& config, absl::string_view key,
                           absl::StrCat("'", key, "': ", message));
 }
 
+// ValidatePrivileges: the gateway parses radio traffic from anyone in
+// range, so staying root must be a decision written in the config, never
+// the silent result of a missing `run_as_user`.
+absl::Status ValidatePrivileges(const KeyValueFile& config) {
+  CXSEC_ASSIGN_OR_RETURN(bool run_as_root,
+                         config.GetBool("run_as_root", false));
+  bool has_user = config.Find("run_as_user") != nullptr;
+  if (has_user && run_as_root) {
+    return KeyError(config, "run_as_root",
+                    "contradicts 'run_as_user'; set only one of them");
+  }
+  if (has_user) {
+    absl::StatusOr<Account> account =
+        LookUpAccount(config.GetString("run_as_user"));
+    if (!account.ok()) {
+      return KeyError(config, "run_as_user", account.status().message());
+    }
+    return absl::OkStatus();
+  }
+  if (!run_as_root) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source(),
+        ": neither 'run_as_user' nor 'run_as_root = true' is set: the "
+        "gateway would keep running as the account that started it (root). "
+        "Set run_as_user = <service account> (e.g. cxsec, see "
+        "targets/gateway/systemd/cxsec.sysusers.conf), or run_as_root = true "
+        "if root is really intended"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateUplink(const KeyValueFile& config) {
   if (config.Find("cloud_url") != nullptr) {
     absl::StatusOr<HttpsUrl> url = ParseHttpsUrl(config.GetString("cloud_url"));
@@ -88,13 +120,7 @@ absl::Status ValidateUplink(const KeyValueFile& config) {
   CXSEC_RETURN_IF_ERROR(
       config.GetInt("batch_max_messages", 256, 1, 500).status());
   CXSEC_RETURN_IF_ERROR(CheckOneOf(config, "spool_sync", {"full", "normal"}));
-  if (config.Find("run_as_user") != nullptr) {
-    absl::StatusOr<Account> account =
-        LookUpAccount(config.GetString("run_as_user"));
-    if (!account.ok()) {
-      return KeyError(config, "run_as_user", account.status().message());
-    }
-  }
+  CXSEC_RETURN_IF_ERROR(ValidatePrivileges(config));
   return absl::OkStatus();
 }
 
@@ -340,8 +366,19 @@ absl::Status Run(const KeyValueFile& config) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // 2. Drop to the service account for good, before any thread starts.
+  // Without run_as_user, Validate has required run_as_root = true.
   if (config.Find("run_as_user") != nullptr) {
     CXSEC_RETURN_IF_ERROR(DropPrivileges(config.GetString("run_as_user")));
+    std::fprintf(stderr,
+                 "cxsec-gateway: running as '%s' (uid %d): no supplementary "
+                 "group, no capability, no new privileges\n",
+                 config.GetString("run_as_user").c_str(),
+                 static_cast<int>(::getuid()));
+  } else {
+    std::fprintf(stderr,
+                 "cxsec-gateway: run_as_root = true: staying uid %d, not "
+                 "dropping privileges\n",
+                 static_cast<int>(::geteuid()));
   }
   // 3. Unprivileged: the spool opens in Start, then the transports.
   CXSEC_ASSIGN_OR_RETURN(long long token_lifetime,
@@ -417,7 +454,12 @@ int main(int argc, char** argv) {
                "full (default: survives power loss) or normal (kill -9 only)"},
               {"batch_max_messages", false,
                "messages per POST /v1/telemetry, 1..500 (default 256)"},
-              {"run_as_user", false, "account to drop to after start-up"},
+              {"run_as_user", false,
+               "account to drop to after start-up (not root); this or "
+               "run_as_root = true is required"},
+              {"run_as_root", false,
+               "true: keep running as root, no drop (default false; "
+               "required when run_as_user is absent)"},
           },
       .validate = cxsec::gateway::Validate,
       .run = cxsec::gateway::Run,

@@ -250,7 +250,7 @@ fi
   echo "ca_bundle = $work/ca.pem"
   echo "spool_dir = $work/spool"
   echo "spool_max_messages = $spool_max_messages"
-  [ -z "$run_as" ] || echo "run_as_user = $run_as"
+  if [ -n "$run_as" ]; then echo "run_as_user = $run_as"; else echo "run_as_root = true"; fi
   echo "token_lifetime_seconds = $token_lifetime"
   if [ "$((dtls_nodes + qemu_dtls_nodes))" -gt 0 ]; then
     echo "security_file = $work/deploy/security.txt"
