@@ -73,15 +73,18 @@ absl::Status Run(const KeyValueFile& config) {
 int main(int argc, char** argv) {
   cxsec::TargetBinary binary{
       .name = "cxsec-node",
-      .summary = "A simulated battery node: posts CBOR telemetry to a gateway "
-                 "over CoAP/DTLS-PSK or Mioty.",
+      .summary =
+          "A simulated battery node: posts CBOR telemetry to a gateway "
+          "over CoAP/DTLS-PSK or Mioty.",
       .composition = cxsec::node::kNodeComposition,
       .config_keys =
           {
               {"device_id", true, "this node's id: D + 16 hex digits"},
               {"transport", false, "dtls (default) or mioty"},
               {"gateway", false, "gateway address, host:port"},
-              {"key_file", false, "provisioned key material, mode 0600"},
+              {"key_file", false,
+               "DTLS device key file from `cxsec provision`, mode 0600 "
+               "(default node.key)"},
               {"interval_seconds", false, "seconds between posts (1..86400)"},
               {"flash_dir", false, "simulated flash (boot slots)"},
               {"post_count", false, "stop after this many posts (0: never)"},
