@@ -3,8 +3,8 @@
 //
 //   cxsec fw keygen -t ecdsa-p256|ed25519 -k KEY.pem
 //   cxsec fw getpub -k KEY.pem [--encoding pem|cxx]
-//   cxsec fw sign -k KEY.pem -v|--version 1.2.3+4 -H 0x200 -s 5 [-S 0x40000 --pad
-//                 [--confirm]] firmware.bin signed.bin
+//   cxsec fw sign -k KEY.pem -v|--version 1.2.3+4 -H 0x200 -s 5
+//                 [-S 0x40000 --pad [--confirm]] firmware.bin signed.bin
 //   cxsec fw verify -k KEY.pem|PUB.pem [--stored-counter N] signed.bin
 //   cxsec fw dumpinfo signed.bin
 //
