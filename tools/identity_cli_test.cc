@@ -3,6 +3,7 @@
 // enrolment printed.
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
@@ -63,19 +64,62 @@ TEST(IdentityCliTest, KeygenMintVerifyAndRejectionReason) {
 TEST(IdentityCliTest, TpmEnrollMintVerify) {
   auto tpm = cxsec::testing::SwtpmProcess::Start();
   ASSERT_TRUE(tpm.ok()) << tpm.status();
-  absl::StatusOr<std::string> enrolled = RunCommand(
-      {Cli(), "tpm", "enroll", "--tcti", (*tpm)->Tcti(), "--handle", "0x81000042"}, {});
+  // Neither an authorization file nor an explicit --empty-auth: refused.
+  EXPECT_FALSE(RunCommand({Cli(), "tpm", "enroll", "--tcti", (*tpm)->Tcti(),
+                           "--handle", "0x81000042"},
+                          {})
+                   .ok());
+  std::string auth_path = Tmp("tpm.auth");
+  std::remove(auth_path.c_str());
+  absl::StatusOr<std::string> enrolled =
+      RunCommand({Cli(), "tpm", "enroll", "--tcti", (*tpm)->Tcti(), "--handle",
+                  "0x81000042", "--auth-file", auth_path},
+                 {});
   ASSERT_TRUE(enrolled.ok()) << enrolled.status();
+  struct stat st {};
+  ASSERT_EQ(stat(auth_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_size, 32);
   size_t end = enrolled->find("-----END PUBLIC KEY-----");
   ASSERT_NE(end, std::string::npos) << *enrolled;
   EXPECT_TRUE(absl::StrContains(*enrolled, "\"kty\":\"EC\""));
   std::string pem_path = Tmp("tpm.pem");
   std::ofstream(pem_path) << enrolled->substr(0, end + 25) << "\n";
-  absl::StatusOr<std::string> token = RunCommand(
+  absl::StatusOr<std::string> token =
+      RunCommand({Cli(), "jwt", "mint", "--tpm", (*tpm)->Tcti(), "--handle",
+                  "0x81000042", "--tpm-auth-file", auth_path, "--sub",
+                  "G0123456789abcdef01", "--aud", "proj"},
+                 {});
+  ASSERT_TRUE(token.ok()) << token.status();
+  // Another local TPM user without the value cannot sign as the gateway.
+  absl::StatusOr<std::string> no_auth = RunCommand(
       {Cli(), "jwt", "mint", "--tpm", (*tpm)->Tcti(), "--handle", "0x81000042",
        "--sub", "G0123456789abcdef01", "--aud", "proj"},
       {});
-  ASSERT_TRUE(token.ok()) << token.status();
+  ASSERT_FALSE(no_auth.ok());
+  EXPECT_TRUE(absl::StrContains(no_auth.status().message(),
+                                "refused the authorization value"))
+      << no_auth.status();
+  // Nor with a guessed value.
+  std::string guess_path = Tmp("guess.auth");
+  std::ofstream(guess_path) << std::string(32, 'x');
+  ASSERT_EQ(chmod(guess_path.c_str(), 0600), 0);
+  EXPECT_FALSE(
+      RunCommand({Cli(), "jwt", "mint", "--tpm", (*tpm)->Tcti(), "--handle",
+                  "0x81000042", "--tpm-auth-file", guess_path, "--sub",
+                  "G0123456789abcdef01", "--aud", "proj"},
+                 {})
+          .ok());
+  // Enrolling again with the same file reuses the key; with another file
+  // it is refused, not silently handed back unusable.
+  EXPECT_TRUE(RunCommand({Cli(), "tpm", "enroll", "--tcti", (*tpm)->Tcti(),
+                          "--handle", "0x81000042", "--auth-file", auth_path},
+                         {})
+                  .ok());
+  EXPECT_FALSE(RunCommand({Cli(), "tpm", "enroll", "--tcti", (*tpm)->Tcti(),
+                           "--handle", "0x81000042", "--auth-file", guess_path},
+                          {})
+                   .ok());
   absl::StatusOr<std::string> ok = RunCommand(
       {Cli(), "jwt", "verify", "--pub", pem_path, "--aud", "proj",
        std::string(absl::StripAsciiWhitespace(*token))},

@@ -30,6 +30,11 @@ for target in gateway node verifier; do
   binary="$bin/targets/$target/cxsec-$target"
   "$binary" --version
   install -m 0600 "targets/$target/example.conf" "$work/$target.conf"
+  if [ "$target" = gateway ]; then
+    # The example names /etc/cxsec/tpm-key.auth; check-config reads it.
+    (umask 077 && head -c 32 /dev/urandom >"$work/tpm-key.auth")
+    sed -i "s#/etc/cxsec/tpm-key.auth#$work/tpm-key.auth#" "$work/$target.conf"
+  fi
   "$binary" --config="$work/$target.conf" --check-config
   # A config that other accounts can read must be refused.
   chmod 0644 "$work/$target.conf"

@@ -22,6 +22,8 @@ namespace {
 
 constexpr TSS2_RC kLayerMask = 0xFF0000;
 constexpr int kMaxRetries = 20;
+// An object's authValue is at most the digest size of its name algorithm.
+constexpr size_t kMaxAuthValueBytes = 32;
 
 // The TPM's own response codes (layer 0). Format-1 codes carry the
 // parameter/handle/session number in bits 6 and 8-11; strip them.
@@ -45,6 +47,9 @@ std::string DescribeRc(TSS2_RC rc) {
     case TPM2_RC_OBJECT_MEMORY: name = " (TPM_RC_OBJECT_MEMORY)"; break;
     case TPM2_RC_HANDLE: name = " (TPM_RC_HANDLE)"; break;
     case TPM2_RC_AUTH_FAIL: name = " (TPM_RC_AUTH_FAIL)"; break;
+    case TPM2_RC_BAD_AUTH:
+      name = " (TPM_RC_BAD_AUTH)";
+      break;
     case TPM2_RC_NV_SPACE: name = " (TPM_RC_NV_SPACE)"; break;
     case TPM2_RC_KEY: name = " (TPM_RC_KEY)"; break;
     case TPM2_RC_SCHEME: name = " (TPM_RC_SCHEME)"; break;
@@ -75,12 +80,24 @@ absl::Status TpmError(absl::string_view what, TSS2_RC rc) {
   return absl::InternalError(absl::StrCat(what, " failed: ", DescribeRc(rc)));
 }
 
-TSS2L_SYS_AUTH_COMMAND PasswordAuth() {
+// PasswordAuth is a password session (TPM2_RS_PW) presenting `value`.
+// The value crosses the TCTI in clear: to the kernel's resource manager on
+// a gateway, a local channel. The caller wipes the result.
+TSS2L_SYS_AUTH_COMMAND PasswordAuth(ByteView value = ByteView()) {
   TSS2L_SYS_AUTH_COMMAND auth;
   std::memset(&auth, 0, sizeof(auth));
   auth.count = 1;
   auth.auths[0].sessionHandle = TPM2_RS_PW;
+  auth.auths[0].hmac.size = static_cast<uint16_t>(value.size());
+  if (!value.empty()) {
+    std::memcpy(auth.auths[0].hmac.buffer, value.data(), value.size());
+  }
   return auth;
+}
+
+bool IsAuthFailure(TSS2_RC rc) {
+  TSS2_RC base = TpmBaseCode(rc);
+  return base == TPM2_RC_AUTH_FAIL || base == TPM2_RC_BAD_AUTH;
 }
 
 // The TCG "SRK" template for ECC P-256 (TCG TPM v2.0 Provisioning
@@ -116,7 +133,8 @@ TPM2B_PUBLIC SigningKeyTemplate() {
   p.nameAlg = TPM2_ALG_SHA256;
   p.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
                        TPMA_OBJECT_SENSITIVEDATAORIGIN |
-                       TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT;
+                       TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA |
+                       TPMA_OBJECT_SIGN_ENCRYPT;
   p.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
   p.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
   p.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
@@ -278,9 +296,12 @@ absl::Status CheckHandleRange(uint32_t handle) {
 
 }  // namespace
 
-TpmKey::TpmKey(std::unique_ptr<TpmConnection> connection, uint32_t handle,
+TpmKey::TpmKey(std::unique_ptr<TpmConnection> connection, std::string tcti,
+               uint32_t handle, SecretBytes auth,
                std::shared_ptr<const JwtPublicKey> public_key)
     : connection_(std::move(connection)),
+      tcti_(std::move(tcti)),
+      auth_(std::move(auth)),
       mutex_(std::make_unique<absl::Mutex>()),
       handle_(handle),
       public_key_(std::move(public_key)) {}
@@ -301,27 +322,55 @@ absl::StatusOr<uint32_t> TpmKey::ParseHandle(absl::string_view text) {
   return value;
 }
 
-absl::StatusOr<TpmKey> TpmKey::Open(absl::string_view tcti, uint32_t handle) {
+absl::StatusOr<TpmKey> TpmKey::Open(absl::string_view tcti, uint32_t handle,
+                                    const SecretBytes& auth) {
   CXSEC_RETURN_IF_ERROR(CheckHandleRange(handle));
+  if (auth.size() > kMaxAuthValueBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TPM authorization value of ", auth.size(), " bytes; at most ",
+        kMaxAuthValueBytes, " (SHA-256 name algorithm)"));
+  }
   CXSEC_ASSIGN_OR_RETURN(std::unique_ptr<TpmConnection> connection,
                          TpmConnection::Open(tcti));
   CXSEC_ASSIGN_OR_RETURN(TPM2B_PUBLIC pub, connection->ReadPublic(handle));
   CXSEC_ASSIGN_OR_RETURN(JwtPublicKey key, SigningPublicKey(pub, handle));
-  return TpmKey(std::move(connection), handle,
+  return TpmKey(std::move(connection), std::string(tcti), handle, auth.Clone(),
                 std::make_shared<const JwtPublicKey>(std::move(key)));
 }
 
+absl::StatusOr<TpmKey> TpmKey::Reconnect() const {
+  return Open(tcti_, handle_, auth_);
+}
+
 absl::StatusOr<TpmKey> TpmKey::Enroll(absl::string_view tcti, uint32_t handle,
+                                      const SecretBytes& auth_value,
                                       bool* created) {
   if (created != nullptr) *created = false;
   CXSEC_RETURN_IF_ERROR(CheckHandleRange(handle));
+  if (auth_value.size() > kMaxAuthValueBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TPM authorization value of ", auth_value.size(), " bytes; at most ",
+        kMaxAuthValueBytes, " (SHA-256 name algorithm)"));
+  }
   CXSEC_ASSIGN_OR_RETURN(std::unique_ptr<TpmConnection> connection,
                          TpmConnection::Open(tcti));
   absl::StatusOr<TPM2B_PUBLIC> existing = connection->ReadPublic(handle);
   if (existing.ok()) {
     CXSEC_ASSIGN_OR_RETURN(JwtPublicKey key, SigningPublicKey(*existing, handle));
-    return TpmKey(std::move(connection), handle,
+    TpmKey reused(std::move(connection), std::string(tcti), handle,
+                  auth_value.Clone(),
                   std::make_shared<const JwtPublicKey>(std::move(key)));
+    // Reusing a key whose value is not `auth_value` would hand back a key
+    // that fails at its first real signature: find out now.
+    absl::StatusOr<Bytes> probe = reused.SignDigest(Sha256Digest{});
+    if (!probe.ok()) {
+      return absl::Status(
+          probe.status().code(),
+          absl::StrFormat("0x%08x already holds a signing key, but %s; evict "
+                          "it (tpm2_evictcontrol) to enrol a new one",
+                          handle, probe.status().message()));
+    }
+    return reused;
   }
   if (!absl::IsNotFound(existing.status())) return existing.status();
 
@@ -331,6 +380,17 @@ absl::StatusOr<TpmKey> TpmKey::Enroll(absl::string_view tcti, uint32_t handle,
   std::memset(&response, 0, sizeof(response));
   TPM2B_SENSITIVE_CREATE sensitive;
   std::memset(&sensitive, 0, sizeof(sensitive));
+  absl::Cleanup wipe_sensitive = [&] {
+    SecureZero(&sensitive, sizeof(sensitive));
+  };
+  {
+    ByteView value = auth_value.Reveal(SecretAccess::Grant());
+    sensitive.sensitive.userAuth.size = static_cast<uint16_t>(value.size());
+    if (!value.empty()) {
+      std::memcpy(sensitive.sensitive.userAuth.buffer, value.data(),
+                  value.size());
+    }
+  }
   TPM2B_DATA outside;
   std::memset(&outside, 0, sizeof(outside));
   TPML_PCR_SELECTION pcrs;
@@ -340,7 +400,10 @@ absl::StatusOr<TpmKey> TpmKey::Enroll(absl::string_view tcti, uint32_t handle,
   TPMT_TK_CREATION creation_ticket;
   TPM2B_NAME name;
 
-  // 1. The storage primary (transient).
+  // 1. The storage primary (transient), with an empty authValue: the
+  // standard SRK that other software expects to find.
+  TPM2B_SENSITIVE_CREATE primary_sensitive;
+  std::memset(&primary_sensitive, 0, sizeof(primary_sensitive));
   TPM2B_PUBLIC primary_template = StoragePrimaryTemplate();
   TPM2B_PUBLIC primary_public;
   std::memset(&primary_public, 0, sizeof(primary_public));
@@ -350,9 +413,9 @@ absl::StatusOr<TpmKey> TpmKey::Enroll(absl::string_view tcti, uint32_t handle,
   std::memset(&name, 0, sizeof(name));
   TPM2_HANDLE primary = 0;
   TSS2_RC rc = Tss2_Sys_CreatePrimary(
-      sys, TPM2_RH_OWNER, &auth, &sensitive, &primary_template, &outside,
-      &pcrs, &primary, &primary_public, &creation_data, &creation_hash,
-      &creation_ticket, &name, &response);
+      sys, TPM2_RH_OWNER, &auth, &primary_sensitive, &primary_template,
+      &outside, &pcrs, &primary, &primary_public, &creation_data,
+      &creation_hash, &creation_ticket, &name, &response);
   if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_CreatePrimary(owner)", rc);
   absl::Cleanup flush_primary = [&] { connection->Flush(primary); };
 
@@ -389,7 +452,8 @@ absl::StatusOr<TpmKey> TpmKey::Enroll(absl::string_view tcti, uint32_t handle,
   CXSEC_ASSIGN_OR_RETURN(TPM2B_PUBLIC pub, connection->ReadPublic(handle));
   CXSEC_ASSIGN_OR_RETURN(JwtPublicKey key, SigningPublicKey(pub, handle));
   if (created != nullptr) *created = true;
-  return TpmKey(std::move(connection), handle,
+  return TpmKey(std::move(connection), std::string(tcti), handle,
+                auth_value.Clone(),
                 std::make_shared<const JwtPublicKey>(std::move(key)));
 }
 
@@ -409,7 +473,9 @@ absl::Status TpmKey::Evict(absl::string_view tcti, uint32_t handle) {
 
 absl::StatusOr<Bytes> TpmKey::SignDigest(const Sha256Digest& digest) {
   absl::MutexLock lock(mutex_.get());
-  TSS2L_SYS_AUTH_COMMAND auth = PasswordAuth();
+  TSS2L_SYS_AUTH_COMMAND auth =
+      PasswordAuth(auth_.Reveal(SecretAccess::Grant()));
+  absl::Cleanup wipe_auth = [&] { SecureZero(&auth, sizeof(auth)); };
   TSS2L_SYS_AUTH_RESPONSE response;
   TPM2B_DIGEST in;
   std::memset(&in, 0, sizeof(in));
@@ -436,6 +502,12 @@ absl::StatusOr<Bytes> TpmKey::SignDigest(const Sha256Digest& digest) {
     if (TpmBaseCode(rc) == TPM2_RC_HANDLE) {
       return absl::NotFoundError(absl::StrFormat(
           "TPM handle 0x%08x is empty (key evicted?)", handle_));
+    }
+    if (IsAuthFailure(rc)) {
+      return absl::PermissionDeniedError(absl::StrFormat(
+          "TPM2_Sign(0x%08x): the key refused the authorization value (%s); "
+          "use the file `cxsec tpm enroll --auth-file` wrote for this key",
+          handle_, DescribeRc(rc)));
     }
     return TpmError(absl::StrFormat("TPM2_Sign(0x%08x)", handle_), rc);
   }

@@ -9,12 +9,18 @@
 //
 // Enrol creates the standard ECC storage primary key in the owner
 // hierarchy and a P-256 ECDSA/SHA-256 signing key under it, and makes the
-// signing key persistent at a handle in 0x81000000-0x817FFFFF. Every
+// signing key persistent at a handle in 0x81000000-0x817FFFFF. The key
+// carries an authorization value (tpm_auth_file.h) that every signature
+// presents, so another local TPM user cannot sign with it; the key is
+// exempt from dictionary-attack lockout (noDA) because the value is 32
+// random bytes, and lockout would let any local user stop the gateway
+// signing by guessing wrong on purpose. Every
 // transient handle is flushed on every path, so any number of enrolments
 // and signatures never exhausts the TPM's object slots.
 //
+//   CXSEC_ASSIGN_OR_RETURN(SecretBytes auth, ReadTpmAuthFile(auth_path));
 //   CXSEC_ASSIGN_OR_RETURN(TpmKey key, TpmKey::Open("device:/dev/tpmrm0",
-//                                                   0x81000010));
+//                                                   0x81000010, auth));
 //   CachingTokenSource<TpmKey> tokens(key, options, SystemClock::Default());
 #ifndef CXSEC_PLATFORMS_TPM_TPM_KEY_H_
 #define CXSEC_PLATFORMS_TPM_TPM_KEY_H_
@@ -31,6 +37,7 @@
 #include "core/crypto/primitives.h"
 #include "core/jwt/public_key.h"
 #include "core/policy/concepts.h"
+#include "core/secret_bytes.h"
 
 namespace cxsec {
 
@@ -47,18 +54,29 @@ class TpmKey {
  public:
   static constexpr absl::string_view kName = "tpm";
 
-  // Open uses an existing persistent key. Errors: no TPM reachable
+  // Open uses an existing persistent key; `auth` is its authorization
+  // value (empty for a key enrolled without one). Errors: no TPM reachable
   // (UNAVAILABLE), nothing at `handle` (NOT_FOUND), a key that is not a
-  // P-256 signing key (FAILED_PRECONDITION).
-  [[nodiscard]] static absl::StatusOr<TpmKey> Open(absl::string_view tcti,
-                                                   uint32_t handle);
+  // P-256 signing key (FAILED_PRECONDITION). A wrong `auth` shows at the
+  // first signature (PERMISSION_DENIED).
+  [[nodiscard]] static absl::StatusOr<TpmKey> Open(
+      absl::string_view tcti, uint32_t handle,
+      const SecretBytes& auth = SecretBytes());
 
-  // Enroll creates the signing key at `handle` (see the file comment).
-  // If `handle` already holds a suitable key it is reused and `*created`
-  // is false; a different object there is an error, never overwritten.
-  [[nodiscard]] static absl::StatusOr<TpmKey> Enroll(absl::string_view tcti,
-                                                     uint32_t handle,
-                                                     bool* created = nullptr);
+  // Enroll creates the signing key at `handle` with authorization value
+  // `auth` (see the file comment). If `handle` already holds a suitable key
+  // it is reused and `*created` is false, but only after a test signature
+  // shows that `auth` is its value (PERMISSION_DENIED otherwise); a
+  // different object there is an error, never overwritten.
+  [[nodiscard]] static absl::StatusOr<TpmKey> Enroll(
+      absl::string_view tcti, uint32_t handle,
+      const SecretBytes& auth = SecretBytes(), bool* created = nullptr);
+
+  // Reconnect opens the same key again over a new connection (same TCTI,
+  // handle and authorization value), after the TPM or its resource manager
+  // went away and came back. The value stays in memory for this, because a
+  // gateway cannot read its root-only file again after the privilege drop.
+  [[nodiscard]] absl::StatusOr<TpmKey> Reconnect() const;
 
   // Evict removes the persistent key at `handle` (decommissioning, tests).
   [[nodiscard]] static absl::Status Evict(absl::string_view tcti,
@@ -90,10 +108,13 @@ class TpmKey {
   }
 
  private:
-  TpmKey(std::unique_ptr<TpmConnection> connection, uint32_t handle,
+  TpmKey(std::unique_ptr<TpmConnection> connection, std::string tcti,
+         uint32_t handle, SecretBytes auth,
          std::shared_ptr<const JwtPublicKey> public_key);
 
   std::unique_ptr<TpmConnection> connection_;
+  std::string tcti_;
+  SecretBytes auth_;
   std::unique_ptr<absl::Mutex> mutex_;  // one TPM command at a time
   uint32_t handle_ = 0;
   std::shared_ptr<const JwtPublicKey> public_key_;

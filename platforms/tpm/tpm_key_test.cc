@@ -2,6 +2,8 @@
 // tpm2-tools.
 #include "platforms/tpm/tpm_key.h"
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -12,6 +14,7 @@
 #include "core/jwt/issuer.h"
 #include "core/jwt/verifier.h"
 #include "gtest/gtest.h"
+#include "platforms/tpm/tpm_auth_file.h"
 #include "tests/fixtures/swtpm_fixture.h"
 
 namespace cxsec {
@@ -63,7 +66,8 @@ TEST_F(TpmKeyTest, EmptyHandle) {
 
 TEST_F(TpmKeyTest, EnrolSignThousandsAndMintVerifiableTokens) {
   bool created = false;
-  absl::StatusOr<TpmKey> key = TpmKey::Enroll(tpm_->Tcti(), kTpmDefaultKeyHandle, &created);
+  absl::StatusOr<TpmKey> key = TpmKey::Enroll(
+      tpm_->Tcti(), kTpmDefaultKeyHandle, SecretBytes(), &created);
   ASSERT_TRUE(key.ok()) << key.status();
   EXPECT_TRUE(created);
   // Thousands of signatures in a row: nothing may leak a transient handle
@@ -123,7 +127,8 @@ TEST_F(TpmKeyTest, ReenrolReusesAndManyEnrolmentsFlushEverything) {
     thumbprint = key->PublicKey().Thumbprint();
   }
   bool created = true;
-  absl::StatusOr<TpmKey> again = TpmKey::Enroll(tpm_->Tcti(), kTpmDefaultKeyHandle, &created);
+  absl::StatusOr<TpmKey> again = TpmKey::Enroll(
+      tpm_->Tcti(), kTpmDefaultKeyHandle, SecretBytes(), &created);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_FALSE(created);
   EXPECT_EQ(again->PublicKey().Thumbprint(), thumbprint);
@@ -181,25 +186,135 @@ TEST_F(TpmKeyTest, WrongKeyType) {
             absl::StatusCode::kFailedPrecondition);
 }
 
-TEST_F(TpmKeyTest, Lockout) {
-  { ASSERT_TRUE(TpmKey::Enroll(tpm_->Tcti(), kTpmDefaultKeyHandle).ok()); }
-  // One failed authorization locks a DA-protected key out for 1000 s.
+TEST_F(TpmKeyTest, LockoutOfAnOlderDictionaryProtectedKeyIsNamed) {
+  // A P-256 signing key without noDA, as cxsec enrolled them before keys
+  // got an authorization value: made here with tpm2-tools.
+  std::string primary = TmpPath("primary.ctx");
+  std::string pub = TmpPath("key.pub");
+  std::string priv = TmpPath("key.priv");
+  std::string loaded = TmpPath("key.ctx");
+  ASSERT_TRUE(RunCommand({"tpm2_createprimary", "-C", "o", "-g", "sha256", "-G",
+                          "ecc", "-c", primary},
+                         {ToolsTcti()})
+                  .ok());
+  // swtpm has no resource manager: free the tools' transient objects.
+  ASSERT_TRUE(RunCommand({"tpm2_flushcontext", "-t"}, {ToolsTcti()}).ok());
+  ASSERT_TRUE(RunCommand({"tpm2_create", "-C", primary, "-G",
+                          "ecc256:ecdsa-sha256", "-u", pub, "-r", priv},
+                         {ToolsTcti()})
+                  .ok());
+  ASSERT_TRUE(RunCommand({"tpm2_flushcontext", "-t"}, {ToolsTcti()}).ok());
+  ASSERT_TRUE(RunCommand({"tpm2_load", "-C", primary, "-u", pub, "-r", priv,
+                          "-c", loaded},
+                         {ToolsTcti()})
+                  .ok());
+  ASSERT_TRUE(
+      RunCommand({"tpm2_evictcontrol", "-C", "o", "-c", loaded, "0x81000031"},
+                 {ToolsTcti()})
+          .ok());
+  ASSERT_TRUE(RunCommand({"tpm2_flushcontext", "-t"}, {ToolsTcti()}).ok());
+  // One failed authorization locks DA-protected keys out for 1000 s.
   ASSERT_TRUE(RunCommand({"tpm2_dictionarylockout", "-s", "-n", "1", "-t", "1000",
                           "-l", "1000"},
                          {ToolsTcti()})
                   .ok());
   std::string message = TmpPath("message");
   std::ofstream(message) << "hello";
-  EXPECT_FALSE(RunCommand({"tpm2_sign", "-c", "0x81000010", "-p", "wrong", "-g",
+  EXPECT_FALSE(RunCommand({"tpm2_sign", "-c", "0x81000031", "-p", "wrong", "-g",
                            "sha256", "-o", TmpPath("sig"), message},
                           {ToolsTcti()})
                    .ok());
-  absl::StatusOr<TpmKey> key = TpmKey::Open(tpm_->Tcti(), kTpmDefaultKeyHandle);
+  absl::StatusOr<TpmKey> key = TpmKey::Open(tpm_->Tcti(), 0x81000031);
   ASSERT_TRUE(key.ok()) << key.status();
   absl::StatusOr<Bytes> sig = key->Sign(AsBytes("hello"));
   ASSERT_FALSE(sig.ok());
   EXPECT_EQ(sig.status().code(), absl::StatusCode::kUnavailable) << sig.status();
   EXPECT_TRUE(absl::StrContains(sig.status().message(), "lockout")) << sig.status();
+}
+
+TEST_F(TpmKeyTest, OnlyTheHolderOfTheAuthorizationValueSigns) {
+  absl::StatusOr<SecretBytes> auth = CreateTpmAuthFile(TmpPath("gateway.auth"));
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  std::string pem;
+  {
+    bool created = false;
+    absl::StatusOr<TpmKey> key =
+        TpmKey::Enroll(tpm_->Tcti(), kTpmDefaultKeyHandle, *auth, &created);
+    ASSERT_TRUE(key.ok()) << key.status();
+    EXPECT_TRUE(created);
+    pem = key->PublicKey().SpkiPem();
+    absl::StatusOr<Bytes> sig = key->Sign(AsBytes("hello"));
+    ASSERT_TRUE(sig.ok()) << sig.status();
+    // After a reconnect (the gateway's path when the TPM comes back) the
+    // value is still presented.
+    absl::StatusOr<TpmKey> again = key->Reconnect();
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_TRUE(again->Sign(AsBytes("hello")).ok());
+  }
+  {
+    // Another local TPM user: no value, or a guessed one.
+    absl::StatusOr<TpmKey> stranger =
+        TpmKey::Open(tpm_->Tcti(), kTpmDefaultKeyHandle);
+    ASSERT_TRUE(stranger.ok()) << stranger.status();
+    absl::StatusOr<Bytes> sig = stranger->Sign(AsBytes("hello"));
+    ASSERT_FALSE(sig.ok());
+    EXPECT_EQ(sig.status().code(), absl::StatusCode::kPermissionDenied)
+        << sig.status();
+    EXPECT_TRUE(
+        absl::StrContains(sig.status().message(), "authorization value"))
+        << sig.status();
+    SecretBytes guess = SecretBytes::CopyFrom(AsBytes(std::string(32, 'x')));
+    absl::StatusOr<TpmKey> guesser =
+        TpmKey::Open(tpm_->Tcti(), kTpmDefaultKeyHandle, guess);
+    ASSERT_TRUE(guesser.ok());
+    EXPECT_EQ(guesser->Sign(AsBytes("hello")).status().code(),
+              absl::StatusCode::kPermissionDenied);
+    // Enrolling over it with another value is refused, not handed back.
+    EXPECT_EQ(TpmKey::Enroll(tpm_->Tcti(), kTpmDefaultKeyHandle, guess)
+                  .status()
+                  .code(),
+              absl::StatusCode::kPermissionDenied);
+  }
+  // noDA: guesses with tpm2-tools under the strictest lockout policy do
+  // not lock the gateway out of its own key.
+  ASSERT_TRUE(RunCommand({"tpm2_dictionarylockout", "-s", "-n", "1", "-t",
+                          "1000", "-l", "1000"},
+                         {ToolsTcti()})
+                  .ok());
+  std::string message = TmpPath("message");
+  std::ofstream(message) << "hello";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(RunCommand({"tpm2_sign", "-c", "0x81000010", "-p", "wrong",
+                             "-g", "sha256", "-o", TmpPath("sig"), message},
+                            {ToolsTcti()})
+                     .ok());
+  }
+  absl::StatusOr<SecretBytes> reread = ReadTpmAuthFile(TmpPath("gateway.auth"));
+  ASSERT_TRUE(reread.ok()) << reread.status();
+  absl::StatusOr<TpmKey> gateway =
+      TpmKey::Open(tpm_->Tcti(), kTpmDefaultKeyHandle, *reread);
+  ASSERT_TRUE(gateway.ok()) << gateway.status();
+  absl::StatusOr<Bytes> sig = gateway->Sign(AsBytes("hello"));
+  ASSERT_TRUE(sig.ok()) << sig.status();
+  absl::StatusOr<JwtPublicKey> public_key = JwtPublicKey::FromSpkiPem(pem);
+  ASSERT_TRUE(public_key.ok());
+}
+
+TEST_F(TpmKeyTest, AuthorizationFilesMustBePrivateAndWhole) {
+  std::string path = TmpPath("a.auth");
+  ASSERT_TRUE(CreateTpmAuthFile(path).ok());
+  // Never replaced: the key it belongs to would become unusable.
+  EXPECT_FALSE(CreateTpmAuthFile(path).ok());
+  ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+  EXPECT_FALSE(ReadTpmAuthFile(path).ok());
+  std::string short_path = TmpPath("short.auth");
+  std::ofstream(short_path) << "0123456789";
+  ASSERT_EQ(chmod(short_path.c_str(), 0600), 0);
+  absl::StatusOr<SecretBytes> short_auth = ReadTpmAuthFile(short_path);
+  ASSERT_FALSE(short_auth.ok());
+  EXPECT_TRUE(
+      absl::StrContains(short_auth.status().message(), "holds 10 bytes"))
+      << short_auth.status();
 }
 
 }  // namespace

@@ -11,6 +11,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
   -subj /CN=test-ca -days 2 -keyout "$dir/ca.key" -out "$dir/ca.pem" \
   >/dev/null 2>&1 || { echo "openssl failed"; exit 1; }
 echo "not a certificate" >"$dir/junk.pem"
+# The TPM key's authorization value: 32 bytes, 0600 (cxsec tpm enroll
+# --auth-file writes such a file).
+head -c 32 /dev/urandom >"$dir/tpm.auth" && chmod 0600 "$dir/tpm.auth"
 fails=0
 
 write() {  # write FILE LINES...: a 0600 config with the base keys first
@@ -24,6 +27,7 @@ write() {  # write FILE LINES...: a 0600 config with the base keys first
     # a case that sets `identity` itself replaces it.
     if ! printf '%s\n' "$@" | grep -q '^identity'; then
       echo "tpm_tcti = swtpm:host=127.0.0.1,port=2321"
+      echo "tpm_auth_file = $dir/tpm.auth"
     fi
     # Staying root must be explicit; a case about privileges sets its own.
     if ! printf '%s\n' "$@" | grep -q '^run_as_\|^#no-privilege-key'; then
@@ -113,6 +117,22 @@ expect_bad software_no_key ":3: 'identity': 'software' needs 'key_file'" \
 expect_bad open_key ":4: 'key_file': " "identity = software" "key_file = $dir/open.key"
 expect_bad tpm_no_tcti ":3: 'identity': 'tpm' needs 'tpm_tcti'" "identity = tpm"
 expect_bad bad_handle ":3: 'tpm_handle'" "tpm_handle = 0x12" 
+# Issue 18 item 6: a TPM key without an authorization value signs for any
+# local TPM user, so it must be asked for explicitly.
+tcti_line="tpm_tcti = swtpm:host=127.0.0.1,port=2321"
+expect_bad tpm_no_auth ":3: 'identity': 'tpm' needs 'tpm_auth_file'" \
+  "identity = tpm" "$tcti_line"
+expect_ok tpm_empty_auth_explicit "identity = tpm" "$tcti_line" \
+  "tpm_allow_empty_auth = true"
+expect_bad tpm_auth_and_empty ":6: 'tpm_allow_empty_auth': contradicts" \
+  "identity = tpm" "$tcti_line" "tpm_auth_file = $dir/tpm.auth" \
+  "tpm_allow_empty_auth = true"
+cp "$dir/tpm.auth" "$dir/open.auth" && chmod 0644 "$dir/open.auth"
+expect_bad tpm_auth_readable ":5: 'tpm_auth_file': " \
+  "identity = tpm" "$tcti_line" "tpm_auth_file = $dir/open.auth"
+printf 'short' >"$dir/short.auth" && chmod 0600 "$dir/short.auth"
+expect_bad tpm_auth_short "holds 5 bytes, not 32" \
+  "identity = tpm" "$tcti_line" "tpm_auth_file = $dir/short.auth"
 expect_bad dtls_alone ":3: 'dtls_listen': needs 'security_file'" \
   "dtls_listen = 127.0.0.1:5684"
 expect_bad missing_security ":3: 'security_file'" \

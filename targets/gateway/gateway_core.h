@@ -37,10 +37,10 @@ class ConfiguredIdentity {
  public:
   static constexpr absl::string_view kName = "configured";
 
-  // `tcti` and the key's handle let Sign reconnect after the TPM (or its
-  // resource manager, or swtpm) went away and came back.
-  ConfiguredIdentity(TpmKey key, std::string tcti)
-      : key_(std::move(key)), tcti_(std::move(tcti)) {}
+  // A TPM key remembers its TCTI, handle and authorization value, so Sign
+  // can reconnect after the TPM (or its resource manager, or swtpm) went
+  // away and came back.
+  explicit ConfiguredIdentity(TpmKey key) : key_(std::move(key)) {}
   explicit ConfiguredIdentity(SoftKey key) : key_(std::move(key)) {}
 
   // Which backend holds the key: "tpm" or "software".
@@ -63,13 +63,12 @@ class ConfiguredIdentity {
     if (signature.ok() || !std::holds_alternative<TpmKey>(key_)) {
       return signature;
     }
-    uint32_t handle = std::get<TpmKey>(key_).handle();
-    absl::StatusOr<TpmKey> reopened = TpmKey::Open(tcti_, handle);
+    if (absl::IsPermissionDenied(signature.status())) return signature;
+    absl::StatusOr<TpmKey> reopened = std::get<TpmKey>(key_).Reconnect();
     if (!reopened.ok()) {
       return absl::UnavailableError(absl::StrCat(
           "TPM signing failed (", signature.status().message(),
-          "); reconnecting to ", tcti_, " failed: ",
-          reopened.status().message()));
+          "); reconnecting failed: ", reopened.status().message()));
     }
     key_ = std::move(*reopened);
     return std::get<TpmKey>(key_).Sign(message);
@@ -77,7 +76,6 @@ class ConfiguredIdentity {
 
  private:
   std::variant<TpmKey, SoftKey> key_;
-  std::string tcti_;
 };
 static_assert(Identity<ConfiguredIdentity>);
 

@@ -27,6 +27,7 @@
 #include "core/jwt/issuer.h"
 #include "platforms/posix/files.h"
 #include "platforms/posix/privileges.h"
+#include "platforms/tpm/tpm_auth_file.h"
 #include "targets/common/binary_main.h"
 #include "targets/gateway/gateway_core.h"
 #include "transports/dtls/security_loader.h"
@@ -203,6 +204,29 @@ absl::Status ValidateIdentity(const KeyValueFile& config) {
   absl::StatusOr<uint32_t> handle =
       TpmKey::ParseHandle(config.GetString("tpm_handle", kDefaultTpmHandle));
   if (!handle.ok()) return KeyError(config, "tpm_handle", handle.status().message());
+  // A key with an empty authorization value signs for any local account
+  // that can open the TPM: that needs saying explicitly.
+  CXSEC_ASSIGN_OR_RETURN(bool empty_auth,
+                         config.GetBool("tpm_allow_empty_auth", false));
+  bool has_auth_file = config.Find("tpm_auth_file") != nullptr;
+  if (has_auth_file && empty_auth) {
+    return KeyError(config, "tpm_allow_empty_auth",
+                    "contradicts 'tpm_auth_file'; remove one of them");
+  }
+  if (!has_auth_file && !empty_auth) {
+    return KeyError(
+        config, "identity",
+        "'tpm' needs 'tpm_auth_file' (the 0600 root-owned file `cxsec tpm "
+        "enroll --auth-file` wrote), or 'tpm_allow_empty_auth = true' for a "
+        "key any local TPM user may sign with");
+  }
+  if (has_auth_file) {
+    absl::StatusOr<SecretBytes> auth =
+        ReadTpmAuthFile(config.GetString("tpm_auth_file"));
+    if (!auth.ok()) {
+      return KeyError(config, "tpm_auth_file", auth.status().message());
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -257,13 +281,19 @@ absl::StatusOr<ConfiguredIdentity> OpenIdentity(const KeyValueFile& config) {
   CXSEC_ASSIGN_OR_RETURN(
       uint32_t handle,
       TpmKey::ParseHandle(config.GetString("tpm_handle", kDefaultTpmHandle)));
-  absl::StatusOr<TpmKey> key = TpmKey::Open(config.GetString("tpm_tcti"), handle);
+  SecretBytes auth;
+  if (config.Find("tpm_auth_file") != nullptr) {
+    CXSEC_ASSIGN_OR_RETURN(auth,
+                           ReadTpmAuthFile(config.GetString("tpm_auth_file")));
+  }
+  absl::StatusOr<TpmKey> key =
+      TpmKey::Open(config.GetString("tpm_tcti"), handle, auth);
   if (!key.ok()) {
     return absl::Status(key.status().code(),
                         absl::StrCat("TPM identity (", config.GetString("tpm_tcti"),
                                      "): ", key.status().message()));
   }
-  return ConfiguredIdentity(std::move(*key), config.GetString("tpm_tcti"));
+  return ConfiguredIdentity(std::move(*key));
 }
 
 // OpenTransports builds the enabled transports, reading their key files
@@ -451,6 +481,12 @@ int main(int argc, char** argv) {
               {"key_file", false, "software identity: PKCS#8 PEM, mode 0600"},
               {"tpm_tcti", false, "TPM: device:/dev/tpmrm0 or swtpm:host=,port="},
               {"tpm_handle", false, "TPM: persistent key handle (0x81000010)"},
+              {"tpm_auth_file", false,
+               "TPM: the key's authorization value (0600, root; from cxsec "
+               "tpm enroll --auth-file), read before the drop"},
+              {"tpm_allow_empty_auth", false,
+               "true: the TPM key has no authorization value (any local TPM "
+               "user can sign with it)"},
               {"token_lifetime_seconds", false,
                "bearer JWT lifetime, 10..86400 (default 3600); re-minted at 80%"},
               {"cloud_url", false, "verifier base URL, https://host:port[/prefix]"},

@@ -35,9 +35,11 @@ TEST(TpmEnrollmentTest, TpmMadeProofIsAcceptedByTheVerifier) {
   using nlohmann::json;
   auto tpm = cxsec::testing::SwtpmProcess::Start();
   ASSERT_TRUE(tpm.ok()) << tpm.status();
+  const std::string auth = Tmp("tpm-key.auth");
+  std::remove(auth.c_str());
   absl::StatusOr<std::string> enrolled =
       RunCommand({Cli(), "tpm", "enroll", "--tcti", (*tpm)->Tcti(), "--handle",
-                  "0x81000042"},
+                  "0x81000042", "--auth-file", auth},
                  {});
   ASSERT_TRUE(enrolled.ok()) << enrolled.status();
   size_t end = enrolled->find("-----END PUBLIC KEY-----");
@@ -73,10 +75,11 @@ TEST(TpmEnrollmentTest, TpmMadeProofIsAcceptedByTheVerifier) {
            json::object());
   ASSERT_EQ(challenge.status, 201u) << challenge.body;
   std::string nonce = json::parse(challenge.body)["nonce"];
-  absl::StatusOr<std::string> proof = RunCommand(
-      {Cli(), "jwt", "enroll-proof", "--tpm", (*tpm)->Tcti(), "--handle",
-       "0x81000042", "--gateway", gateway, "--challenge", nonce},
-      {});
+  absl::StatusOr<std::string> proof =
+      RunCommand({Cli(), "jwt", "enroll-proof", "--tpm", (*tpm)->Tcti(),
+                  "--handle", "0x81000042", "--tpm-auth-file", auth,
+                  "--gateway", gateway, "--challenge", nonce},
+                 {});
   ASSERT_TRUE(proof.ok()) << proof.status();
   vt::ClientResponse added =
       call("POST", "/v1/gateways/" + gateway + "/keys", admin,
@@ -84,10 +87,10 @@ TEST(TpmEnrollmentTest, TpmMadeProofIsAcceptedByTheVerifier) {
                 {"proof", std::string(absl::StripAsciiWhitespace(*proof))}});
   ASSERT_EQ(added.status, 201u) << added.body;
   // The TPM key now speaks for the gateway.
-  absl::StatusOr<std::string> token =
-      RunCommand({Cli(), "jwt", "mint", "--tpm", (*tpm)->Tcti(), "--handle",
-                  "0x81000042", "--sub", gateway, "--aud", "proj"},
-                 {});
+  absl::StatusOr<std::string> token = RunCommand(
+      {Cli(), "jwt", "mint", "--tpm", (*tpm)->Tcti(), "--handle", "0x81000042",
+       "--tpm-auth-file", auth, "--sub", gateway, "--aud", "proj"},
+      {});
   ASSERT_TRUE(token.ok()) << token.status();
   ASSERT_EQ(call("POST", "/v1/devices", admin,
                  json{{"id", "dev-1"}, {"project", "proj"}})

@@ -16,7 +16,9 @@
 #include "core/jwt/issuer.h"
 #include "core/jwt/jws.h"
 #include "core/jwt/verifier.h"
+#include "core/status.h"
 #include "platforms/posix/soft_key_file.h"
+#include "platforms/tpm/tpm_auth_file.h"
 #include "platforms/tpm/tpm_key.h"
 #include "tools/cli/command_registry.h"
 
@@ -24,9 +26,11 @@ namespace cxsec::cli {
 namespace {
 
 constexpr char kUsage[] =
-    "Usage: cxsec jwt mint (--key FILE | --tpm TCTI [--handle H]) --sub ID "
+    "Usage: cxsec jwt mint (--key FILE | --tpm TCTI [--handle H] "
+    "[--tpm-auth-file F]) --sub ID "
     "--aud PROJECT [--ttl SECONDS]\n"
-    "       cxsec jwt enroll-proof (--key FILE | --tpm TCTI [--handle H]) "
+    "       cxsec jwt enroll-proof (--key FILE | --tpm TCTI [--handle H] "
+    "[--tpm-auth-file F]) "
     "--gateway ID --challenge NONCE [--ttl SECONDS]\n"
     "       cxsec jwt verify --pub FILE --aud PROJECT [--iss ISS] TOKEN\n"
     "       cxsec jwt inspect TOKEN\n";
@@ -42,6 +46,15 @@ std::string Time(absl::Time t) {
                       absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()), ")");
 }
 
+// OpenTpmKey opens --tpm's key with the value in --tpm-auth-file, if given.
+absl::StatusOr<TpmKey> OpenTpmKey(const CommandLine& cl, uint32_t handle) {
+  SecretBytes auth;
+  if (cl.Has("tpm-auth-file")) {
+    CXSEC_ASSIGN_OR_RETURN(auth, ReadTpmAuthFile(cl.Value("tpm-auth-file")));
+  }
+  return TpmKey::Open(cl.Value("tpm"), handle, auth);
+}
+
 template <class I>
 int Mint(I& identity, const JwtIssueOptions& options) {
   absl::StatusOr<MintedJwt> minted = MintJwt(identity, options, absl::Now());
@@ -51,13 +64,15 @@ int Mint(I& identity, const JwtIssueOptions& options) {
 }
 
 int RunMint(int argc, const char* const* argv) {
-  CommandLine cl({{"key", true, "software private key (PKCS#8 PEM, 0600)", "FILE"},
-                  {"tpm", true, "TPM TCTI, e.g. device:/dev/tpmrm0", "TCTI"},
-                  {"handle", true, "TPM key handle (default 0x81000010)", "H"},
-                  {"sub", true, "subject: the gateway id", "ID"},
-                  {"aud", true, "audience: the project id", "PROJECT"},
-                  {"iss", true, "issuer (default: the subject)", "ISS"},
-                  {"ttl", true, "lifetime in seconds (default 3600, max 86400)", "S"}});
+  CommandLine cl(
+      {{"key", true, "software private key (PKCS#8 PEM, 0600)", "FILE"},
+       {"tpm", true, "TPM TCTI, e.g. device:/dev/tpmrm0", "TCTI"},
+       {"handle", true, "TPM key handle (default 0x81000010)", "H"},
+       {"tpm-auth-file", true, "the TPM key's authorization value file", "F"},
+       {"sub", true, "subject: the gateway id", "ID"},
+       {"aud", true, "audience: the project id", "PROJECT"},
+       {"iss", true, "issuer (default: the subject)", "ISS"},
+       {"ttl", true, "lifetime in seconds (default 3600, max 86400)", "S"}});
   if (absl::Status s = cl.Parse(argc, argv); !s.ok()) return Fail("mint", s, 2);
   if (cl.Has("help")) {
     std::printf("%s\n%s", kUsage, cl.Usage().c_str());
@@ -80,7 +95,7 @@ int RunMint(int argc, const char* const* argv) {
   }
   absl::StatusOr<uint32_t> handle = TpmKey::ParseHandle(cl.Value("handle", "0x81000010"));
   if (!handle.ok()) return Fail("mint", handle.status(), 2);
-  absl::StatusOr<TpmKey> key = TpmKey::Open(cl.Value("tpm"), *handle);
+  absl::StatusOr<TpmKey> key = OpenTpmKey(cl, *handle);
   if (!key.ok()) return Fail("mint", key.status());
   return Mint(*key, options);
 }
@@ -102,6 +117,7 @@ int RunEnrollProof(int argc, const char* const* argv) {
       {{"key", true, "the new software private key (PKCS#8 PEM, 0600)", "FILE"},
        {"tpm", true, "TPM TCTI, e.g. device:/dev/tpmrm0", "TCTI"},
        {"handle", true, "TPM key handle (default 0x81000010)", "H"},
+       {"tpm-auth-file", true, "the TPM key's authorization value file", "F"},
        {"gateway", true, "the gateway the key is enrolled for", "ID"},
        {"challenge", true,
         "nonce from POST /v1/gateways/{id}/enrollment-challenge", "NONCE"},
@@ -140,7 +156,7 @@ int RunEnrollProof(int argc, const char* const* argv) {
   absl::StatusOr<uint32_t> handle =
       TpmKey::ParseHandle(cl.Value("handle", "0x81000010"));
   if (!handle.ok()) return Fail("enroll-proof", handle.status(), 2);
-  absl::StatusOr<TpmKey> key = TpmKey::Open(cl.Value("tpm"), *handle);
+  absl::StatusOr<TpmKey> key = OpenTpmKey(cl, *handle);
   if (!key.ok()) return Fail("enroll-proof", key.status());
   return EnrollProof(*key, *gateway, *nonce, absl::Seconds(*ttl));
 }

@@ -35,7 +35,7 @@ done
 trap 'kill $pid 2>/dev/null' EXIT
 tcti="swtpm:host=127.0.0.1,port=$port"
 
-err=$("$CXSEC" tpm enroll --tcti "$tcti" 2>&1 >/dev/null)
+err=$("$CXSEC" tpm enroll --tcti "$tcti" --auth-file "$T/tpm-key.auth" 2>&1 >/dev/null)
 rc=$?
 [[ $rc -ne 0 ]] || { echo "FAIL enroll succeeded on an uninitialised TPM"; fail=1; }
 check_contains "names the response code" "0x101 (TPM_RC_FAILURE: not initialised" "$err"
@@ -45,7 +45,7 @@ check_contains "gives the init command" "swtpm_ioctl --tcp 127.0.0.1:<ctrl port>
 
 # The advice works: init through the control port, then enroll.
 swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -i || { echo "FAIL swtpm_ioctl -i"; fail=1; }
-out=$("$CXSEC" tpm enroll --tcti "$tcti" 2>&1)
+out=$("$CXSEC" tpm enroll --tcti "$tcti" --auth-file "$T/tpm-key.auth" 2>&1)
 rc=$?
 [[ $rc -eq 0 ]] || { echo "FAIL enroll after init: rc $rc: $out"; fail=1; }
 check_contains "enroll after init" "BEGIN PUBLIC KEY" "$out"

@@ -114,7 +114,10 @@ start_swtpm() {
 }
 start_swtpm
 tcti="swtpm:host=127.0.0.1,port=$tpm_port"
-wait_for 10 swtpm "$cxsec" tpm enroll --tcti "$tcti"
+# The key's authorization value goes to a root-only file that the gateway
+# reads before it drops privileges; without it no local account can sign.
+tpm_auth="$work/tpm-key.auth"
+wait_for 10 swtpm "$cxsec" tpm enroll --tcti "$tcti" --auth-file "$tpm_auth"
 "$cxsec" tpm pubkey --tcti "$tcti" | sed -n '/BEGIN PUBLIC KEY/,/END PUBLIC KEY/p' >"$work/gateway.pub.pem"
 say "swtpm on port $tpm_port, gateway key enrolled in the TPM"
 
@@ -164,7 +167,7 @@ nonce=$(curl -sf --cacert "$work/ca.pem" -X POST -H "Authorization: Bearer $admi
   -H 'Content-Type: application/json' --data '{}' \
   "$api/v1/gateways/$gateway_id/enrollment-challenge" | jq -r .nonce) ||
   { echo "demo: enrollment-challenge failed" >&2; exit 1; }
-proof=$("$cxsec" jwt enroll-proof --tpm "$tcti" --gateway "$gateway_id" --challenge "$nonce")
+proof=$("$cxsec" jwt enroll-proof --tpm "$tcti" --tpm-auth-file "$tpm_auth" --gateway "$gateway_id" --challenge "$nonce")
 call POST "/v1/gateways/$gateway_id/keys" \
   "$(jq -n --rawfile pem "$work/gateway.pub.pem" --arg proof "$proof" \
     '{publicKeyPem:$pem,expiresAt:null,proof:$proof}')"
@@ -246,6 +249,7 @@ fi
   echo "project_id = demo"
   echo "identity = tpm"
   echo "tpm_tcti = $tcti"
+  echo "tpm_auth_file = $tpm_auth"
   echo "cloud_url = $api"
   echo "ca_bundle = $work/ca.pem"
   echo "spool_dir = $work/spool"
@@ -536,7 +540,7 @@ if [ -n "$dtls_load" ]; then
   python3 -c "import sys; print('end-to-end: %.0f messages/s into the verifier log' % ($unique / ($delivered_at - $load_start)))"
 fi
 if [ "$baseline_seconds" -gt 0 ]; then
-  token=$("$cxsec" jwt mint --tpm "$tcti" --sub "$gateway_id" --aud demo --ttl 3600)
+  token=$("$cxsec" jwt mint --tpm "$tcti" --tpm-auth-file "$tpm_auth" --sub "$gateway_id" --aud demo --ttl 3600)
   devices_lua=$(printf '"%s",' "${dtls_ids[@]}")
   cat >"$work/baseline.lua" <<LUA
 local devices = { ${devices_lua} }
