@@ -37,6 +37,12 @@ std::string DescribeRc(TSS2_RC rc) {
   TSS2_RC base = TpmBaseCode(rc);
   const char* name = "";
   switch (base) {
+    case TPM2_RC_INITIALIZE:
+      name = " (TPM_RC_INITIALIZE: TPM2_Startup not sent)";
+      break;
+    case TPM2_RC_FAILURE:
+      name = " (TPM_RC_FAILURE: not initialised, or failure mode)";
+      break;
     case TPM2_RC_LOCKOUT: name = " (TPM_RC_LOCKOUT: dictionary-attack lockout)"; break;
     case TPM2_RC_OBJECT_MEMORY: name = " (TPM_RC_OBJECT_MEMORY)"; break;
     case TPM2_RC_HANDLE: name = " (TPM_RC_HANDLE)"; break;
@@ -182,6 +188,21 @@ class TpmConnection {
       if (TpmBaseCode(rc) == TPM2_RC_INITIALIZE) {
         rc = Tss2_Sys_Startup(connection->sys_, TPM2_SU_CLEAR);
         if (rc == TSS2_RC_SUCCESS) return connection;
+      }
+      TSS2_RC base = TpmBaseCode(rc);
+      if (base == TPM2_RC_INITIALIZE || base == TPM2_RC_FAILURE) {
+        // swtpm started without `--flags not-need-init` answers every
+        // command with TPM_RC_FAILURE until its control channel sends the
+        // init (the power-on of a real TPM): the usual first-run mistake.
+        return absl::UnavailableError(absl::StrCat(
+            "the TPM behind TCTI '", tcti, "' is not initialised (",
+            DescribeRc(rc),
+            "). swtpm: start it with `swtpm socket --tpm2 ... --flags "
+            "not-need-init,startup-clear`, or send the init on its control "
+            "port (by default the TPM port + 1): `swtpm_ioctl --tcp "
+            "127.0.0.1:<ctrl port> -i`. A hardware TPM answering this is in "
+            "failure mode: reboot the machine (docs/IDENTITY_AND_JWT.md, "
+            "Running swtpm)"));
       }
       return absl::UnavailableError(absl::StrCat(
           "no TPM answering through TCTI '", tcti, "' (", DescribeRc(rc), ")"));

@@ -73,7 +73,13 @@ inline int RunTargetBinary(const TargetBinary& binary, int argc,
         binary.summary, "\n\nFlags:\n", cl.Usage(), "\nConfig keys:\n");
     for (const ConfigKey& key : binary.config_keys) {
       std::string left = absl::StrCat("  ", key.name);
-      if (left.size() < 24) left.resize(24, ' ');
+      // A key as long as the column still gets a space, so the name can
+      // be read (and docs/config_doc_test can take it) from the help.
+      if (left.size() < 24) {
+        left.resize(24, ' ');
+      } else {
+        left += "  ";
+      }
       absl::StrAppend(&help, left, key.required ? "(required) " : "", key.help,
                       "\n");
     }

@@ -13,8 +13,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -23,13 +25,13 @@
 #include "absl/strings/str_cat.h"
 #include "core/clock.h"
 #include "core/jwt/issuer.h"
-#include "transports/dtls/security_loader.h"
-#include "transports/mioty/key_store.h"
 #include "platforms/posix/files.h"
 #include "platforms/posix/privileges.h"
 #include "platforms/tpm/tpm_auth_file.h"
 #include "targets/common/binary_main.h"
 #include "targets/gateway/gateway_core.h"
+#include "transports/dtls/security_loader.h"
+#include "transports/mioty/key_store.h"
 #include "transports/uplink/https_client.h"
 #include "transports/uplink/https_uplink.h"
 
@@ -45,12 +47,35 @@ constexpr char kDefaultTpmHandle[] = "0x81000010";
 // The process's argv, for the one re-exec that loads GnuTLS's override.
 char** g_argv = nullptr;
 
-// LineError names the line of `key` in `config`.
+// KeyError names the line of `key` in `config`, or, for a key that is not
+// set (its default is at fault), the key alone: "line 0" points nowhere.
 absl::Status KeyError(const KeyValueFile& config, absl::string_view key,
                       absl::string_view message) {
   const KeyValueFile::Entry* entry = config.Find(key);
-  return config.LineError(entry ? entry->line : 0,
-                          absl::StrCat("'", key, "': ", message));
+  if (entry == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source(), ": '", key, "' (not set, default used): ", message));
+  }
+  return config.LineError(entry->line, absl::StrCat("'", key, "': ", message));
+}
+
+// CheckPriorityFile: with DTLS on, start-up re-executes with GnuTLS's
+// priority override; --check-config runs the same check so that a missing
+// file is reported before the start, with the way to fix it.
+absl::Status CheckPriorityFile(const KeyValueFile& config) {
+  std::string file =
+      config.GetString("dtls_priority_file", kDefaultPriorityFile);
+  if (access(file.c_str(), R_OK) != 0) {
+    int error = errno;
+    return KeyError(
+        config, "dtls_priority_file",
+        absl::StrCat("GnuTLS priority file ", file, " is not readable (",
+                     std::strerror(error),
+                     "); install transports/dtls/gnutls_psk_ccm8.conf there "
+                     "(docs/GATEWAY.md, Install) or point "
+                     "dtls_priority_file at it"));
+  }
+  return absl::OkStatus();
 }
 
 // ValidatePrivileges: the gateway parses radio traffic from anyone in
@@ -215,6 +240,7 @@ absl::Status ValidateTransports(const KeyValueFile& config) {
     if (!security.ok()) {
       return KeyError(config, "security_file", security.status().message());
     }
+    CXSEC_RETURN_IF_ERROR(CheckPriorityFile(config));
   }
   CXSEC_RETURN_IF_ERROR(config.GetInt("dtls_rate", 10, 1, 1'000'000).status());
   CXSEC_RETURN_IF_ERROR(config.GetInt("dtls_burst", 20, 1, 1'000'000).status());
@@ -319,11 +345,9 @@ absl::StatusOr<GatewayTransports> OpenTransports(const KeyValueFile& config) {
 // LoadGnuTlsOverride re-executes the binary once with GnuTLS's priority
 // override in its environment; it returns only on failure.
 absl::Status LoadGnuTlsOverride(const KeyValueFile& config) {
-  std::string file = config.GetString("dtls_priority_file", kDefaultPriorityFile);
-  if (access(file.c_str(), R_OK) != 0) {
-    return KeyError(config, "dtls_priority_file",
-                    absl::StrCat("GnuTLS priority file ", file, " is not readable"));
-  }
+  CXSEC_RETURN_IF_ERROR(CheckPriorityFile(config));
+  std::string file =
+      config.GetString("dtls_priority_file", kDefaultPriorityFile);
   setenv("GNUTLS_SYSTEM_PRIORITY_FILE", file.c_str(), 1);
   execv("/proc/self/exe", g_argv);
   return absl::InternalError("cannot re-execute with the GnuTLS priority file");

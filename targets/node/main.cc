@@ -40,8 +40,25 @@ absl::Status RunDtls(const KeyValueFile& config) {
     return absl::InvalidArgumentError("key_file belongs to another device_id");
   }
   // Ask the gateway for a rolled-over key every 10 posts.
-  return node->RunPeriodic(absl::Seconds(interval), static_cast<int>(count), 10,
-                           nullptr);
+  absl::Status run = node->RunPeriodic(absl::Seconds(interval),
+                                       static_cast<int>(count), 10, nullptr);
+  if (!run.ok() && node->handshakes() == 0) {
+    // Not one response in the whole run: the node cannot tell a gateway
+    // that is down from one that refuses its key, so it names both.
+    return absl::Status(
+        run.code(),
+        absl::StrCat(run.message(), ". No DTLS session with the gateway at ",
+                     gateway.host, ":", gateway.port,
+                     " ever carried a "
+                     "response for ",
+                     node->device_id(), " (key epoch ", node->epoch(),
+                     "): either the gateway is not reachable, "
+                     "or it refuses this key (an epoch retired by `cxsec "
+                     "rollover --retire`, or a device it does not know); a "
+                     "refused node needs a new key file from `cxsec "
+                     "provision` (docs/DTLS_AND_KEYS.md)"));
+  }
+  return run;
 }
 
 absl::Status Run(const KeyValueFile& config) {
@@ -56,15 +73,18 @@ absl::Status Run(const KeyValueFile& config) {
 int main(int argc, char** argv) {
   cxsec::TargetBinary binary{
       .name = "cxsec-node",
-      .summary = "A simulated battery node: posts CBOR telemetry to a gateway "
-                 "over CoAP/DTLS-PSK or Mioty.",
+      .summary =
+          "A simulated battery node: posts CBOR telemetry to a gateway "
+          "over CoAP/DTLS-PSK or Mioty.",
       .composition = cxsec::node::kNodeComposition,
       .config_keys =
           {
               {"device_id", true, "this node's id: D + 16 hex digits"},
               {"transport", false, "dtls (default) or mioty"},
               {"gateway", false, "gateway address, host:port"},
-              {"key_file", false, "provisioned key material, mode 0600"},
+              {"key_file", false,
+               "DTLS device key file from `cxsec provision`, mode 0600 "
+               "(default node.key)"},
               {"interval_seconds", false, "seconds between posts (1..86400)"},
               {"flash_dir", false, "simulated flash (boot slots)"},
               {"post_count", false, "stop after this many posts (0: never)"},

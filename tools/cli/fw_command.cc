@@ -3,8 +3,8 @@
 //
 //   cxsec fw keygen -t ecdsa-p256|ed25519 -k KEY.pem
 //   cxsec fw getpub -k KEY.pem [--encoding pem|cxx]
-//   cxsec fw sign -k KEY.pem -v 1.2.3+4 -H 0x200 -s 5 [-S 0x40000 --pad
-//                 [--confirm]] firmware.bin signed.bin
+//   cxsec fw sign -k KEY.pem -v|--version 1.2.3+4 -H 0x200 -s 5
+//                 [-S 0x40000 --pad [--confirm]] firmware.bin signed.bin
 //   cxsec fw verify -k KEY.pem|PUB.pem [--stored-counter N] signed.bin
 //   cxsec fw dumpinfo signed.bin
 //
@@ -41,25 +41,47 @@ using firmware::TrustedKey;
 constexpr size_t kMaxKeyFileSize = 16 << 10;
 constexpr size_t kMaxImageSize = 64 << 20;
 
-// imgtool's short flags, mapped to cxsec's long ones.
-std::vector<std::string> ExpandShortFlags(int argc, const char* const* argv) {
+// imgtool's short flags, mapped to cxsec's long ones. For `sign`,
+// imgtool's long `--version VER` is the image version too: imgtool users
+// type exactly that, and the program version stays under `cxsec --version`.
+std::vector<std::string> ExpandShortFlags(int argc, const char* const* argv,
+                                          bool version_is_image_version) {
   std::vector<std::string> out;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "-k") arg = "--key";
-    else if (arg == "-t") arg = "--type";
-    else if (arg == "-v") arg = "--image-version";
-    else if (arg == "-H") arg = "--header-size";
-    else if (arg == "-S") arg = "--slot-size";
-    else if (arg == "-s") arg = "--security-counter";
+    if (arg == "--") {
+      out.insert(out.end(), argv + i, argv + argc);
+      break;
+    }
+    if (version_is_image_version && arg == "--version") {
+      arg = "--image-version";
+    } else if (version_is_image_version &&
+               absl::StartsWith(arg, "--version=")) {
+      arg = absl::StrCat("--image-version=",
+                         arg.substr(sizeof("--version=") - 1));
+    } else if (arg == "-k") {
+      arg = "--key";
+    } else if (arg == "-t") {
+      arg = "--type";
+    } else if (arg == "-v") {
+      arg = "--image-version";
+    } else if (arg == "-H") {
+      arg = "--header-size";
+    } else if (arg == "-S") {
+      arg = "--slot-size";
+    } else if (arg == "-s") {
+      arg = "--security-counter";
+    }
     out.push_back(arg);
   }
   return out;
 }
 
 absl::StatusOr<CommandLine> Parse(std::vector<FlagSpec> specs, int argc,
-                                  const char* const* argv) {
-  std::vector<std::string> expanded = ExpandShortFlags(argc, argv);
+                                  const char* const* argv,
+                                  bool version_is_image_version = false) {
+  std::vector<std::string> expanded =
+      ExpandShortFlags(argc, argv, version_is_image_version);
   std::vector<const char*> pointers;
   for (const std::string& arg : expanded) pointers.push_back(arg.c_str());
   CommandLine command_line(std::move(specs));
@@ -208,18 +230,22 @@ int GetPub(int argc, const char* const* argv) {
 int Sign(int argc, const char* const* argv) {
   auto cl = Parse(
       {{"key", true, "signing key, PKCS#8 PEM, mode 0600", "FILE"},
-       {"image-version", true, "M.m.r+b (short: -v)", "VER"},
+       {"image-version", true, "M.m.r+b (also -v and --version, as imgtool)",
+        "VER"},
        {"header-size", true, "header size, e.g. 0x200 (short: -H)", "N"},
        {"security-counter", true, "SEC_CNT, protected TLV (short: -s)", "N"},
        {"slot-size", true, "slot size for --pad (short: -S)", "N"},
-       {"pad", false, "pad to the slot size and add the boot trailer magic", ""},
-       {"confirm", false, "with --pad: mark the image confirmed (permanent)", ""},
+       {"pad", false, "pad to the slot size and add the boot trailer magic",
+        ""},
+       {"confirm", false, "with --pad: mark the image confirmed (permanent)",
+        ""},
        {"load-addr", true, "RAM load address (sets RAM_LOAD)", "ADDR"}},
-      argc, argv);
+      argc, argv, /*version_is_image_version=*/true);
   if (!cl.ok()) return Fail(cl.status());
   if (cl->Has("help")) {
     std::printf(
-        "usage: cxsec fw sign -k KEY.pem -v M.m.r+b -H HDR [-s SEC_CNT] "
+        "usage: cxsec fw sign -k KEY.pem -v|--version M.m.r+b -H HDR "
+        "[-s SEC_CNT] "
         "[-S SLOT --pad [--confirm]] IN.bin OUT.bin\n%s",
         cl->Usage().c_str());
     return 0;

@@ -10,16 +10,20 @@
 #
 # The fuzz build switches the C++ toolchain to clang, which would invalidate
 # every output of the default build in a shared output base, so it builds in
-# an output base of its own (CXSEC_FUZZ_OUTPUT_BASE, default beside the
-# default one). Bazel flags for it come from CXSEC_FUZZ_BAZEL_FLAGS (CI
-# passes the disk cache).
+# an output base of its own: CXSEC_FUZZ_OUTPUT_BASE, default
+# "$(bazel info output_base)-fuzz", the same one that CI's fuzz stage
+# (tools/ci/test.sh) and the commands in docs/FUZZING.md use; it refuses the
+# default output base itself. Bazel flags for it come from
+# CXSEC_FUZZ_BAZEL_FLAGS; CI passes its disk cache flags, and by hand the
+# default is --config=cached when the shared disk cache is writable, as for
+# the README's commands.
 #
 # On a crash it prints the input (base64, when small), where a copy is kept
 # ($CXSEC_FUZZ_ARTIFACTS, default /tmp/cxsec-fuzz-artifacts) and the commands
 # that replay it. Exits non-zero if any fuzzer crashed or a sanitizer
 # reported.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 runs="${1:-100000}"
 shift || true
 max_seconds="${CXSEC_FUZZ_MAX_SECONDS:-120}"
@@ -27,7 +31,21 @@ artifacts="${CXSEC_FUZZ_ARTIFACTS:-/tmp/cxsec-fuzz-artifacts}"
 mkdir -p "$artifacts"
 
 default_output_base=$(bazel info output_base 2>/dev/null)
+if [ -z "$default_output_base" ]; then
+  # Without it the fuzz output base would be a relative "-fuzz".
+  echo "run_all: 'bazel info output_base' failed; is Bazel working here?" >&2
+  exit 1
+fi
 output_base="${CXSEC_FUZZ_OUTPUT_BASE:-${default_output_base}-fuzz}"
+if [ "$(realpath -m "$output_base")" = "$(realpath -m "$default_output_base")" ]; then
+  echo "run_all: CXSEC_FUZZ_OUTPUT_BASE is the default output base; the clang" \
+    "build would evict the default build there" >&2
+  exit 1
+fi
+if [ -z "${CXSEC_FUZZ_BAZEL_FLAGS+set}" ] && [ -w /var/cache/cxsec/bazel ]; then
+  CXSEC_FUZZ_BAZEL_FLAGS=--config=cached
+fi
+echo "fuzz build: output base $output_base, flags: ${CXSEC_FUZZ_BAZEL_FLAGS:-none}"
 fuzz_bazel() { bazel --output_base="$output_base" "$@"; }
 
 mapfile -t fuzzers < <(bazel query 'attr(tags, "fuzzer", kind(cc_binary, //...))' 2>/dev/null | sort)

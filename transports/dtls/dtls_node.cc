@@ -260,9 +260,17 @@ absl::StatusOr<bool> DtlsNode::RotateKeyIfOffered() {
 
 absl::Status DtlsNode::RunPeriodic(absl::Duration interval, int count,
                                    int rekey_every, const std::atomic<bool>* stop) {
+  // A reading without a 2.04 is not delivered; the caller (cxsec-node's
+  // exit status) must learn it, not only the log.
+  int attempted = 0;
+  int failed = 0;
+  absl::Status last_failure;
   for (int i = 0; (count <= 0 || i < count) && !(stop && stop->load()); ++i) {
     absl::Status posted = PostReading(false, 21000 + i % 1000);
+    ++attempted;
     if (!posted.ok()) {
+      ++failed;
+      last_failure = posted;
       std::fprintf(stderr, "cxsec-node: post failed: %s\n",
                    std::string(posted.message()).c_str());
     }
@@ -276,6 +284,12 @@ absl::Status DtlsNode::RunPeriodic(absl::Duration interval, int count,
     while (absl::Now() < until && !(stop && stop->load())) {
       coap_io_process(context_, 50);
     }
+  }
+  if (failed > 0) {
+    return absl::UnavailableError(absl::StrCat(
+        failed, " of ", attempted,
+        " readings not delivered (no 2.04 from the gateway); last: ",
+        last_failure.message()));
   }
   return absl::OkStatus();
 }

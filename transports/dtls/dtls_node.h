@@ -82,6 +82,7 @@ class DtlsNode {
 
   // RunPeriodic posts a reading every `interval` (and checks for a key
   // rollover every `rekey_every` posts) until `stop` or `count` posts.
+  // Fails, after the last post, if any reading got no 2.04.
   [[nodiscard]] absl::Status RunPeriodic(absl::Duration interval, int count,
                                          int rekey_every,
                                          const std::atomic<bool>* stop);

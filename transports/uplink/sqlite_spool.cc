@@ -1,9 +1,13 @@
 #include "transports/uplink/sqlite_spool.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -23,6 +27,54 @@ struct SqliteSpool::PendingInsert {
 };
 
 namespace {
+
+// UserName: the account name of `uid`, or "" if it has none.
+std::string UserName(uid_t uid) {
+  struct passwd entry;
+  struct passwd* found = nullptr;
+  char buffer[1024];
+  if (::getpwuid_r(uid, &entry, buffer, sizeof(buffer), &found) != 0 ||
+      found == nullptr) {
+    return "";
+  }
+  return found->pw_name;
+}
+
+// Describe: "'name' (uid N)", or "uid N" for an id without an account.
+std::string Describe(uid_t uid) {
+  std::string name = UserName(uid);
+  if (name.empty()) return absl::StrFormat("uid %d", static_cast<int>(uid));
+  return absl::StrFormat("'%s' (uid %d)", name, static_cast<int>(uid));
+}
+
+// CannotOpenError says why the spool file did not open and, for the usual
+// case (a directory or file left to root while the gateway runs as its
+// service account), the command that fixes it.
+absl::Status CannotOpenError(const std::string& path, const std::string& dir,
+                             const struct stat& dir_stat, int error) {
+  std::string message =
+      absl::StrCat("spool: cannot open ", path, ": ", std::strerror(error));
+  if (error != EACCES && error != EPERM) {
+    return absl::PermissionDeniedError(message);
+  }
+  uid_t self = ::geteuid();
+  std::string user = UserName(self);
+  if (user.empty()) user = absl::StrCat(self);
+  struct stat file_stat;
+  uid_t owner = dir_stat.st_uid;
+  std::string what = absl::StrCat("the directory ", dir);
+  if (owner == self && ::lstat(path.c_str(), &file_stat) == 0) {
+    owner = file_stat.st_uid;
+    what = "the file";
+  }
+  if (owner != self) {
+    absl::StrAppend(&message, "; ", what, " is owned by ", Describe(owner),
+                    " but the gateway runs as ", Describe(self), ": chown -R ",
+                    user, ": ", dir,
+                    " (the systemd unit's StateDirectory= does this)");
+  }
+  return absl::PermissionDeniedError(message);
+}
 
 int64_t MessageSize(const VerifiedMessage& m) {
   return static_cast<int64_t>(m.payload.size() + m.device_id.size() +
@@ -76,8 +128,14 @@ absl::StatusOr<std::unique_ptr<SqliteSpool>> SqliteSpool::Open(
   std::string dir = DirectoryOf(options.path);
   struct stat dir_stat;
   if (::stat(dir.c_str(), &dir_stat) != 0) {
-    return absl::NotFoundError(
-        absl::StrCat("spool: directory ", dir, " does not exist"));
+    if (errno == ENOENT) {
+      return absl::NotFoundError(
+          absl::StrCat("spool: directory ", dir, " does not exist"));
+    }
+    // E.g. EACCES: a parent the service account may not search.
+    return absl::PermissionDeniedError(
+        absl::StrCat("spool: directory ", dir, ": ", std::strerror(errno),
+                     " (the gateway runs as ", Describe(::geteuid()), ")"));
   }
   if (!S_ISDIR(dir_stat.st_mode) || (dir_stat.st_mode & 077) != 0) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -88,10 +146,7 @@ absl::StatusOr<std::unique_ptr<SqliteSpool>> SqliteSpool::Open(
   // Create the file 0600 ourselves; SQLite gives its -wal and -shm files
   // the database file's mode.
   int fd = ::open(options.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("spool: cannot open ", options.path));
-  }
+  if (fd < 0) return CannotOpenError(options.path, dir, dir_stat, errno);
   struct stat file_stat;
   bool private_mode = ::fstat(fd, &file_stat) == 0 &&
                       S_ISREG(file_stat.st_mode) &&
