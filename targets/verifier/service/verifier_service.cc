@@ -30,6 +30,13 @@ absl::string_view Sv(boost::beast::string_view v) {
 
 constexpr int kMaxJsonDepth = TelemetryWireLimits{}.max_json_depth;
 
+// The 503 reason of /healthz and telemetry while the registry's change
+// feed (the etcd watch) is not in place (docs/VERIFIER_API.md).
+constexpr char kRegistryCatchingUp[] = "registry_catching_up";
+constexpr char kRegistryCatchingUpMessage[] =
+    "the registry's change feed (etcd watch) is not in place; registry "
+    "caches are not trusted until it is; retry later";
+
 constexpr double kBucketBounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                     0.005,   0.01,   0.025,   0.05,   0.1};
 
@@ -317,6 +324,19 @@ void VerifierService::Dispatch(const HttpRequest& request, const HttpResponder& 
                                             "method not allowed on this path")
                                 : JsonError(request, 404, "not_found", "no such route"));
   }
+  // Telemetry is judged on registry state (the gateway's keys and block,
+  // each device's project and bindings), read through caches that only a
+  // working change feed keeps true: without it, a key revoked or a gateway
+  // blocked through another instance could still pass here. Checked before
+  // authentication, which reads the same caches; the gateway keeps the
+  // batch and sends it again.
+  if (route->telemetry && !registry_->ChangeFeedHealthy()) {
+    metrics_.CountRejection(kRegistryCatchingUp);
+    HttpResponse r = JsonError(request, 503, kRegistryCatchingUp,
+                               kRegistryCatchingUpMessage);
+    r.set(http::field::retry_after, "1");
+    return respond(std::move(r));
+  }
   Caller caller;
   if (route->permission.has_value()) {
     absl::string_view auth = Sv(request[http::field::authorization]);
@@ -594,8 +614,14 @@ void VerifierService::AddRoutes() {
     routes_.push_back(Route{method, absl::StrSplit(pattern, '/', absl::SkipEmpty()),
                             permission, std::move(handler)});
   };
+  // A load balancer takes an instance whose registry feed is down out of
+  // rotation; telemetry sent to it anyway is answered 503 (Dispatch).
   add(V::get, "/healthz", std::nullopt,
-      [](const HttpRequest& r, const auto&, const Caller&) {
+      [this](const HttpRequest& r, const auto&, const Caller&) {
+        if (!registry_->ChangeFeedHealthy()) {
+          return JsonError(r, 503, kRegistryCatchingUp,
+                           kRegistryCatchingUpMessage);
+        }
         return Ok(r, json{{"status", "ok"}});
       });
   add(V::get, "/metrics", P::kMetricsRead,
