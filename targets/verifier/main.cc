@@ -35,8 +35,8 @@ constexpr char kEtcdWatchDeadlineKey[] = "etcd_watch_deadline_seconds";
 // required, the certificate and key go together), a sane watch deadline.
 absl::Status ValidateEtcd(const KeyValueFile& config) {
   const KeyValueFile::Entry* endpoints = config.Find("etcd_endpoints");
-  bool https = endpoints != nullptr &&
-               absl::StartsWith(endpoints->value, "https://");
+  bool https =
+      endpoints != nullptr && absl::StartsWith(endpoints->value, "https://");
   for (const char* key : {"etcd_ca_file", "etcd_cert_file", "etcd_key_file"}) {
     const KeyValueFile::Entry* entry = config.Find(key);
     if (entry != nullptr && !https) {
@@ -151,9 +151,9 @@ absl::StatusOr<std::unique_ptr<KvStore>> ConnectEtcd(
   if (const KeyValueFile::Entry* cert = config.Find("etcd_cert_file")) {
     absl::StatusOr<std::string> pem = ReadFileBounded(cert->value, 1 << 20);
     if (!pem.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "etcd client certificate ", cert->value, ": ",
-          pem.status().message()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("etcd client certificate ", cert->value, ": ",
+                       pem.status().message()));
     }
     options.client_certificate_pem = *std::move(pem);
     CXSEC_ASSIGN_OR_RETURN(

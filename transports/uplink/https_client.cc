@@ -272,14 +272,14 @@ struct HttpsClient::Impl {
         throw StatusError{absl::CancelledError("HTTPS stream cancelled")};
       }
       if (ec == beast::error::timeout) {
-        throw StatusError{absl::DeadlineExceededError(absl::StrCat(
-            options.peer_name, " sent nothing for ",
-            absl::FormatDuration(idle_timeout), " (", what, ")"))};
+        throw StatusError{absl::DeadlineExceededError(
+            absl::StrCat(options.peer_name, " sent nothing for ",
+                         absl::FormatDuration(idle_timeout), " (", what, ")"))};
       }
       if (ec) {
-        throw StatusError{absl::UnavailableError(absl::StrCat(
-            what, " on the ", options.peer_name, " stream failed: ",
-            ec.message()))};
+        throw StatusError{absl::UnavailableError(
+            absl::StrCat(what, " on the ", options.peer_name,
+                         " stream failed: ", ec.message()))};
       }
     };
     check("connect");
@@ -399,9 +399,8 @@ absl::Status HttpsClient::PostStream(
   if (impl_->cancelled.load()) {
     return absl::CancelledError("HTTPS stream cancelled");
   }
-  http::request<http::string_body> request =
-      MakePost(impl_->url, impl_->options.user_agent, path, content_type,
-               headers, body);
+  http::request<http::string_body> request = MakePost(
+      impl_->url, impl_->options.user_agent, path, content_type, headers, body);
   absl::Status status =
       impl_->Run(impl_->StreamExchange(request, idle_timeout, on_body));
   impl_->stream.reset();
@@ -424,9 +423,8 @@ absl::StatusOr<HttpsResponse> HttpsClient::PostWithHeaders(
     absl::string_view path, absl::string_view content_type,
     const std::vector<std::pair<std::string, std::string>>& headers,
     const std::string& body) {
-  http::request<http::string_body> request =
-      MakePost(impl_->url, impl_->options.user_agent, path, content_type,
-               headers, body);
+  http::request<http::string_body> request = MakePost(
+      impl_->url, impl_->options.user_agent, path, content_type, headers, body);
   HttpsResponse response;
   bool reused = false;
   absl::Status status = impl_->RunExchange(request, &response, &reused);
