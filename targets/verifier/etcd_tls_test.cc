@@ -15,11 +15,13 @@
 #include <sstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "targets/verifier/registry/etcd_kv_store.h"
 #include "targets/verifier/testing/verifier_testing.h"
+#include "tests/fixtures/black_hole_proxy.h"
 #include "tests/fixtures/child_process.h"
 #include "tests/fixtures/etcd_process.h"
 
@@ -152,6 +154,39 @@ TEST_F(EtcdTlsTest, RegistryWorksOverTlsWithAClientCertificate) {
                                       "GET", "/healthz", "", "");
   ASSERT_TRUE(health.ok());
   EXPECT_EQ(health->status, 200u) << health->body;
+}
+
+// The watch deadline holds over TLS too: a black-holed TLS watch (the
+// certificate still names 127.0.0.1, where the proxy listens) is given up
+// within the deadline and replaced once the connection works again.
+TEST_F(EtcdTlsTest, SilentTlsWatchIsNoticedAndReplaced) {
+  const std::string url = etcd_->client_url();
+  uint32_t etcd_port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(url.substr(url.rfind(':') + 1), &etcd_port));
+  auto proxy =
+      cxsec::testing::BlackHoleProxy::Start(static_cast<uint16_t>(etcd_port));
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  EtcdKvStoreOptions o = Options("good-ca.pem", true);
+  o.endpoint_url = absl::StrCat("https://127.0.0.1:", (*proxy)->port());
+  o.watch_deadline = absl::Seconds(2);
+  auto store = EtcdKvStore::Connect(std::move(o));
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->ChangeFeedHealthy());
+  (*proxy)->SetForwarding(false);
+  absl::Time start = absl::Now();
+  while ((*store)->ChangeFeedHealthy() &&
+         absl::Now() - start < absl::Seconds(6)) {
+    usleep(20 * 1000);
+  }
+  EXPECT_FALSE((*store)->ChangeFeedHealthy())
+      << "a black-holed TLS watch still counts as healthy";
+  (*proxy)->SetForwarding(true);
+  start = absl::Now();
+  while (!(*store)->ChangeFeedHealthy() &&
+         absl::Now() - start < absl::Seconds(20)) {
+    usleep(20 * 1000);
+  }
+  EXPECT_TRUE((*store)->ChangeFeedHealthy()) << "the TLS watch did not recover";
 }
 
 TEST_F(EtcdTlsTest, EtcdWithACertificateFromAnotherCaIsRefused) {

@@ -8,12 +8,15 @@
 // forwarding resumes, A is healthy again and refuses the revoked key.
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "targets/verifier/http/plain_http_client.h"
 #include "targets/verifier/registry/etcd_kv_store.h"
 #include "targets/verifier/testing/verifier_testing.h"
 #include "tests/fixtures/black_hole_proxy.h"
@@ -161,10 +164,103 @@ TEST(EtcdWatchHealthTest, BlackHoledWatchIsNoticedAndNothingStaleIsServed) {
   Answer after =
       Call(pa, ca, "POST", "/v1/telemetry", token, Batch("after-black-hole"));
   EXPECT_EQ(after.status, 401u) << "A served a revoked key: " << after.body;
+  // (/metrics needs an API key, and checking one reads etcd: it cannot
+  // answer through the black hole, only after it.)
+  auto metrics = testing::HttpsRequest(pa, ca, "GET", "/metrics", admin, "");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_TRUE(absl::StrContains(metrics->body,
+                                "\ncxsec_registry_change_feed_healthy 1\n"))
+      << metrics->body;
+  EXPECT_TRUE(absl::StrContains(
+      metrics->body, "cxsec_rejections_total{reason=\"registry_catching_up\"}"))
+      << metrics->body;
   Answer gateway =
       Call(pa, ca, "GET", absl::StrCat("/v1/gateways/", kGateway), admin);
   ASSERT_EQ(gateway.status, 200u);
   EXPECT_TRUE(gateway.body["keys"].empty()) << gateway.body;
+}
+
+// etcd's current revision, read directly.
+int64_t CurrentRevision(const HttpEndpoint& etcd) {
+  auto r = SendHttpRequest(etcd, "POST", "/v3/kv/range", {},
+                           R"({"key":"AA=="})", absl::Seconds(5));
+  EXPECT_TRUE(r.ok()) << r.status();
+  if (!r.ok()) return 0;
+  json answer = json::parse(r->body, nullptr, false);
+  int64_t revision = 0;
+  EXPECT_TRUE(absl::SimpleAtoi(answer["header"]["revision"].get<std::string>(),
+                               &revision))
+      << r->body;
+  return revision;
+}
+
+// A watch that comes back after etcd compacted away the revision it would
+// resume from cannot replay what it missed: it drops every cache and
+// starts from now, healthy again (not stuck retrying the lost revision).
+TEST(EtcdWatchHealthTest, ResumeFromACompactedRevisionDropsAllAndRecovers) {
+  const std::string dir =
+      absl::StrCat(std::getenv("TEST_TMPDIR"), "/compacted");
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  auto etcd = cxsec::testing::EtcdProcess::Start(
+      dir,
+      {.extra_args = {"--experimental-watch-progress-notify-interval=200ms"}});
+  ASSERT_TRUE(etcd.ok()) << etcd.status();
+  ASSERT_TRUE((*etcd)->WaitUntilHealthy(absl::Seconds(15)).ok());
+  auto endpoint = HttpEndpoint::ParseHttpUrl((*etcd)->client_url());
+  ASSERT_TRUE(endpoint.ok());
+  auto proxy = cxsec::testing::BlackHoleProxy::Start(endpoint->port);
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  EtcdKvStoreOptions via_proxy;
+  via_proxy.endpoint_url = absl::StrCat("http://127.0.0.1:", (*proxy)->port());
+  via_proxy.prefix = "cxsec-test/";
+  via_proxy.timeout = absl::Seconds(1);
+  via_proxy.watch_deadline = absl::Seconds(2);
+  auto a = EtcdKvStore::Connect(via_proxy);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = EtcdKvStore::Connect((*etcd)->client_url(), "cxsec-test/");
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_TRUE((*a)->ChangeFeedHealthy());
+  std::atomic<int> drops{0};
+  (*a)->SetChangeListener([&drops] { drops.fetch_add(1); });
+  ASSERT_TRUE((*b)->Put("k", "before").ok());
+  absl::Time start = absl::Now();
+  while (drops.load() == 0 && absl::Now() - start < absl::Seconds(5)) {
+    usleep(10 * 1000);
+  }
+  ASSERT_GT(drops.load(), 0);
+  // A hears progress notifications up to here; then its connection dies.
+  usleep(600 * 1000);
+  (*proxy)->SetForwarding(false);
+  start = absl::Now();
+  while ((*a)->ChangeFeedHealthy() && absl::Now() - start < absl::Seconds(6)) {
+    usleep(20 * 1000);
+  }
+  ASSERT_FALSE((*a)->ChangeFeedHealthy());
+  // Meanwhile: changes, then a compaction that removes their history.
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE((*b)->Put("k", absl::StrCat("during", i)).ok());
+  }
+  auto compacted = SendHttpRequest(
+      *endpoint, "POST", "/v3/kv/compaction", {},
+      json{{"revision", absl::StrCat(CurrentRevision(*endpoint))}}.dump(),
+      absl::Seconds(5));
+  ASSERT_TRUE(compacted.ok() && compacted->status == 200);
+  drops.store(0);
+  (*proxy)->SetForwarding(true);
+  start = absl::Now();
+  while (!(*a)->ChangeFeedHealthy() &&
+         absl::Now() - start < absl::Seconds(20)) {
+    usleep(20 * 1000);
+  }
+  ASSERT_TRUE((*a)->ChangeFeedHealthy()) << "A never recovered";
+  EXPECT_GT(drops.load(), 0) << "A trusted its cache across a lost history";
+  // It stays in place (the compacted revision is not asked for again).
+  usleep(1500 * 1000);
+  EXPECT_TRUE((*a)->ChangeFeedHealthy());
+  auto value = (*a)->Get("k");
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(value->value_or(""), "during4");
+  (*a)->SetChangeListener(nullptr);
 }
 
 }  // namespace

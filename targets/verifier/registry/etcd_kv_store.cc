@@ -496,11 +496,16 @@ void EtcdKvStore::WatchLoop() {
     // One line per failure streak: the journal learns that the feed broke
     // (and why), not a line per retry. Messages never hold secrets.
     if (was_healthy || !logged_failure) {
+      std::string why =
+          compacted    ? "etcd compacted the history since the last revision "
+                         "seen; all cached registry data dropped"
+          : ended.ok() ? "ended by etcd"
+                       : std::string(ended.message());
       std::fprintf(
           stderr,
           "cxsec-verifier: etcd watch ended (%s); registry unhealthy until a "
           "new watch is in place%s\n",
-          ended.ok() ? "closed by etcd" : std::string(ended.message()).c_str(),
+          why.c_str(),
           absl::IsDeadlineExceeded(ended)
               ? " (if etcd is reachable, its "
                 "--experimental-watch-progress-notify-interval must be below "

@@ -260,6 +260,12 @@ std::string VerifierMetrics::Render(const Registry& registry) const {
       "# TYPE cxsec_registry_cache_lookups_total counter\n",
       "cxsec_registry_cache_lookups_total{result=\"hit\"} ", hits, "\n",
       "cxsec_registry_cache_lookups_total{result=\"miss\"} ", misses, "\n",
+      "# HELP cxsec_registry_change_feed_healthy 1 while the registry's "
+      "change feed (the etcd watch) is in place, else 0 (then /healthz and "
+      "telemetry answer 503).\n"
+      "# TYPE cxsec_registry_change_feed_healthy gauge\n",
+      "cxsec_registry_change_feed_healthy ",
+      registry.ChangeFeedHealthy() ? 1 : 0, "\n",
       "# TYPE cxsec_messages_total counter\n",
       "cxsec_messages_total{outcome=\"accepted\"} ", accepted_.load(), "\n",
       "cxsec_messages_total{outcome=\"duplicate\"} ", duplicates_.load(), "\n",
