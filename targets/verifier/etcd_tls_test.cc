@@ -270,6 +270,28 @@ TEST_F(EtcdTlsBinaryTest, VerifierServesWithItsRegistryOnEtcdOverTls) {
   EXPECT_FALSE(absl::StrContains(ReadAll(stderr_), "PRIVATE KEY"));
 }
 
+TEST_F(EtcdTlsBinaryTest, TlsFilesWithAPlainHttpEndpointAreRefusedAtLoad) {
+  std::string config = dir_ + "/plain.conf";
+  std::ofstream(config) << "data_dir = " << dir_ << "/plain\n"
+                        << "tls_cert = " << dir_ << "/cert.pem\n"
+                        << "tls_key = " << dir_ << "/key.pem\n"
+                        << "registry = etcd\n"
+                        << "etcd_endpoints = http://127.0.0.1:2379\n"
+                        << "etcd_ca_file = " << Pki("good-ca.pem") << "\n";
+  chmod(config.c_str(), 0600);
+  std::string err = dir_ + "/plain.stderr";
+  auto child = cxsec::testing::ChildProcess::Start(
+      {"targets/verifier/cxsec-verifier", "--config=" + config,
+       "--check-config"},
+      {.stdout_path = dir_ + "/plain.stdout", .stderr_path = err});
+  ASSERT_TRUE(child.ok()) << child.status();
+  absl::StatusOr<int> status = child->Wait(absl::Seconds(30));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
+  EXPECT_TRUE(absl::StrContains(ReadAll(err), "etcd_ca_file")) << ReadAll(err);
+  EXPECT_TRUE(absl::StrContains(ReadAll(err), "plain.conf:6")) << ReadAll(err);
+}
+
 TEST_F(EtcdTlsBinaryTest, ClientKeyReadableByOthersIsRefused) {
   std::string key = dir_ + "/loose.key";
   std::ofstream(key) << ReadAll(Pki("good-client.key"));
