@@ -2,7 +2,8 @@
 // so N verifier instances behind any TCP load balancer share one registry.
 // A background watch on the key prefix tells every instance about every
 // change; the registry drops its cache on each notification, which bounds
-// how long a revoked key stays usable to the watch's delivery delay.
+// how long a revoked key stays usable to the watch's delivery delay (on a
+// connection that died silently: the watch deadline, see below).
 // Read-modify-write goes through a transaction compared on the key's
 // mod_revision, so concurrent instances never overwrite each other.
 //
