@@ -29,6 +29,38 @@ std::string Value(const KeyValueFile& config, absl::string_view key,
   return entry == nullptr ? std::string(fallback) : entry->value;
 }
 
+constexpr char kEtcdWatchDeadlineKey[] = "etcd_watch_deadline_seconds";
+
+// The etcd keys: TLS files only for https:// endpoints (and then the CA is
+// required, the certificate and key go together), a sane watch deadline.
+absl::Status ValidateEtcd(const KeyValueFile& config) {
+  const KeyValueFile::Entry* endpoints = config.Find("etcd_endpoints");
+  bool https =
+      endpoints != nullptr && absl::StartsWith(endpoints->value, "https://");
+  for (const char* key : {"etcd_ca_file", "etcd_cert_file", "etcd_key_file"}) {
+    const KeyValueFile::Entry* entry = config.Find(key);
+    if (entry != nullptr && !https) {
+      return config.LineError(
+          entry->line, absl::StrCat("'", key,
+                                    "' applies to https:// etcd_endpoints "
+                                    "only"));
+    }
+  }
+  if (https && config.Find("etcd_ca_file") == nullptr) {
+    return config.LineError(endpoints->line,
+                            "https:// etcd_endpoints need 'etcd_ca_file'");
+  }
+  if ((config.Find("etcd_cert_file") == nullptr) !=
+      (config.Find("etcd_key_file") == nullptr)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source(), ": 'etcd_cert_file' and 'etcd_key_file' go together"));
+  }
+  absl::StatusOr<long long> deadline =
+      config.GetInt(kEtcdWatchDeadlineKey, 30, 2, 3600);
+  if (!deadline.ok()) return deadline.status();
+  return absl::OkStatus();
+}
+
 absl::Status Validate(const KeyValueFile& config) {
   CXSEC_RETURN_IF_ERROR(CheckOneOf(config, "registry", {"sqlite", "etcd"}));
   if (Value(config, "registry", "sqlite") == "etcd" &&
@@ -36,6 +68,7 @@ absl::Status Validate(const KeyValueFile& config) {
     return absl::InvalidArgumentError(
         absl::StrCat(config.source(), ": registry = etcd needs 'etcd_endpoints'"));
   }
+  CXSEC_RETURN_IF_ERROR(ValidateEtcd(config));
   if ((config.Find("webhook_url") == nullptr) != (config.Find("webhook_secret_file") == nullptr)) {
     return absl::InvalidArgumentError(absl::StrCat(
         config.source(), ": 'webhook_url' and 'webhook_secret_file' go together"));
@@ -94,15 +127,51 @@ absl::Status BootstrapAdmin(Iam& iam, const std::string& key_path) {
   return absl::OkStatus();
 }
 
+// ConnectEtcd reads the etcd keys. Over https:// the CA bundle is what
+// etcd's certificate must chain to (no system store: an etcd is a
+// private service), and the client key is read like every other secret
+// (0600, not a link, ours or root's).
+absl::StatusOr<std::unique_ptr<KvStore>> ConnectEtcd(
+    const KeyValueFile& config) {
+  EtcdKvStoreOptions options;
+  std::string endpoint = Value(config, "etcd_endpoints", "");
+  options.endpoint_url = endpoint.substr(0, endpoint.find(','));
+  options.prefix = Value(config, "etcd_prefix", "cxsec/");
+  CXSEC_ASSIGN_OR_RETURN(long long deadline,
+                         config.GetInt(kEtcdWatchDeadlineKey, 30, 2, 3600));
+  options.watch_deadline = absl::Seconds(deadline);
+  if (const KeyValueFile::Entry* ca = config.Find("etcd_ca_file")) {
+    absl::StatusOr<std::string> pem = ReadFileBounded(ca->value, 4 << 20);
+    if (!pem.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "etcd CA bundle ", ca->value, ": ", pem.status().message()));
+    }
+    options.ca_bundle_pem = *std::move(pem);
+  }
+  if (const KeyValueFile::Entry* cert = config.Find("etcd_cert_file")) {
+    absl::StatusOr<std::string> pem = ReadFileBounded(cert->value, 1 << 20);
+    if (!pem.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("etcd client certificate ", cert->value, ": ",
+                       pem.status().message()));
+    }
+    options.client_certificate_pem = *std::move(pem);
+    CXSEC_ASSIGN_OR_RETURN(
+        options.client_private_key_pem,
+        ReadPrivateFile(Value(config, "etcd_key_file", ""), 64 << 10));
+  }
+  absl::StatusOr<std::unique_ptr<EtcdKvStore>> store =
+      EtcdKvStore::Connect(std::move(options));
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<KvStore>(std::move(*store));
+}
+
 absl::Status Run(const KeyValueFile& config) {
   std::string data_dir = Value(config, "data_dir", "");
   CXSEC_RETURN_IF_ERROR(MakeDirectories(data_dir, 0700));
   std::unique_ptr<KvStore> store;
   if (Value(config, "registry", "sqlite") == "etcd") {
-    std::string endpoint = Value(config, "etcd_endpoints", "");
-    endpoint = endpoint.substr(0, endpoint.find(','));
-    CXSEC_ASSIGN_OR_RETURN(store, EtcdKvStore::Connect(
-                                      endpoint, Value(config, "etcd_prefix", "cxsec/")));
+    CXSEC_ASSIGN_OR_RETURN(store, ConnectEtcd(config));
   } else {
     CXSEC_ASSIGN_OR_RETURN(store, SqliteKvStore::Open(data_dir + "/registry.db"));
   }
@@ -215,6 +284,19 @@ int main(int argc, char** argv) {
               {"etcd_endpoints", false,
                "etcd URLs, comma-separated (first is used)"},
               {"etcd_prefix", false, "etcd key prefix, default cxsec/"},
+              {"etcd_watch_deadline_seconds", false,
+               "seconds the etcd watch may stay silent before it is "
+               "presumed dead and replaced (instance unhealthy meanwhile), "
+               "2-3600, default 30; etcd's "
+               "--experimental-watch-progress-notify-interval must be "
+               "shorter"},
+              {"etcd_ca_file", false,
+               "CA bundle (PEM) etcd's certificate must chain to; required "
+               "with https:// etcd_endpoints"},
+              {"etcd_cert_file", false,
+               "client certificate chain (PEM) presented to etcd"},
+              {"etcd_key_file", false,
+               "private key (PEM, mode 0600) of etcd_cert_file"},
               {"threads", false, "HTTPS server threads, default 2"},
               {"webhook_url", false,
                "https://host[:port]/path receiving signed NDJSON "

@@ -3,6 +3,7 @@
 #include <openssl/base.h>
 #include <openssl/base64.h>
 #include <openssl/err.h>
+#include <openssl/mem.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
@@ -13,6 +14,7 @@
 #error "cxsec's HTTPS uplink must be built against BoringSSL, not OpenSSL"
 #endif
 
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <optional>
@@ -23,6 +25,7 @@
 #include "boost/asio/connect.hpp"
 #include "boost/asio/ip/address.hpp"
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/post.hpp"
 #include "boost/asio/redirect_error.hpp"
 #include "boost/asio/ssl.hpp"
 #include "boost/asio/use_awaitable.hpp"
@@ -92,6 +95,7 @@ struct HttpsClient::Impl {
   asio::io_context io;
   asio::ssl::context tls{asio::ssl::context::tls_client};
   std::optional<beast::ssl_stream<beast::tcp_stream>> stream;
+  std::atomic<bool> cancelled{false};
 
   absl::Status Configure() {
     tls.set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
@@ -108,6 +112,48 @@ struct HttpsClient::Impl {
     if (ec) {
       return absl::InvalidArgumentError(
           absl::StrCat("CA bundle: ", ec.message()));
+    }
+    if (options.client_certificate_pem.empty() !=
+        options.client_private_key_pem.empty()) {
+      return absl::InvalidArgumentError(
+          "a client certificate needs its private key, and a key its "
+          "certificate");
+    }
+    if (!options.client_certificate_pem.empty()) {
+      absl::Status loaded = LoadClientCertificate();
+      // The key now lives in the TLS context only; no second copy stays
+      // in this object's memory.
+      OPENSSL_cleanse(options.client_private_key_pem.data(),
+                      options.client_private_key_pem.size());
+      options.client_private_key_pem.clear();
+      if (!loaded.ok()) return loaded;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status LoadClientCertificate() {
+    boost::system::error_code ec;
+    tls.use_certificate_chain(
+        asio::buffer(options.client_certificate_pem.data(),
+                     options.client_certificate_pem.size()),
+        ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("client certificate: ", ec.message()));
+    }
+    tls.use_private_key(asio::buffer(options.client_private_key_pem.data(),
+                                     options.client_private_key_pem.size()),
+                        asio::ssl::context::pem, ec);
+    ERR_clear_error();
+    // The key's bytes never go into a message, only that it is unusable.
+    if (ec) {
+      return absl::InvalidArgumentError(
+          "client private key: not a PEM private key");
+    }
+    if (SSL_CTX_check_private_key(tls.native_handle()) != 1) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError(
+          "client private key does not match the client certificate");
     }
     return absl::OkStatus();
   }
@@ -211,12 +257,74 @@ struct HttpsClient::Impl {
     if (!parser.get().keep_alive()) stream.reset();
   }
 
+  // StreamExchange: one request on a fresh connection whose answer's body
+  // is handed on as it arrives, each read bounded by `idle_timeout`.
+  asio::awaitable<void> StreamExchange(
+      const http::request<http::string_body>& request,
+      absl::Duration idle_timeout,
+      const std::function<bool(absl::string_view)>& on_body) {
+    stream.reset();
+    co_await Connect();
+    auto& socket = beast::get_lowest_layer(*stream);
+    boost::system::error_code ec;
+    auto check = [&](const char* what) {
+      if (cancelled.load()) {
+        throw StatusError{absl::CancelledError("HTTPS stream cancelled")};
+      }
+      if (ec == beast::error::timeout) {
+        throw StatusError{absl::DeadlineExceededError(
+            absl::StrCat(options.peer_name, " sent nothing for ",
+                         absl::FormatDuration(idle_timeout), " (", what, ")"))};
+      }
+      if (ec) {
+        throw StatusError{absl::UnavailableError(
+            absl::StrCat(what, " on the ", options.peer_name,
+                         " stream failed: ", ec.message()))};
+      }
+    };
+    check("connect");
+    socket.expires_after(ToChrono(options.timeout));
+    co_await http::async_write(*stream, request,
+                               asio::redirect_error(asio::use_awaitable, ec));
+    check("sending");
+    beast::flat_buffer buffer;
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(boost::none);  // a watch streams without end
+    socket.expires_after(ToChrono(idle_timeout));
+    co_await http::async_read_header(
+        *stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    check("reading the header");
+    if (parser.get().result_int() != 200) {
+      throw StatusError{absl::UnavailableError(
+          absl::StrCat(options.peer_name, " answered HTTP ",
+                       parser.get().result_int(), " to a stream request"))};
+    }
+    char chunk[16384];
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk;
+      parser.get().body().size = sizeof(chunk);
+      socket.expires_after(ToChrono(idle_timeout));
+      co_await http::async_read_some(
+          *stream, buffer, parser,
+          asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == http::error::need_buffer) ec = {};
+      check("reading");
+      size_t n = sizeof(chunk) - parser.get().body().size;
+      if (n > 0 && !on_body(absl::string_view(chunk, n))) break;
+    }
+    stream.reset();
+  }
+
   // RunExchange runs one request to completion on this thread's io_context.
   absl::Status RunExchange(const http::request<http::string_body>& request,
                            HttpsResponse* response, bool* reused) {
+    return Run(Exchange(request, response, reused));
+  }
+
+  absl::Status Run(asio::awaitable<void> exchange) {
     absl::Status status;
     io.restart();
-    asio::co_spawn(io, Exchange(request, response, reused),
+    asio::co_spawn(io, std::move(exchange),
                    [&status](std::exception_ptr error) {
                      if (!error) return;
                      try {
@@ -258,25 +366,65 @@ absl::StatusOr<HttpsResponse> HttpsClient::Post(absl::string_view path,
       {{"Authorization", absl::StrCat("Bearer ", bearer_token)}}, body);
 }
 
-absl::StatusOr<HttpsResponse> HttpsClient::PostWithHeaders(
-    absl::string_view path, absl::string_view content_type,
+namespace {
+http::request<http::string_body> MakePost(
+    const HttpsUrl& url, absl::string_view user_agent, absl::string_view path,
+    absl::string_view content_type,
     const std::vector<std::pair<std::string, std::string>>& headers,
     const std::string& body) {
-  std::string target = absl::StrCat(impl_->url.path, path);
+  std::string target = absl::StrCat(url.path, path);
   if (target.empty()) target = "/";
   http::request<http::string_body> request{http::verb::post, target, 11};
   request.set(http::field::host,
-              impl_->url.host_is_address &&
-                      impl_->url.host.find(':') != std::string::npos
-                  ? absl::StrCat("[", impl_->url.host, "]:", impl_->url.port)
-                  : absl::StrCat(impl_->url.host, ":", impl_->url.port));
-  request.set(http::field::user_agent, impl_->options.user_agent);
+              url.host_is_address && url.host.find(':') != std::string::npos
+                  ? absl::StrCat("[", url.host, "]:", url.port)
+                  : absl::StrCat(url.host, ":", url.port));
+  request.set(http::field::user_agent,
+              std::string(user_agent.data(), user_agent.size()));
   request.set(http::field::content_type,
               std::string(content_type.data(), content_type.size()));
   for (const auto& [name, value] : headers) request.set(name, value);
   request.keep_alive(true);
   request.body() = body;
   request.prepare_payload();
+  return request;
+}
+}  // namespace
+
+absl::Status HttpsClient::PostStream(
+    absl::string_view path, absl::string_view content_type,
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    const std::string& body, absl::Duration idle_timeout,
+    const std::function<bool(absl::string_view)>& on_body) {
+  if (impl_->cancelled.load()) {
+    return absl::CancelledError("HTTPS stream cancelled");
+  }
+  http::request<http::string_body> request = MakePost(
+      impl_->url, impl_->options.user_agent, path, content_type, headers, body);
+  absl::Status status =
+      impl_->Run(impl_->StreamExchange(request, idle_timeout, on_body));
+  impl_->stream.reset();
+  if (impl_->cancelled.load()) {
+    return absl::CancelledError("HTTPS stream cancelled");
+  }
+  return status;
+}
+
+void HttpsClient::Cancel() {
+  impl_->cancelled.store(true);
+  // Runs on the thread inside PostStream (or at its next start): only
+  // that thread touches the stream.
+  asio::post(impl_->io, [impl = impl_.get()] {
+    if (impl->stream) beast::get_lowest_layer(*impl->stream).cancel();
+  });
+}
+
+absl::StatusOr<HttpsResponse> HttpsClient::PostWithHeaders(
+    absl::string_view path, absl::string_view content_type,
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    const std::string& body) {
+  http::request<http::string_body> request = MakePost(
+      impl_->url, impl_->options.user_agent, path, content_type, headers, body);
   HttpsResponse response;
   bool reused = false;
   absl::Status status = impl_->RunExchange(request, &response, &reused);

@@ -21,6 +21,7 @@
 #define CXSEC_TRANSPORTS_UPLINK_HTTPS_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -46,6 +47,11 @@ struct HttpsClientOptions {
   std::string user_agent = "cxsec-gateway";
   // What the peer is called in error messages ("verifier", "webhook").
   std::string peer_name = "verifier";
+  // A client certificate chain and its private key (PEM), presented when
+  // the server asks for one (etcd with --client-cert-auth); both or
+  // neither. Create loads the key into the TLS context and wipes its copy.
+  std::string client_certificate_pem;
+  std::string client_private_key_pem;
 };
 
 struct HttpsResponse {
@@ -79,6 +85,24 @@ class HttpsClient {
       absl::string_view path, absl::string_view content_type,
       const std::vector<std::pair<std::string, std::string>>& headers,
       const std::string& body);
+
+  // PostStream sends `body` to the URL's path + `path` on a fresh
+  // connection and hands the answer's body to `on_body` piece by piece as
+  // it arrives, for answers that do not end (etcd's watch). It returns OK
+  // when the server ends the body or `on_body` returns false;
+  // DeadlineExceeded when no byte arrives for `idle_timeout` (a dead peer
+  // or a black-holed connection gives no other sign); Cancelled after
+  // Cancel; Unavailable for an HTTP status other than 200; otherwise
+  // errors as for Post. Not thread-safe, except for Cancel.
+  [[nodiscard]] absl::Status PostStream(
+      absl::string_view path, absl::string_view content_type,
+      const std::vector<std::pair<std::string, std::string>>& headers,
+      const std::string& body, absl::Duration idle_timeout,
+      const std::function<bool(absl::string_view)>& on_body);
+
+  // Cancel ends a running PostStream, and makes every later one return
+  // Cancelled at once. Safe to call from any thread.
+  void Cancel();
 
   // Close drops the connection (the next Post reconnects).
   void Close();

@@ -158,6 +158,10 @@ class Registry {
                                                     size_t limit);
 
   void InvalidateCache();
+  // Whether the store's change feed is in place (always, for SQLite; for
+  // etcd, while its watch is). When it is not, caches here and above (the
+  // gateway-token cache) may hold what another instance has since revoked.
+  bool ChangeFeedHealthy() const { return store_->ChangeFeedHealthy(); }
   uint64_t cache_hits() const { return hits_.load(); }
   uint64_t cache_misses() const { return misses_.load(); }
 

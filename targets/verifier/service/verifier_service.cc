@@ -30,6 +30,13 @@ absl::string_view Sv(boost::beast::string_view v) {
 
 constexpr int kMaxJsonDepth = TelemetryWireLimits{}.max_json_depth;
 
+// The 503 reason of /healthz and telemetry while the registry's change
+// feed (the etcd watch) is not in place (docs/VERIFIER_API.md).
+constexpr char kRegistryCatchingUp[] = "registry_catching_up";
+constexpr char kRegistryCatchingUpMessage[] =
+    "the registry's change feed (etcd watch) is not in place; registry "
+    "caches are not trusted until it is; retry later";
+
 constexpr double kBucketBounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                     0.005,   0.01,   0.025,   0.05,   0.1};
 
@@ -253,6 +260,12 @@ std::string VerifierMetrics::Render(const Registry& registry) const {
       "# TYPE cxsec_registry_cache_lookups_total counter\n",
       "cxsec_registry_cache_lookups_total{result=\"hit\"} ", hits, "\n",
       "cxsec_registry_cache_lookups_total{result=\"miss\"} ", misses, "\n",
+      "# HELP cxsec_registry_change_feed_healthy 1 while the registry's "
+      "change feed (the etcd watch) is in place, else 0 (then /healthz and "
+      "telemetry answer 503).\n"
+      "# TYPE cxsec_registry_change_feed_healthy gauge\n",
+      "cxsec_registry_change_feed_healthy ",
+      registry.ChangeFeedHealthy() ? 1 : 0, "\n",
       "# TYPE cxsec_messages_total counter\n",
       "cxsec_messages_total{outcome=\"accepted\"} ", accepted_.load(), "\n",
       "cxsec_messages_total{outcome=\"duplicate\"} ", duplicates_.load(), "\n",
@@ -316,6 +329,19 @@ void VerifierService::Dispatch(const HttpRequest& request, const HttpResponder& 
     return respond(path_matched ? JsonError(request, 405, "method_not_allowed",
                                             "method not allowed on this path")
                                 : JsonError(request, 404, "not_found", "no such route"));
+  }
+  // Telemetry is judged on registry state (the gateway's keys and block,
+  // each device's project and bindings), read through caches that only a
+  // working change feed keeps true: without it, a key revoked or a gateway
+  // blocked through another instance could still pass here. Checked before
+  // authentication, which reads the same caches; the gateway keeps the
+  // batch and sends it again.
+  if (route->telemetry && !registry_->ChangeFeedHealthy()) {
+    metrics_.CountRejection(kRegistryCatchingUp);
+    HttpResponse r = JsonError(request, 503, kRegistryCatchingUp,
+                               kRegistryCatchingUpMessage);
+    r.set(http::field::retry_after, "1");
+    return respond(std::move(r));
   }
   Caller caller;
   if (route->permission.has_value()) {
@@ -594,8 +620,14 @@ void VerifierService::AddRoutes() {
     routes_.push_back(Route{method, absl::StrSplit(pattern, '/', absl::SkipEmpty()),
                             permission, std::move(handler)});
   };
+  // A load balancer takes an instance whose registry feed is down out of
+  // rotation; telemetry sent to it anyway is answered 503 (Dispatch).
   add(V::get, "/healthz", std::nullopt,
-      [](const HttpRequest& r, const auto&, const Caller&) {
+      [this](const HttpRequest& r, const auto&, const Caller&) {
+        if (!registry_->ChangeFeedHealthy()) {
+          return JsonError(r, 503, kRegistryCatchingUp,
+                           kRegistryCatchingUpMessage);
+        }
         return Ok(r, json{{"status", "ok"}});
       });
   add(V::get, "/metrics", P::kMetricsRead,
