@@ -5,6 +5,8 @@
 //   cxsec mioty decode --keys FILE [--state DIR] MPDU_HEX
 //                      prints device, counter and plaintext, or why it failed
 //   cxsec mioty keys add    --keys FILE --eui HEX --key HEX [--short HEX]
+//                           [--min-counter N]   lowest counter the gateway
+//                                               accepts from the device
 //   cxsec mioty keys remove --keys FILE --eui HEX
 //   cxsec mioty keys import --keys FILE SOURCE      (CSV or JSON, mode 0600)
 //   cxsec mioty keys list   --keys FILE              (never prints keys)
@@ -39,6 +41,7 @@ constexpr char kUsage[] =
     "                     [--short HEX] PAYLOAD_HEX\n"
     "  cxsec mioty decode --keys FILE [--state DIR] MPDU_HEX\n"
     "  cxsec mioty keys add --keys FILE --eui HEX --key HEX [--short HEX]\n"
+    "                       [--min-counter N]\n"
     "  cxsec mioty keys remove --keys FILE --eui HEX\n"
     "  cxsec mioty keys import --keys FILE SOURCE\n"
     "  cxsec mioty keys list --keys FILE\n"
@@ -178,8 +181,9 @@ absl::Status Decode(int argc, const char* const* argv) {
     ReplayState state;
     if (cl.Has("state")) {
       CXSEC_ASSIGN_OR_RETURN(state, LoadState(cl.Value("state"), device->eui));
-      std::optional<uint32_t> c =
-          ReconstructCounter(state.highest, header.counter_low24);
+      std::optional<uint32_t> c = ReconstructCounter(
+          ReplayGuard::ReferenceCounter(state, device->min_counter),
+          header.counter_low24);
       if (c) counters.push_back(*c);
     } else {
       // Offline, the upper 8 counter bits are unknown: try all 256.
@@ -205,7 +209,8 @@ absl::Status Decode(int argc, const char* const* argv) {
       if (cl.Has("state")) {
         absl::StatusOr<ReplayGuard> guard = ReplayGuard::Open(cl.Value("state"), {});
         if (guard.ok()) {
-          absl::Status verdict = guard->Admit(state, counter).status();
+          absl::Status verdict =
+              guard->Admit(state, counter, device->min_counter).status();
           std::printf("replay_check %s\n",
                       verdict.ok() ? "would be accepted"
                                    : std::string(verdict.message()).c_str());
@@ -227,11 +232,16 @@ absl::Status Keys(int argc, const char* const* argv) {
   const std::string action = argv[0];
   CXSEC_ASSIGN_OR_RETURN(
       CommandLine cl,
-      ParseFlags({{"keys", true, "the gateway's Mioty key store (mode 0600)", "FILE"},
-                  {"eui", true, "EUI-64 (16 hex digits)", "HEX"},
-                  {"key", true, "network key (32 hex digits)", "HEX"},
-                  {"short", true, "short address (4 hex digits)", "HEX"}},
-                 argc - 1, argv + 1));
+      ParseFlags(
+          {{"keys", true, "the gateway's Mioty key store (mode 0600)", "FILE"},
+           {"eui", true, "EUI-64 (16 hex digits)", "HEX"},
+           {"key", true, "network key (32 hex digits)", "HEX"},
+           {"short", true, "short address (4 hex digits)", "HEX"},
+           {"min-counter", true,
+            "lowest frame counter the gateway accepts from the device, "
+            "also with no replay state for it (default 0)",
+            "N"}},
+          argc - 1, argv + 1));
   if (cl.Has("help")) {
     std::fputs(kUsage, stdout);
     return absl::OkStatus();
@@ -245,7 +255,12 @@ absl::Status Keys(int argc, const char* const* argv) {
   if (action == "list") {
     CXSEC_ASSIGN_OR_RETURN(MiotyKeyStore store, MiotyKeyStore::Load(path));
     for (const MiotyDevice* d : store.Devices()) {
-      std::printf("%s %04x\n", EuiToHex(d->eui).c_str(), d->short_address);
+      if (d->min_counter > 0) {
+        std::printf("%s %04x min_counter=%u\n", EuiToHex(d->eui).c_str(),
+                    d->short_address, d->min_counter);
+      } else {
+        std::printf("%s %04x\n", EuiToHex(d->eui).c_str(), d->short_address);
+      }
     }
     return absl::OkStatus();
   }
@@ -257,6 +272,10 @@ absl::Status Keys(int argc, const char* const* argv) {
     record.short_address = ShortAddressOf(record.eui);
     if (cl.Has("short")) {
       CXSEC_ASSIGN_OR_RETURN(record.short_address, ShortAddressFromHex(cl.Value("short")));
+    }
+    if (cl.Has("min-counter")) {
+      CXSEC_ASSIGN_OR_RETURN(record.min_counter,
+                             MinCounterFromText(cl.Value("min-counter")));
     }
     CXSEC_ASSIGN_OR_RETURN(std::string key_text, cl.RequiredValue("key"));
     CXSEC_ASSIGN_OR_RETURN(Bytes raw, HexDecodeExact(key_text, kNetworkKeySize, "--key"));
