@@ -7,12 +7,14 @@
 //   cxsec mioty keys add    --keys FILE --eui HEX --key HEX [--short HEX]
 //                           [--min-counter N]   lowest counter the gateway
 //                                               accepts from the device
+//   cxsec mioty keys set    --keys FILE --eui HEX --min-counter N
 //   cxsec mioty keys remove --keys FILE --eui HEX
 //   cxsec mioty keys import --keys FILE SOURCE      (CSV or JSON, mode 0600)
 //   cxsec mioty keys list   --keys FILE              (never prints keys)
 //   cxsec mioty state show  --state DIR --eui HEX    the gateway's replay state
 //   cxsec mioty state seed  --state DIR --eui HEX --counter N
-//                      raises a device's last accepted counter (gateway stopped)
+//                      raises a device's last accepted counter (gateway
+//                      stopped)
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -37,11 +39,13 @@ using namespace cxsec::mioty;
 
 constexpr char kUsage[] =
     "Usage:\n"
-    "  cxsec mioty encode --eui HEX --key HEX --counter N [--long] [--mpf HEX]\n"
+    "  cxsec mioty encode --eui HEX --key HEX --counter N [--long] [--mpf "
+    "HEX]\n"
     "                     [--short HEX] PAYLOAD_HEX\n"
     "  cxsec mioty decode --keys FILE [--state DIR] MPDU_HEX\n"
     "  cxsec mioty keys add --keys FILE --eui HEX --key HEX [--short HEX]\n"
     "                       [--min-counter N]\n"
+    "  cxsec mioty keys set --keys FILE --eui HEX --min-counter N\n"
     "  cxsec mioty keys remove --keys FILE --eui HEX\n"
     "  cxsec mioty keys import --keys FILE SOURCE\n"
     "  cxsec mioty keys list --keys FILE\n"
@@ -228,7 +232,10 @@ absl::Status Decode(int argc, const char* const* argv) {
 }
 
 absl::Status Keys(int argc, const char* const* argv) {
-  if (argc < 1) return absl::InvalidArgumentError("keys needs add, remove, import or list");
+  if (argc < 1) {
+    return absl::InvalidArgumentError(
+        "keys needs add, set, remove, import or list");
+  }
   const std::string action = argv[0];
   CXSEC_ASSIGN_OR_RETURN(
       CommandLine cl,
@@ -286,6 +293,12 @@ absl::Status Keys(int argc, const char* const* argv) {
     if (!collision.empty()) {
       std::fprintf(stderr, "cxsec mioty: note: shared %s\n", collision.c_str());
     }
+  } else if (action == "set") {
+    CXSEC_ASSIGN_OR_RETURN(std::string eui, cl.RequiredValue("eui"));
+    CXSEC_ASSIGN_OR_RETURN(Eui64 parsed, EuiFromHex(eui));
+    CXSEC_ASSIGN_OR_RETURN(std::string floor, cl.RequiredValue("min-counter"));
+    CXSEC_ASSIGN_OR_RETURN(uint32_t min_counter, MinCounterFromText(floor));
+    CXSEC_RETURN_IF_ERROR(store.SetMinCounter(parsed, min_counter));
   } else if (action == "remove") {
     CXSEC_ASSIGN_OR_RETURN(std::string eui, cl.RequiredValue("eui"));
     CXSEC_ASSIGN_OR_RETURN(Eui64 parsed, EuiFromHex(eui));
@@ -300,8 +313,8 @@ absl::Status Keys(int argc, const char* const* argv) {
       std::printf("collision: %s (each key is tried per frame)\n", c.c_str());
     }
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown keys action '", action, "' (add, remove, import, list)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown keys action '", action, "' (add, set, remove, import, list)"));
   }
   return store.Save(path);
 }

@@ -115,6 +115,13 @@ for bad in "-1" "4294967296" "0x10" "" "7 "; do
   check "min counter '$bad' is refused as usage" 2 "$rc"
 done
 [[ ! -e "$T/keys5.json" ]] && echo "ok   refused add wrote nothing" || { echo "FAIL refused add wrote a store"; fail=1; }
+"$CXSEC" mioty keys set --keys "$T/keys3.json" --eui 70b3d56770001234 --min-counter 5 || fail=1
+out=$("$CXSEC" mioty keys list --keys "$T/keys3.json")
+check "set changes the minimum counter" "70b3d56770001234 1234 min_counter=5" "$out"
+out=$("$CXSEC" mioty decode --keys "$T/keys3.json" --state "$T/state3" "$long")
+contains "lowered floor admits counter 7" "replay_check would be accepted" "$out"
+out=$("$CXSEC" mioty keys set --keys "$T/keys3.json" --eui 0011223344556677 --min-counter 5 2>&1); rc=$?
+check "set on an unknown device exits 1" 1 "$rc"
 
 "$CXSEC" mioty keys remove --keys "$T/keys.json" --eui 0011223344551234 || fail=1
 out=$("$CXSEC" mioty keys list --keys "$T/keys.json")

@@ -295,6 +295,17 @@ absl::Status MiotyKeyStore::Remove(const Eui64& eui) {
   return absl::OkStatus();
 }
 
+absl::Status MiotyKeyStore::SetMinCounter(const Eui64& eui,
+                                          uint32_t min_counter) {
+  auto it = by_eui_.find(EuiKey(eui));
+  if (it == by_eui_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "mioty key store: EUI-64 ", EuiToHex(eui), " is not registered"));
+  }
+  it->second->min_counter = min_counter;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<MiotyDeviceRecord>> MiotyKeyStore::ParseRecords(
     absl::string_view text, absl::string_view source, size_t max_records) {
   absl::string_view body = absl::StripLeadingAsciiWhitespace(text);

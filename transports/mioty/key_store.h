@@ -108,6 +108,11 @@ class MiotyKeyStore {
                                  std::string* collision = nullptr);
   // Remove unregisters a device; NotFound if it is not registered.
   [[nodiscard]] absl::Status Remove(const Eui64& eui);
+  // SetMinCounter changes a registered device's minimum counter (lowering
+  // it is allowed: a floor set too high locks the device out); NotFound if
+  // it is not registered.
+  [[nodiscard]] absl::Status SetMinCounter(const Eui64& eui,
+                                           uint32_t min_counter);
 
   // Import adds every record in `text` (JSON or CSV, see the file comment).
   // All or nothing: on any error the store is unchanged. `source` names the

@@ -169,6 +169,10 @@ TEST(MiotyKeyStoreTest, MinimumCounterFromCsvJsonAndBack) {
   EXPECT_EQ(store.FindByEui(*EuiFromHex("70b3d56770001234"))->min_counter,
             305419896u);
   EXPECT_EQ(store.FindByEui(*EuiFromHex("0011223344556677"))->min_counter, 0u);
+  ASSERT_TRUE(store.SetMinCounter(*EuiFromHex("0011223344556677"), 9).ok());
+  EXPECT_EQ(store.FindByEui(*EuiFromHex("0011223344556677"))->min_counter, 9u);
+  EXPECT_EQ(store.SetMinCounter(*EuiFromHex("0011223344556600"), 9).code(),
+            absl::StatusCode::kNotFound);
   const std::string path = TempPath("keys_min.json");
   ASSERT_TRUE(store.Save(path).ok());
   absl::StatusOr<MiotyKeyStore> loaded = MiotyKeyStore::Load(path);
