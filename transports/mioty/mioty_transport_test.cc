@@ -272,6 +272,30 @@ TEST(MiotyTransportMinCounterTest, NoStateFallsBackOnTheKeyStoreMinimum) {
   transport.Stop();
 }
 
+// A minimum raised in the key file applies after a reload, above a
+// stored state that it makes stale.
+TEST(MiotyTransportReloadTest, RaisedMinimumCounterAppliesAfterReload) {
+  const std::string dir = TempDir("reload_min");
+  ASSERT_EQ(std::system(("mkdir -p " + dir + "/state").c_str()), 0);
+  const std::string keys = dir + "/keys.json";
+  MiotyKeyStore store;
+  ASSERT_TRUE(
+      store.Import(std::string(kEuiA) + ",1234," + kKeyA + "\n", "test").ok());
+  ASSERT_TRUE(store.Save(keys).ok());
+  MiotyTransport transport(MiotyTransportConfig{.key_store_path = keys,
+                                                .state_dir = dir + "/state"});
+  ASSERT_TRUE(
+      transport.Start([](VerifiedMessage) { return absl::OkStatus(); }).ok());
+  ASSERT_TRUE(transport.HandleFrame(Frame(kEuiA, kKeyA, 10)).ok());
+  ASSERT_TRUE(store.SetMinCounter(*EuiFromHex(kEuiA), 100).ok());
+  ASSERT_TRUE(store.Save(keys).ok());
+  ASSERT_TRUE(transport.ReloadKeys().ok());
+  EXPECT_FALSE(transport.HandleFrame(Frame(kEuiA, kKeyA, 11)).ok());
+  EXPECT_TRUE(transport.HandleFrame(Frame(kEuiA, kKeyA, 100)).ok());
+  EXPECT_FALSE(transport.HandleFrame(Frame(kEuiA, kKeyA, 100)).ok());
+  transport.Stop();
+}
+
 TEST(MiotyTransportReloadTest, ReloadPutsTheFileInUseAndKeepsKeysOnError) {
   const std::string dir = TempDir("reload");
   ASSERT_EQ(std::system(("mkdir -p " + dir + "/state").c_str()), 0);
