@@ -248,6 +248,9 @@ absl::Status ValidateTransports(const KeyValueFile& config) {
       config.GetInt("dtls_max_sessions", 1000, 1, 1'000'000).status());
   CXSEC_RETURN_IF_ERROR(
       config.GetInt("dtls_max_handshakes", 100, 1, 100'000).status());
+  CXSEC_RETURN_IF_ERROR(
+      config.GetInt("dtls_max_sessions_per_identity", 4, 0, 1'000'000)
+          .status());
   if (config.Find("mioty_listen") != nullptr) {
     CXSEC_RETURN_IF_ERROR(ParseHostPort(config, "mioty_listen", true).status());
     absl::StatusOr<mioty::MiotyKeyStore> store =
@@ -316,6 +319,9 @@ absl::StatusOr<GatewayTransports> OpenTransports(const KeyValueFile& config) {
                            config.GetInt("dtls_max_sessions", 1000, 1, 1'000'000));
     CXSEC_ASSIGN_OR_RETURN(options.max_handshakes,
                            config.GetInt("dtls_max_handshakes", 100, 1, 100'000));
+    CXSEC_ASSIGN_OR_RETURN(
+        options.max_sessions_per_identity,
+        config.GetInt("dtls_max_sessions_per_identity", 4, 0, 1'000'000));
     dtls_slot = EnabledTransport<dtls::DtlsServer>(
         std::make_unique<dtls::DtlsServer>(options, std::move(security)));
   }
@@ -502,6 +508,9 @@ int main(int argc, char** argv) {
               {"dtls_burst", false, "DTLS request burst per node (default 20)"},
               {"dtls_max_sessions", false, "DTLS sessions (default 1000)"},
               {"dtls_max_handshakes", false, "concurrent DTLS handshakes (100)"},
+              {"dtls_max_sessions_per_identity", false,
+               "DTLS sessions per node; a newer one ends the oldest (4; 0: "
+               "no limit)"},
               {"mioty_listen", false, "Mioty base-station UDP address:port"},
               {"mioty_keys", false, "Mioty key store file, mode 0600"},
               {"spool_dir", false,

@@ -5,12 +5,16 @@
 //   cxsec mioty decode --keys FILE [--state DIR] MPDU_HEX
 //                      prints device, counter and plaintext, or why it failed
 //   cxsec mioty keys add    --keys FILE --eui HEX --key HEX [--short HEX]
+//                           [--min-counter N]   lowest counter the gateway
+//                                               accepts from the device
+//   cxsec mioty keys set    --keys FILE --eui HEX --min-counter N
 //   cxsec mioty keys remove --keys FILE --eui HEX
 //   cxsec mioty keys import --keys FILE SOURCE      (CSV or JSON, mode 0600)
 //   cxsec mioty keys list   --keys FILE              (never prints keys)
 //   cxsec mioty state show  --state DIR --eui HEX    the gateway's replay state
 //   cxsec mioty state seed  --state DIR --eui HEX --counter N
-//                      raises a device's last accepted counter (gateway stopped)
+//                      raises a device's last accepted counter (gateway
+//                      stopped)
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -35,10 +39,13 @@ using namespace cxsec::mioty;
 
 constexpr char kUsage[] =
     "Usage:\n"
-    "  cxsec mioty encode --eui HEX --key HEX --counter N [--long] [--mpf HEX]\n"
+    "  cxsec mioty encode --eui HEX --key HEX --counter N [--long] [--mpf "
+    "HEX]\n"
     "                     [--short HEX] PAYLOAD_HEX\n"
     "  cxsec mioty decode --keys FILE [--state DIR] MPDU_HEX\n"
     "  cxsec mioty keys add --keys FILE --eui HEX --key HEX [--short HEX]\n"
+    "                       [--min-counter N]\n"
+    "  cxsec mioty keys set --keys FILE --eui HEX --min-counter N\n"
     "  cxsec mioty keys remove --keys FILE --eui HEX\n"
     "  cxsec mioty keys import --keys FILE SOURCE\n"
     "  cxsec mioty keys list --keys FILE\n"
@@ -178,8 +185,9 @@ absl::Status Decode(int argc, const char* const* argv) {
     ReplayState state;
     if (cl.Has("state")) {
       CXSEC_ASSIGN_OR_RETURN(state, LoadState(cl.Value("state"), device->eui));
-      std::optional<uint32_t> c =
-          ReconstructCounter(state.highest, header.counter_low24);
+      std::optional<uint32_t> c = ReconstructCounter(
+          ReplayGuard::ReferenceCounter(state, device->min_counter),
+          header.counter_low24);
       if (c) counters.push_back(*c);
     } else {
       // Offline, the upper 8 counter bits are unknown: try all 256.
@@ -205,7 +213,8 @@ absl::Status Decode(int argc, const char* const* argv) {
       if (cl.Has("state")) {
         absl::StatusOr<ReplayGuard> guard = ReplayGuard::Open(cl.Value("state"), {});
         if (guard.ok()) {
-          absl::Status verdict = guard->Admit(state, counter).status();
+          absl::Status verdict =
+              guard->Admit(state, counter, device->min_counter).status();
           std::printf("replay_check %s\n",
                       verdict.ok() ? "would be accepted"
                                    : std::string(verdict.message()).c_str());
@@ -223,15 +232,23 @@ absl::Status Decode(int argc, const char* const* argv) {
 }
 
 absl::Status Keys(int argc, const char* const* argv) {
-  if (argc < 1) return absl::InvalidArgumentError("keys needs add, remove, import or list");
+  if (argc < 1) {
+    return absl::InvalidArgumentError(
+        "keys needs add, set, remove, import or list");
+  }
   const std::string action = argv[0];
   CXSEC_ASSIGN_OR_RETURN(
       CommandLine cl,
-      ParseFlags({{"keys", true, "the gateway's Mioty key store (mode 0600)", "FILE"},
-                  {"eui", true, "EUI-64 (16 hex digits)", "HEX"},
-                  {"key", true, "network key (32 hex digits)", "HEX"},
-                  {"short", true, "short address (4 hex digits)", "HEX"}},
-                 argc - 1, argv + 1));
+      ParseFlags(
+          {{"keys", true, "the gateway's Mioty key store (mode 0600)", "FILE"},
+           {"eui", true, "EUI-64 (16 hex digits)", "HEX"},
+           {"key", true, "network key (32 hex digits)", "HEX"},
+           {"short", true, "short address (4 hex digits)", "HEX"},
+           {"min-counter", true,
+            "lowest frame counter the gateway accepts from the device, "
+            "also with no replay state for it (default 0)",
+            "N"}},
+          argc - 1, argv + 1));
   if (cl.Has("help")) {
     std::fputs(kUsage, stdout);
     return absl::OkStatus();
@@ -245,7 +262,12 @@ absl::Status Keys(int argc, const char* const* argv) {
   if (action == "list") {
     CXSEC_ASSIGN_OR_RETURN(MiotyKeyStore store, MiotyKeyStore::Load(path));
     for (const MiotyDevice* d : store.Devices()) {
-      std::printf("%s %04x\n", EuiToHex(d->eui).c_str(), d->short_address);
+      if (d->min_counter > 0) {
+        std::printf("%s %04x min_counter=%u\n", EuiToHex(d->eui).c_str(),
+                    d->short_address, d->min_counter);
+      } else {
+        std::printf("%s %04x\n", EuiToHex(d->eui).c_str(), d->short_address);
+      }
     }
     return absl::OkStatus();
   }
@@ -258,6 +280,10 @@ absl::Status Keys(int argc, const char* const* argv) {
     if (cl.Has("short")) {
       CXSEC_ASSIGN_OR_RETURN(record.short_address, ShortAddressFromHex(cl.Value("short")));
     }
+    if (cl.Has("min-counter")) {
+      CXSEC_ASSIGN_OR_RETURN(record.min_counter,
+                             MinCounterFromText(cl.Value("min-counter")));
+    }
     CXSEC_ASSIGN_OR_RETURN(std::string key_text, cl.RequiredValue("key"));
     CXSEC_ASSIGN_OR_RETURN(Bytes raw, HexDecodeExact(key_text, kNetworkKeySize, "--key"));
     record.network_key = SecretBytes::CopyFrom(raw);
@@ -267,6 +293,12 @@ absl::Status Keys(int argc, const char* const* argv) {
     if (!collision.empty()) {
       std::fprintf(stderr, "cxsec mioty: note: shared %s\n", collision.c_str());
     }
+  } else if (action == "set") {
+    CXSEC_ASSIGN_OR_RETURN(std::string eui, cl.RequiredValue("eui"));
+    CXSEC_ASSIGN_OR_RETURN(Eui64 parsed, EuiFromHex(eui));
+    CXSEC_ASSIGN_OR_RETURN(std::string floor, cl.RequiredValue("min-counter"));
+    CXSEC_ASSIGN_OR_RETURN(uint32_t min_counter, MinCounterFromText(floor));
+    CXSEC_RETURN_IF_ERROR(store.SetMinCounter(parsed, min_counter));
   } else if (action == "remove") {
     CXSEC_ASSIGN_OR_RETURN(std::string eui, cl.RequiredValue("eui"));
     CXSEC_ASSIGN_OR_RETURN(Eui64 parsed, EuiFromHex(eui));
@@ -281,8 +313,8 @@ absl::Status Keys(int argc, const char* const* argv) {
       std::printf("collision: %s (each key is tried per frame)\n", c.c_str());
     }
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown keys action '", action, "' (add, remove, import, list)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown keys action '", action, "' (add, set, remove, import, list)"));
   }
   return store.Save(path);
 }

@@ -93,6 +93,36 @@ done
 out=$("$CXSEC" mioty encode --eui 70b3d56770001234 --key $KEY --counter " 7" 00 2>&1); rc=$?
 check "encode refuses a counter with a space" 2 "$rc"
 
+# Minimum counter: a gateway with no replay state for a device (new,
+# roaming, state wiped) refuses counters below the key store's floor, and
+# rebuilds a high counter's upper byte from it.
+"$CXSEC" mioty keys add --keys "$T/keys3.json" --eui 70b3d56770001234 --key $KEY \
+  --min-counter 1000 || fail=1
+out=$("$CXSEC" mioty keys list --keys "$T/keys3.json")
+check "list shows the minimum counter" "70b3d56770001234 1234 min_counter=1000" "$out"
+mkdir -p "$T/state3"
+out=$("$CXSEC" mioty decode --keys "$T/keys3.json" --state "$T/state3" "$long")
+contains "old frame under the floor is refused without state" \
+  "replay_check mioty: counter 7 is below the device's minimum counter 1000" "$out"
+"$CXSEC" mioty keys add --keys "$T/keys4.json" --eui 70b3d56770001234 --key $KEY \
+  --min-counter 305419896 || fail=1
+out=$("$CXSEC" mioty decode --keys "$T/keys4.json" --state "$T/state3" "$high")
+contains "floor above 2^24 rebuilds the counter" "counter 305419897" "$out"
+contains "frame above the floor would be accepted" "replay_check would be accepted" "$out"
+for bad in "-1" "4294967296" "0x10" "" "7 "; do
+  out=$("$CXSEC" mioty keys add --keys "$T/keys5.json" --eui 70b3d56770001234 \
+        --key $KEY --min-counter "$bad" 2>&1); rc=$?
+  check "min counter '$bad' is refused as usage" 2 "$rc"
+done
+[[ ! -e "$T/keys5.json" ]] && echo "ok   refused add wrote nothing" || { echo "FAIL refused add wrote a store"; fail=1; }
+"$CXSEC" mioty keys set --keys "$T/keys3.json" --eui 70b3d56770001234 --min-counter 5 || fail=1
+out=$("$CXSEC" mioty keys list --keys "$T/keys3.json")
+check "set changes the minimum counter" "70b3d56770001234 1234 min_counter=5" "$out"
+out=$("$CXSEC" mioty decode --keys "$T/keys3.json" --state "$T/state3" "$long")
+contains "lowered floor admits counter 7" "replay_check would be accepted" "$out"
+out=$("$CXSEC" mioty keys set --keys "$T/keys3.json" --eui 0011223344556677 --min-counter 5 2>&1); rc=$?
+check "set on an unknown device exits 1" 1 "$rc"
+
 "$CXSEC" mioty keys remove --keys "$T/keys.json" --eui 0011223344551234 || fail=1
 out=$("$CXSEC" mioty keys list --keys "$T/keys.json")
 check "remove leaves one device" "70b3d56770001234 1234" "$out"

@@ -83,10 +83,16 @@ int main(int argc, char** argv) {
       {"spool", true, "append verified messages here, fdatasync'd", "PATH"},
       {"priority-file", true,
        "GnuTLS override leaving only TLS_PSK_WITH_AES_128_CCM_8 "
-       "(default /etc/cxsec/gnutls_psk_ccm8.conf)", "PATH"},
+       "(default /etc/cxsec/gnutls_psk_ccm8.conf)",
+       "PATH"},
       {"max-handshakes", true, "concurrent handshakes (default 100)", "N"},
       {"max-sessions", true, "established sessions (default 1000)", "N"},
-      {"idle-timeout", true, "seconds before an idle session is dropped (300)", "S"},
+      {"max-sessions-per-identity", true,
+       "sessions of one device; a newer one ends the oldest (default 4, "
+       "0: no limit)",
+       "N"},
+      {"idle-timeout", true, "seconds before an idle session is dropped (300)",
+       "S"},
       {"rate", true, "requests per second per identity (default 10)", "R"},
       {"burst", true, "request burst per identity (default 20)", "N"},
       {"max-payload", true, "largest telemetry payload in bytes (1024)", "N"},
@@ -128,6 +134,8 @@ int main(int argc, char** argv) {
   options.port = static_cast<uint16_t>(number("port", 5684, 65535));
   options.max_handshakes = number("max-handshakes", 100, 100000);
   options.max_sessions = number("max-sessions", 1000, 1000000);
+  options.max_sessions_per_identity =
+      number("max-sessions-per-identity", 4, 1000000);
   options.idle_timeout_seconds = number("idle-timeout", 300, 86400);
   options.requests_per_second = number("rate", 10, 1000000);
   options.request_burst = number("burst", 20, 1000000);
@@ -166,11 +174,12 @@ int main(int argc, char** argv) {
   cxsec::dtls::DtlsServerCounters c = server.Counters();
   std::fprintf(stderr,
                "cxsec-dtls-gateway: handshakes_ok=%llu handshakes_failed=%llu "
-               "unknown_identities=%llu messages_accepted=%llu suite=%s "
-               "last_failed_identity=%s\n",
+               "unknown_identities=%llu sessions_evicted=%llu "
+               "messages_accepted=%llu suite=%s last_failed_identity=%s\n",
                static_cast<unsigned long long>(c.handshakes_ok),
                static_cast<unsigned long long>(c.handshakes_failed),
                static_cast<unsigned long long>(c.unknown_identities),
+               static_cast<unsigned long long>(c.sessions_evicted),
                static_cast<unsigned long long>(c.messages_accepted),
                c.last_cipher_suite.c_str(), c.last_failed_identity.c_str());
   close(fd);

@@ -15,6 +15,7 @@
 #include "core/deployment/telemetry_cbor.h"
 #include "platforms/posix/files.h"
 #include "transports/dtls/identity.h"
+#include "transports/dtls/message_ids.h"
 
 namespace cxsec::dtls {
 namespace {
@@ -160,8 +161,10 @@ absl::Status DtlsNode::EnsureSession() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<CoapResponse> DtlsNode::Exchange(int method, absl::string_view path,
-                                                ByteView payload) {
+absl::StatusOr<CoapResponse> DtlsNode::Exchange(int method,
+                                                absl::string_view path,
+                                                ByteView payload,
+                                                bool send_reading_id) {
   Bytes token(8);
   uint64_t t = next_token_++;
   for (int i = 7; i >= 0; --i, t >>= 8) token[i] = static_cast<uint8_t>(t);
@@ -187,8 +190,14 @@ absl::StatusOr<CoapResponse> DtlsNode::Exchange(int method, absl::string_view pa
                       coap_encode_var_safe(format, sizeof(format),
                                            COAP_MEDIATYPE_APPLICATION_CBOR),
                       format);
-      coap_add_data(pdu, payload.size(), payload.data());
     }
+    if (send_reading_id) {
+      // The token doubles as the reading id: random per boot, a counter
+      // per request, the same in every attempt. Options go in ascending
+      // order, so this one (65000) comes last.
+      coap_add_option(pdu, kReadingIdOption, token.size(), token.data());
+    }
+    if (!payload.empty()) coap_add_data(pdu, payload.size(), payload.data());
     pending_ = Pending{token};
     if (coap_send(session_, pdu) == COAP_INVALID_MID) {
       last = absl::UnavailableError("coap_send failed");
@@ -218,7 +227,8 @@ absl::StatusOr<CoapResponse> DtlsNode::Exchange(int method, absl::string_view pa
 }
 
 absl::Status DtlsNode::Post(ByteView cbor) {
-  absl::StatusOr<CoapResponse> response = Exchange(COAP_REQUEST_POST, "t", cbor);
+  absl::StatusOr<CoapResponse> response =
+      Exchange(COAP_REQUEST_POST, "t", cbor, /*send_reading_id=*/true);
   if (!response.ok()) return response.status();
   if (response->code != 204) {
     return absl::UnavailableError(

@@ -5,7 +5,10 @@
 // - Confirmable requests: libcoap retransmits (ack_timeout, max_retransmit);
 //   when the session is lost (NACK, DTLS alert, timeout, or a gateway that
 //   forgot it) the node drops it, handshakes again and resends the same
-//   request with the same token, so the gateway's message id is stable.
+//   request. Each reading carries the node's reading id (CoAP option
+//   kReadingIdOption, message_ids.h: a random per-boot prefix and a
+//   counter), kept across retransmissions, new sessions and gateway
+//   restarts, so the gateway's message id for it never changes.
 // - Key material lives in a key file of mode 0600 (node_key_file.h); a
 //   broader mode is refused. A rotated key is written atomically before it
 //   is used, so a power cut leaves the old or the new key, never neither.
@@ -76,9 +79,12 @@ class DtlsNode {
   [[nodiscard]] absl::StatusOr<bool> RotateKeyIfOffered();
 
   // Exchange sends one confirmable request and waits for its response.
-  [[nodiscard]] absl::StatusOr<CoapResponse> Exchange(int method,
-                                                      absl::string_view path,
-                                                      ByteView payload);
+  // With `send_reading_id` the request carries the node's reading id (the
+  // same bytes in every attempt); Post sets it, a bare Exchange does not,
+  // which is how a third-party client without one looks to the gateway.
+  [[nodiscard]] absl::StatusOr<CoapResponse> Exchange(
+      int method, absl::string_view path, ByteView payload,
+      bool send_reading_id = false);
 
   // RunPeriodic posts a reading every `interval` (and checks for a key
   // rollover every `rekey_every` posts) until `stop` or `count` posts.

@@ -7,19 +7,23 @@
 #include <coap3/coap.h>
 #include <gnutls/gnutls.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "core/crypto/primitives.h"
 #include "core/deployment/deployment_keys.h"
 #include "core/deployment/telemetry_cbor.h"
 #include "core/encoding/hex.h"
 #include "transports/dtls/identity.h"
+#include "transports/dtls/message_ids.h"
 
 namespace cxsec::dtls {
 namespace {
@@ -113,6 +117,10 @@ struct DtlsServer::Loop {
     uint32_t epoch = 0;
     bool connected = false;
     bool wrong_suite = false;
+    bool evicting = false;  // queued in to_evict
+    uint64_t serial = 0;    // creation order: the oldest is evicted first
+    Bytes nonce;            // kSessionNonceBytes from the CSPRNG
+    RequestNumbering requests;
   };
   struct Bucket {
     double tokens = 0;
@@ -125,6 +133,11 @@ struct DtlsServer::Loop {
   coap_bin_const_t callback_bin{};
   absl::flat_hash_map<coap_session_t*, SessionInfo> sessions;
   size_t connected = 0;
+  uint64_t next_serial = 0;
+  // Sessions to end once libcoap returns from its callbacks: ending one
+  // inside a callback would change `sessions` under the caller's feet. The
+  // serial tells a freed session from a new one at the same address.
+  std::vector<std::pair<coap_session_t*, uint64_t>> to_evict;
   absl::flat_hash_map<std::string, Bucket> buckets;
 
   static Loop* From(coap_session_t* session) {
@@ -181,9 +194,24 @@ struct DtlsServer::Loop {
                        psk.status().message(), ")"));
       return nullptr;
     }
-    SessionInfo& info = sessions[session];
+    auto [slot, created] = sessions.try_emplace(session);
+    SessionInfo& info = slot->second;
+    if (created) {
+      // The nonce names this session's readings (message_ids.h): random, so
+      // that no other session, before or after a restart, shares an id.
+      absl::StatusOr<Bytes> nonce = RandomBytes(kSessionNonceBytes);
+      if (!nonce.ok()) {
+        sessions.erase(slot);
+        Log(absl::StrCat("refused handshake of ", identity->device_id,
+                         ": no session nonce: ", nonce.status().message()));
+        return nullptr;
+      }
+      info.nonce = std::move(*nonce);
+      info.serial = ++next_serial;
+    }
     info.device_id = identity->device_id;
     info.epoch = epoch;
+    EnforceIdentityCap(info.device_id, session);
     callback_key = std::move(*psk);
     ByteView key = callback_key.Reveal(SecretAccess::Grant());
     callback_bin.s = key.data();
@@ -265,14 +293,79 @@ struct DtlsServer::Loop {
     }
   }
 
+  // EnforceIdentityCap keeps at most max_sessions_per_identity established
+  // sessions per device, ending that device's oldest ones beyond it, so one
+  // node key cannot take every session slot. Only sessions whose handshake
+  // completed count and are evicted: completing it proves the key, while a
+  // device id is public, and counting handshakes in progress would let
+  // anyone push a node off the gateway by starting handshakes in its name.
+  // Sessions that finished their handshake but never sent a request are
+  // found here (libcoap raises no event for them) and count as well.
+  void EnforceIdentityCap(const std::string& device_id,
+                          coap_session_t* current) {
+    const size_t cap = server->options_.max_sessions_per_identity;
+    if (cap == 0) return;
+    std::vector<std::pair<uint64_t, coap_session_t*>> established;
+    for (auto& [other, info] : sessions) {
+      if (info.device_id != device_id || info.evicting) continue;
+      if (!info.connected && other != current && HandshakeFinished(other)) {
+        MarkConnected(other, info);
+      }
+      if (info.connected) established.emplace_back(info.serial, other);
+    }
+    if (established.size() <= cap) return;
+    std::sort(established.begin(), established.end());
+    size_t excess = established.size() - cap;
+    for (const auto& [serial, other] : established) {
+      if (excess == 0) break;
+      if (other == current) continue;  // the session that just proved its key
+      sessions[other].evicting = true;
+      to_evict.emplace_back(other, serial);
+      --excess;
+    }
+  }
+
+  // EndEvicted ends the sessions EnforceIdentityCap chose; runs between two
+  // coap_io_process calls, outside every libcoap callback.
+  void EndEvicted() {
+    std::vector<std::pair<coap_session_t*, uint64_t>> victims;
+    victims.swap(to_evict);
+    for (const auto& [session, serial] : victims) {
+      auto it = sessions.find(session);
+      if (it == sessions.end() || it->second.serial != serial) continue;
+      std::string id = it->second.device_id;
+      Log(absl::StrCat("ended the oldest session of ", id, ": more than ",
+                       server->options_.max_sessions_per_identity,
+                       " sessions for one identity"));
+      Count([](DtlsServerCounters& c) { ++c.sessions_evicted; });
+      // Sends close_notify and frees the DTLS state; libcoap raises
+      // COAP_EVENT_DTLS_CLOSED (OnEvent forgets the session) and frees the
+      // session itself on its next pass.
+      coap_session_disconnected(session, COAP_NACK_NOT_DELIVERABLE);
+      // In case libcoap raised no event for it (e.g. no DTLS state left).
+      it = sessions.find(session);
+      if (it != sessions.end() && it->second.serial == serial) {
+        if (it->second.connected) --connected;
+        sessions.erase(it);
+      }
+    }
+  }
+
   // Authorized returns the session's identity, or sets an error response.
-  const SessionInfo* Authorized(coap_session_t* session, coap_pdu_t* response) {
+  SessionInfo* Authorized(coap_session_t* session, coap_pdu_t* response) {
     auto it = sessions.find(session);
     if (it == sessions.end()) {
       coap_pdu_set_code(response, Code(401));
       return nullptr;
     }
-    if (!it->second.connected) MarkConnected(session, it->second);
+    if (it->second.evicting) {
+      coap_pdu_set_code(response, Code(401));
+      return nullptr;
+    }
+    if (!it->second.connected) {
+      MarkConnected(session, it->second);
+      EnforceIdentityCap(it->second.device_id, session);
+    }
     if (it->second.wrong_suite) {
       coap_pdu_set_code(response, Code(403));
       return nullptr;
@@ -305,10 +398,44 @@ struct DtlsServer::Loop {
     return true;
   }
 
+  // MessageId names a reading (message_ids.h): by the node's reading id
+  // when the request carries one, else by this session's nonce and the
+  // request's number in it (a retransmission keeps its number).
+  absl::StatusOr<std::string> MessageId(SessionInfo& info,
+                                        const coap_pdu_t* request) {
+    coap_opt_iterator_t options;
+    coap_opt_filter_t filter;
+    coap_option_filter_clear(&filter);
+    coap_option_filter_set(&filter, kReadingIdOption);
+    coap_option_iterator_init(request, &options, &filter);
+    const coap_opt_t* reading_id = nullptr;
+    while (const coap_opt_t* option = coap_option_next(&options)) {
+      if (reading_id != nullptr) {
+        return absl::InvalidArgumentError("more than one reading-id option");
+      }
+      reading_id = option;
+    }
+    if (reading_id != nullptr) {
+      const size_t length = coap_opt_length(reading_id);
+      if (length == 0 || length > kMaxReadingIdBytes) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("reading-id option of ", length, " bytes (1 to ",
+                         kMaxReadingIdBytes, ")"));
+      }
+      return ReadingMessageId(info.device_id,
+                              ByteView(coap_opt_value(reading_id), length));
+    }
+    coap_bin_const_t token = coap_pdu_get_token(request);
+    const uint64_t number =
+        info.requests.Number(static_cast<uint16_t>(coap_pdu_get_mid(request)),
+                             ByteView(token.s, token.length), absl::Now());
+    return SessionMessageId(info.device_id, info.nonce, number);
+  }
+
   // -- POST /t --------------------------------------------------------------
   void OnTelemetry(coap_session_t* session, const coap_pdu_t* request,
                    coap_pdu_t* response) {
-    const SessionInfo* info = Authorized(session, response);
+    SessionInfo* info = Authorized(session, response);
     if (info == nullptr) return;
     if (!TakeToken(info->device_id)) {
       Count([](DtlsServerCounters& c) { ++c.rate_limited; });
@@ -338,13 +465,18 @@ struct DtlsServer::Loop {
                     reinterpret_cast<const uint8_t*>(why.data()));
       return;
     }
-    coap_bin_const_t token = coap_pdu_get_token(request);
+    absl::StatusOr<std::string> message_id = MessageId(*info, request);
+    if (!message_id.ok()) {
+      Count([](DtlsServerCounters& c) { ++c.malformed; });
+      coap_pdu_set_code(response, Code(402));
+      std::string why(message_id.status().message());
+      coap_add_data(response, why.size(),
+                    reinterpret_cast<const uint8_t*>(why.data()));
+      return;
+    }
     VerifiedMessage message;
     message.device_id = info->device_id;
-    // The token is chosen by the node per message and kept across
-    // retransmissions and re-handshakes, so the id is stable across retries.
-    message.message_id = absl::StrCat(info->device_id, "-",
-                                      HexEncode(ByteView(token.s, token.length)));
+    message.message_id = *std::move(message_id);
     message.transport = std::string(kName);
     message.received_at = absl::Now();
     message.payload.assign(payload.begin(), payload.end());
@@ -516,6 +648,7 @@ void DtlsServer::Run(MessageSink sink, absl::Notification* bound,
 
   while (!stop_.load()) {
     if (coap_io_process(context, 100) < 0) break;
+    if (!loop.to_evict.empty()) loop.EndEvicted();
   }
   coap_free_context(context);
 }

@@ -14,8 +14,11 @@
 //   wrapped under a key derived from its current PSK (deployment_keys.h),
 //   while a rollover is in progress.
 // - Denial-of-service limits: concurrent handshakes, established sessions,
-//   idle timeout, per-identity request rate, payload size; all in
-//   DtlsServerOptions.
+//   sessions per identity (the oldest are ended), idle timeout,
+//   per-identity request rate, payload size; all in DtlsServerOptions.
+// - Message ids: the node's reading id when it sends one, else a random
+//   per-session nonce and the request's number (message_ids.h), so two
+//   sessions never share an id and a retransmission keeps its own.
 //
 // libcoap 4.3.1 is not thread-safe: the coap_context_t lives entirely on
 // the server's own thread. Start/Stop/ReplaceSecurity/counters may be
@@ -45,6 +48,10 @@ struct DtlsServerOptions {
   uint16_t port = 5684;
   size_t max_handshakes = 100;        // concurrent sessions in handshake
   size_t max_sessions = 1000;         // established DTLS sessions
+  // Established sessions per PSK identity (device); a new session beyond
+  // it ends that device's oldest ones, so one node key cannot take every
+  // slot. 0: no per-identity limit.
+  size_t max_sessions_per_identity = 4;
   unsigned idle_timeout_seconds = 300;
   double requests_per_second = 10;    // per identity, token bucket rate
   double request_burst = 20;          // per identity, token bucket size
@@ -62,6 +69,7 @@ struct DtlsServerCounters {
   uint64_t handshakes_failed = 0;     // PSK mismatch, timeouts, alerts
   uint64_t unknown_identities = 0;    // not a device id / retired epoch
   uint64_t sessions_refused = 0;      // session limit reached
+  uint64_t sessions_evicted = 0;      // per-identity limit: oldest ended
   uint64_t wrong_suite = 0;           // negotiated suite was not CCM_8
   uint64_t messages_accepted = 0;
   uint64_t malformed = 0;

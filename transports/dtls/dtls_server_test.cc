@@ -2,12 +2,17 @@
 // the client: every test runs real handshakes on a loopback UDP port.
 #include "transports/dtls/dtls_server.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "core/deployment/telemetry_cbor.h"
 #include "core/policy/concepts.h"
@@ -31,9 +36,15 @@ struct RecordingSink {
   absl::Mutex mutex;
   std::vector<VerifiedMessage> messages;
   std::atomic<bool> fail{false};
+  // The next call takes this long, as a slow disk would: the node's ACK
+  // timer runs out and it retransmits.
+  std::atomic<int> delay_next_ms{0};
 
   MessageSink AsSink() {
     return [this](VerifiedMessage m) -> absl::Status {
+      if (int delay = delay_next_ms.exchange(0); delay > 0) {
+        absl::SleepFor(absl::Milliseconds(delay));
+      }
       if (fail) return absl::UnavailableError("spool full");
       absl::MutexLock lock(&mutex);
       messages.push_back(std::move(m));
@@ -43,6 +54,20 @@ struct RecordingSink {
   size_t size() {
     absl::MutexLock lock(&mutex);
     return messages.size();
+  }
+  std::vector<std::string> ids() {
+    absl::MutexLock lock(&mutex);
+    std::vector<std::string> out;
+    for (const VerifiedMessage& m : messages) out.push_back(m.message_id);
+    return out;
+  }
+  // WaitForAtLeast waits (bounded) until `n` messages arrived.
+  size_t WaitForAtLeast(size_t n, absl::Duration limit = absl::Seconds(15)) {
+    absl::Time deadline = absl::Now() + limit;
+    while (size() < n && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return size();
   }
 };
 
@@ -62,6 +87,15 @@ class DtlsServerTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<DtlsNode>> node = DtlsNode::Open(options);
     EXPECT_TRUE(node.ok()) << node.status();
     return node.ok() ? std::move(*node) : nullptr;
+  }
+
+  // Evicted waits (bounded) until the server has ended `n` sessions: it
+  // ends them right after the pass that answered the request.
+  uint64_t Evicted(uint64_t n) {
+    for (int i = 0; i < 100 && server_->Counters().sessions_evicted < n; ++i) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return server_->Counters().sessions_evicted;
   }
 
   uint16_t port_ = FreeUdpPort();
@@ -295,6 +329,199 @@ TEST_F(DtlsServerTest, TwentyNodesRotateTheirKeysOverTheAir) {
   }
   EXPECT_EQ(server_->Counters().unknown_identities, refused_before + 3);
   EXPECT_EQ(sink_.size(), static_cast<size_t>(3 * kNodes));
+}
+
+// -- message ids ------------------------------------------------------------
+
+// RunCoapClient runs Debian's coap-client-openssl (an independent CoAP and
+// DTLS stack) once: a CON POST /t of one reading, identity and raw PSK
+// bytes as arguments (execv passes any byte but NUL), `extra` arguments
+// before the URL. Returns its exit status; its output goes to `out`.
+int RunCoapClient(uint16_t port, const std::string& identity,
+                  const std::string& psk, const std::string& payload_file,
+                  std::vector<std::string> extra = {},
+                  const std::string& out = "/dev/null") {
+  std::vector<std::string> args = {
+      "coap-client-openssl", "-m", "post",   "-t", "60", "-B", "10", "-f",
+      payload_file,          "-u", identity, "-k", psk};
+  args.insert(args.end(), extra.begin(), extra.end());
+  args.push_back(absl::StrCat("coaps://127.0.0.1:", port, "/t"));
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv("/usr/bin/coap-client-openssl", argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+class CoapClientTest : public DtlsServerTest {
+ protected:
+  void SetUp() override {
+    if (access("/usr/bin/coap-client-openssl", X_OK) != 0) {
+      GTEST_SKIP() << "Debian's libcoap3-bin is not installed";
+    }
+    // A PSK with no NUL byte can be passed on a command line.
+    for (int n = 300; psk_.empty(); ++n) {
+      SecretBytes key =
+          *DeriveDevicePsk(security_.master_secret, DeviceId(n), 1);
+      ByteView raw = key.Reveal(SecretAccess::Grant());
+      if (std::find(raw.begin(), raw.end(), 0) != raw.end()) continue;
+      id_ = DeviceId(n);
+      psk_.assign(raw.begin(), raw.end());
+    }
+    payload_ = absl::StrCat(testing::TempDir(), "/reading.cbor");
+    Bytes cbor = EncodeTelemetry(false, {{"t", 21500}});
+    ASSERT_TRUE(WriteFileAtomically(payload_,
+                                    std::string(cbor.begin(), cbor.end()), 0600)
+                    .ok());
+  }
+  int Post(std::vector<std::string> extra = {},
+           const std::string& out = "/dev/null") {
+    return RunCoapClient(port_, id_, psk_, payload_, std::move(extra), out);
+  }
+
+  std::string id_, psk_, payload_;
+};
+
+// coap-client starts every run at token 01 (and a random message id):
+// two runs are two readings and must reach the sink under two ids. With
+// `<device>-<token>` the second was a "duplicate": acknowledged 2.04 and
+// dropped by the spool and the verifier.
+TEST_F(CoapClientTest, TwoRunsAreTwoReadings) {
+  StartServer();
+  ASSERT_EQ(Post(), 0);
+  ASSERT_EQ(Post(), 0);
+  ASSERT_EQ(sink_.WaitForAtLeast(2), 2u);
+  std::vector<std::string> ids = sink_.ids();
+  EXPECT_NE(ids[0], ids[1]);
+  for (const std::string& m : ids) {
+    EXPECT_TRUE(absl::StartsWith(m, absl::StrCat(id_, "-s"))) << m;
+  }
+  EXPECT_EQ(server_->Counters().messages_accepted, 2u);
+}
+
+// A third-party client that sends a reading id (option 65000) gets one id
+// for the same reading in two sessions; a malformed one is refused (4.02)
+// and nothing is queued.
+TEST_F(CoapClientTest, ReadingIdOptionNamesTheReading) {
+  StartServer();
+  ASSERT_EQ(Post({"-O", "65000,0x0a0b0c"}), 0);
+  ASSERT_EQ(Post({"-O", "65000,0x0a0b0c"}), 0);
+  ASSERT_EQ(sink_.WaitForAtLeast(2), 2u);
+  EXPECT_EQ(sink_.ids()[0], absl::StrCat(id_, "-r0a0b0c"));
+  EXPECT_EQ(sink_.ids()[1], sink_.ids()[0]);
+  std::string out = absl::StrCat(testing::TempDir(), "/client.out");
+  Post({"-O", absl::StrCat("65000,0x", std::string(2 * 17, 'a'))}, out);
+  absl::StatusOr<std::string> answer = ReadFileBounded(out, 4096);
+  ASSERT_TRUE(answer.ok());
+  EXPECT_NE(answer->find("4.02"), std::string::npos) << *answer;
+  EXPECT_EQ(sink_.size(), 2u);
+}
+
+// A CON whose piggy-backed 2.04 comes late is retransmitted with the same
+// message id and token, and libcoap hands each copy to the handler: the
+// copies must carry one message id, so the spool stores the reading once.
+TEST_F(DtlsServerTest, RetransmissionKeepsItsMessageId) {
+  StartServer();
+  auto node = Node(WriteNodeKey(security_, DeviceId(20), 1, "n20.key"));
+  sink_.delay_next_ms = 2500;  // the node's ACK timeout is 1 s
+  absl::StatusOr<CoapResponse> r =
+      node->Exchange(2 /*POST*/, "t", EncodeTelemetry(false, {{"t", 1}}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->code, 204);
+  ASSERT_GE(sink_.WaitForAtLeast(2, absl::Seconds(5)), 2u);
+  std::vector<std::string> ids = sink_.ids();
+  for (const std::string& m : ids) EXPECT_EQ(m, ids[0]);
+  // The next request in the session is a new reading.
+  ASSERT_TRUE(node->Exchange(2, "t", EncodeTelemetry(false, {{"t", 2}})).ok());
+  EXPECT_NE(sink_.ids().back(), ids[0]);
+  EXPECT_TRUE(absl::EndsWith(sink_.ids().back(), "-2")) << sink_.ids().back();
+}
+
+// cxsec-node's reading id: a retry in a new DTLS session (the first timed
+// out while the spool was slow) is the same reading, so exactly-once holds
+// across reconnects, which a per-session id alone could not give.
+TEST_F(DtlsServerTest, NodeRetryInANewSessionKeepsItsReadingId) {
+  StartServer();
+  DtlsNodeOptions impatient;
+  impatient.request_timeout = absl::Milliseconds(1500);
+  impatient.max_attempts = 4;
+  auto node =
+      Node(WriteNodeKey(security_, DeviceId(21), 1, "n21.key"), impatient);
+  sink_.delay_next_ms = 3000;
+  ASSERT_TRUE(node->PostReading(false, 7).ok());
+  EXPECT_GE(node->handshakes(), 1);
+  ASSERT_GE(sink_.WaitForAtLeast(2, absl::Seconds(5)), 2u);
+  std::vector<std::string> ids = sink_.ids();
+  EXPECT_TRUE(absl::StartsWith(ids[0], absl::StrCat(DeviceId(21), "-r")))
+      << ids[0];
+  for (const std::string& m : ids) EXPECT_EQ(m, ids[0]);
+  EXPECT_GE(server_->Counters().handshakes_ok, 2u);
+}
+
+// -- sessions per identity
+// -----------------------------------------------------
+
+TEST_F(DtlsServerTest, OneIdentityCannotTakeEverySessionSlot) {
+  DtlsServerOptions options;
+  options.max_sessions = 5;
+  options.max_sessions_per_identity = 2;
+  StartServer(options);
+  std::string key = WriteNodeKey(security_, DeviceId(30), 1, "n30.key");
+  auto a = Node(key);
+  auto b = Node(key);
+  auto c = Node(key);
+  ASSERT_TRUE(a->PostReading(false, 1).ok());
+  ASSERT_TRUE(b->PostReading(false, 1).ok());
+  EXPECT_EQ(server_->Counters().sessions_evicted, 0u);
+  // A third session of the same key ends the oldest (a's).
+  ASSERT_TRUE(c->PostReading(false, 1).ok());
+  EXPECT_EQ(Evicted(1), 1u);
+  // Another device still finds free slots, and is not touched.
+  auto other = Node(WriteNodeKey(security_, DeviceId(31), 1, "n31.key"));
+  ASSERT_TRUE(other->PostReading(false, 1).ok());
+  auto other2 = Node(WriteNodeKey(security_, DeviceId(32), 1, "n32.key"));
+  ASSERT_TRUE(other2->PostReading(false, 1).ok());
+  EXPECT_EQ(server_->Counters().sessions_refused, 0u);
+  // b and c kept their sessions; a must handshake again (evicting b).
+  ASSERT_TRUE(b->PostReading(false, 2).ok());
+  ASSERT_TRUE(c->PostReading(false, 2).ok());
+  EXPECT_EQ(b->handshakes(), 1);
+  EXPECT_EQ(c->handshakes(), 1);
+  ASSERT_TRUE(a->PostReading(false, 2).ok());
+  EXPECT_EQ(a->handshakes(), 2);
+  EXPECT_EQ(Evicted(2), 2u);
+  ASSERT_TRUE(other->PostReading(false, 2).ok());
+  EXPECT_EQ(other->handshakes(), 1);
+}
+
+// The identity is public (a device id), the key is not: handshakes under a
+// node's identity with a wrong key never end the node's session.
+TEST_F(DtlsServerTest, FailedHandshakesUnderAnIdentityEvictNothing) {
+  DtlsServerOptions options;
+  options.max_sessions_per_identity = 1;
+  StartServer(options);
+  std::string id = DeviceId(33);
+  auto node = Node(WriteNodeKey(security_, id, 1, "n33.key"));
+  ASSERT_TRUE(node->PostReading(false, 1).ok());
+  SecurityConfig other = TestSecurity();
+  DtlsNodeOptions once;
+  once.max_attempts = 1;
+  for (int i = 0; i < 2; ++i) {
+    auto forger = Node(WriteNodeKey(other, id, 1, "forged33.key"), once);
+    EXPECT_FALSE(forger->PostReading(false, 9).ok());
+  }
+  ASSERT_TRUE(node->PostReading(false, 2).ok());
+  EXPECT_EQ(node->handshakes(), 1);
+  EXPECT_EQ(server_->Counters().sessions_evicted, 0u);
 }
 
 TEST(DtlsNodeTest, RefusesAKeyFileReadableByOthers) {

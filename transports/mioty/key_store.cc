@@ -1,9 +1,11 @@
 #include "transports/mioty/key_store.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -19,8 +21,10 @@ constexpr char kJsonDevicesKey[] = "mioty_devices";
 
 absl::StatusOr<MiotyDeviceRecord> MakeRecord(absl::string_view eui_text,
                                              absl::string_view short_text,
-                                             absl::string_view key_text) {
+                                             absl::string_view key_text,
+                                             uint32_t min_counter) {
   MiotyDeviceRecord record;
+  record.min_counter = min_counter;
   CXSEC_ASSIGN_OR_RETURN(record.eui, EuiFromHex(eui_text));
   if (short_text.empty()) {
     record.short_address = ShortAddressOf(record.eui);
@@ -91,7 +95,7 @@ absl::StatusOr<std::vector<MiotyDeviceRecord>> ParseJson(
     };
     for (auto it = entry.begin(); it != entry.end(); ++it) {
       if (it.key() != "eui" && it.key() != "short_address" &&
-          it.key() != "network_key") {
+          it.key() != "network_key" && it.key() != "min_counter") {
         return absl::InvalidArgumentError(
             absl::StrCat(where, ": unknown field '", it.key(), "'"));
       }
@@ -99,9 +103,18 @@ absl::StatusOr<std::vector<MiotyDeviceRecord>> ParseJson(
     CXSEC_ASSIGN_OR_RETURN(std::string eui, text_field("eui", true));
     CXSEC_ASSIGN_OR_RETURN(std::string short_address,
                            text_field("short_address", false));
+    uint32_t min_counter = 0;
+    if (auto it = entry.find("min_counter"); it != entry.end()) {
+      if (!it->is_number_unsigned() ||
+          it->get<uint64_t>() > std::numeric_limits<uint32_t>::max()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": 'min_counter' must be an integer from 0 to 4294967295"));
+      }
+      min_counter = static_cast<uint32_t>(it->get<uint64_t>());
+    }
     CXSEC_ASSIGN_OR_RETURN(std::string key, text_field("network_key", true));
     absl::StatusOr<MiotyDeviceRecord> record =
-        MakeRecord(eui, short_address, key);
+        MakeRecord(eui, short_address, key, min_counter);
     SecureZero(key.data(), key.size());
     if (!record.ok()) return At(where, record.status());
     records.push_back(std::move(record).value());
@@ -122,10 +135,12 @@ absl::StatusOr<std::vector<MiotyDeviceRecord>> ParseCsv(
     if (line.empty()) continue;
     std::vector<absl::string_view> fields = absl::StrSplit(line, ',');
     for (absl::string_view& f : fields) f = absl::StripAsciiWhitespace(f);
-    if (fields.size() != 3) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": expected 3 fields (eui,short_address,network_key), got ",
-          fields.size()));
+    if (fields.size() != 3 && fields.size() != 4) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where,
+                       ": expected 3 or 4 fields "
+                       "(eui,short_address,network_key[,min_counter]), got ",
+                       fields.size()));
     }
     if (records.empty() && absl::AsciiStrToLower(fields[0]) == "eui") {
       continue;  // header line
@@ -134,8 +149,14 @@ absl::StatusOr<std::vector<MiotyDeviceRecord>> ParseCsv(
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": more than ", max_records, " devices"));
     }
+    uint32_t min_counter = 0;
+    if (fields.size() == 4 && !fields[3].empty()) {
+      absl::StatusOr<uint32_t> parsed = MinCounterFromText(fields[3]);
+      if (!parsed.ok()) return At(where, parsed.status());
+      min_counter = *parsed;
+    }
     absl::StatusOr<MiotyDeviceRecord> record =
-        MakeRecord(fields[0], fields[1], fields[2]);
+        MakeRecord(fields[0], fields[1], fields[2], min_counter);
     if (!record.ok()) return At(where, record.status());
     records.push_back(std::move(record).value());
   }
@@ -143,6 +164,18 @@ absl::StatusOr<std::vector<MiotyDeviceRecord>> ParseCsv(
 }
 
 }  // namespace
+
+absl::StatusOr<uint32_t> MinCounterFromText(absl::string_view text) {
+  uint32_t value = 0;
+  if (text.empty() || text.size() > 10 ||
+      !std::all_of(text.begin(), text.end(),
+                   [](char c) { return c >= '0' && c <= '9'; }) ||
+      !absl::SimpleAtoi(text, &value)) {
+    return absl::InvalidArgumentError(
+        "min_counter must be decimal digits, 0 to 4294967295");
+  }
+  return value;
+}
 
 std::string EuiToHex(const Eui64& eui) {
   return HexEncode(ByteView(eui.data(), eui.size()));
@@ -195,6 +228,9 @@ absl::Status MiotyKeyStore::Save(const std::string& path) const {
         {"network_key",
          HexEncode(device->raw_key.Reveal(SecretAccess::Grant()))},
     });
+    // Written only when set, so stores without floors keep their format.
+    if (device->min_counter > 0)
+      list.back()["min_counter"] = device->min_counter;
   }
   nlohmann::json doc = {{kJsonDevicesKey, std::move(list)}};
   std::string text = doc.dump(2) + "\n";
@@ -229,7 +265,7 @@ absl::Status MiotyKeyStore::Add(MiotyDeviceRecord record,
       MiotyNetworkKey::FromBytes(record.network_key.Reveal(SecretAccess::Grant())));
   auto device = std::make_unique<MiotyDevice>(MiotyDevice{
       record.eui, record.short_address, std::move(record.network_key),
-      std::move(key)});
+      std::move(key), record.min_counter});
   sharing.push_back(device.get());
   by_eui_[eui_key] = device.get();
   if (collision != nullptr && sharing.size() > 1) {
@@ -259,6 +295,17 @@ absl::Status MiotyKeyStore::Remove(const Eui64& eui) {
   return absl::OkStatus();
 }
 
+absl::Status MiotyKeyStore::SetMinCounter(const Eui64& eui,
+                                          uint32_t min_counter) {
+  auto it = by_eui_.find(EuiKey(eui));
+  if (it == by_eui_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "mioty key store: EUI-64 ", EuiToHex(eui), " is not registered"));
+  }
+  it->second->min_counter = min_counter;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<MiotyDeviceRecord>> MiotyKeyStore::ParseRecords(
     absl::string_view text, absl::string_view source, size_t max_records) {
   absl::string_view body = absl::StripLeadingAsciiWhitespace(text);
@@ -276,8 +323,9 @@ absl::StatusOr<ImportReport> MiotyKeyStore::Import(absl::string_view text,
   // nothing (duplicates within the file included).
   MiotyKeyStore trial(limits_);
   for (const auto& device : devices_) {
-    CXSEC_RETURN_IF_ERROR(trial.Add(MiotyDeviceRecord{
-        device->eui, device->short_address, device->raw_key.Clone()}));
+    CXSEC_RETURN_IF_ERROR(trial.Add(
+        MiotyDeviceRecord{device->eui, device->short_address,
+                          device->raw_key.Clone(), device->min_counter}));
   }
   ImportReport report;
   absl::flat_hash_map<uint16_t, std::string> collisions;

@@ -4,10 +4,18 @@
 // The file is JSON, mode 0600 (refused when broader, since it holds every
 // device's network key), replaced atomically:
 //   {"mioty_devices": [{"eui": "70b3d56770001234", "short_address": "1234",
-//                       "network_key": "2b7e151628aed2a6abf7158809cf4f3c"}]}
+//                       "network_key": "2b7e151628aed2a6abf7158809cf4f3c",
+//                       "min_counter": 305419896}]}
 // Import reads the same JSON (or a bare array of such objects) or CSV
-//   eui,short_address,network_key      (header optional; '#' comments;
-//                                        empty short address = EUI's last 2 bytes)
+//   eui,short_address,network_key[,min_counter]
+//                                       (header optional; '#' comments;
+//                                        empty short address = EUI's last
+//                                        2 bytes; empty min_counter = 0)
+//
+// `min_counter` (optional, default 0) is the lowest frame counter the
+// gateway accepts from the device (replay_guard.h): a gateway that has no
+// replay state for it (new, roaming, state wiped) would otherwise take any
+// counter, including one of a recorded old frame.
 //
 // Several devices may share a short address (it is only 16 bits): a short-
 // addressed frame is then tried against each of their keys. Import reports
@@ -42,6 +50,7 @@ struct MiotyDevice {
   uint16_t short_address = 0;
   SecretBytes raw_key;  // kept to write the file back
   MiotyNetworkKey key;
+  uint32_t min_counter = 0;  // lowest counter accepted (replay floor)
 };
 
 // MiotyDeviceRecord: a device before registration (parsed or from the CLI).
@@ -49,7 +58,13 @@ struct MiotyDeviceRecord {
   Eui64 eui{};
   uint16_t short_address = 0;
   SecretBytes network_key;
+  uint32_t min_counter = 0;
 };
+
+// MinCounterFromText parses a minimum counter: decimal digits only, at most
+// 2^32 - 1 (no sign, space or base prefix: the value is a security floor).
+[[nodiscard]] absl::StatusOr<uint32_t> MinCounterFromText(
+    absl::string_view text);
 
 struct MiotyKeyStoreLimits {
   size_t max_devices = 100000;
@@ -93,6 +108,11 @@ class MiotyKeyStore {
                                  std::string* collision = nullptr);
   // Remove unregisters a device; NotFound if it is not registered.
   [[nodiscard]] absl::Status Remove(const Eui64& eui);
+  // SetMinCounter changes a registered device's minimum counter (lowering
+  // it is allowed: a floor set too high locks the device out); NotFound if
+  // it is not registered.
+  [[nodiscard]] absl::Status SetMinCounter(const Eui64& eui,
+                                           uint32_t min_counter);
 
   // Import adds every record in `text` (JSON or CSV, see the file comment).
   // All or nothing: on any error the store is unchanged. `source` names the

@@ -40,7 +40,8 @@ struct MiotyTransport::Impl {
                       VerifiedFrame* frame, ReplayState* state) {
     CXSEC_ASSIGN_OR_RETURN(*state, guard->State(device.eui));
     std::optional<uint32_t> counter = ReconstructCounter(
-        state->highest, header.counter_low24);
+        ReplayGuard::ReferenceCounter(*state, device.min_counter),
+        header.counter_low24);
     if (!counter) {
       return absl::PermissionDeniedError(absl::StrCat(
           "mioty: device ", EuiToHex(device.eui),
@@ -92,8 +93,8 @@ struct MiotyTransport::Impl {
             " verifies the frame"));
       }
     }
-    CXSEC_ASSIGN_OR_RETURN(ReplayState next,
-                           guard->Admit(state, frame.counter));
+    CXSEC_ASSIGN_OR_RETURN(ReplayState next, guard->Admit(state, frame.counter,
+                                                          device->min_counter));
     CXSEC_RETURN_IF_ERROR(guard->Commit(device->eui, next));
     VerifiedMessage message;
     message.device_id = EuiToHex(device->eui);

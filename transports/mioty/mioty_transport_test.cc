@@ -230,6 +230,72 @@ TEST_F(MiotyTransportTest, FramesArriveOverUdp) {
 
 // Keys change without a restart: a device added to the file is accepted
 // after ReloadKeys, a removed one is not, and a bad file changes nothing.
+// A gateway with no replay state for a device (new, roaming, state wiped)
+// took any counter, so a recorded old frame was accepted once more. The
+// key store's minimum counter is the floor it falls back on; it also
+// rebuilds the upper counter bits of a device already above 2^24.
+TEST(MiotyTransportMinCounterTest, NoStateFallsBackOnTheKeyStoreMinimum) {
+  const uint32_t kMin = 305419896;  // 0x12345678: above 2^24
+  MiotyKeyStore store;
+  ASSERT_TRUE(store
+                  .Import(std::string(kEuiA) + ",1234," + kKeyA + "," +
+                              std::to_string(kMin) + "\n",
+                          "test")
+                  .ok());
+  const std::string dir = TempDir("min_counter");
+  MiotyTransport transport(MiotyTransportConfig{.state_dir = dir},
+                           std::move(store));
+  std::vector<VerifiedMessage> messages;
+  ASSERT_TRUE(transport
+                  .Start([&](VerifiedMessage m) {
+                    messages.push_back(std::move(m));
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  // Old frames, recorded before the device came here: refused.
+  for (uint32_t old_counter : {1u, 5000u, kMin - 1}) {
+    absl::Status status =
+        transport.HandleFrame(Frame(kEuiA, kKeyA, old_counter));
+    EXPECT_FALSE(status.ok()) << old_counter;
+  }
+  absl::Status below = transport.HandleFrame(Frame(kEuiA, kKeyA, kMin - 1));
+  EXPECT_EQ(below.code(), absl::StatusCode::kPermissionDenied) << below;
+  EXPECT_NE(below.message().find("minimum counter"), std::string::npos)
+      << below;
+  EXPECT_TRUE(messages.empty());
+  // The device's next frame is taken, its upper bits rebuilt from the floor.
+  ASSERT_TRUE(transport.HandleFrame(Frame(kEuiA, kKeyA, kMin + 3)).ok());
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].message_id,
+            std::string("mioty-") + kEuiA + "-" + std::to_string(kMin + 3));
+  EXPECT_FALSE(transport.HandleFrame(Frame(kEuiA, kKeyA, kMin + 3)).ok());
+  transport.Stop();
+}
+
+// A minimum raised in the key file applies after a reload, above a
+// stored state that it makes stale.
+TEST(MiotyTransportReloadTest, RaisedMinimumCounterAppliesAfterReload) {
+  const std::string dir = TempDir("reload_min");
+  ASSERT_EQ(std::system(("mkdir -p " + dir + "/state").c_str()), 0);
+  const std::string keys = dir + "/keys.json";
+  MiotyKeyStore store;
+  ASSERT_TRUE(
+      store.Import(std::string(kEuiA) + ",1234," + kKeyA + "\n", "test").ok());
+  ASSERT_TRUE(store.Save(keys).ok());
+  MiotyTransport transport(MiotyTransportConfig{.key_store_path = keys,
+                                                .state_dir = dir + "/state"});
+  ASSERT_TRUE(
+      transport.Start([](VerifiedMessage) { return absl::OkStatus(); }).ok());
+  ASSERT_TRUE(transport.HandleFrame(Frame(kEuiA, kKeyA, 10)).ok());
+  ASSERT_TRUE(store.SetMinCounter(*EuiFromHex(kEuiA), 100).ok());
+  ASSERT_TRUE(store.Save(keys).ok());
+  ASSERT_TRUE(transport.ReloadKeys().ok());
+  EXPECT_FALSE(transport.HandleFrame(Frame(kEuiA, kKeyA, 11)).ok());
+  EXPECT_TRUE(transport.HandleFrame(Frame(kEuiA, kKeyA, 100)).ok());
+  EXPECT_FALSE(transport.HandleFrame(Frame(kEuiA, kKeyA, 100)).ok());
+  transport.Stop();
+}
+
 TEST(MiotyTransportReloadTest, ReloadPutsTheFileInUseAndKeepsKeysOnError) {
   const std::string dir = TempDir("reload");
   ASSERT_EQ(std::system(("mkdir -p " + dir + "/state").c_str()), 0);

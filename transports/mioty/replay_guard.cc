@@ -102,9 +102,32 @@ absl::StatusOr<ReplayState> ReplayGuard::State(const Eui64& eui) {
   return state;
 }
 
+namespace {
+
+// StaleOrNone: the guard knows nothing that the minimum does not supersede.
+bool StaleOrNone(const ReplayState& state, uint32_t min_counter) {
+  return !state.highest ||
+         (min_counter > 0 && *state.highest < min_counter - 1);
+}
+
+}  // namespace
+
+std::optional<uint32_t> ReplayGuard::ReferenceCounter(const ReplayState& state,
+                                                      uint32_t min_counter) {
+  if (!StaleOrNone(state, min_counter)) return state.highest;
+  if (min_counter > 0) return min_counter - 1;
+  return std::nullopt;
+}
+
 absl::StatusOr<ReplayState> ReplayGuard::Admit(const ReplayState& state,
-                                               uint32_t counter) const {
-  if (!state.highest) return ReplayState{counter, 1};
+                                               uint32_t counter,
+                                               uint32_t min_counter) const {
+  if (counter < min_counter) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "mioty: counter ", counter, " is below the device's minimum counter ",
+        min_counter, " (key store)"));
+  }
+  if (StaleOrNone(state, min_counter)) return ReplayState{counter, 1};
   const uint32_t highest = *state.highest;
   if (counter > highest) {
     const uint32_t jump = counter - highest;

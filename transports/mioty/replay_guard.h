@@ -7,6 +7,13 @@
 // or (window > 0 only) less than `window` below it and not yet seen. With
 // the default window 0, anything at or below the highest is a replay.
 //
+// A device the guard has no state for (a new or roaming gateway, a wiped
+// state directory) used to be taken at whatever counter it sent, so every
+// frame it had ever sent could be replayed once to such a gateway. The key
+// store now gives each device a minimum counter (MiotyDevice::min_counter):
+// the guard refuses counters below it, whatever its state, and rebuilds the
+// first frame's upper counter bits from it.
+//
 // The state of each device lives in <dir>/<eui>.counter, replaced with
 // WriteFileAtomically (temp file, fsync, rename, directory fsync) before a
 // frame is handed on, so a frame that was ever delivered can never be
@@ -63,10 +70,21 @@ class ReplayGuard {
   // State returns a device's state, reading its file on first use.
   [[nodiscard]] absl::StatusOr<ReplayState> State(const Eui64& eui);
 
-  // Admit decides on `counter` given `state`: the next state, or an error
-  // naming why (replayed counter, jump too large). Pure; persists nothing.
-  [[nodiscard]] absl::StatusOr<ReplayState> Admit(const ReplayState& state,
-                                                  uint32_t counter) const;
+  // Admit decides on `counter` given `state` and the device's minimum
+  // counter from the key store: the next state, or an error naming why
+  // (below the minimum, replayed counter, jump too large). A state below the
+  // minimum is stale (the minimum was raised after it was written) and
+  // counts as no state: the first counter at or above the minimum is taken,
+  // as the first frame of a device is. Pure; persists nothing.
+  [[nodiscard]] absl::StatusOr<ReplayState> Admit(
+      const ReplayState& state, uint32_t counter,
+      uint32_t min_counter = 0) const;
+
+  // ReferenceCounter: the counter a frame's 24 low bits are rebuilt around
+  // (ReconstructCounter): the last accepted one, or, with no state or a
+  // stale one, the one just below the minimum; nullopt with neither.
+  static std::optional<uint32_t> ReferenceCounter(const ReplayState& state,
+                                                  uint32_t min_counter);
 
   // Commit persists `state` for `eui` (crash-safe) and then remembers it.
   // If persisting fails the remembered state is unchanged.

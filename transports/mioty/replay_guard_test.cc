@@ -33,6 +33,32 @@ TEST(ReplayGuardTest, DefaultWindowRejectsAtOrBelowLast) {
   EXPECT_EQ(next->highest, 101u);
 }
 
+TEST(ReplayGuardTest, MinimumCounterIsAFloorWithOrWithoutState) {
+  absl::StatusOr<ReplayGuard> guard = ReplayGuard::Open(TempDir("min"), {});
+  ASSERT_TRUE(guard.ok());
+  // No state: below the minimum is refused, at or above it is the first.
+  absl::Status below = guard->Admit(ReplayState{}, 99, 100).status();
+  EXPECT_EQ(below.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(below.message().find("minimum counter 100"), std::string::npos);
+  absl::StatusOr<ReplayState> first = guard->Admit(ReplayState{}, 100, 100);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->highest, 100u);
+  EXPECT_TRUE(guard->Admit(ReplayState{}, 5'000'000, 100).ok());
+  // A state under the minimum (the floor was raised later) is superseded.
+  ReplayState stale{50, 1};
+  EXPECT_FALSE(guard->Admit(stale, 60, 100).ok());
+  EXPECT_TRUE(guard->Admit(stale, 100, 100).ok());
+  // A state above it rules as before.
+  ReplayState current{200, 1};
+  EXPECT_FALSE(guard->Admit(current, 150, 100).ok());
+  EXPECT_TRUE(guard->Admit(current, 201, 100).ok());
+  // The counter rebuilt for a frame centres on the state or the floor.
+  EXPECT_EQ(ReplayGuard::ReferenceCounter(ReplayState{}, 0), std::nullopt);
+  EXPECT_EQ(ReplayGuard::ReferenceCounter(ReplayState{}, 100), 99u);
+  EXPECT_EQ(ReplayGuard::ReferenceCounter(stale, 100), 99u);
+  EXPECT_EQ(ReplayGuard::ReferenceCounter(current, 100), 200u);
+}
+
 TEST(ReplayGuardTest, JumpLimit) {
   ReplayPolicy policy;
   policy.max_jump = 1000;

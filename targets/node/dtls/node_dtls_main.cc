@@ -15,9 +15,10 @@
 //      retransmission timers on SysTick;
 //   4. posts kReadings readings as CoAP CON POST /t, Content-Format CBOR,
 //      payload {"v3": {"d": {"t": value}, "s": "p"}} (the bytes cxsec-node
-//      posts), each with a fresh random 8-byte token (the gateway's message
-//      id is device id + token), retransmitted with the same message id and
-//      token until acknowledged (RFC 7252: 2 s, doubling, 4 retransmits);
+//      posts), each with a fresh random 8-byte token, retransmitted with
+//      the same message id and token until acknowledged (RFC 7252: 2 s,
+//      doubling, 4 retransmits), which the gateway takes as one reading
+//      within the session (transports/dtls/message_ids.h);
 //   5. sends close_notify, reports its stack and heap peaks, exits 0.
 //
 // Progress and errors go to the semihosting console, each line starting
