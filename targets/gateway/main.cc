@@ -4,8 +4,8 @@
 // root may read (CA bundle, identity key or TPM connection, security.txt,
 // Mioty key store), drop to `run_as_user` (or stay root only with an
 // explicit `run_as_root = true`), then open the spool and start
-// the composition; it runs until SIGTERM or SIGINT. SIGHUP reloads the
-// Mioty key store (docs/GATEWAY.md).
+// the composition; it runs until SIGTERM or SIGINT. SIGHUP reloads
+// security.txt and the Mioty key store (docs/GATEWAY.md).
 //
 // GnuTLS reads GNUTLS_SYSTEM_PRIORITY_FILE when it is loaded, before main,
 // so with DTLS enabled the binary re-executes itself once with it set to
@@ -299,6 +299,17 @@ absl::StatusOr<ConfiguredIdentity> OpenIdentity(const KeyValueFile& config) {
   return ConfiguredIdentity(std::move(*key));
 }
 
+// AcceptedEpochs says which key epochs DTLS accepts, for the log.
+std::string AcceptedEpochs(const SecurityConfig& security) {
+  if (!security.next_epoch.has_value()) {
+    return absl::StrCat("DTLS accepts key epoch ", security.epoch,
+                        " only");
+  }
+  return absl::StrCat("DTLS accepts key epochs ", security.epoch, " and ",
+                      *security.next_epoch, " (rollover in progress: GET /k ",
+                      "serves epoch ", *security.next_epoch, ")");
+}
+
 // OpenTransports builds the enabled transports, reading their key files
 // (root-only) now; sockets are bound in Start.
 absl::StatusOr<GatewayTransports> OpenTransports(const KeyValueFile& config) {
@@ -308,6 +319,7 @@ absl::StatusOr<GatewayTransports> OpenTransports(const KeyValueFile& config) {
     CXSEC_ASSIGN_OR_RETURN(HostPort listen, ParseHostPort(config, "dtls_listen", false));
     CXSEC_ASSIGN_OR_RETURN(SecurityConfig security,
                            dtls::LoadSecurityFile(config.GetString("security_file")));
+    std::fprintf(stderr, "cxsec-gateway: %s\n", AcceptedEpochs(security).c_str());
     dtls::DtlsServerOptions options;
     options.listen_address = listen.host;
     options.port = listen.port;
@@ -406,6 +418,33 @@ void ReloadMiotyKeys(mioty::MiotyTransport* mioty) {
   }
 }
 
+// ReloadDtlsSecurity answers SIGHUP: security.txt is read again, as the
+// service account after the drop (so it must be that account's file, mode
+// 0600, or readable by it), and put in use at once: new handshakes use it,
+// and requests in sessions of a retired epoch are refused with 4.01. An
+// unreadable or invalid file leaves the keys in use, and the log says why.
+void ReloadDtlsSecurity(dtls::DtlsServer* dtls, const std::string& path) {
+  absl::StatusOr<SecurityConfig> security = dtls::LoadSecurityFile(path);
+  if (!security.ok()) {
+    std::string hint;
+    if (::geteuid() != 0) {
+      hint = absl::StrCat(
+          " (after the privilege drop the file is read as uid ", ::geteuid(),
+          ": make that account its owner, mode 0600, or restart the gateway)");
+    }
+    std::fprintf(stderr,
+                 "cxsec-gateway: security.txt reload failed, keeping the keys "
+                 "in use: %s%s\n",
+                 std::string(security.status().message()).c_str(),
+                 hint.c_str());
+    return;
+  }
+  std::string accepted = AcceptedEpochs(*security);
+  dtls->ReplaceSecurity(std::move(*security));
+  std::fprintf(stderr, "cxsec-gateway: reloaded %s: %s\n", path.c_str(),
+               accepted.c_str());
+}
+
 absl::Status Run(const KeyValueFile& config) {
   if (config.Find("dtls_listen") != nullptr &&
       std::getenv("GNUTLS_SYSTEM_PRIORITY_FILE") == nullptr) {
@@ -418,7 +457,8 @@ absl::Status Run(const KeyValueFile& config) {
   CXSEC_ASSIGN_OR_RETURN(GatewayTransports transports, OpenTransports(config));
   // Signals are taken by sigwait below; blocked before any thread starts,
   // so every thread inherits the mask.
-  // SIGHUP reloads the Mioty key store; SIGTERM and SIGINT stop.
+  // SIGHUP reloads security.txt and the Mioty key store; SIGTERM and
+  // SIGINT stop.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -460,9 +500,16 @@ absl::Status Run(const KeyValueFile& config) {
                   ? absl::StrCat("127.0.0.1:", mioty_slot.get()->port()).c_str()
                   : "off");
   std::fflush(stdout);
+  auto& dtls_slot = core.transport().Get<EnabledTransport<dtls::DtlsServer>>();
   int signal_number = 0;
   while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
-    ReloadMiotyKeys(mioty_slot.enabled() ? mioty_slot.get() : nullptr);
+    // SIGHUP reloads every key file of an enabled transport.
+    if (dtls_slot.enabled()) {
+      ReloadDtlsSecurity(dtls_slot.get(), config.GetString("security_file"));
+    }
+    if (mioty_slot.enabled() || !dtls_slot.enabled()) {
+      ReloadMiotyKeys(mioty_slot.enabled() ? mioty_slot.get() : nullptr);
+    }
   }
   std::fprintf(stderr, "cxsec-gateway: stopping (signal %d)\n", signal_number);
   core.Stop();
