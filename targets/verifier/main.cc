@@ -23,6 +23,26 @@
 namespace cxsec::verifier {
 namespace {
 
+// The dedup window's limits (docs/CONFIG.md). The index addresses entries
+// with 32-bit slots, so the count stays well below 2^32.
+constexpr long long kMaxDedupWindowMessages = 1'000'000'000;
+constexpr long long kMaxDedupWindowSeconds = 366LL * 24 * 3600;
+
+absl::StatusOr<DedupWindow> DedupWindowFromConfig(const KeyValueFile& config) {
+  DedupWindow window;
+  CXSEC_ASSIGN_OR_RETURN(
+      long long messages,
+      config.GetInt("dedup_window_messages",
+                    static_cast<long long>(DedupWindow::kDefaultMaxMessages), 1,
+                    kMaxDedupWindowMessages));
+  CXSEC_ASSIGN_OR_RETURN(
+      long long seconds,
+      config.GetInt("dedup_window_seconds", 0, 0, kMaxDedupWindowSeconds));
+  window.max_messages = static_cast<uint64_t>(messages);
+  window.max_age = absl::Seconds(seconds);
+  return window;
+}
+
 std::string Value(const KeyValueFile& config, absl::string_view key,
                   absl::string_view fallback) {
   const KeyValueFile::Entry* entry = config.Find(key);
@@ -33,12 +53,14 @@ absl::Status Validate(const KeyValueFile& config) {
   CXSEC_RETURN_IF_ERROR(CheckOneOf(config, "registry", {"sqlite", "etcd"}));
   if (Value(config, "registry", "sqlite") == "etcd" &&
       config.Find("etcd_endpoints") == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(config.source(), ": registry = etcd needs 'etcd_endpoints'"));
-  }
-  if ((config.Find("webhook_url") == nullptr) != (config.Find("webhook_secret_file") == nullptr)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        config.source(), ": 'webhook_url' and 'webhook_secret_file' go together"));
+        config.source(), ": registry = etcd needs 'etcd_endpoints'"));
+  }
+  if ((config.Find("webhook_url") == nullptr) !=
+      (config.Find("webhook_secret_file") == nullptr)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.source(),
+                     ": 'webhook_url' and 'webhook_secret_file' go together"));
   }
   if (const KeyValueFile::Entry* url = config.Find("webhook_url")) {
     CXSEC_ASSIGN_OR_RETURN(bool allow_plain_http,
@@ -57,9 +79,10 @@ absl::Status Validate(const KeyValueFile& config) {
         absl::StrCat(config.source(), ": '", kWebhookAllowPlainHttpKey,
                      "' and 'webhook_ca_file' need 'webhook_url'"));
   }
+  CXSEC_RETURN_IF_ERROR(DedupWindowFromConfig(config).status());
   if (config.Find("tls_cert") == nullptr || config.Find("tls_key") == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(config.source(), ": 'tls_cert' and 'tls_key' are required"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source(), ": 'tls_cert' and 'tls_key' are required"));
   }
   return absl::OkStatus();
 }
@@ -101,10 +124,12 @@ absl::Status Run(const KeyValueFile& config) {
   if (Value(config, "registry", "sqlite") == "etcd") {
     std::string endpoint = Value(config, "etcd_endpoints", "");
     endpoint = endpoint.substr(0, endpoint.find(','));
-    CXSEC_ASSIGN_OR_RETURN(store, EtcdKvStore::Connect(
-                                      endpoint, Value(config, "etcd_prefix", "cxsec/")));
+    CXSEC_ASSIGN_OR_RETURN(
+        store,
+        EtcdKvStore::Connect(endpoint, Value(config, "etcd_prefix", "cxsec/")));
   } else {
-    CXSEC_ASSIGN_OR_RETURN(store, SqliteKvStore::Open(data_dir + "/registry.db"));
+    CXSEC_ASSIGN_OR_RETURN(store,
+                           SqliteKvStore::Open(data_dir + "/registry.db"));
   }
   const Clock* clock = &SystemClock::Default();
   Registry registry(store.get(), clock);
@@ -112,8 +137,17 @@ absl::Status Run(const KeyValueFile& config) {
   CXSEC_RETURN_IF_ERROR(BootstrapAdmin(
       iam,
       Value(config, "bootstrap_key_file", data_dir + "/bootstrap-admin.key")));
-  CXSEC_ASSIGN_OR_RETURN(std::unique_ptr<TelemetryLog> log,
-                         TelemetryLog::Open(data_dir + "/telemetry.ndjson"));
+  // A file-size limit (RLIMIT_FSIZE) must fail a write with EFBIG, which
+  // the telemetry log answers with "retry" and recovers from, instead of
+  // killing the process with SIGXFSZ.
+  signal(SIGXFSZ, SIG_IGN);
+  TelemetryLogOptions log_options;
+  CXSEC_ASSIGN_OR_RETURN(log_options.dedup_window,
+                         DedupWindowFromConfig(config));
+  log_options.clock = clock;
+  CXSEC_ASSIGN_OR_RETURN(
+      std::unique_ptr<TelemetryLog> log,
+      TelemetryLog::Open(data_dir + "/telemetry.ndjson", log_options));
   std::unique_ptr<WebhookForwarder> webhook;
   if (config.Find("webhook_url") != nullptr) {
     WebhookOptions webhook_options;
@@ -131,16 +165,19 @@ absl::Status Run(const KeyValueFile& config) {
       }
       webhook_options.ca_bundle_pem = *std::move(ca_pem);
     }
-    CXSEC_ASSIGN_OR_RETURN(std::string secret,
-                           ReadPrivateFile(Value(config, "webhook_secret_file", ""), 4096));
-    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) {
+    CXSEC_ASSIGN_OR_RETURN(
+        std::string secret,
+        ReadPrivateFile(Value(config, "webhook_secret_file", ""), 4096));
+    while (!secret.empty() &&
+           (secret.back() == '\n' || secret.back() == '\r')) {
       secret.pop_back();
     }
     webhook_options.secret = SecretBytes::CopyFrom(AsBytes(secret));
     SecureZero(secret.data(), secret.size());
     webhook_options.cursor_path = data_dir + "/webhook.cursor";
-    CXSEC_ASSIGN_OR_RETURN(webhook,
-                           WebhookForwarder::Start(log.get(), std::move(webhook_options), clock));
+    CXSEC_ASSIGN_OR_RETURN(
+        webhook,
+        WebhookForwarder::Start(log.get(), std::move(webhook_options), clock));
   }
   RegistryGatewayTokenVerifier tokens(&registry, clock);
   VerifierService service(&registry, &iam, &tokens, log.get(), clock);
@@ -153,9 +190,10 @@ absl::Status Run(const KeyValueFile& config) {
   std::string listen = Value(config, "listen", "127.0.0.1:8443");
   size_t colon = listen.rfind(':');
   uint32_t port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
-      port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("listen '", listen, "' must be HOST:PORT"));
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen '", listen, "' must be HOST:PORT"));
   }
   options.listen_host = listen.substr(0, colon);
   options.listen_port = static_cast<uint16_t>(port);
@@ -163,8 +201,8 @@ absl::Status Run(const KeyValueFile& config) {
   options.private_key_file = Value(config, "tls_key", "");
   options.client_ca_file = Value(config, "tls_client_ca", "");
   uint32_t threads = 8;
-  if (!absl::SimpleAtoi(Value(config, "threads", "2"), &threads) || threads == 0 ||
-      threads > 256) {
+  if (!absl::SimpleAtoi(Value(config, "threads", "2"), &threads) ||
+      threads == 0 || threads > 256) {
     return absl::InvalidArgumentError("'threads' must be 1-256");
   }
   options.threads = static_cast<int>(threads);
@@ -177,12 +215,13 @@ absl::Status Run(const KeyValueFile& config) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   CXSEC_ASSIGN_OR_RETURN(
       std::unique_ptr<HttpsServer> server,
-      HttpsServer::Create(options, [&service](const HttpRequest& r, HttpResponder respond) {
-        service.Handle(r, std::move(respond));
-      }));
+      HttpsServer::Create(
+          options, [&service](const HttpRequest& r, HttpResponder respond) {
+            service.Handle(r, std::move(respond));
+          }));
   server->Start();
-  std::fprintf(stderr, "cxsec-verifier: listening on %s:%u\n", options.listen_host.c_str(),
-               server->port());
+  std::fprintf(stderr, "cxsec-verifier: listening on %s:%u\n",
+               options.listen_host.c_str(), server->port());
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   std::fprintf(stderr, "cxsec-verifier: signal %d, draining\n", signal_number);
@@ -216,6 +255,12 @@ int main(int argc, char** argv) {
                "etcd URLs, comma-separated (first is used)"},
               {"etcd_prefix", false, "etcd key prefix, default cxsec/"},
               {"threads", false, "HTTPS server threads, default 2"},
+              {"dedup_window_messages", false,
+               "records the dedup index remembers, 1-1000000000, default "
+               "4000000 (about 40 bytes of RAM each)"},
+              {"dedup_window_seconds", false,
+               "also forget records received longer ago than this, "
+               "0-31622400; 0 (default): no age limit"},
               {"webhook_url", false,
                "https://host[:port]/path receiving signed NDJSON "
                "(http:// only with webhook_allow_plain_http = true)"},
