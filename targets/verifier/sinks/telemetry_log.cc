@@ -35,7 +35,9 @@ DedupIndex::DedupIndex(DedupWindow window)
       // while loading from going below zero.
       first_seq_(uint64_t{1} << 62),
       slots_(0, SlotHash{this}, SlotEq{this}) {
-  if (window_.max_messages == 0) window_.max_messages = 1;
+  // Slots are 32-bit sequence numbers: the window must stay below 2^32.
+  window_.max_messages =
+      std::clamp<uint64_t>(window_.max_messages, 1, uint64_t{1} << 31);
 }
 
 DedupIndex::KeyHash DedupIndex::HashKey(absl::string_view dedup_key) {

@@ -66,7 +66,7 @@ std::string DedupKey(absl::string_view device_id, absl::string_view message_id);
 // records (about 160 MB of index), no age limit.
 struct DedupWindow {
   static constexpr uint64_t kDefaultMaxMessages = 4'000'000;
-  // At least 1; the most records the index remembers.
+  // The most records the index remembers, 1..2^31 (clamped).
   uint64_t max_messages = kDefaultMaxMessages;
   // Records received longer ago than this leave the index; zero: no age
   // limit (count only).
