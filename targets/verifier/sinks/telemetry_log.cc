@@ -133,7 +133,7 @@ struct RecordHeader {
 std::optional<Sha256Digest> DecodeDigest(absl::string_view hex) {
   absl::StatusOr<Bytes> bytes = HexDecodeExact(hex, 32, "payloadSha256");
   if (!bytes.ok()) return std::nullopt;
-  Sha256Digest digest;
+  Sha256Digest digest{};
   std::copy(bytes->begin(), bytes->end(), digest.begin());
   return digest;
 }
