@@ -61,6 +61,26 @@ absl::Status ValidateEtcd(const KeyValueFile& config) {
   return absl::OkStatus();
 }
 
+// The dedup window's limits (docs/CONFIG.md). The index addresses entries
+// with 32-bit slots, so the count stays well below 2^32.
+constexpr long long kMaxDedupWindowMessages = 1'000'000'000;
+constexpr long long kMaxDedupWindowSeconds = 366LL * 24 * 3600;
+
+absl::StatusOr<DedupWindow> DedupWindowFromConfig(const KeyValueFile& config) {
+  DedupWindow window;
+  CXSEC_ASSIGN_OR_RETURN(
+      long long messages,
+      config.GetInt("dedup_window_messages",
+                    static_cast<long long>(DedupWindow::kDefaultMaxMessages), 1,
+                    kMaxDedupWindowMessages));
+  CXSEC_ASSIGN_OR_RETURN(
+      long long seconds,
+      config.GetInt("dedup_window_seconds", 0, 0, kMaxDedupWindowSeconds));
+  window.max_messages = static_cast<uint64_t>(messages);
+  window.max_age = absl::Seconds(seconds);
+  return window;
+}
+
 absl::Status Validate(const KeyValueFile& config) {
   CXSEC_RETURN_IF_ERROR(CheckOneOf(config, "registry", {"sqlite", "etcd"}));
   if (Value(config, "registry", "sqlite") == "etcd" &&
@@ -69,6 +89,7 @@ absl::Status Validate(const KeyValueFile& config) {
         absl::StrCat(config.source(), ": registry = etcd needs 'etcd_endpoints'"));
   }
   CXSEC_RETURN_IF_ERROR(ValidateEtcd(config));
+  CXSEC_RETURN_IF_ERROR(DedupWindowFromConfig(config).status());
   if ((config.Find("webhook_url") == nullptr) != (config.Find("webhook_secret_file") == nullptr)) {
     return absl::InvalidArgumentError(absl::StrCat(
         config.source(), ": 'webhook_url' and 'webhook_secret_file' go together"));
@@ -181,8 +202,17 @@ absl::Status Run(const KeyValueFile& config) {
   CXSEC_RETURN_IF_ERROR(BootstrapAdmin(
       iam,
       Value(config, "bootstrap_key_file", data_dir + "/bootstrap-admin.key")));
-  CXSEC_ASSIGN_OR_RETURN(std::unique_ptr<TelemetryLog> log,
-                         TelemetryLog::Open(data_dir + "/telemetry.ndjson"));
+  // A file-size limit (RLIMIT_FSIZE) must fail a write with EFBIG, which
+  // the telemetry log answers with "retry" and recovers from, instead of
+  // killing the process with SIGXFSZ.
+  signal(SIGXFSZ, SIG_IGN);
+  TelemetryLogOptions log_options;
+  CXSEC_ASSIGN_OR_RETURN(log_options.dedup_window,
+                         DedupWindowFromConfig(config));
+  log_options.clock = clock;
+  CXSEC_ASSIGN_OR_RETURN(
+      std::unique_ptr<TelemetryLog> log,
+      TelemetryLog::Open(data_dir + "/telemetry.ndjson", log_options));
   std::unique_ptr<WebhookForwarder> webhook;
   if (config.Find("webhook_url") != nullptr) {
     WebhookOptions webhook_options;
@@ -298,6 +328,12 @@ int main(int argc, char** argv) {
               {"etcd_key_file", false,
                "private key (PEM, mode 0600) of etcd_cert_file"},
               {"threads", false, "HTTPS server threads, default 2"},
+              {"dedup_window_messages", false,
+               "records the dedup index remembers, 1-1000000000, default "
+               "4000000 (about 40 bytes of RAM each)"},
+              {"dedup_window_seconds", false,
+               "also forget records received longer ago than this, "
+               "0-31622400; 0 (default): no age limit"},
               {"webhook_url", false,
                "https://host[:port]/path receiving signed NDJSON "
                "(http:// only with webhook_allow_plain_http = true)"},

@@ -8,22 +8,236 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <optional>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "core/crypto/primitives.h"
 #include "core/encoding/hex.h"
+#include "core/status.h"
 #include "nlohmann/json.hpp"
 
 namespace cxsec::verifier {
 
-std::string DedupKey(absl::string_view device_id, absl::string_view message_id) {
+std::string DedupKey(absl::string_view device_id,
+                     absl::string_view message_id) {
   // '\n' cannot occur in either id (both are validated), so it separates.
   return absl::StrCat(device_id, "\n", message_id);
 }
 
+// ---------------------------------------------------------------- index
+
+DedupIndex::DedupIndex(DedupWindow window)
+    : window_(window),
+      // Any start works (arithmetic wraps); a large one keeps PushFront
+      // while loading from going below zero.
+      first_seq_(uint64_t{1} << 62),
+      slots_(0, SlotHash{this}, SlotEq{this}) {
+  // Slots are 32-bit sequence numbers: the window must stay below 2^32.
+  window_.max_messages =
+      std::clamp<uint64_t>(window_.max_messages, 1, uint64_t{1} << 31);
+}
+
+DedupIndex::KeyHash DedupIndex::HashKey(absl::string_view dedup_key) {
+  Sha256Digest digest = Sha256(AsBytes(dedup_key));
+  KeyHash key;
+  std::copy_n(digest.begin(), key.size(), key.begin());
+  return key;
+}
+
+DedupIndex::Entry DedupIndex::NewEntry(
+    absl::string_view dedup_key,
+    const std::optional<Sha256Digest>& payload_sha256,
+    int64_t received_unix_ms) {
+  Entry entry{
+      HashKey(dedup_key), {}, payload_sha256.has_value(), received_unix_ms};
+  if (payload_sha256.has_value()) {
+    std::copy_n(payload_sha256->begin(), entry.payload.size(),
+                entry.payload.begin());
+  }
+  return entry;
+}
+
+size_t DedupIndex::SlotHash::operator()(const KeyHash& key) const {
+  // The key is already a uniform hash: its first bytes are the bucket hash.
+  uint64_t h;
+  std::memcpy(&h, key.data(), sizeof(h));
+  return static_cast<size_t>(h);
+}
+
+size_t DedupIndex::SlotHash::operator()(uint32_t slot) const {
+  return (*this)(index->BySlot(slot).key);
+}
+
+bool DedupIndex::SlotEq::operator()(uint32_t a, const KeyHash& b) const {
+  return index->BySlot(a).key == b;
+}
+
+std::optional<uint64_t> DedupIndex::Find(const KeyHash& key) const {
+  auto it = slots_.find(key);
+  if (it == slots_.end()) return std::nullopt;
+  return first_seq_ +
+         static_cast<uint32_t>(*it - static_cast<uint32_t>(first_seq_));
+}
+
+void DedupIndex::PopFront() {
+  slots_.erase(static_cast<uint32_t>(first_seq_));
+  entries_.pop_front();
+  ++first_seq_;
+}
+
+uint64_t DedupIndex::PushBack(const Entry& entry) {
+  while (entries_.size() >= window_.max_messages) PopFront();
+  uint64_t seq = next_seq();
+  entries_.push_back(entry);
+  slots_.insert(static_cast<uint32_t>(seq));
+  return seq;
+}
+
+bool DedupIndex::PushFront(const Entry& entry) {
+  if (full() || slots_.contains(entry.key)) return false;
+  entries_.push_front(entry);
+  --first_seq_;
+  slots_.insert(static_cast<uint32_t>(first_seq_));
+  return true;
+}
+
+void DedupIndex::PopBackFrom(uint64_t seq) {
+  while (!entries_.empty() && next_seq() > seq) {
+    slots_.erase(static_cast<uint32_t>(next_seq() - 1));
+    entries_.pop_back();
+  }
+}
+
+void DedupIndex::EvictOlderThan(int64_t cutoff_unix_ms) {
+  while (!entries_.empty() &&
+         entries_.front().received_unix_ms < cutoff_unix_ms) {
+    PopFront();
+  }
+}
+
+// ------------------------------------------------------------ start-up
+
+namespace {
+
+// What the index needs from one stored line.
+struct RecordHeader {
+  std::string device_id;
+  std::string message_id;
+  std::optional<Sha256Digest> payload_sha256;
+  int64_t received_unix_ms = 0;  // 0: the line has no receivedAt
+};
+
+std::optional<Sha256Digest> DecodeDigest(absl::string_view hex) {
+  absl::StatusOr<Bytes> bytes = HexDecodeExact(hex, 32, "payloadSha256");
+  if (!bytes.ok()) return std::nullopt;
+  Sha256Digest digest{};
+  std::copy(bytes->begin(), bytes->end(), digest.begin());
+  return digest;
+}
+
+// The verifier writes its fields (sorted, escape-free for valid ids)
+// before "payload", so a scan of the line's head finds them without
+// parsing the payload. nullopt: anything unusual (an escape, a legacy line
+// with "payload" before "payloadSha256"); the caller parses it fully.
+std::optional<RecordHeader> ScanHeader(absl::string_view line) {
+  RecordHeader h;
+  bool has_device = false, has_message = false;
+  size_t i = 0;
+  auto at = [&](char c) { return i < line.size() && line[i] == c; };
+  auto read_string = [&]() -> std::optional<absl::string_view> {
+    if (!at('"')) return std::nullopt;
+    size_t end = line.find_first_of("\"\\", i + 1);
+    if (end == absl::string_view::npos || line[end] != '"') return std::nullopt;
+    absl::string_view s = line.substr(i + 1, end - i - 1);
+    i = end + 1;
+    return s;
+  };
+  if (!at('{')) return std::nullopt;
+  ++i;
+  for (;;) {
+    std::optional<absl::string_view> key = read_string();
+    if (!key.has_value() || !at(':')) return std::nullopt;
+    ++i;
+    if (*key == "payload") break;  // everything the index needs comes first
+    if (at('"')) {
+      std::optional<absl::string_view> value = read_string();
+      if (!value.has_value()) return std::nullopt;
+      if (*key == "deviceId") {
+        h.device_id = std::string(*value);
+        has_device = true;
+      } else if (*key == "messageId") {
+        h.message_id = std::string(*value);
+        has_message = true;
+      } else if (*key == "payloadSha256") {
+        h.payload_sha256 = DecodeDigest(*value);
+      }
+    } else {
+      size_t end = line.find_first_of(",}", i);
+      if (end == absl::string_view::npos) return std::nullopt;
+      absl::string_view number = line.substr(i, end - i);
+      if (number.empty() ||
+          number.find_first_of("{[\"") != absl::string_view::npos)
+        return std::nullopt;
+      if (*key == "receivedAt" &&
+          !absl::SimpleAtoi(number, &h.received_unix_ms))
+        return std::nullopt;
+      i = end;
+    }
+    if (at('}')) break;
+    if (!at(',')) return std::nullopt;
+    ++i;
+  }
+  if (!has_device || !has_message || !h.payload_sha256.has_value())
+    return std::nullopt;
+  return h;
+}
+
+std::optional<RecordHeader> ParseHeader(absl::string_view line) {
+  if (std::optional<RecordHeader> fast = ScanHeader(line)) return fast;
+  nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
+  if (record.is_discarded() || !record.is_object()) return std::nullopt;
+  auto device = record.find("deviceId");
+  auto message = record.find("messageId");
+  if (device == record.end() || !device->is_string() ||
+      message == record.end() || !message->is_string()) {
+    return std::nullopt;
+  }
+  RecordHeader h;
+  h.device_id = device->get<std::string>();
+  h.message_id = message->get<std::string>();
+  auto hash = record.find("payloadSha256");
+  if (hash != record.end() && hash->is_string())
+    h.payload_sha256 = DecodeDigest(hash->get_ref<const std::string&>());
+  auto received = record.find("receivedAt");
+  if (received != record.end() && received->is_number_integer())
+    h.received_unix_ms = received->get<int64_t>();
+  return h;
+}
+
+absl::Status ReadAt(int fd, const std::string& path, uint64_t offset, size_t n,
+                    char* out) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r =
+        pread(fd, out + done, n - done, static_cast<off_t>(offset + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      return absl::UnavailableError(absl::StrCat(
+          path, ": read at offset ", offset + done,
+          " failed: ", r == 0 ? "unexpected end of file" : strerror(errno)));
+    }
+    done += static_cast<size_t>(r);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<TelemetryLog>> TelemetryLog::Open(
-    const std::string& path) {
+    const std::string& path, TelemetryLogOptions options) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {
     return absl::UnavailableError(
@@ -31,49 +245,85 @@ absl::StatusOr<std::unique_ptr<TelemetryLog>> TelemetryLog::Open(
   }
   struct stat st;
   if (fstat(fd, &st) != 0) {
+    int e = errno;
     ::close(fd);
-    return absl::UnavailableError(absl::StrCat(path, ": fstat: ", strerror(errno)));
+    return absl::UnavailableError(absl::StrCat(path, ": fstat: ", strerror(e)));
   }
-  std::string content(static_cast<size_t>(st.st_size), '\0');
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = pread(fd, content.data() + done, content.size() - done,
-                      static_cast<off_t>(done));
-    if (n <= 0) {
+  size_t chunk = std::max<size_t>(options.load_chunk_bytes, 4096);
+  // Cut a torn tail: find the last newline, reading backwards.
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  uint64_t complete = 0;
+  std::string buf;
+  for (uint64_t end = size; end > 0;) {
+    uint64_t start = end > chunk ? end - chunk : 0;
+    buf.resize(end - start);
+    if (absl::Status read = ReadAt(fd, path, start, buf.size(), buf.data());
+        !read.ok()) {
       ::close(fd);
-      return absl::UnavailableError(absl::StrCat(path, ": read failed"));
+      return read;
     }
-    done += static_cast<size_t>(n);
+    size_t nl = buf.rfind('\n');
+    if (nl != std::string::npos) {
+      complete = start + nl + 1;
+      break;
+    }
+    end = start;
   }
-  size_t complete = content.rfind('\n');
-  complete = complete == std::string::npos ? 0 : complete + 1;
-  if (complete != content.size()) {
-    if (ftruncate(fd, static_cast<off_t>(complete)) != 0 || fdatasync(fd) != 0) {
+  if (complete != size) {
+    if (ftruncate(fd, static_cast<off_t>(complete)) != 0 ||
+        fdatasync(fd) != 0) {
+      int e = errno;
       ::close(fd);
-      return absl::UnavailableError(absl::StrCat(path, ": cannot cut torn tail"));
+      return absl::UnavailableError(
+          absl::StrCat(path, ": cannot cut torn tail: ", strerror(e)));
     }
-    content.resize(complete);
   }
-  std::unique_ptr<TelemetryLog> log(new TelemetryLog(fd, path, complete));
-  for (absl::string_view line : absl::StrSplit(content, '\n', absl::SkipEmpty())) {
-    nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
-    if (record.is_discarded() || !record.is_object()) continue;
-    std::optional<Sha256Digest> digest;
-    auto hash = record.find("payloadSha256");
-    if (hash != record.end() && hash->is_string()) {
-      absl::StatusOr<Bytes> bytes = HexDecodeExact(
-          hash->get_ref<const std::string&>(), 32, "payloadSha256");
-      if (bytes.ok()) {
-        digest.emplace();
-        std::copy(bytes->begin(), bytes->end(), digest->begin());
-      }
-    }
-    log->keys_.insert_or_assign(
-        DedupKey(record.value("deviceId", ""), record.value("messageId", "")),
-        digest);
-  }
+  std::unique_ptr<TelemetryLog> log(
+      new TelemetryLog(fd, path, complete, options));
+  CXSEC_RETURN_IF_ERROR(log->LoadIndex(complete, chunk));
+  log->durable_seq_ = log->index_.next_seq();
   log->flusher_ = std::thread([l = log.get()] { l->FlushLoop(); });
   return log;
+}
+
+absl::Status TelemetryLog::LoadIndex(uint64_t size, size_t chunk_bytes) {
+  // Newest first, so only the window's worth of the log is read; a newer
+  // record of a key wins over an older one (as appends would have had it).
+  const DedupWindow& window = index_.window();
+  const bool by_age = window.max_age > absl::ZeroDuration();
+  const int64_t cutoff =
+      by_age ? absl::ToUnixMillis(clock_->Now() - window.max_age) : 0;
+  std::string buf;  // the log's bytes [buf_start, buf_start + buf.size())
+  uint64_t buf_start = size;
+  size_t end = 0;  // lines at or after buf_start + end are done
+  while (!index_.full()) {
+    // The line before `end` (whose newline is at end - 1) starts after the
+    // previous newline, or at the file's start.
+    size_t from = end >= 2 ? buf.rfind('\n', end - 2) : std::string::npos;
+    if (from == std::string::npos && buf_start > 0) {
+      uint64_t start = buf_start > chunk_bytes ? buf_start - chunk_bytes : 0;
+      std::string more(buf_start - start, '\0');
+      CXSEC_RETURN_IF_ERROR(
+          ReadAt(fd_, path_, start, more.size(), more.data()));
+      more.append(buf, 0, end);
+      end = more.size();
+      buf.swap(more);
+      buf_start = start;
+      continue;
+    }
+    if (end == 0) break;  // the start of the file
+    size_t line_start = from == std::string::npos ? 0 : from + 1;
+    absl::string_view line(buf.data() + line_start, end - 1 - line_start);
+    end = line_start;
+    if (line.empty()) continue;
+    std::optional<RecordHeader> h = ParseHeader(line);
+    if (!h.has_value()) continue;  // not a record; kept in the file
+    if (by_age && h->received_unix_ms < cutoff) break;
+    index_.PushFront(DedupIndex::NewEntry(DedupKey(h->device_id, h->message_id),
+                                          h->payload_sha256,
+                                          h->received_unix_ms));
+  }
+  return absl::OkStatus();
 }
 
 TelemetryLog::~TelemetryLog() {
@@ -91,46 +341,60 @@ uint64_t TelemetryLog::durable_bytes() const {
   return durable_bytes_;
 }
 
+size_t TelemetryLog::dedup_entries() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return index_.size();
+}
+
 void TelemetryLog::WaitForDataBeyond(uint64_t offset, int timeout_ms) const {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
                [&] { return durable_bytes_ > offset; });
 }
 
-void TelemetryLog::AppendAsync(std::vector<LogRecord> records, AppendCallback done) {
+void TelemetryLog::AppendAsync(std::vector<LogRecord> records,
+                               AppendCallback done) {
   Waiter waiter;
   waiter.outcomes.assign(records.size(), Outcome::kDuplicate);
+  // Hashing outside the lock keeps the critical section short.
+  std::vector<DedupIndex::Entry> entries;
+  entries.reserve(records.size());
+  int64_t now_ms = absl::ToUnixMillis(clock_->Now());
+  for (const LogRecord& r : records) {
+    entries.push_back(
+        DedupIndex::NewEntry(r.dedup_key, r.payload_sha256, now_ms));
+  }
+  bool must_wait = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!failed_.ok()) {
-      absl::Status failed = failed_;
-      // Outside the lock would be nicer, but the callback only builds a
-      // response; it does not call back into the log.
-      done(failed);
-      return;
+    const DedupWindow& window = index_.window();
+    if (window.max_age > absl::ZeroDuration()) {
+      index_.EvictOlderThan(absl::ToUnixMillis(clock_->Now() - window.max_age));
     }
     for (size_t i = 0; i < records.size(); ++i) {
-      auto [stored, inserted] =
-          keys_.try_emplace(records[i].dedup_key, records[i].payload_sha256);
-      if (!inserted) {
-        bool differs = stored->second.has_value() &&
-                       records[i].payload_sha256.has_value() &&
-                       *stored->second != *records[i].payload_sha256;
+      if (std::optional<uint64_t> seq = index_.Find(entries[i].key)) {
+        const DedupIndex::Entry& stored = index_.At(*seq);
+        bool differs = stored.has_payload && entries[i].has_payload &&
+                       stored.payload != entries[i].payload;
         waiter.outcomes[i] = differs ? Outcome::kConflict : Outcome::kDuplicate;
+        // Still being written by another call: this answer waits for that
+        // write, so a failed write can never have been called a duplicate.
+        if (*seq >= durable_seq_) must_wait = true;
         continue;
       }
-      waiter.reserved_keys.push_back(records[i].dedup_key);
+      index_.PushBack(entries[i]);
       waiter.outcomes[i] = Outcome::kStored;
+      must_wait = true;
       absl::StrAppend(&pending_, records[i].line, "\n");
     }
-    if (!waiter.reserved_keys.empty()) {
+    if (must_wait) {
       waiter.done = std::move(done);
       waiters_.push_back(std::move(waiter));
       work_cv_.notify_one();
       return;
     }
   }
-  done(std::move(waiter.outcomes));  // all duplicates: nothing to write
+  done(std::move(waiter.outcomes));  // all duplicates of durable records
 }
 
 absl::StatusOr<std::vector<TelemetryLog::Outcome>> TelemetryLog::AppendDurably(
@@ -148,6 +412,41 @@ absl::StatusOr<std::vector<TelemetryLog::Outcome>> TelemetryLog::AppendDurably(
   return std::move(*result);
 }
 
+absl::Status TelemetryLog::WriteBatch(const std::string& batch) {
+  // Only the flusher thread writes, and durable_bytes_ changes only here,
+  // so reading it without the lock is safe on this thread.
+  if (tail_dirty_) {
+    // A failed write may have left part of a batch (never acknowledged):
+    // cut it before appending, or it would sit in the middle of the log.
+    if (ftruncate(fd_, static_cast<off_t>(durable_bytes_)) != 0 ||
+        fdatasync(fd_) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat(path_, ": cannot cut back to ", durable_bytes_,
+                       " bytes after a failed write: ", strerror(errno)));
+    }
+    tail_dirty_ = false;
+  }
+  size_t done = 0;
+  while (done < batch.size()) {
+    ssize_t n = ::write(fd_, batch.data() + done, batch.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      tail_dirty_ = true;
+      return absl::UnavailableError(absl::StrCat(
+          path_, ": write failed: ", n == 0 ? "no progress" : strerror(errno)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (fdatasync(fd_) != 0) {
+    // After a failed fdatasync the kernel may have dropped the dirty
+    // pages: what this batch wrote is of unknown state, so it goes too.
+    tail_dirty_ = true;
+    return absl::UnavailableError(
+        absl::StrCat(path_, ": fdatasync failed: ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 void TelemetryLog::FlushLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
@@ -158,38 +457,21 @@ void TelemetryLog::FlushLoop() {
     batch.swap(pending_);
     std::vector<Waiter> group;
     group.swap(waiters_);
+    uint64_t group_end_seq = index_.next_seq();
     lock.unlock();
-    absl::Status status;
-    size_t done = 0;
-    while (done < batch.size()) {
-      ssize_t n = ::write(fd_, batch.data() + done, batch.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        status = absl::UnavailableError(
-            absl::StrCat(path_, ": write failed: ", strerror(errno)));
-        break;
-      }
-      done += static_cast<size_t>(n);
-    }
-    if (status.ok() && fdatasync(fd_) != 0) {
-      status = absl::UnavailableError(
-          absl::StrCat(path_, ": fdatasync failed: ", strerror(errno)));
-    }
+    absl::Status status = batch.empty() ? absl::OkStatus() : WriteBatch(batch);
     lock.lock();
     if (status.ok()) {
       durable_bytes_ += batch.size();
+      durable_seq_ = group_end_seq;
     } else {
-      // The file may now hold a partial batch: stop accepting rather than
-      // acknowledge anything after an unknown state (restart cuts the tail).
-      failed_ = status;
-      for (const Waiter& w : group) {
-        for (const std::string& key : w.reserved_keys) keys_.erase(key);
-      }
-      // Records queued behind the failure are refused too.
-      for (const Waiter& w : waiters_) {
-        for (const std::string& key : w.reserved_keys) keys_.erase(key);
-        group.push_back(Waiter{w.done, {}, {}});
-      }
+      std::fprintf(stderr, "cxsec-verifier: telemetry log: %s\n",
+                   std::string(status.message()).c_str());
+      // Everything reserved since the last durable batch is this group's or
+      // queued behind it: forget those keys and fail those calls, so their
+      // retries are stored. The next call tries the disk again.
+      index_.PopBackFrom(durable_seq_);
+      for (Waiter& w : waiters_) group.push_back(std::move(w));
       waiters_.clear();
       pending_.clear();
     }
