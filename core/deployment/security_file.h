@@ -11,22 +11,34 @@
 //   master_secret = <64 hex digits>  # 256-bit deployment master secret
 //   epoch = 1                        # current key epoch (1..2^31-1)
 //   next_epoch = 2                   # optional: set during a key rollover
+//   next_master_secret = <64 hex>    # optional: a fresh master for next_epoch
+//   compromised = D0011223344556677:2,...  # optional: device:first trusted epoch
 //
 // While next_epoch is set the gateway accepts both epochs and hands nodes
 // their next-epoch PSK; retiring the old epoch means epoch = next_epoch and
-// deleting next_epoch. Parsing is pure (no file access) so that it can be
+// deleting next_epoch. A rollover with a fresh master secret derives the
+// next epoch's keys from it, so whoever copied the file before the rollover
+// cannot derive them; at retirement it becomes master_secret. A device
+// listed as compromised is refused under every epoch below its number
+// (handshakes, open sessions and GET /k) until it is provisioned again out
+// of band with a key of that epoch. Parsing is pure (no file access) so that it can be
 // fuzzed; LoadSecurityFile in transports/dtls adds the 0600 check.
 #ifndef CXSEC_CORE_DEPLOYMENT_SECURITY_FILE_H_
 #define CXSEC_CORE_DEPLOYMENT_SECURITY_FILE_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "core/config/key_value_file.h"
 #include "core/deployment/deployment_keys.h"
@@ -44,6 +56,11 @@ struct SecurityConfig {
   SecretBytes master_secret;
   uint32_t epoch = 0;
   std::optional<uint32_t> next_epoch;  // set during a rollover
+  // A fresh master for next_epoch (empty: next_epoch derives from
+  // master_secret too). Only with next_epoch.
+  SecretBytes next_master_secret;
+  // Device id (upper case) -> the first epoch whose key it is trusted with.
+  std::map<std::string, uint32_t> compromised;
 
   SecurityConfig Clone() const {
     SecurityConfig copy;
@@ -51,6 +68,8 @@ struct SecurityConfig {
     copy.master_secret = master_secret.Clone();
     copy.epoch = epoch;
     copy.next_epoch = next_epoch;
+    copy.next_master_secret = next_master_secret.Clone();
+    copy.compromised = compromised;
     return copy;
   }
 
@@ -58,7 +77,26 @@ struct SecurityConfig {
   bool AcceptsEpoch(uint32_t e) const {
     return e == epoch || (next_epoch.has_value() && e == *next_epoch);
   }
+
+  // MasterFor: the master secret epoch `e`'s device keys derive from.
+  const SecretBytes& MasterFor(uint32_t e) const {
+    if (next_epoch.has_value() && e == *next_epoch &&
+        !next_master_secret.empty()) {
+      return next_master_secret;
+    }
+    return master_secret;
+  }
+
+  // IsCompromised: `device_id`'s key of epoch `e` must not be trusted.
+  bool IsCompromised(const std::string& device_id, uint32_t e) const {
+    auto it = compromised.find(device_id);
+    return it != compromised.end() && e < it->second;
+  }
 };
+
+// At most this many devices can be marked compromised in one file; beyond
+// that, provision a new deployment.
+inline constexpr size_t kMaxCompromisedDevices = 256;
 
 namespace security_file_internal {
 
@@ -85,7 +123,9 @@ namespace security_file_internal {
     absl::string_view text, absl::string_view source) {
   KeyValueLimits limits;
   limits.max_bytes = kMaxSecurityFileBytes;
-  limits.max_line_length = 512;
+  // One compromised line holds up to kMaxCompromisedDevices entries of at
+  // most 29 bytes each.
+  limits.max_line_length = 8 * 1024;
   limits.max_entries = 16;
   absl::StatusOr<KeyValueFile> file = KeyValueFile::Parse(text, source, limits);
   if (!file.ok()) return file.status();
@@ -95,6 +135,8 @@ namespace security_file_internal {
       {"master_secret", true, ""},
       {"epoch", true, ""},
       {"next_epoch", false, ""},
+      {"next_master_secret", false, ""},
+      {"compromised", false, ""},
   });
   if (!keys.ok()) return keys;
 
@@ -141,6 +183,48 @@ namespace security_file_internal {
     }
     config.next_epoch = *next_epoch;
   }
+  if (const KeyValueFile::Entry* next_master = file->Find("next_master_secret")) {
+    if (!config.next_epoch.has_value()) {
+      return file->LineError(next_master->line,
+                             "next_master_secret needs next_epoch");
+    }
+    absl::StatusOr<Bytes> bytes = HexDecodeExact(
+        next_master->value, kMasterSecretBytes, "next_master_secret");
+    if (!bytes.ok()) {
+      return file->LineError(next_master->line, bytes.status().message());
+    }
+    config.next_master_secret = SecretBytes::CopyFrom(*bytes);
+    SecureZero(bytes->data(), bytes->size());
+  }
+  if (const KeyValueFile::Entry* compromised = file->Find("compromised")) {
+    for (absl::string_view item :
+         absl::StrSplit(compromised->value, ',', absl::SkipWhitespace())) {
+      item = absl::StripAsciiWhitespace(item);
+      size_t colon = item.find(':');
+      absl::string_view id = item.substr(0, colon);
+      uint32_t trusted_from = 0;
+      if (colon == absl::string_view::npos || !IsDeviceId(id) ||
+          !absl::SimpleAtoi(item.substr(colon + 1), &trusted_from) ||
+          trusted_from == 0 || trusted_from > kMaxEpoch) {
+        return file->LineError(
+            compromised->line,
+            absl::StrCat("compromised entries are D<16 hex digits>:<epoch "
+                         "1..2147483647>, comma-separated; not '",
+                         item.substr(0, 40), "'"));
+      }
+      if (config.compromised.size() >= kMaxCompromisedDevices) {
+        return file->LineError(
+            compromised->line,
+            absl::StrCat("more than ", kMaxCompromisedDevices,
+                         " compromised devices; provision a new deployment"));
+      }
+      if (!config.compromised.emplace(absl::AsciiStrToUpper(id), trusted_from)
+               .second) {
+        return file->LineError(compromised->line,
+                               absl::StrCat(id, " is listed twice"));
+      }
+    }
+  }
   return config;
 }
 
@@ -170,6 +254,26 @@ inline std::string FormatSecurityFile(const SecurityConfig& config) {
     absl::StrAppend(&text,
                     "# To start a key rollover, add: next_epoch = ",
                     config.epoch + 1, "\n");
+  }
+  if (!config.next_master_secret.empty()) {
+    absl::StrAppend(
+        &text,
+        "# Fresh master secret of the next epoch (cxsec rollover --start\n"
+        "# --fresh-master): becomes master_secret when the rollover is\n"
+        "# retired.\n",
+        "next_master_secret = ",
+        HexEncode(config.next_master_secret.Reveal(SecretAccess::Grant())),
+        "\n");
+  }
+  if (!config.compromised.empty()) {
+    std::vector<std::string> items;
+    for (const auto& [id, trusted_from] : config.compromised) {
+      items.push_back(absl::StrCat(id, ":", trusted_from));
+    }
+    absl::StrAppend(&text,
+                    "# Devices whose keys below the given epoch are refused\n"
+                    "# (cxsec rollover --compromised); re-provision them.\n",
+                    "compromised = ", absl::StrJoin(items, ","), "\n");
   }
   return text;
 }

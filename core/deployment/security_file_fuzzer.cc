@@ -16,7 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!again.ok() || again->epoch != config->epoch ||
       again->next_epoch != config->next_epoch ||
       again->pan_id != config->pan_id ||
-      !again->master_secret.Equals(config->master_secret)) {
+      !again->master_secret.Equals(config->master_secret) ||
+      !again->next_master_secret.Equals(config->next_master_secret) ||
+      again->compromised != config->compromised) {
     std::abort();
   }
   return 0;

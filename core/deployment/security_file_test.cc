@@ -48,6 +48,60 @@ void ExpectLineError(const std::string& text, const std::string& where) {
   EXPECT_EQ(config.status().message().find("8899aabb"), std::string::npos);
 }
 
+TEST(SecurityFileTest, FreshMasterAndCompromisedDevicesRoundTrip) {
+  const char kNext[] =
+      "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+  std::string text = absl::StrCat(
+      Valid(), "next_epoch = 4\nnext_master_secret = ", kNext,
+      "\ncompromised = D00112233445566aa:4, D0011223344556677:4\n");
+  absl::StatusOr<SecurityConfig> config = ParseSecurityFile(text, "s.txt");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(HexEncode(config->MasterFor(4).Reveal(SecretAccess::Grant())),
+            kNext);
+  EXPECT_EQ(HexEncode(config->MasterFor(3).Reveal(SecretAccess::Grant())),
+            kMaster);
+  // Ids are stored in the gateway's upper-case form.
+  EXPECT_TRUE(config->IsCompromised("D00112233445566AA", 3));
+  EXPECT_TRUE(config->IsCompromised("D0011223344556677", 3));
+  EXPECT_FALSE(config->IsCompromised("D0011223344556677", 4));
+  EXPECT_FALSE(config->IsCompromised("D0011223344556678", 3));
+  absl::StatusOr<SecurityConfig> again =
+      ParseSecurityFile(FormatSecurityFile(*config), "s.txt");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->next_master_secret.Equals(config->next_master_secret));
+  EXPECT_EQ(again->compromised, config->compromised);
+}
+
+TEST(SecurityFileTest, RecoveryEntriesAreCheckedAndBounded) {
+  auto error = [](const std::string& extra) {
+    absl::StatusOr<SecurityConfig> config =
+        ParseSecurityFile(absl::StrCat(Valid(), extra), "s.txt");
+    return config.ok() ? std::string("accepted")
+                       : std::string(config.status().message());
+  };
+  EXPECT_NE(error(absl::StrCat("next_master_secret = ", kMaster, "\n"))
+                .find("next_master_secret needs next_epoch"),
+            std::string::npos);
+  EXPECT_NE(error("next_epoch = 4\nnext_master_secret = 00\n")
+                .find("next_master_secret"),
+            std::string::npos);
+  EXPECT_NE(error("compromised = D0011223344556677\n").find("compromised entries"),
+            std::string::npos);
+  EXPECT_NE(error("compromised = D0011223344556677:0\n").find("compromised entries"),
+            std::string::npos);
+  EXPECT_NE(error("compromised = X0011223344556677:2\n").find("compromised entries"),
+            std::string::npos);
+  EXPECT_NE(error("compromised = D00112233445566aa:2,D00112233445566AA:3\n")
+                .find("listed twice"),
+            std::string::npos);
+  std::string many = "compromised = ";
+  for (size_t i = 0; i <= kMaxCompromisedDevices; ++i) {
+    absl::StrAppend(&many, i == 0 ? "" : ",", absl::StrFormat("D%016X:2", i));
+  }
+  EXPECT_NE(error(many + "\n").find("provision a new deployment"),
+            std::string::npos);
+}
+
 TEST(SecurityFileTest, ErrorsNameTheLine) {
   ExpectLineError(Valid() + "garbage\n", "s.txt:6:");
   ExpectLineError(Valid() + "epoch = 4\n", "s.txt:6: duplicate key");

@@ -15,6 +15,7 @@ shift
 source "$fixture" rollover "$@"
 
 spooled() { rows "$1" | cut -d' ' -f1; }
+psk_of_file() { sed -n 's/^psk = //p' "$1"; }
 grep -q "DTLS accepts key epoch 1 only" "$dir/err" || fail "start-up does not log the accepted epochs: $(cat "$dir/err")"
 wait_log() {  # wait_log TEXT: up to 10 s in the gateway's stderr
   for _ in $(seq 100); do
@@ -67,6 +68,46 @@ sed -i 's/^post_count = .*/post_count = 1/' "$dir/node.conf"
 before=$(spooled $N)
 timeout 60 "$node" --config="$dir/node.conf" 2>"$dir/node.err" || fail "epoch-2 node failed: $(tail -3 "$dir/node.err")"
 [ "$(spooled $N)" = $((before + 1)) ] || fail "epoch-2 node: spooled $(spooled $N), expected $((before + 1))"
+
+# Issue 18 item 2: a rollover that recovers from a compromise. Device B's
+# key is marked compromised and the next epoch comes from a fresh master
+# secret, so neither B's thief nor whoever copied security.txt before this
+# rollover can follow it.
+cp "$dir/dep/security.txt" "$dir/copied.txt" && chmod 0600 "$dir/copied.txt"
+"$cxsec" provision --security "$dir/copied.txt" --out "$dir/thief" --devices "$B" >/dev/null ||
+  { echo "provision from the copy failed"; exit 1; }
+"$cxsec" rollover --security "$dir/dep/security.txt" --start --fresh-master --compromised "$B" >/dev/null ||
+  { echo "rollover --start --fresh-master --compromised failed"; exit 1; }
+kill -HUP $pid
+wait_log "DTLS accepts key epochs 2 and 3" || fail "no reload line after the recovery rollover: $(tail -3 "$dir/err")"
+node_once() {  # node_once KEYFILE POSTS: cxsec-node; its exit status
+  sed -e "s#^key_file = .*#key_file = $1#" -e "s/^post_count = .*/post_count = $2/" \
+    -e "s/^device_id = .*/device_id = $(sed -n 's/^device_id = //p' "$1")/" \
+    "$dir/node.conf" >"$dir/once.conf"
+  chmod 0600 "$dir/once.conf"
+  timeout 90 "$node" --config="$dir/once.conf" 2>"$dir/once.err"
+}
+before=$(spooled "$B")
+node_once "$dir/thief/devices/$B.key" 1 && fail "the compromised device's epoch-2 key was accepted"
+[ "$(spooled "$B")" = "$before" ] || fail "a reading under the compromised key was stored"
+grep -q "marked compromised for key epochs below 3" "$dir/err" || fail "the refusal does not say compromised: $(tail -3 "$dir/err")"
+# The honest node moves to epoch 3 over the air; the copy cannot derive it.
+node_once "$dir/dep/devices/$N.key" 10 || fail "the honest node failed during the recovery rollover: $(tail -3 "$dir/once.err")"
+grep -q "^epoch = 3" "$dir/dep/devices/$N.key" || fail "the honest node did not move to epoch 3"
+"$cxsec" rollover --security "$dir/copied.txt" --start >/dev/null
+"$cxsec" provision --security "$dir/copied.txt" --out "$dir/thief3" --devices "$N" >/dev/null
+[ "$(psk_of_file "$dir/thief3/devices/$N.key")" != "$(psk_of_file "$dir/dep/devices/$N.key")" ] ||
+  fail "the epoch-3 key was derivable from the copied security.txt"
+node_once "$dir/thief3/devices/$N.key" 1 && fail "a key derived from the copied security.txt was accepted"
+# B, provisioned again out of band with an epoch-3 key, is back.
+"$cxsec" provision --security "$dir/dep/security.txt" --out "$dir/again" --devices "$B" >/dev/null ||
+  fail "re-provisioning B failed"
+before=$(spooled "$B")
+node_once "$dir/again/devices/$B.key" 1 || fail "re-provisioned B failed: $(tail -3 "$dir/once.err")"
+[ "$(spooled "$B")" = $((before + 1)) ] || fail "re-provisioned B: nothing stored"
+"$cxsec" rollover --security "$dir/dep/security.txt" --retire >/dev/null || fail "retire failed"
+grep -q "^next_master_secret\|^compromised" "$dir/dep/security.txt" &&
+  fail "retire left the fresh master or a spent compromised entry"
 
 # A security.txt that others may read is refused on SIGHUP; the keys in
 # use stay and the gateway keeps running.

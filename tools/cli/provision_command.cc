@@ -31,11 +31,15 @@
 //     master(s) (mode 0600 each, refused when broader), and the same keys
 //     as DIR/devices/<id>.sealarea (0600), a seal key area for a firmware
 //     node's flash (core/seal/seal_key_area.h). Writes nothing else.
-//   cxsec rollover --security FILE --start | --retire
+//   cxsec rollover --security FILE --start [--fresh-master]
+//                  [--compromised D...,D...] | --retire
 //     start a key rollover (next_epoch = epoch + 1; gateways accept both
 //     and nodes fetch their next key over DTLS) or retire the old epoch.
+//     --fresh-master derives the next epoch from a new master secret;
+//     --compromised refuses the listed devices until re-provisioned.
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -162,7 +166,7 @@ absl::Status WriteDeviceFiles(const SecurityConfig& security,
     // Devices are provisioned for the newest epoch the gateways accept.
     uint32_t epoch = security.next_epoch.value_or(security.epoch);
     CXSEC_ASSIGN_OR_RETURN(SecretBytes psk,
-                           DeriveDevicePsk(security.master_secret, id, epoch));
+                           DeriveDevicePsk(security.MasterFor(epoch), id, epoch));
     if (dtls_key_areas) {
       CXSEC_RETURN_IF_ERROR(WriteDtlsKeyArea(dir, id, epoch, psk));
     }
@@ -435,13 +439,45 @@ absl::Status Rollover(const CommandLine& cl) {
       return absl::FailedPreconditionError("key epochs exhausted");
     }
     security.next_epoch = security.epoch + 1;
+    if (cl.Has("fresh-master")) {
+      CXSEC_ASSIGN_OR_RETURN(security.next_master_secret,
+                             SecretBytes::Random(kMasterSecretBytes));
+    }
+    if (cl.Has("compromised")) {
+      for (absl::string_view id :
+           absl::StrSplit(cl.Value("compromised"), ',', absl::SkipEmpty())) {
+        if (!IsDeviceId(id)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "--compromised: '", id, "' is not a device id (D + 16 hex)"));
+        }
+        security.compromised[absl::AsciiStrToUpper(id)] = *security.next_epoch;
+      }
+      if (security.compromised.size() > kMaxCompromisedDevices) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "more than ", kMaxCompromisedDevices,
+            " compromised devices; provision a new deployment"));
+      }
+    }
   } else {
+    if (cl.Has("fresh-master") || cl.Has("compromised")) {
+      return absl::InvalidArgumentError(
+          "--fresh-master and --compromised go with --start");
+    }
     if (!security.next_epoch.has_value()) {
       return absl::FailedPreconditionError(
           absl::StrCat(path, ": no rollover in progress"));
     }
     security.epoch = *security.next_epoch;
     security.next_epoch.reset();
+    if (!security.next_master_secret.empty()) {
+      security.master_secret = std::move(security.next_master_secret);
+      security.next_master_secret = SecretBytes();
+    }
+    // An entry only refuses epochs below its number; once those are all
+    // retired it says nothing more.
+    std::erase_if(security.compromised, [&](const auto& entry) {
+      return entry.second <= security.epoch;
+    });
   }
   std::string text = FormatSecurityFile(security);
   absl::Status written = WriteFileAtomically(path, text, 0600);
@@ -534,9 +570,19 @@ int RunRollover(int argc, const char* const* argv) {
       "rollover",
       {{"security", true, "the deployment's security.txt", "PATH"},
        {"start", false, "start a rollover: next_epoch = epoch + 1", ""},
-       {"retire", false, "finish it: epoch = next_epoch", ""}},
+       {"retire", false, "finish it: epoch = next_epoch", ""},
+       {"fresh-master", false,
+        "with --start: derive the next epoch's keys from a new master "
+        "secret (recovers from a copied security.txt, see "
+        "docs/DTLS_AND_KEYS.md)",
+        ""},
+       {"compromised", true,
+        "with --start: refuse these devices' current keys and GET /k; they "
+        "must be provisioned again with a next-epoch key",
+        "D...,D..."}},
       Rollover,
-      "Usage: cxsec rollover --security PATH (--start | --retire)\n"
+      "Usage: cxsec rollover --security PATH (--start [--fresh-master] "
+      "[--compromised D...,D...] | --retire)\n"
       "Starts or finishes an over-the-air key rollover. Copy the file to "
       "every\n"
       "gateway (or send them SIGHUP) after each step.\n",

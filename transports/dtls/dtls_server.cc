@@ -184,8 +184,16 @@ struct DtlsServer::Loop {
         ++server->counters_.unknown_identities;
         server->counters_.last_failed_identity = raw;
         psk = absl::PermissionDeniedError("epoch not accepted");
+      } else if (security.IsCompromised(identity->device_id, epoch)) {
+        ++server->counters_.unknown_identities;
+        server->counters_.last_failed_identity = raw;
+        psk = absl::PermissionDeniedError(absl::StrCat(
+            "the device is marked compromised for key epochs below ",
+            security.compromised.at(identity->device_id),
+            "; provision it again with a key of that epoch"));
       } else {
-        psk = DeriveDevicePsk(security.master_secret, identity->device_id, epoch);
+        psk = DeriveDevicePsk(security.MasterFor(epoch), identity->device_id,
+                              epoch);
       }
     }
     if (!psk.ok()) {
@@ -371,8 +379,11 @@ struct DtlsServer::Loop {
       return nullptr;
     }
     absl::MutexLock lock(&server->mutex_);
-    if (!server->security_.AcceptsEpoch(it->second.epoch)) {
-      // The epoch was retired while this session was open.
+    if (!server->security_.AcceptsEpoch(it->second.epoch) ||
+        server->security_.IsCompromised(it->second.device_id,
+                                        it->second.epoch)) {
+      // The epoch was retired, or the device marked compromised, while
+      // this session was open.
       coap_pdu_set_code(response, Code(401));
       return nullptr;
     }
@@ -504,10 +515,10 @@ struct DtlsServer::Loop {
         body = absl::NotFoundError("no newer key");
       } else {
         uint32_t next_epoch = *security.next_epoch;
-        absl::StatusOr<SecretBytes> current =
-            DeriveDevicePsk(security.master_secret, info->device_id, info->epoch);
-        absl::StatusOr<SecretBytes> next =
-            DeriveDevicePsk(security.master_secret, info->device_id, next_epoch);
+        absl::StatusOr<SecretBytes> current = DeriveDevicePsk(
+            security.MasterFor(info->epoch), info->device_id, info->epoch);
+        absl::StatusOr<SecretBytes> next = DeriveDevicePsk(
+            security.MasterFor(next_epoch), info->device_id, next_epoch);
         if (!current.ok() || !next.ok()) {
           body = absl::InternalError("key derivation failed");
         } else {

@@ -267,6 +267,67 @@ TEST_F(DtlsServerTest, LostSessionIsReestablished) {
   EXPECT_EQ(node->handshakes(), 2);
 }
 
+// Issue 18 item 2: a rollover that recovers from a compromise. With a
+// fresh master secret the next epoch's keys cannot be derived from a copied
+// security.txt; a device marked compromised is refused (new handshakes, its
+// open session, GET /k) until it is provisioned again with a next-epoch key.
+TEST_F(DtlsServerTest, RolloverWithAFreshMasterAndACompromisedDevice) {
+  StartServer();
+  const std::string honest_id = DeviceId(200);
+  const std::string stolen_id = DeviceId(201);
+  auto honest = Node(WriteNodeKey(security_, honest_id, 1, "honest.key"));
+  auto stolen = Node(WriteNodeKey(security_, stolen_id, 1, "stolen.key"));
+  ASSERT_TRUE(honest->PostReading(false, 1).ok());
+  ASSERT_TRUE(stolen->PostReading(false, 1).ok());
+  // What someone who copied security.txt before the rollover holds.
+  SecurityConfig copied = security_.Clone();
+
+  SecurityConfig rollover = security_.Clone();
+  rollover.next_epoch = 2;
+  rollover.next_master_secret = *SecretBytes::Random(kMasterSecretBytes);
+  rollover.compromised[stolen_id] = 2;
+  server_->ReplaceSecurity(rollover.Clone());
+
+  // The stolen device's open session is refused at once, and so is a new
+  // handshake with its epoch-1 key; it cannot fetch the next key.
+  DtlsNodeOptions once;
+  once.max_attempts = 1;
+  EXPECT_FALSE(stolen->PostReading(false, 2).ok());
+  EXPECT_FALSE(stolen->RotateKeyIfOffered().ok());
+  auto stolen_again =
+      Node(WriteNodeKey(security_, stolen_id, 1, "stolen2.key"), once);
+  EXPECT_FALSE(stolen_again->PostReading(false, 3).ok());
+
+  // The honest node moves to epoch 2 over the air; its new key comes from
+  // the fresh master, not from the copied one.
+  absl::StatusOr<bool> rotated = honest->RotateKeyIfOffered();
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  ASSERT_TRUE(*rotated);
+  ASSERT_TRUE(honest->PostReading(false, 4).ok());
+  absl::StatusOr<NodeKey> moved =
+      LoadNodeKey(absl::StrCat(testing::TempDir(), "/honest.key"));
+  ASSERT_TRUE(moved.ok());
+  absl::StatusOr<SecretBytes> from_copy =
+      DeriveDevicePsk(copied.master_secret, honest_id, 2);
+  ASSERT_TRUE(from_copy.ok());
+  EXPECT_FALSE(moved->psk.Equals(*from_copy));
+  // A node keyed from the copied master for epoch 2 is refused.
+  copied.next_epoch = 2;
+  auto forged = Node(WriteNodeKey(copied, honest_id, 2, "forged.key"), once);
+  EXPECT_FALSE(forged->PostReading(false, 5).ok());
+
+  // Re-provisioned out of band with a key of epoch 2, the stolen device's
+  // owner is back (the thief's epoch-1 key stays refused).
+  auto reprovisioned =
+      Node(WriteNodeKey(rollover, stolen_id, 2, "reprovisioned.key"));
+  ASSERT_TRUE(reprovisioned->PostReading(false, 6).ok());
+  // Readings 1 and 1 before the rollover, 4 and 6 after; the stolen key's
+  // reading 2 and the forged 5 never reached the sink.
+  EXPECT_EQ(sink_.WaitForAtLeast(4), 4u);
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(sink_.size(), 4u);
+}
+
 TEST_F(DtlsServerTest, TwentyNodesRotateTheirKeysOverTheAir) {
   StartServer();
   constexpr int kNodes = 20;

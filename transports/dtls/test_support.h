@@ -53,7 +53,7 @@ inline std::string WriteNodeKey(const SecurityConfig& security,
                                 const std::string& device_id, uint32_t epoch,
                                 const std::string& name) {
   NodeKey key{device_id, security.pan_id, epoch,
-              *DeriveDevicePsk(security.master_secret, device_id, epoch)};
+              *DeriveDevicePsk(security.MasterFor(epoch), device_id, epoch)};
   std::string path = absl::StrCat(TempDir(), "/", name);
   if (!WriteFileAtomically(path, FormatNodeKeyFile(key), 0600).ok()) std::abort();
   return path;
