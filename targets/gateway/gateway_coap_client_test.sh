@@ -42,5 +42,10 @@ kill -0 $pid 2>/dev/null || fail "gateway died"
 kill -TERM $pid
 wait $pid
 trap - EXIT
+# Issue 18 item 8: on SIGTERM the composed gateway says what it did.
+grep -qE "cxsec-gateway: dtls accepted=[1-9].* suite=PSK-AES-128-CCM-8" "$dir/err" ||
+  fail "no DTLS counters with the negotiated suite on SIGTERM: $(tail -3 "$dir/err")"
+grep -qE "cxsec-gateway: uplink spooled=[1-9]" "$dir/err" ||
+  fail "no uplink counters on SIGTERM: $(tail -3 "$dir/err")"
 echo "$fails failures"
 [ "$fails" -eq 0 ]

@@ -445,6 +445,61 @@ void ReloadDtlsSecurity(dtls::DtlsServer* dtls, const std::string& path) {
                accepted.c_str());
 }
 
+// PrintCounters says on the way out what this run did, per transport and
+// on the uplink, as cxsec-dtls-gateway does: what was accepted, refused by
+// reason, spooled and sent, and the DTLS suite that was negotiated.
+void PrintCounters(GatewayCore& core) {
+  auto& dtls_slot = core.transport().Get<EnabledTransport<dtls::DtlsServer>>();
+  if (dtls_slot.enabled()) {
+    dtls::DtlsServerCounters c = dtls_slot.get()->Counters();
+    std::fprintf(
+        stderr,
+        "cxsec-gateway: dtls accepted=%llu handshakes_ok=%llu "
+        "handshakes_failed=%llu unknown_identities=%llu sessions_refused=%llu "
+        "sessions_evicted=%llu wrong_suite=%llu malformed=%llu too_large=%llu "
+        "rate_limited=%llu sink_failures=%llu keys_served=%llu suite=%s\n",
+        static_cast<unsigned long long>(c.messages_accepted),
+        static_cast<unsigned long long>(c.handshakes_ok),
+        static_cast<unsigned long long>(c.handshakes_failed),
+        static_cast<unsigned long long>(c.unknown_identities),
+        static_cast<unsigned long long>(c.sessions_refused),
+        static_cast<unsigned long long>(c.sessions_evicted),
+        static_cast<unsigned long long>(c.wrong_suite),
+        static_cast<unsigned long long>(c.malformed),
+        static_cast<unsigned long long>(c.too_large),
+        static_cast<unsigned long long>(c.rate_limited),
+        static_cast<unsigned long long>(c.sink_failures),
+        static_cast<unsigned long long>(c.keys_served),
+        c.last_cipher_suite.empty() ? "none" : c.last_cipher_suite.c_str());
+  }
+  auto& mioty_slot =
+      core.transport().Get<EnabledTransport<mioty::MiotyTransport>>();
+  if (mioty_slot.enabled()) {
+    mioty::MiotyTransportStats m = mioty_slot.get()->stats();
+    std::fprintf(stderr, "cxsec-gateway: mioty accepted=%llu rejected=%llu\n",
+                 static_cast<unsigned long long>(m.accepted),
+                 static_cast<unsigned long long>(m.rejected));
+  }
+  UplinkStats u = core.uplink().stats();
+  std::string by_reason;
+  for (const auto& [reason, count] : u.rejected_by_reason) {
+    absl::StrAppend(&by_reason, by_reason.empty() ? "" : ",", reason, ":",
+                    count);
+  }
+  std::fprintf(
+      stderr,
+      "cxsec-gateway: uplink spooled=%lld refused_full=%lld sent_batches=%lld "
+      "accepted=%lld duplicates=%lld rejected=%lld (%s) conflicts=%lld "
+      "set_aside=%lld still_spooled=%lld\n",
+      static_cast<long long>(u.enqueued), static_cast<long long>(u.refused_full),
+      static_cast<long long>(u.batches_sent),
+      static_cast<long long>(u.accepted), static_cast<long long>(u.duplicates),
+      static_cast<long long>(u.rejected),
+      by_reason.empty() ? "none" : by_reason.c_str(),
+      static_cast<long long>(u.conflicts), static_cast<long long>(u.set_aside),
+      static_cast<long long>(u.spooled_now));
+}
+
 absl::Status Run(const KeyValueFile& config) {
   if (config.Find("dtls_listen") != nullptr &&
       std::getenv("GNUTLS_SYSTEM_PRIORITY_FILE") == nullptr) {
@@ -513,6 +568,7 @@ absl::Status Run(const KeyValueFile& config) {
   }
   std::fprintf(stderr, "cxsec-gateway: stopping (signal %d)\n", signal_number);
   core.Stop();
+  PrintCounters(core);
   return absl::OkStatus();
 }
 

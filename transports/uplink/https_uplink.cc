@@ -8,7 +8,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "absl/synchronization/mutex.h"
 #include "transports/uplink/telemetry_wire.h"
 
@@ -30,6 +33,44 @@ struct HttpsUplink::State {
   // Messages per batch now: halved while the verifier refuses batches
   // whole (400/413), doubled back after each answered batch. Sender only.
   size_t batch_limit = 0;
+  // Rejection log lines: at most kRejectionLogsPerMinute a minute, the
+  // rest counted and summed up in the next window's first line, so that a
+  // misregistered device is visible at the gateway without flooding it.
+  // Sender only.
+  static constexpr int kRejectionLogsPerMinute = 10;
+  absl::Time rejection_window_start = absl::InfinitePast();
+  int rejection_logs_in_window = 0;
+  int64_t rejection_logs_suppressed = 0;
+
+  void LogRejection(const TelemetryResult& r) {
+    absl::Time now = absl::Now();
+    if (now - rejection_window_start >= absl::Minutes(1)) {
+      if (rejection_logs_suppressed > 0) {
+        std::fprintf(stderr,
+                     "cxsec uplink: %lld more rejections in the last minute "
+                     "not logged (counts on SIGTERM and in the stats)\n",
+                     static_cast<long long>(rejection_logs_suppressed));
+      }
+      rejection_window_start = now;
+      rejection_logs_in_window = 0;
+      rejection_logs_suppressed = 0;
+    }
+    if (rejection_logs_in_window >= kRejectionLogsPerMinute) {
+      ++rejection_logs_suppressed;
+      return;
+    }
+    ++rejection_logs_in_window;
+    // Ids and reasons come from the network: escaped and cut short.
+    auto excerpt = [](absl::string_view text) {
+      return absl::CHexEscape(text.substr(0, 64));
+    };
+    std::fprintf(stderr,
+                 "cxsec uplink: the verifier rejected message %s of device %s "
+                 "for good: %s (check that the device is registered at the "
+                 "verifier under this id)\n",
+                 excerpt(r.message_id).c_str(), excerpt(r.device_id).c_str(),
+                 excerpt(r.reason.empty() ? "unspecified" : r.reason).c_str());
+  }
 
   void Fail(ExponentialBackoff& backoff, const absl::Status& status) {
     absl::Duration wait = backoff.NextDelay();
@@ -144,6 +185,7 @@ struct HttpsUplink::State {
           done.push_back(sequence);
           break;
         case TelemetryVerdict::kRejected:
+          LogRejection(r);
           ++delta.rejected;
           ++delta.rejected_by_reason[r.reason.empty() ? "unspecified"
                                                       : r.reason];

@@ -282,6 +282,30 @@ TEST_F(HttpsUplinkTest, RejectedVerdictIsFinalAndCountedByReason) {
   EXPECT_EQ(stats.rejected_by_reason["test rejection"], 1);
 }
 
+// Issue 18 item 8: a message the verifier rejects for good (for example a
+// device registered under another id) is named in the gateway's log, at
+// most 10 lines a minute, the rest counted.
+TEST_F(HttpsUplinkTest, RejectionsAreLoggedByMessageRateLimited) {
+  StartServer(pki->good);
+  server_->SetRejectMarker(0xee, "unknown_device");
+  HttpsUplink uplink = StartedUplink(Options());
+  ::testing::internal::CaptureStderr();
+  for (int i = 1; i <= 15; ++i) {
+    ASSERT_TRUE(uplink.Enqueue(Message(i, 0xee)).ok());
+  }
+  ASSERT_TRUE(WaitUntil([&] { return uplink.stats().spooled_now == 0; }));
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(uplink.stats().rejected, 15);
+  size_t lines = 0;
+  for (size_t at = log.find("the verifier rejected message");
+       at != std::string::npos;
+       at = log.find("the verifier rejected message", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 10u) << log;
+  EXPECT_NE(log.find("for good: unknown_device"), std::string::npos) << log;
+}
+
 // Issue 17, item 1: a verdict this build does not know is never final.
 // The message stays spooled; the other verdicts of the same answer count.
 TEST_F(HttpsUplinkTest,
