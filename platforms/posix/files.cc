@@ -83,7 +83,9 @@ const char* FileTypeName(mode_t mode) {
 // root. Another account's file is refused even at 0600: whoever owns it
 // can rewrite it (a key or config we did not write), and root reading a
 // user's file would let that user steer a root process.
-absl::Status CheckPrivateDescriptor(int fd, const std::string& path) {
+absl::Status CheckPrivateDescriptor(
+    int fd, const std::string& path,
+    std::optional<uid_t> service_account = std::nullopt) {
   struct stat info;
   if (fstat(fd, &info) != 0) return ErrnoError("cannot stat", path, errno);
   if (!S_ISREG(info.st_mode)) {
@@ -102,7 +104,8 @@ absl::Status CheckPrivateDescriptor(int fd, const std::string& path) {
         path, permissions, path));
   }
   uid_t running = geteuid();
-  if (info.st_uid != running && info.st_uid != 0) {
+  if (info.st_uid != running && info.st_uid != 0 &&
+      !(service_account.has_value() && info.st_uid == *service_account)) {
     return absl::PermissionDeniedError(absl::StrFormat(
         "%s is owned by uid %d, but secret files must belong to the running "
         "account (uid %d) or root (run: chown %d %s)",
@@ -116,7 +119,9 @@ absl::Status CheckPrivateDescriptor(int fd, const std::string& path) {
 // component and without blocking: a FIFO planted in place of a key would
 // otherwise hang start-up forever in open(2). O_NONBLOCK is cleared again
 // once the descriptor is known to be a regular file.
-absl::StatusOr<int> OpenPrivate(const std::string& path) {
+absl::StatusOr<int> OpenPrivate(
+    const std::string& path,
+    std::optional<uid_t> service_account = std::nullopt) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
     int error = errno;
@@ -128,7 +133,7 @@ absl::StatusOr<int> OpenPrivate(const std::string& path) {
     }
     return ErrnoError("cannot open", path, error);
   }
-  absl::Status checked = CheckPrivateDescriptor(fd, path);
+  absl::Status checked = CheckPrivateDescriptor(fd, path, service_account);
   if (!checked.ok()) {
     close(fd);
     return checked;
@@ -302,7 +307,13 @@ absl::Status CheckPrivateMode(const std::string& path) {
 
 absl::StatusOr<std::string> ReadPrivateFile(const std::string& path,
                                             size_t max_bytes) {
-  absl::StatusOr<int> fd = OpenPrivate(path);
+  return ReadPrivateFile(path, max_bytes, std::nullopt);
+}
+
+absl::StatusOr<std::string> ReadPrivateFile(
+    const std::string& path, size_t max_bytes,
+    std::optional<uid_t> service_account) {
+  absl::StatusOr<int> fd = OpenPrivate(path, service_account);
   if (!fd.ok()) return fd.status();
   absl::Cleanup closer = [fd = *fd] { close(fd); };
   return ReadFromDescriptor(*fd, path, max_bytes);

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -41,6 +42,15 @@ namespace cxsec {
 // fstat), so the file cannot be swapped between the check and the read.
 [[nodiscard]] absl::StatusOr<std::string> ReadPrivateFile(
     const std::string& path, size_t max_bytes);
+
+// ReadPrivateFile with one more account allowed to own the file: the
+// service account a root process is about to drop to. A gateway reads its
+// key files as root at start and again as that account on SIGHUP, so the
+// files must be that account's; it holds their contents in memory after
+// the drop anyway, so trusting its files adds nothing it did not have.
+[[nodiscard]] absl::StatusOr<std::string> ReadPrivateFile(
+    const std::string& path, size_t max_bytes,
+    std::optional<uid_t> service_account);
 
 // WriteFileAtomically replaces `path` with `data`: it writes a temporary
 // file in the same directory with `mode`, fsyncs it, renames it over

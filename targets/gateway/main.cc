@@ -10,6 +10,7 @@
 // GnuTLS reads GNUTLS_SYSTEM_PRIORITY_FILE when it is loaded, before main,
 // so with DTLS enabled the binary re-executes itself once with it set to
 // `dtls_priority_file` (as cxsec-dtls-gateway does).
+#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -230,13 +231,25 @@ absl::Status ValidateIdentity(const KeyValueFile& config) {
   return absl::OkStatus();
 }
 
+// ServiceAccount is the uid `run_as_user` names. Its files are accepted as
+// key files too: the gateway reads security.txt and the Mioty store as root
+// at start and again as that account on SIGHUP, so with run_as_user they
+// must be that account's (docs/GATEWAY.md).
+std::optional<uid_t> ServiceAccount(const KeyValueFile& config) {
+  if (config.Find("run_as_user") == nullptr) return std::nullopt;
+  struct passwd* account = ::getpwnam(config.GetString("run_as_user").c_str());
+  if (account == nullptr) return std::nullopt;
+  return account->pw_uid;
+}
+
 absl::Status ValidateTransports(const KeyValueFile& config) {
   CXSEC_RETURN_IF_ERROR(RequireBoth(config, "security_file", "dtls_listen"));
   CXSEC_RETURN_IF_ERROR(RequireBoth(config, "mioty_keys", "mioty_listen"));
   if (config.Find("dtls_listen") != nullptr) {
     CXSEC_RETURN_IF_ERROR(ParseHostPort(config, "dtls_listen", false).status());
     absl::StatusOr<SecurityConfig> security =
-        dtls::LoadSecurityFile(config.GetString("security_file"));
+        dtls::LoadSecurityFile(config.GetString("security_file"),
+                                ServiceAccount(config));
     if (!security.ok()) {
       return KeyError(config, "security_file", security.status().message());
     }
@@ -254,7 +267,8 @@ absl::Status ValidateTransports(const KeyValueFile& config) {
   if (config.Find("mioty_listen") != nullptr) {
     CXSEC_RETURN_IF_ERROR(ParseHostPort(config, "mioty_listen", true).status());
     absl::StatusOr<mioty::MiotyKeyStore> store =
-        mioty::MiotyKeyStore::Load(config.GetString("mioty_keys"));
+        mioty::MiotyKeyStore::Load(config.GetString("mioty_keys"), {},
+                                   ServiceAccount(config));
     if (!store.ok()) return KeyError(config, "mioty_keys", store.status().message());
   }
   return absl::OkStatus();
@@ -318,7 +332,8 @@ absl::StatusOr<GatewayTransports> OpenTransports(const KeyValueFile& config) {
   if (config.Find("dtls_listen") != nullptr) {
     CXSEC_ASSIGN_OR_RETURN(HostPort listen, ParseHostPort(config, "dtls_listen", false));
     CXSEC_ASSIGN_OR_RETURN(SecurityConfig security,
-                           dtls::LoadSecurityFile(config.GetString("security_file")));
+                           dtls::LoadSecurityFile(config.GetString("security_file"),
+                                ServiceAccount(config)));
     std::fprintf(stderr, "cxsec-gateway: %s\n", AcceptedEpochs(security).c_str());
     dtls::DtlsServerOptions options;
     options.listen_address = listen.host;
@@ -339,7 +354,8 @@ absl::StatusOr<GatewayTransports> OpenTransports(const KeyValueFile& config) {
   }
   if (config.Find("mioty_listen") != nullptr) {
     CXSEC_ASSIGN_OR_RETURN(mioty::MiotyKeyStore store,
-                           mioty::MiotyKeyStore::Load(config.GetString("mioty_keys")));
+                           mioty::MiotyKeyStore::Load(config.GetString("mioty_keys"), {},
+                                   ServiceAccount(config)));
     mioty::MiotyTransportConfig mioty_config;
     mioty_config.listen = config.GetString("mioty_listen");
     // Read now (before the privilege drop) and kept for SIGHUP reloads,

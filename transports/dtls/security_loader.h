@@ -11,9 +11,13 @@
 
 namespace cxsec::dtls {
 
+// `service_account`: another owner to accept (files.h), for a gateway that
+// starts as root and reloads the file after dropping to that account.
 [[nodiscard]] inline absl::StatusOr<SecurityConfig> LoadSecurityFile(
-    const std::string& path) {
-  absl::StatusOr<std::string> text = ReadPrivateFile(path, kMaxSecurityFileBytes);
+    const std::string& path,
+    std::optional<uid_t> service_account = std::nullopt) {
+  absl::StatusOr<std::string> text =
+      ReadPrivateFile(path, kMaxSecurityFileBytes, service_account);
   if (!text.ok()) return text.status();
   absl::StatusOr<SecurityConfig> config = ParseSecurityFile(*text, path);
   SecureZero(text->data(), text->size());

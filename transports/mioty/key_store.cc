@@ -200,10 +200,12 @@ uint64_t MiotyKeyStore::EuiKey(const Eui64& eui) {
   return key;
 }
 
-absl::StatusOr<MiotyKeyStore> MiotyKeyStore::Load(const std::string& path,
-                                                  MiotyKeyStoreLimits limits) {
-  CXSEC_ASSIGN_OR_RETURN(std::string text,
-                         ReadPrivateFile(path, limits.max_file_bytes));
+absl::StatusOr<MiotyKeyStore> MiotyKeyStore::Load(
+    const std::string& path, MiotyKeyStoreLimits limits,
+    std::optional<uid_t> service_account) {
+  CXSEC_ASSIGN_OR_RETURN(
+      std::string text,
+      ReadPrivateFile(path, limits.max_file_bytes, service_account));
   MiotyKeyStore store(limits);
   absl::StatusOr<std::vector<MiotyDeviceRecord>> records =
       ParseJson(text, path, limits.max_devices);

@@ -27,9 +27,12 @@
 #ifndef CXSEC_TRANSPORTS_MIOTY_KEY_STORE_H_
 #define CXSEC_TRANSPORTS_MIOTY_KEY_STORE_H_
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -95,9 +98,11 @@ class MiotyKeyStore {
   MiotyKeyStore& operator=(MiotyKeyStore&&) = default;
 
   // Load reads a key store file (private mode required).
+  // `service_account`: another owner to accept (platforms/posix/files.h).
   [[nodiscard]] static absl::StatusOr<MiotyKeyStore> Load(
       const std::string& path,
-      MiotyKeyStoreLimits limits = MiotyKeyStoreLimits());
+      MiotyKeyStoreLimits limits = MiotyKeyStoreLimits(),
+      std::optional<uid_t> service_account = std::nullopt);
   // Save writes the store to `path` atomically with mode 0600.
   [[nodiscard]] absl::Status Save(const std::string& path) const;
 
