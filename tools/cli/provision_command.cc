@@ -585,7 +585,7 @@ int RunRollover(int argc, const char* const* argv) {
       "[--compromised D...,D...] | --retire)\n"
       "Starts or finishes an over-the-air key rollover. Copy the file to "
       "every\n"
-      "gateway (or send them SIGHUP) after each step.\n",
+      "gateway and send each SIGHUP after each step.\n",
       argc, argv);
 }
 
