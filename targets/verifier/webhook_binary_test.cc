@@ -221,12 +221,14 @@ TEST_F(WebhookBinaryTest, ReceiverSignedByTheConfiguredCaIsReached) {
   // delivery but not a refused certificate.
   auto verifier = Start("trusted", cert_.cert_file);
   ASSERT_TRUE(verifier.ok()) << verifier.status();
-  std::string metrics;
+  // Wait for the answered attempt itself: the first attempt can be made
+  // before the verifier's own listener is up (connection refused), which
+  // also counts as a failed attempt.
   for (int i = 0; i < 100; ++i) {  // bounded: 10 s
-    metrics = Metrics();
-    if (Sample(metrics, "cxsec_webhook_failed_attempts_total") > 0) break;
+    if (absl::StrContains(ReadAll(stderr_), "webhook answered HTTP")) break;
     usleep(100 * 1000);
   }
+  std::string metrics = Metrics();
   EXPECT_GT(Sample(metrics, "cxsec_webhook_failed_attempts_total"), 0)
       << metrics;
   EXPECT_EQ(Sample(metrics, "cxsec_webhook_certificate_rejections_total"), 0)
