@@ -36,7 +36,15 @@ TEST(MiotyNodeEndToEndTest, NodeFramesReachTheSink) {
   const char kKey[] = "2b7e151628aed2a6abf7158809cf4f3c";
   const char kEui[] = "70b3d56770001234";
   MiotyKeyStore store;
-  ASSERT_TRUE(store.Import(absl::StrCat(kEui, ",1234,", kKey, "\n"), "t").ok());
+  // The key store carries the node's own device id (as `cxsec provision`
+  // writes it), so the gateway sends its readings under the same D... id a
+  // DTLS node has.
+  const char kDeviceId[] = "D0011223344556677";
+  ASSERT_TRUE(store
+                  .Import(absl::StrCat(kEui, ",1234,", kKey, ",,", kDeviceId,
+                                       "\n"),
+                          "t")
+                  .ok());
 
   absl::Mutex mu;
   std::vector<VerifiedMessage> messages;
@@ -77,9 +85,10 @@ TEST(MiotyNodeEndToEndTest, NodeFramesReachTheSink) {
   absl::MutexLock lock(&mu);
   ASSERT_EQ(messages.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
-    EXPECT_EQ(messages[i].device_id, kEui);
+    EXPECT_EQ(messages[i].device_id, kDeviceId);
     EXPECT_EQ(messages[i].transport, "mioty");
-    EXPECT_EQ(messages[i].message_id, absl::StrCat("mioty-", kEui, "-", i));
+    EXPECT_EQ(messages[i].message_id,
+              absl::StrCat("mioty-", kDeviceId, "-", i));
   }
   // The second run's first payload is {"n": 0} again, under counter 2.
   EXPECT_EQ(messages[1].payload, (Bytes{0xa1, 0x61, 'n', 0x01}));

@@ -5,6 +5,7 @@
 //   cxsec mioty decode --keys FILE [--state DIR] MPDU_HEX
 //                      prints device, counter and plaintext, or why it failed
 //   cxsec mioty keys add    --keys FILE --eui HEX --key HEX [--short HEX]
+//                           [--device-id D...]   the id its readings go under
 //                           [--min-counter N]   lowest counter the gateway
 //                                               accepts from the device
 //   cxsec mioty keys set    --keys FILE --eui HEX --min-counter N
@@ -44,7 +45,7 @@ constexpr char kUsage[] =
     "                     [--short HEX] PAYLOAD_HEX\n"
     "  cxsec mioty decode --keys FILE [--state DIR] MPDU_HEX\n"
     "  cxsec mioty keys add --keys FILE --eui HEX --key HEX [--short HEX]\n"
-    "                       [--min-counter N]\n"
+    "                       [--min-counter N] [--device-id D...]\n"
     "  cxsec mioty keys set --keys FILE --eui HEX --min-counter N\n"
     "  cxsec mioty keys remove --keys FILE --eui HEX\n"
     "  cxsec mioty keys import --keys FILE SOURCE\n"
@@ -247,7 +248,11 @@ absl::Status Keys(int argc, const char* const* argv) {
            {"min-counter", true,
             "lowest frame counter the gateway accepts from the device, "
             "also with no replay state for it (default 0)",
-            "N"}},
+            "N"},
+           {"device-id", true,
+            "the id the gateway sends its readings under, as registered at "
+            "the verifier (default: D + the EUI-64 in upper case)",
+            "D..."}},
           argc - 1, argv + 1));
   if (cl.Has("help")) {
     std::fputs(kUsage, stdout);
@@ -263,10 +268,11 @@ absl::Status Keys(int argc, const char* const* argv) {
     CXSEC_ASSIGN_OR_RETURN(MiotyKeyStore store, MiotyKeyStore::Load(path));
     for (const MiotyDevice* d : store.Devices()) {
       if (d->min_counter > 0) {
-        std::printf("%s %04x min_counter=%u\n", EuiToHex(d->eui).c_str(),
-                    d->short_address, d->min_counter);
+        std::printf("%s %04x %s min_counter=%u\n", EuiToHex(d->eui).c_str(),
+                    d->short_address, d->device_id.c_str(), d->min_counter);
       } else {
-        std::printf("%s %04x\n", EuiToHex(d->eui).c_str(), d->short_address);
+        std::printf("%s %04x %s\n", EuiToHex(d->eui).c_str(),
+                    d->short_address, d->device_id.c_str());
       }
     }
     return absl::OkStatus();
@@ -283,6 +289,10 @@ absl::Status Keys(int argc, const char* const* argv) {
     if (cl.Has("min-counter")) {
       CXSEC_ASSIGN_OR_RETURN(record.min_counter,
                              MinCounterFromText(cl.Value("min-counter")));
+    }
+    if (cl.Has("device-id")) {
+      CXSEC_ASSIGN_OR_RETURN(record.device_id,
+                             DeviceIdFromText(cl.Value("device-id")));
     }
     CXSEC_ASSIGN_OR_RETURN(std::string key_text, cl.RequiredValue("key"));
     CXSEC_ASSIGN_OR_RETURN(Bytes raw, HexDecodeExact(key_text, kNetworkKeySize, "--key"));

@@ -99,7 +99,7 @@ check "encode refuses a counter with a space" 2 "$rc"
 "$CXSEC" mioty keys add --keys "$T/keys3.json" --eui 70b3d56770001234 --key $KEY \
   --min-counter 1000 || fail=1
 out=$("$CXSEC" mioty keys list --keys "$T/keys3.json")
-check "list shows the minimum counter" "70b3d56770001234 1234 min_counter=1000" "$out"
+check "list shows the minimum counter" "70b3d56770001234 1234 D70B3D56770001234 min_counter=1000" "$out"
 mkdir -p "$T/state3"
 out=$("$CXSEC" mioty decode --keys "$T/keys3.json" --state "$T/state3" "$long")
 contains "old frame under the floor is refused without state" \
@@ -117,7 +117,7 @@ done
 [[ ! -e "$T/keys5.json" ]] && echo "ok   refused add wrote nothing" || { echo "FAIL refused add wrote a store"; fail=1; }
 "$CXSEC" mioty keys set --keys "$T/keys3.json" --eui 70b3d56770001234 --min-counter 5 || fail=1
 out=$("$CXSEC" mioty keys list --keys "$T/keys3.json")
-check "set changes the minimum counter" "70b3d56770001234 1234 min_counter=5" "$out"
+check "set changes the minimum counter" "70b3d56770001234 1234 D70B3D56770001234 min_counter=5" "$out"
 out=$("$CXSEC" mioty decode --keys "$T/keys3.json" --state "$T/state3" "$long")
 contains "lowered floor admits counter 7" "replay_check would be accepted" "$out"
 out=$("$CXSEC" mioty keys set --keys "$T/keys3.json" --eui 0011223344556677 --min-counter 5 2>&1); rc=$?
@@ -125,7 +125,20 @@ check "set on an unknown device exits 1" 1 "$rc"
 
 "$CXSEC" mioty keys remove --keys "$T/keys.json" --eui 0011223344551234 || fail=1
 out=$("$CXSEC" mioty keys list --keys "$T/keys.json")
-check "remove leaves one device" "70b3d56770001234 1234" "$out"
+check "remove leaves one device" "70b3d56770001234 1234 D70B3D56770001234" "$out"
+
+# --device-id: the D... id the gateway sends the device's readings under
+# (the same form as a DTLS device's id), upper-cased; anything else is
+# refused as usage and writes nothing.
+"$CXSEC" mioty keys add --keys "$T/keys6.json" --eui 70b3d56770001234 --key $KEY \
+  --device-id D00112233445566aa || fail=1
+out=$("$CXSEC" mioty keys list --keys "$T/keys6.json")
+check "add --device-id is listed upper-cased" "70b3d56770001234 1234 D00112233445566AA" "$out"
+out=$("$CXSEC" mioty keys add --keys "$T/keys7.json" --eui 70b3d56770001234 --key $KEY \
+      --device-id 70b3d56770001234 2>&1); rc=$?
+check "a device id without D is refused as usage" 2 "$rc"
+contains "the refusal names the form" "expected D followed by 16 hex digits" "$out"
+[[ ! -e "$T/keys7.json" ]] && echo "ok   refused --device-id wrote nothing" || { echo "FAIL refused --device-id wrote a store"; fail=1; }
 
 chmod 644 "$T/keys.json"
 out=$("$CXSEC" mioty decode --keys "$T/keys.json" $VECTOR 2>&1); rc=$?

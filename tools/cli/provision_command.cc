@@ -248,8 +248,10 @@ absl::Status ProvisionMiotyNode(const CommandLine& cl, const std::string& out,
   CXSEC_RETURN_IF_ERROR(status);
   char short_hex[5];
   std::snprintf(short_hex, sizeof(short_hex), "%04x", short_address);
+  // The device id column makes the gateway send this node's readings under
+  // `id`, the form every device is registered under at the verifier.
   std::string csv = absl::StrCat(mioty::EuiToHex(eui), ",", short_hex, ",",
-                                 HexEncode(raw_key), "\n");
+                                 HexEncode(raw_key), ",,", id, "\n");
   status = CreateFileExclusively(absl::StrCat(dir, "/", id, ".mioty.csv"), csv,
                                  0600);
   SecureZero(csv.data(), csv.size());

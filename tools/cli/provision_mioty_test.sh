@@ -28,7 +28,7 @@ area="$T/out/devices/D0011223344556677.keyarea"
 check "key area is the documented layout" "$EXPECTED" "$(xxd -p "$area" | tr -d '\n')"
 check "key area is 0600" 600 "$(stat -c %a "$area")"
 csv="$T/out/devices/D0011223344556677.mioty.csv"
-check "csv line" "70b3d56770001234,abcd,$KEY" "$(cat "$csv")"
+check "csv line carries the device id" "70b3d56770001234,abcd,$KEY,,D0011223344556677" "$(cat "$csv")"
 check "csv is 0600" 600 "$(stat -c %a "$csv")"
 "$CXSEC" mioty keys import --keys "$T/keys.json" "$csv" >/dev/null
 check "the gateway imports the csv" 0 $?

@@ -223,7 +223,12 @@ if [ "$((qemu_mioty_nodes + qemu_dtls_nodes))" -gt 0 ]; then
   # Unix socket paths are short (108 bytes); test temp dirs are not.
   qemu_sockets=$(mktemp -d /tmp/cxsec-qemu.XXXXXX)
 fi
-for id in "${dtls_ids[@]}" "${mioty_ids[@]}" "${qemu_ids[@]}" "${qemu_dtls_ids[@]}"; do
+# Every device is registered as D + 16 upper-case hex digits, whatever its
+# radio: a Mioty device's id is D + its EUI-64 (the key store's default) or
+# the id given to `cxsec provision --devices` (written into its CSV).
+mioty_device_ids=()
+for eui in "${mioty_ids[@]}" "${qemu_ids[@]}"; do mioty_device_ids+=("D${eui^^}"); done
+for id in "${dtls_ids[@]}" "${mioty_device_ids[@]}" "${qemu_dtls_ids[@]}"; do
   call POST /v1/devices "{\"id\":\"$id\",\"project\":\"demo\",\"gateways\":[\"$gateway_id\"]}"
 done
 say "provisioned $dtls_nodes DTLS, $mioty_nodes Mioty, $qemu_mioty_nodes QEMU Mioty and $qemu_dtls_nodes QEMU DTLS devices, registered at the verifier"
@@ -517,7 +522,7 @@ echo "firmware: $firmware_report"
 if [ "$qemu_mioty_nodes" -gt 0 ]; then
   echo "QEMU Mioty nodes: $qemu_mioty_nodes, readings sent: $qemu_sent"
   for eui in "${qemu_ids[@]}"; do
-    at_cloud=$(jq -r --arg d "$eui" 'select(.deviceId == $d) | .messageId' "$log" 2>/dev/null | sort -u | wc -l)
+    at_cloud=$(jq -r --arg d "D${eui^^}" 'select(.deviceId == $d) | .messageId' "$log" 2>/dev/null | sort -u | wc -l)
     node_sent=$(grep -c '^node_mioty: sent reading' "$work/qemu/$eui/console.txt" || true)
     echo "  $eui: sent $node_sent, verified at the cloud $at_cloud; $(cat "$work/qemu/$eui/bridge.out")"
     grep -E '^bootloader: image' "$work/qemu/$eui/console.txt" | sed 's/^/    /' || true

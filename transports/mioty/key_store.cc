@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -22,10 +23,14 @@ constexpr char kJsonDevicesKey[] = "mioty_devices";
 absl::StatusOr<MiotyDeviceRecord> MakeRecord(absl::string_view eui_text,
                                              absl::string_view short_text,
                                              absl::string_view key_text,
-                                             uint32_t min_counter) {
+                                             uint32_t min_counter,
+                                             absl::string_view device_id) {
   MiotyDeviceRecord record;
   record.min_counter = min_counter;
   CXSEC_ASSIGN_OR_RETURN(record.eui, EuiFromHex(eui_text));
+  if (!device_id.empty()) {
+    CXSEC_ASSIGN_OR_RETURN(record.device_id, DeviceIdFromText(device_id));
+  }
   if (short_text.empty()) {
     record.short_address = ShortAddressOf(record.eui);
   } else {
@@ -95,7 +100,8 @@ absl::StatusOr<std::vector<MiotyDeviceRecord>> ParseJson(
     };
     for (auto it = entry.begin(); it != entry.end(); ++it) {
       if (it.key() != "eui" && it.key() != "short_address" &&
-          it.key() != "network_key" && it.key() != "min_counter") {
+          it.key() != "network_key" && it.key() != "min_counter" &&
+          it.key() != "device_id") {
         return absl::InvalidArgumentError(
             absl::StrCat(where, ": unknown field '", it.key(), "'"));
       }
@@ -112,9 +118,21 @@ absl::StatusOr<std::vector<MiotyDeviceRecord>> ParseJson(
       }
       min_counter = static_cast<uint32_t>(it->get<uint64_t>());
     }
+    std::string device_id;
+    if (auto it = entry.find("device_id"); it != entry.end()) {
+      if (!it->is_string()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": 'device_id' must be a string (D + 16 hex digits)"));
+      }
+      device_id = it->get<std::string>();
+      if (device_id.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": 'device_id' is empty (omit it for D + the EUI-64)"));
+      }
+    }
     CXSEC_ASSIGN_OR_RETURN(std::string key, text_field("network_key", true));
     absl::StatusOr<MiotyDeviceRecord> record =
-        MakeRecord(eui, short_address, key, min_counter);
+        MakeRecord(eui, short_address, key, min_counter, device_id);
     SecureZero(key.data(), key.size());
     if (!record.ok()) return At(where, record.status());
     records.push_back(std::move(record).value());
@@ -135,12 +153,12 @@ absl::StatusOr<std::vector<MiotyDeviceRecord>> ParseCsv(
     if (line.empty()) continue;
     std::vector<absl::string_view> fields = absl::StrSplit(line, ',');
     for (absl::string_view& f : fields) f = absl::StripAsciiWhitespace(f);
-    if (fields.size() != 3 && fields.size() != 4) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where,
-                       ": expected 3 or 4 fields "
-                       "(eui,short_address,network_key[,min_counter]), got ",
-                       fields.size()));
+    if (fields.size() < 3 || fields.size() > 5) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where,
+          ": expected 3 to 5 fields "
+          "(eui,short_address,network_key[,min_counter[,device_id]]), got ",
+          fields.size()));
     }
     if (records.empty() && absl::AsciiStrToLower(fields[0]) == "eui") {
       continue;  // header line
@@ -150,13 +168,14 @@ absl::StatusOr<std::vector<MiotyDeviceRecord>> ParseCsv(
           absl::StrCat(where, ": more than ", max_records, " devices"));
     }
     uint32_t min_counter = 0;
-    if (fields.size() == 4 && !fields[3].empty()) {
+    if (fields.size() >= 4 && !fields[3].empty()) {
       absl::StatusOr<uint32_t> parsed = MinCounterFromText(fields[3]);
       if (!parsed.ok()) return At(where, parsed.status());
       min_counter = *parsed;
     }
     absl::StatusOr<MiotyDeviceRecord> record =
-        MakeRecord(fields[0], fields[1], fields[2], min_counter);
+        MakeRecord(fields[0], fields[1], fields[2], min_counter,
+                   fields.size() == 5 ? fields[4] : absl::string_view());
     if (!record.ok()) return At(where, record.status());
     records.push_back(std::move(record).value());
   }
@@ -175,6 +194,23 @@ absl::StatusOr<uint32_t> MinCounterFromText(absl::string_view text) {
         "min_counter must be decimal digits, 0 to 4294967295");
   }
   return value;
+}
+
+std::string DefaultDeviceId(const Eui64& eui) {
+  return absl::StrCat("D", absl::AsciiStrToUpper(EuiToHex(eui)));
+}
+
+absl::StatusOr<std::string> DeviceIdFromText(absl::string_view text) {
+  bool hex = text.size() == 17 && text[0] == 'D' &&
+             std::all_of(text.begin() + 1, text.end(), [](char c) {
+               return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+             });
+  if (!hex) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device id \"", absl::CHexEscape(text.substr(0, 40)),
+                     "\": expected D followed by 16 hex digits"));
+  }
+  return absl::StrCat("D", absl::AsciiStrToUpper(text.substr(1)));
 }
 
 std::string EuiToHex(const Eui64& eui) {
@@ -233,6 +269,8 @@ absl::Status MiotyKeyStore::Save(const std::string& path) const {
     // Written only when set, so stores without floors keep their format.
     if (device->min_counter > 0)
       list.back()["min_counter"] = device->min_counter;
+    if (device->device_id != DefaultDeviceId(device->eui))
+      list.back()["device_id"] = device->device_id;
   }
   nlohmann::json doc = {{kJsonDevicesKey, std::move(list)}};
   std::string text = doc.dump(2) + "\n";
@@ -254,6 +292,14 @@ absl::Status MiotyKeyStore::Add(MiotyDeviceRecord record,
         "mioty key store: EUI-64 ", EuiToHex(record.eui),
         " is already registered"));
   }
+  std::string device_id = record.device_id.empty()
+                              ? DefaultDeviceId(record.eui)
+                              : std::move(record.device_id);
+  if (device_ids_.contains(device_id)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "mioty key store: device id ", device_id,
+        " is already used by another EUI-64 (each device needs its own id)"));
+  }
   auto& sharing = by_short_[record.short_address];
   if (sharing.size() >= limits_.max_candidates) {
     if (sharing.empty()) by_short_.erase(record.short_address);
@@ -267,9 +313,10 @@ absl::Status MiotyKeyStore::Add(MiotyDeviceRecord record,
       MiotyNetworkKey::FromBytes(record.network_key.Reveal(SecretAccess::Grant())));
   auto device = std::make_unique<MiotyDevice>(MiotyDevice{
       record.eui, record.short_address, std::move(record.network_key),
-      std::move(key), record.min_counter});
+      std::move(key), record.min_counter, std::move(device_id)});
   sharing.push_back(device.get());
   by_eui_[eui_key] = device.get();
+  device_ids_.insert(device->device_id);
   if (collision != nullptr && sharing.size() > 1) {
     std::vector<std::string> euis;
     for (const MiotyDevice* d : sharing) euis.push_back(EuiToHex(d->eui));
@@ -289,6 +336,7 @@ absl::Status MiotyKeyStore::Remove(const Eui64& eui) {
   }
   MiotyDevice* device = it->second;
   by_eui_.erase(it);
+  device_ids_.erase(device->device_id);
   auto& sharing = by_short_[device->short_address];
   sharing.erase(std::find(sharing.begin(), sharing.end(), device));
   if (sharing.empty()) by_short_.erase(device->short_address);
@@ -327,7 +375,8 @@ absl::StatusOr<ImportReport> MiotyKeyStore::Import(absl::string_view text,
   for (const auto& device : devices_) {
     CXSEC_RETURN_IF_ERROR(trial.Add(
         MiotyDeviceRecord{device->eui, device->short_address,
-                          device->raw_key.Clone(), device->min_counter}));
+                          device->raw_key.Clone(), device->min_counter,
+                          device->device_id}));
   }
   ImportReport report;
   absl::flat_hash_map<uint16_t, std::string> collisions;

@@ -5,12 +5,21 @@
 // device's network key), replaced atomically:
 //   {"mioty_devices": [{"eui": "70b3d56770001234", "short_address": "1234",
 //                       "network_key": "2b7e151628aed2a6abf7158809cf4f3c",
-//                       "min_counter": 305419896}]}
+//                       "min_counter": 305419896,
+//                       "device_id": "D0011223344556677"}]}
 // Import reads the same JSON (or a bare array of such objects) or CSV
-//   eui,short_address,network_key[,min_counter]
+//   eui,short_address,network_key[,min_counter[,device_id]]
 //                                       (header optional; '#' comments;
 //                                        empty short address = EUI's last
-//                                        2 bytes; empty min_counter = 0)
+//                                        2 bytes; empty min_counter = 0;
+//                                        empty device_id = D + the EUI)
+//
+// `device_id` is the id the gateway sends the device's readings under: the
+// same `D` + 16 upper-case hex digits form as a DTLS device, so one device
+// is registered at the verifier the same way whatever its radio. It is the
+// id given to `cxsec provision --devices` (which also names the node's key
+// files and binds its sealed readings); without one it is `D` followed by
+// the EUI-64 in upper case.
 //
 // `min_counter` (optional, default 0) is the lowest frame counter the
 // gateway accepts from the device (replay_guard.h): a gateway that has no
@@ -37,6 +46,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -54,6 +64,7 @@ struct MiotyDevice {
   SecretBytes raw_key;  // kept to write the file back
   MiotyNetworkKey key;
   uint32_t min_counter = 0;  // lowest counter accepted (replay floor)
+  std::string device_id;     // D + 16 upper-case hex digits (file comment)
 };
 
 // MiotyDeviceRecord: a device before registration (parsed or from the CLI).
@@ -62,6 +73,7 @@ struct MiotyDeviceRecord {
   uint16_t short_address = 0;
   SecretBytes network_key;
   uint32_t min_counter = 0;
+  std::string device_id;  // empty: DefaultDeviceId(eui)
 };
 
 // MinCounterFromText parses a minimum counter: decimal digits only, at most
@@ -88,6 +100,12 @@ struct ImportReport {
 std::string EuiToHex(const Eui64& eui);
 [[nodiscard]] absl::StatusOr<Eui64> EuiFromHex(absl::string_view text);
 [[nodiscard]] absl::StatusOr<uint16_t> ShortAddressFromHex(
+    absl::string_view text);
+// DefaultDeviceId: "D" + the EUI-64 as 16 upper-case hex digits.
+std::string DefaultDeviceId(const Eui64& eui);
+// DeviceIdFromText checks a device id (D + 16 hex digits) and returns it
+// with upper-case digits, the form the verifier registers.
+[[nodiscard]] absl::StatusOr<std::string> DeviceIdFromText(
     absl::string_view text);
 
 class MiotyKeyStore {
@@ -149,6 +167,7 @@ class MiotyKeyStore {
   MiotyKeyStoreLimits limits_;
   std::vector<std::unique_ptr<MiotyDevice>> devices_;
   absl::flat_hash_map<uint64_t, MiotyDevice*> by_eui_;
+  absl::flat_hash_set<std::string> device_ids_;
   absl::flat_hash_map<uint16_t, absl::InlinedVector<const MiotyDevice*, 4>>
       by_short_;
 };

@@ -211,6 +211,73 @@ TEST(MiotyKeyStoreTest, MinimumCounterFromCsvJsonAndBack) {
   }
 }
 
+// Every device is sent to the verifier as D + 16 upper-case hex digits, the
+// form DTLS devices have: the key store's device id, by default D + EUI.
+TEST(MiotyKeyStoreTest, DeviceIdsDefaultToDPlusTheEuiAndRoundTrip) {
+  MiotyKeyStore store;
+  absl::StatusOr<ImportReport> report = store.Import(
+      std::string("eui,short_address,network_key,min_counter,device_id\n") +
+          "70b3d56770001234,1234," + kKeyA + ",,D00112233445566aa\n" +
+          "0011223344556677,," + kKeyB + "\n",
+      "devices.csv");
+  ASSERT_TRUE(report.ok()) << report.status();
+  // Lower-case hex digits are accepted and sent upper-cased.
+  EXPECT_EQ(store.FindByEui(*EuiFromHex("70b3d56770001234"))->device_id,
+            "D00112233445566AA");
+  EXPECT_EQ(store.FindByEui(*EuiFromHex("0011223344556677"))->device_id,
+            "D0011223344556677");
+
+  const std::string path = TempPath("keys_ids.json");
+  ASSERT_TRUE(store.Save(path).ok());
+  absl::StatusOr<MiotyKeyStore> loaded = MiotyKeyStore::Load(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->FindByEui(*EuiFromHex("70b3d56770001234"))->device_id,
+            "D00112233445566AA");
+  EXPECT_EQ(loaded->FindByEui(*EuiFromHex("0011223344556677"))->device_id,
+            "D0011223344556677");
+
+  MiotyKeyStore json;
+  ASSERT_TRUE(json.Import(std::string("[{\"eui\": \"0011223344556688\", "
+                                      "\"network_key\": \"") +
+                              kKeyA + "\", \"device_id\": \"DABCDEF0011223344\"}]",
+                          "devices.json")
+                  .ok());
+  EXPECT_EQ(json.FindByEui(*EuiFromHex("0011223344556688"))->device_id,
+            "DABCDEF0011223344");
+
+  // Two EUIs cannot share one device id, whether given or defaulted.
+  MiotyKeyStore clash;
+  absl::StatusOr<ImportReport> refused = clash.Import(
+      std::string("70b3d56770001234,1234,") + kKeyA + ",,D0011223344556677\n" +
+          "0011223344556677,," + kKeyB + "\n",
+      "clash.csv");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("D0011223344556677"),
+            std::string::npos)
+      << refused.status();
+  EXPECT_EQ(clash.size(), 0u);
+
+  for (const char* bad : {"0011223344556677", "D00112233445566", "Dxyz",
+                          "D0011223344556677A", "E0011223344556677"}) {
+    MiotyKeyStore m;
+    absl::StatusOr<ImportReport> r = m.Import(
+        std::string("70b3d56770001234,1234,") + kKeyA + ",," + bad + "\n",
+        "x.csv");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("x.csv:1"), std::string::npos);
+    EXPECT_NE(r.status().message().find("D followed by 16 hex digits"),
+              std::string::npos)
+        << r.status();
+  }
+  MiotyKeyStore empty_id;
+  EXPECT_FALSE(empty_id
+                   .Import(std::string("[{\"eui\": \"0011223344556688\", "
+                                       "\"network_key\": \"") +
+                               kKeyA + "\", \"device_id\": \"\"}]",
+                           "devices.json")
+                   .ok());
+}
+
 TEST(MiotyKeyStoreTest, BroaderModesAreRefused) {
   const std::string path = TempPath("keys_mode.json");
   MiotyKeyStore store;

@@ -97,7 +97,7 @@ struct MiotyTransport::Impl {
                                                           device->min_counter));
     CXSEC_RETURN_IF_ERROR(guard->Commit(device->eui, next));
     VerifiedMessage message;
-    message.device_id = EuiToHex(device->eui);
+    message.device_id = device->device_id;
     message.message_id =
         absl::StrCat("mioty-", message.device_id, "-", frame.counter);
     message.transport = std::string(kName);

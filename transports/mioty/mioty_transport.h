@@ -5,8 +5,10 @@
 // (bounded by the key store), verifies the MIC with the counter rebuilt
 // from the device's last accepted one, enforces replay protection, and
 // hands a VerifiedMessage to the sink:
-//   device_id  = the EUI-64 in hex, message_id = "mioty-<eui>-<counter>"
-//   (stable, so an uplink can deduplicate), transport = "mioty".
+//   device_id  = the key store's device id (D + 16 upper-case hex digits,
+//   the form DTLS devices have; by default D + the EUI-64),
+//   message_id = "mioty-<device id>-<counter>" (stable, so an uplink can
+//   deduplicate), transport = "mioty".
 //
 // Order per frame: verify -> replay check -> persist the new counter ->
 // sink. If the sink refuses (not durably accepted), the counter state is

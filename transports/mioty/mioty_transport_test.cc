@@ -33,6 +33,10 @@ constexpr char kKeyA[] = "2b7e151628aed2a6abf7158809cf4f3c";
 constexpr char kKeyB[] = "000102030405060708090a0b0c0d0e0f";
 const char* const kEuiA = "70b3d56770001234";
 const char* const kEuiB = "0011223344551234";  // same short address 1234
+// The ids the gateway sends them under: D + the EUI-64 in upper case, the
+// same form as a DTLS device's id.
+const char* const kIdA = "D70B3D56770001234";
+const char* const kIdB = "D0011223344551234";
 
 std::string TempDir(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
@@ -111,9 +115,9 @@ TEST_F(MiotyTransportTest, AllFormsReachTheSinkWithIds) {
   }
   std::vector<VerifiedMessage> messages = Messages();
   ASSERT_EQ(messages.size(), 4u);
-  EXPECT_EQ(messages[0].device_id, kEuiA);
+  EXPECT_EQ(messages[0].device_id, kIdA);
   EXPECT_EQ(messages[0].transport, "mioty");
-  EXPECT_EQ(messages[0].message_id, std::string("mioty-") + kEuiA + "-1");
+  EXPECT_EQ(messages[0].message_id, std::string("mioty-") + kIdA + "-1");
   EXPECT_EQ(messages[3].payload, (Bytes{0xa1, 0x61, 0x6e, 4}));
   EXPECT_EQ(transport_->stats().accepted, 4u);
 }
@@ -123,8 +127,8 @@ TEST_F(MiotyTransportTest, CollidingShortAddressTriesEachKey) {
   ASSERT_TRUE(transport_->HandleFrame(Frame(kEuiA, kKeyA, 5)).ok());
   std::vector<VerifiedMessage> messages = Messages();
   ASSERT_EQ(messages.size(), 2u);
-  EXPECT_EQ(messages[0].device_id, kEuiB);
-  EXPECT_EQ(messages[1].device_id, kEuiA);
+  EXPECT_EQ(messages[0].device_id, kIdB);
+  EXPECT_EQ(messages[1].device_id, kIdA);
 }
 
 TEST_F(MiotyTransportTest, Rejections) {
@@ -173,7 +177,7 @@ TEST_F(MiotyTransportTest, ReplayAfterRestartIsRejected) {
   // 24-bit wrap: counter 0x01000001 is sent as low bits 000001.
   ASSERT_TRUE(transport_->HandleFrame(Frame(kEuiA, kKeyA, 0x01000001)).ok());
   EXPECT_EQ(Messages().back().message_id,
-            std::string("mioty-") + kEuiA + "-16777217");
+            std::string("mioty-") + kIdA + "-16777217");
 }
 
 TEST_F(MiotyTransportTest, RefusingSinkDoesNotConsumeTheCounter) {
@@ -267,7 +271,7 @@ TEST(MiotyTransportMinCounterTest, NoStateFallsBackOnTheKeyStoreMinimum) {
   ASSERT_TRUE(transport.HandleFrame(Frame(kEuiA, kKeyA, kMin + 3)).ok());
   ASSERT_EQ(messages.size(), 1u);
   EXPECT_EQ(messages[0].message_id,
-            std::string("mioty-") + kEuiA + "-" + std::to_string(kMin + 3));
+            std::string("mioty-") + kIdA + "-" + std::to_string(kMin + 3));
   EXPECT_FALSE(transport.HandleFrame(Frame(kEuiA, kKeyA, kMin + 3)).ok());
   transport.Stop();
 }
