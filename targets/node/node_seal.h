@@ -63,7 +63,8 @@ class NodeSealer {
 
   // SealWithSequence (Mioty) seals `reading` under `sequence`, the full
   // 32-bit packet counter of the frame that will carry it (kMiotyOverhead
-  // = 9 bytes more). The caller must have persisted that counter as used.
+  // = 9 bytes more). The caller must persist that counter as used before
+  // the envelope leaves the node (MiotySender::SendSealed does).
   [[nodiscard]] absl::StatusOr<Bytes> SealWithSequence(uint32_t sequence,
                                                        ByteView reading) const;
 
