@@ -470,11 +470,12 @@ void PrintCounters(GatewayCore& core) {
     dtls::DtlsServerCounters c = dtls_slot.get()->Counters();
     std::fprintf(
         stderr,
-        "cxsec-gateway: dtls accepted=%llu handshakes_ok=%llu "
+        "cxsec-gateway: dtls accepted=%llu sealed=%llu handshakes_ok=%llu "
         "handshakes_failed=%llu unknown_identities=%llu sessions_refused=%llu "
         "sessions_evicted=%llu wrong_suite=%llu malformed=%llu too_large=%llu "
         "rate_limited=%llu sink_failures=%llu keys_served=%llu suite=%s\n",
         static_cast<unsigned long long>(c.messages_accepted),
+        static_cast<unsigned long long>(c.sealed_accepted),
         static_cast<unsigned long long>(c.handshakes_ok),
         static_cast<unsigned long long>(c.handshakes_failed),
         static_cast<unsigned long long>(c.unknown_identities),

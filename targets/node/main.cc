@@ -3,6 +3,7 @@
 #include "targets/common/binary_main.h"
 #include "targets/node/mioty_sender.h"
 #include "targets/node/node_core.h"
+#include "targets/node/node_seal.h"
 #include "platforms/posix/endpoint.h"
 #include "transports/dtls/dtls_node.h"
 
@@ -15,6 +16,7 @@ absl::Status Validate(const KeyValueFile& config) {
   CXSEC_RETURN_IF_ERROR(
       config.GetInt("interval_seconds", 60, 1, 86400).status());
   CXSEC_RETURN_IF_ERROR(ValidateMiotyNodeConfig(config));
+  CXSEC_RETURN_IF_ERROR(ValidateNodeSealConfig(config));
   return absl::OkStatus();
 }
 
@@ -34,15 +36,33 @@ absl::Status RunDtls(const KeyValueFile& config) {
   CXSEC_ASSIGN_OR_RETURN(long long interval,
                          config.GetInt("interval_seconds", 60, 1, 86400));
   CXSEC_ASSIGN_OR_RETURN(long long count, config.GetInt("post_count", 0, 0, 1 << 30));
+  // Sealed readings: each reading's CBOR becomes an envelope carrying the
+  // node's own sequence (persisted before it is sent), posted as is.
+  CXSEC_ASSIGN_OR_RETURN(std::shared_ptr<NodeSealer> sealer,
+                         OpenNodeSealer(config, seal::Transport::kDtlsCoap));
+  if (sealer != nullptr) {
+    options.seal_reading = [sealer](ByteView reading) {
+      return sealer->SealNext(reading);
+    };
+  }
   CXSEC_ASSIGN_OR_RETURN(std::unique_ptr<dtls::DtlsNode> node,
                          dtls::DtlsNode::Open(options));
   if (node->device_id() != config.GetString("device_id")) {
     return absl::InvalidArgumentError("key_file belongs to another device_id");
   }
+  if (sealer != nullptr) {
+    std::fprintf(stderr,
+                 "cxsec-node: sealing readings (seal_mode = %s, seal epoch "
+                 "%u, next sequence %llu)\n",
+                 SealModeName(sealer->mode()), sealer->epoch(),
+                 static_cast<unsigned long long>(sealer->next_sequence()));
+  }
   // Ask the gateway for a rolled-over key every 10 posts.
   absl::Status run = node->RunPeriodic(absl::Seconds(interval),
                                        static_cast<int>(count), 10, nullptr);
-  if (!run.ok() && node->handshakes() == 0) {
+  // Unavailable: readings went undelivered (a local fault such as an
+  // unwritable seal_sequence_file comes back as it is).
+  if (run.code() == absl::StatusCode::kUnavailable && node->handshakes() == 0) {
     // Not one response in the whole run: the node cannot tell a gateway
     // that is down from one that refuses its key, so it names both.
     return absl::Status(
@@ -93,6 +113,9 @@ int main(int argc, char** argv) {
       .run = cxsec::node::Run,
   };
   for (const cxsec::ConfigKey& key : cxsec::node::MiotyNodeConfigKeys()) {
+    binary.config_keys.push_back(key);
+  }
+  for (const cxsec::ConfigKey& key : cxsec::node::NodeSealConfigKeys()) {
     binary.config_keys.push_back(key);
   }
   return cxsec::RunTargetBinary(binary, argc, argv);

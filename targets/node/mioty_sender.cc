@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -17,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/encoding/hex.h"
+#include "core/seal/sealed_reading.h"
 #include "core/secret_bytes.h"
 #include "core/status.h"
 #include "platforms/posix/endpoint.h"
@@ -38,6 +40,9 @@ absl::StatusOr<uint64_t> ReadNextCounter(const std::string& path) {
   }
   return next;
 }
+
+// The largest telemetry RunMiotyNode sends: {"n": a 32-bit number}.
+constexpr size_t kMaxTelemetrySize = 3 + 5;
 
 void AppendCborUint(uint64_t value, Bytes* out) {
   if (value < 24) {
@@ -94,6 +99,48 @@ absl::StatusOr<MiotySender> MiotySender::Open(MiotySenderConfig config,
 
 absl::StatusOr<uint32_t> MiotySender::Send(ByteView payload,
                                            std::optional<uint8_t> mpf) {
+  return SendFrame(
+      [payload](uint32_t) -> absl::StatusOr<Bytes> {
+        return Bytes(payload.begin(), payload.end());
+      },
+      mpf);
+}
+
+absl::Status MiotySender::CheckSealedFits(size_t reading_size,
+                                          bool has_mpf) const {
+  const bool long_addressing = impl_->config.long_addressing;
+  const size_t limit = mioty::MaxPayloadSize(long_addressing, has_mpf);
+  const size_t sealed = seal::SealedSize(seal::Transport::kMioty, reading_size);
+  if (sealed <= limit) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "mioty: a sealed reading of ", sealed, " bytes (", reading_size,
+      " bytes of reading + ", seal::kMiotyOverhead,
+      " of envelope) does not fit a frame, whose payload is at most ", limit,
+      " bytes with ", long_addressing ? "long" : "short", " addressing",
+      has_mpf ? " and an MPF byte" : "", ": send readings of at most ",
+      limit >= seal::kMiotyOverhead ? limit - seal::kMiotyOverhead : 0,
+      " bytes"));
+}
+
+absl::StatusOr<uint32_t> MiotySender::SendSealed(const NodeSealer& sealer,
+                                                 ByteView reading,
+                                                 std::optional<uint8_t> mpf) {
+  if (sealer.transport() != seal::Transport::kMioty) {
+    return absl::InvalidArgumentError(
+        "mioty: the sealer is not a Mioty one (its sequence must be the "
+        "frame counter)");
+  }
+  CXSEC_RETURN_IF_ERROR(CheckSealedFits(reading.size(), mpf.has_value()));
+  return SendFrame(
+      [&](uint32_t counter) -> absl::StatusOr<Bytes> {
+        return sealer.SealWithSequence(counter, reading);
+      },
+      mpf);
+}
+
+absl::StatusOr<uint32_t> MiotySender::SendFrame(
+    absl::FunctionRef<absl::StatusOr<Bytes>(uint32_t counter)> payload_for,
+    std::optional<uint8_t> mpf) {
   Impl& impl = *impl_;
   if (impl.next > UINT32_MAX) {
     return absl::ResourceExhaustedError(
@@ -106,6 +153,7 @@ absl::StatusOr<uint32_t> MiotySender::Send(ByteView payload,
   params.long_addressing = impl.config.long_addressing;
   params.counter = counter;
   params.mpf = mpf;
+  CXSEC_ASSIGN_OR_RETURN(Bytes payload, payload_for(counter));
   uint8_t frame[mioty::kMaxMpduSize];
   CXSEC_ASSIGN_OR_RETURN(size_t size,
                          mioty::EncodeUplink(impl.key, params, payload,
@@ -192,6 +240,17 @@ absl::Status RunMiotyNode(const KeyValueFile& config) {
       MiotySender sender,
       MiotySender::Open(std::move(sender_config),
                         key.Reveal(SecretAccess::Grant())));
+  CXSEC_ASSIGN_OR_RETURN(std::unique_ptr<NodeSealer> sealer,
+                         OpenNodeSealer(config, seal::Transport::kMioty));
+  if (sealer != nullptr) {
+    // The largest reading this node sends, {"n": a 32-bit number}, must
+    // still fit a frame once sealed: found at start, not on the first send.
+    CXSEC_RETURN_IF_ERROR(sender.CheckSealedFits(kMaxTelemetrySize));
+    std::fprintf(stderr,
+                 "cxsec-node: sealing readings (seal_mode = %s, seal epoch "
+                 "%u; the sequence is the frame counter)\n",
+                 SealModeName(sealer->mode()), sealer->epoch());
+  }
   CXSEC_ASSIGN_OR_RETURN(long long messages, config.GetInt("post_count", 0, 0, 1000000000));
   CXSEC_ASSIGN_OR_RETURN(long long interval,
                          config.GetInt("interval_seconds", 60, 1, 86400));
@@ -200,8 +259,12 @@ absl::Status RunMiotyNode(const KeyValueFile& config) {
     // Telemetry: the CBOR map {"n": i}.
     Bytes payload = {0xa1, 0x61, 'n'};
     AppendCborUint(static_cast<uint64_t>(i), &payload);
-    CXSEC_ASSIGN_OR_RETURN(uint32_t counter, sender.Send(payload));
-    std::printf("cxsec-node: sent mioty frame, counter %u\n", counter);
+    CXSEC_ASSIGN_OR_RETURN(uint32_t counter,
+                           sealer != nullptr
+                               ? sender.SendSealed(*sealer, payload)
+                               : sender.Send(payload));
+    std::printf("cxsec-node: sent %smioty frame, counter %u\n",
+                sealer != nullptr ? "sealed " : "", counter);
     std::fflush(stdout);
   }
   return absl::OkStatus();

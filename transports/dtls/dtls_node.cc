@@ -164,7 +164,8 @@ absl::Status DtlsNode::EnsureSession() {
 absl::StatusOr<CoapResponse> DtlsNode::Exchange(int method,
                                                 absl::string_view path,
                                                 ByteView payload,
-                                                bool send_reading_id) {
+                                                bool send_reading_id,
+                                                int content_format) {
   Bytes token(8);
   uint64_t t = next_token_++;
   for (int i = 7; i >= 0; --i, t >>= 8) token[i] = static_cast<uint8_t>(t);
@@ -187,8 +188,9 @@ absl::StatusOr<CoapResponse> DtlsNode::Exchange(int method,
     if (!payload.empty()) {
       uint8_t format[4];
       coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
-                      coap_encode_var_safe(format, sizeof(format),
-                                           COAP_MEDIATYPE_APPLICATION_CBOR),
+                      coap_encode_var_safe(
+                          format, sizeof(format),
+                          static_cast<unsigned>(content_format)),
                       format);
     }
     if (send_reading_id) {
@@ -226,9 +228,10 @@ absl::StatusOr<CoapResponse> DtlsNode::Exchange(int method,
   return last;
 }
 
-absl::Status DtlsNode::Post(ByteView cbor) {
+absl::Status DtlsNode::Post(ByteView payload, int content_format) {
   absl::StatusOr<CoapResponse> response =
-      Exchange(COAP_REQUEST_POST, "t", cbor, /*send_reading_id=*/true);
+      Exchange(COAP_REQUEST_POST, "t", payload, /*send_reading_id=*/true,
+               content_format);
   if (!response.ok()) return response.status();
   if (response->code != 204) {
     return absl::UnavailableError(
@@ -239,7 +242,14 @@ absl::Status DtlsNode::Post(ByteView cbor) {
 }
 
 absl::Status DtlsNode::PostReading(bool event, int64_t temperature_mc) {
-  return Post(EncodeTelemetry(event, {{"t", temperature_mc}}));
+  Bytes reading = EncodeTelemetry(event, {{"t", temperature_mc}});
+  if (!options_.seal_reading) return Post(reading);
+  absl::StatusOr<Bytes> envelope = options_.seal_reading(reading);
+  if (!envelope.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "sealed readings: cannot seal a reading: ", envelope.status().message()));
+  }
+  return Post(*envelope, kContentFormatOctetStream);
 }
 
 absl::StatusOr<bool> DtlsNode::RotateKeyIfOffered() {
@@ -277,6 +287,7 @@ absl::Status DtlsNode::RunPeriodic(absl::Duration interval, int count,
   absl::Status last_failure;
   for (int i = 0; (count <= 0 || i < count) && !(stop && stop->load()); ++i) {
     absl::Status posted = PostReading(false, 21000 + i % 1000);
+    if (posted.code() == absl::StatusCode::kFailedPrecondition) return posted;
     ++attempted;
     if (!posted.ok()) {
       ++failed;

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,19 @@ struct coap_context_t;
 struct coap_session_t;
 
 namespace cxsec::dtls {
+
+// CoAP Content-Format numbers (RFC 7252 section 12.3) of what a node posts:
+// telemetry CBOR, or a sealed-reading envelope (docs/SEALED_READINGS.md),
+// which is no CBOR.
+inline constexpr int kContentFormatCbor = 60;
+inline constexpr int kContentFormatOctetStream = 42;
+
+// SealReading: turns one reading's CBOR into the sealed envelope the node
+// posts instead (cxsec-node's NodeSealer::SealNext). Called once per
+// reading, so every retransmission and new session carries the same
+// envelope (the same sequence): the verifier sees an honest retry, never a
+// second use of a sequence.
+using SealReading = std::function<absl::StatusOr<Bytes>(ByteView reading)>;
 
 struct DtlsNodeOptions {
   std::string gateway_host = "127.0.0.1";
@@ -51,6 +65,9 @@ struct DtlsNodeOptions {
   // Send the bare device id as PSK identity (the gateway's current epoch)
   // instead of "<id>.<epoch>".
   bool bare_identity = false;
+  // When set, PostReading and RunPeriodic seal each reading with it and
+  // post the envelope (Content-Format application/octet-stream).
+  SealReading seal_reading;
 };
 
 // CoapResponse: the code as class*100+detail (204 = 2.04) and the body.
@@ -68,9 +85,13 @@ class DtlsNode {
   DtlsNode(const DtlsNode&) = delete;
   DtlsNode& operator=(const DtlsNode&) = delete;
 
-  // Post sends one CBOR payload to POST /t and succeeds on 2.04 only.
-  [[nodiscard]] absl::Status Post(ByteView cbor);
-  // PostTelemetry encodes {"v3":{"s":...,"d":data}} and posts it.
+  // Post sends one payload to POST /t (telemetry CBOR, or with
+  // kContentFormatOctetStream a sealed envelope) and succeeds on 2.04 only.
+  [[nodiscard]] absl::Status Post(ByteView payload,
+                                  int content_format = kContentFormatCbor);
+  // PostReading encodes {"v3":{"s":...,"d":data}}, seals it when the
+  // options say so, and posts it. A failure to seal (the sequence could not
+  // be persisted) sends nothing and is FailedPrecondition, not Unavailable.
   [[nodiscard]] absl::Status PostReading(bool event, int64_t temperature_mc);
 
   // RotateKeyIfOffered asks GET /k for a next-epoch key; if the gateway is
@@ -84,11 +105,13 @@ class DtlsNode {
   // which is how a third-party client without one looks to the gateway.
   [[nodiscard]] absl::StatusOr<CoapResponse> Exchange(
       int method, absl::string_view path, ByteView payload,
-      bool send_reading_id = false);
+      bool send_reading_id = false, int content_format = kContentFormatCbor);
 
   // RunPeriodic posts a reading every `interval` (and checks for a key
   // rollover every `rekey_every` posts) until `stop` or `count` posts.
-  // Fails, after the last post, if any reading got no 2.04.
+  // Fails, after the last post, if any reading got no 2.04 (Unavailable);
+  // stops at once if a reading cannot be sealed (a local fault that no
+  // retry fixes).
   [[nodiscard]] absl::Status RunPeriodic(absl::Duration interval, int count,
                                          int rekey_every,
                                          const std::atomic<bool>* stop);

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "core/deployment/deployment_keys.h"
 #include "core/deployment/telemetry_cbor.h"
 #include "core/encoding/hex.h"
+#include "core/seal/sealed_reading.h"
 #include "transports/dtls/identity.h"
 #include "transports/dtls/message_ids.h"
 
@@ -66,6 +68,40 @@ std::string Printable(absl::string_view raw) {
 }
 
 std::once_flag coap_started;
+
+// IsSealedEnvelope: the payload starts with a sealed-reading header byte
+// (version 1: 0x20..0x3f), never a CBOR map's first byte (0xa0..0xbf).
+bool IsSealedEnvelope(ByteView payload) {
+  return !payload.empty() &&
+         (payload[0] >> seal::kVersionShift) == seal::kFormatVersion;
+}
+
+// CheckSealedEnvelope: what the gateway can check of a sealed reading
+// without any of its keys (it holds none): the structure, with core/seal's
+// parser (size bounds, version). The tag is the verifier's to check.
+absl::Status CheckSealedEnvelope(ByteView payload) {
+  seal::SealedEnvelope envelope;
+  const seal::SealReason reason = seal::ParseSealedEnvelope(
+      seal::Transport::kDtlsCoap,
+      std::span<const uint8_t>(payload.data(), payload.size()), envelope);
+  switch (reason) {
+    case seal::SealReason::kNone:
+      return absl::OkStatus();
+    case seal::SealReason::kTruncated:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sealed reading: truncated: ", payload.size(),
+          " bytes, an envelope has at least ", seal::kDtlsOverhead,
+          " (header, sequence, tag)"));
+    case seal::SealReason::kBodyTooLarge:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sealed reading: body_too_large: a body of ",
+          payload.size() - seal::kDtlsOverhead, " bytes, at most ",
+          seal::kMaxBodySize));
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("sealed reading: ", seal::SealReasonName(reason)));
+  }
+}
 
 }  // namespace
 
@@ -465,13 +501,21 @@ struct DtlsServer::Loop {
       return;
     }
     ByteView payload(data, length);
-    TelemetryLimits limits;
-    limits.max_bytes = cap;
-    absl::StatusOr<Telemetry> telemetry = DecodeTelemetry(payload, limits);
-    if (!telemetry.ok()) {
+    // A sealed reading (docs/SEALED_READINGS.md) is forwarded byte for byte
+    // once its structure checks out; telemetry CBOR is decoded as before.
+    const bool sealed = IsSealedEnvelope(payload);
+    absl::Status shape;
+    if (sealed) {
+      shape = CheckSealedEnvelope(payload);
+    } else {
+      TelemetryLimits limits;
+      limits.max_bytes = cap;
+      shape = DecodeTelemetry(payload, limits).status();
+    }
+    if (!shape.ok()) {
       Count([](DtlsServerCounters& c) { ++c.malformed; });
       coap_pdu_set_code(response, Code(400));
-      std::string why(telemetry.status().message());
+      std::string why(shape.message());
       coap_add_data(response, why.size(),
                     reinterpret_cast<const uint8_t*>(why.data()));
       return;
@@ -499,7 +543,10 @@ struct DtlsServer::Loop {
       coap_pdu_set_code(response, Code(503));
       return;
     }
-    Count([](DtlsServerCounters& c) { ++c.messages_accepted; });
+    Count([sealed](DtlsServerCounters& c) {
+      ++c.messages_accepted;
+      if (sealed) ++c.sealed_accepted;
+    });
     coap_pdu_set_code(response, Code(204));
   }
 

@@ -5,7 +5,11 @@
 //   device's HKDF-derived key of the epoch it presents; unknown identities,
 //   retired epochs and failed handshakes are logged by identity (never by
 //   key) and counted.
-// - POST /t takes CBOR telemetry (core/deployment/telemetry_cbor.h); a
+// - POST /t takes CBOR telemetry (core/deployment/telemetry_cbor.h) or a
+//   sealed reading (docs/SEALED_READINGS.md: first byte 0x20..0x3f, where
+//   CBOR telemetry starts 0xa0..0xbf), whose structure alone is checked
+//   (core/seal's parser; the gateway holds no key to check its tag) and
+//   which is forwarded byte for byte; anything else is 4.00, saying why. A
 //   verified payload goes to the MessageSink and the confirmable request is
 //   answered (piggy-backed ACK) 2.04 only after the sink returned OK, i.e.
 //   the payload is durably queued; a failing sink gives 5.03 so the node
@@ -72,6 +76,7 @@ struct DtlsServerCounters {
   uint64_t sessions_evicted = 0;      // per-identity limit: oldest ended
   uint64_t wrong_suite = 0;           // negotiated suite was not CCM_8
   uint64_t messages_accepted = 0;
+  uint64_t sealed_accepted = 0;       // of messages_accepted: sealed readings
   uint64_t malformed = 0;
   uint64_t too_large = 0;
   uint64_t rate_limited = 0;

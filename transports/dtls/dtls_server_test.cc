@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "core/deployment/telemetry_cbor.h"
 #include "core/policy/concepts.h"
+#include "core/seal/boringssl_seal_crypto.h"
 #include "gtest/gtest.h"
 #include "transports/dtls/dtls_node.h"
 #include "transports/dtls/test_support.h"
@@ -179,6 +181,100 @@ TEST_F(DtlsServerTest, MalformedAndOversizedPayloadsAreRefused) {
   EXPECT_EQ(c.malformed, 1u);
   EXPECT_EQ(c.too_large, 1u);
   EXPECT_EQ(sink_.size(), 0u);
+}
+
+// SealWithTestKeys: a sealed reading (docs/SEALED_READINGS.md) as a node
+// makes it, under keys the gateway never sees.
+Bytes SealWithTestKeys(ByteView reading, uint32_t sequence) {
+  seal::DeviceSealKeys<seal::BoringSslSealCrypto> keys;
+  const uint8_t mac[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  const uint8_t enc[16] = {16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27};
+  EXPECT_EQ(keys.Load(2, mac, enc), seal::SealReason::kNone);
+  Bytes out(seal::SealedSize(seal::Transport::kDtlsCoap, reading.size()));
+  auto sealed = seal::HostSealCodec::Seal(
+      keys, seal::Transport::kDtlsCoap, seal::SealMode::kEncrypted, sequence,
+      std::span<const uint8_t>(reading.data(), reading.size()),
+      std::span<uint8_t>(out.data(), out.size()));
+  EXPECT_TRUE(sealed.ok());
+  return out;
+}
+
+// The gateway holds no sealing key: it forwards a sealed reading byte for
+// byte, as the node sent it, under the session's device id.
+TEST_F(DtlsServerTest, SealedReadingsAreForwardedByteForByte) {
+  StartServer();
+  const std::string id = DeviceId(30);
+  const Bytes reading = EncodeTelemetry(false, {{"t", 21500}});
+  const Bytes envelope = SealWithTestKeys(reading, 7);
+  const Bytes heartbeat = SealWithTestKeys({}, 8);  // empty body: 13 bytes
+  ASSERT_EQ(heartbeat.size(), seal::kDtlsOverhead);
+  auto node = Node(WriteNodeKey(security_, id, 1, "n30.key"));
+  ASSERT_TRUE(node->Post(envelope, kContentFormatOctetStream).ok());
+  ASSERT_TRUE(node->Post(heartbeat, kContentFormatOctetStream).ok());
+  // A node that seals through its options: PostReading posts the envelope.
+  DtlsNodeOptions sealing;
+  int sealed_calls = 0;
+  sealing.seal_reading = [&](ByteView cbor) -> absl::StatusOr<Bytes> {
+    ++sealed_calls;
+    return SealWithTestKeys(cbor, 9);
+  };
+  auto sealing_node = Node(WriteNodeKey(security_, id, 1, "n30b.key"), sealing);
+  ASSERT_TRUE(sealing_node->PostReading(false, 22000).ok());
+  EXPECT_EQ(sealed_calls, 1);
+  ASSERT_EQ(sink_.size(), 3u);
+  EXPECT_EQ(sink_.messages[0].payload, envelope);
+  EXPECT_EQ(sink_.messages[1].payload, heartbeat);
+  EXPECT_EQ(sink_.messages[2].payload,
+            SealWithTestKeys(EncodeTelemetry(false, {{"t", 22000}}), 9));
+  for (const VerifiedMessage& m : sink_.messages) {
+    EXPECT_EQ(m.device_id, id);
+    EXPECT_EQ(m.transport, "dtls");
+  }
+  DtlsServerCounters c = server_->Counters();
+  EXPECT_EQ(c.messages_accepted, 3u);
+  EXPECT_EQ(c.sealed_accepted, 3u);
+  EXPECT_EQ(c.malformed, 0u);
+}
+
+// What the gateway can check of an envelope, it checks (size, version) and
+// names; the tag it cannot check, so an envelope with a wrong tag is the
+// verifier's to refuse.
+TEST_F(DtlsServerTest, MalformedSealedReadingsAreRefusedWithTheReason) {
+  DtlsServerOptions options;
+  options.max_payload_bytes = 64;
+  StartServer(options);
+  auto node = Node(WriteNodeKey(security_, DeviceId(31), 1, "n31.key"));
+  // Header byte of version 1 (0x20..0x3f) but shorter than header,
+  // sequence and tag.
+  for (const Bytes& truncated :
+       {Bytes{0x20}, Bytes{0x31, 0, 0, 0, 1}, Bytes(12, 0x3f)}) {
+    absl::StatusOr<CoapResponse> r =
+        node->Exchange(2, "t", truncated, false, kContentFormatOctetStream);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->code, 400);
+    std::string why(r->body.begin(), r->body.end());
+    EXPECT_NE(why.find("sealed reading: truncated"), std::string::npos) << why;
+  }
+  // Larger than the gateway's payload limit: 4.13, like any payload.
+  absl::StatusOr<CoapResponse> r = node->Exchange(
+      2, "t", SealWithTestKeys(Bytes(60, 0xab), 1), false,
+      kContentFormatOctetStream);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->code, 413);
+  // Well-formed, tag unknowable to the gateway: forwarded.
+  Bytes forged(seal::kDtlsOverhead + 4, 0x5a);
+  forged[0] = 0x3f;
+  ASSERT_TRUE(node->Post(forged, kContentFormatOctetStream).ok());
+  ASSERT_EQ(sink_.size(), 1u);
+  EXPECT_EQ(sink_.messages[0].payload, forged);
+  DtlsServerCounters c = server_->Counters();
+  EXPECT_EQ(c.malformed, 3u);
+  EXPECT_EQ(c.too_large, 1u);
+  EXPECT_EQ(c.sealed_accepted, 1u);
+  // The CBOR path is unchanged: a broken map is still 4.00 as CBOR.
+  r = node->Exchange(2, "t", Bytes{0xa1, 0x62});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->code, 400);
 }
 
 TEST_F(DtlsServerTest, PerIdentityRateLimit) {

@@ -1,0 +1,103 @@
+// NodeSealer: the host node's side of sealed readings
+// (docs/SEALED_READINGS.md). It loads the node's .seal key file, checks
+// that it is this node's, and seals each reading's CBOR with core/seal's
+// one implementation (the BoringSSL backend on the host), so the gateway
+// between the node and the verifier can neither forge, alter, replay nor
+// (in encrypted mode) read it.
+//
+//   DTLS/CoAP: the envelope carries the node's own per-device sequence,
+//     kept in seal_sequence_file and persisted as used BEFORE the reading
+//     is sealed and sent, so a restart never reuses one (a reused sequence
+//     would repeat the keystream); SealNext.
+//   Mioty: the sequence is the TS-UNB packet counter of the frame that
+//     carries the envelope, which MiotySender persists before sending;
+//     SealWithSequence.
+//
+//   CXSEC_ASSIGN_OR_RETURN(std::unique_ptr<NodeSealer> sealer,
+//                          OpenNodeSealer(config, seal::Transport::kDtlsCoap));
+//   if (sealer) CXSEC_ASSIGN_OR_RETURN(Bytes envelope, sealer->SealNext(cbor));
+#ifndef CXSEC_TARGETS_NODE_NODE_SEAL_H_
+#define CXSEC_TARGETS_NODE_NODE_SEAL_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/bytes.h"
+#include "core/config/key_value_file.h"
+#include "core/seal/boringssl_seal_crypto.h"
+#include "core/seal/sealed_reading.h"
+
+namespace cxsec::node {
+
+struct NodeSealOptions {
+  std::string key_file;   // the .seal file, mode 0600
+  std::string device_id;  // this node's device_id: the file must be its own
+  // Unset: encrypted when the file holds an encryption key, else MAC-only.
+  std::optional<seal::SealMode> mode;
+  seal::Transport transport = seal::Transport::kDtlsCoap;
+  // DTLS/CoAP only (required there): the next sequence to use, in decimal,
+  // as the Mioty counter file holds its counter. Absent file: 0.
+  std::string sequence_file;
+};
+
+class NodeSealer {
+ public:
+  // Open loads the keys (refusing a file readable by others, another
+  // device's file, seal_mode = encrypt without an encryption key) and, for
+  // DTLS/CoAP, reads the persisted sequence.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<NodeSealer>> Open(
+      NodeSealOptions options);
+  NodeSealer(const NodeSealer&) = delete;
+  NodeSealer& operator=(const NodeSealer&) = delete;
+
+  // SealNext (DTLS/CoAP) takes the next sequence, persists the one after
+  // it (WriteFileAtomically) and only then seals `reading`: the envelope
+  // (kDtlsOverhead = 13 bytes more than the reading) for POST /t. A
+  // failure to persist seals nothing.
+  [[nodiscard]] absl::StatusOr<Bytes> SealNext(ByteView reading);
+
+  // SealWithSequence (Mioty) seals `reading` under `sequence`, the full
+  // 32-bit packet counter of the frame that will carry it (kMiotyOverhead
+  // = 9 bytes more). The caller must persist that counter as used before
+  // the envelope leaves the node (MiotySender::SendSealed does).
+  [[nodiscard]] absl::StatusOr<Bytes> SealWithSequence(uint32_t sequence,
+                                                       ByteView reading) const;
+
+  seal::SealMode mode() const { return mode_; }
+  seal::Transport transport() const { return options_.transport; }
+  uint32_t epoch() const { return keys_.epoch(); }
+  // The sequence SealNext uses next (DTLS/CoAP); 2^32 when exhausted.
+  uint64_t next_sequence() const { return next_sequence_; }
+
+ private:
+  explicit NodeSealer(NodeSealOptions options) : options_(std::move(options)) {}
+  [[nodiscard]] absl::StatusOr<Bytes> Seal(uint32_t sequence,
+                                           ByteView reading) const;
+
+  NodeSealOptions options_;
+  seal::SealMode mode_ = seal::SealMode::kMacOnly;
+  seal::DeviceSealKeys<seal::BoringSslSealCrypto> keys_;
+  uint64_t next_sequence_ = 0;
+};
+
+// SealModeName: "mac" or "encrypt", as the seal_mode key spells them.
+const char* SealModeName(seal::SealMode mode);
+
+// The node config keys for sealed readings (seal_key_file, seal_mode,
+// seal_sequence_file).
+std::vector<ConfigKey> NodeSealConfigKeys();
+// ValidateNodeSealConfig checks them against each other and the transport.
+[[nodiscard]] absl::Status ValidateNodeSealConfig(const KeyValueFile& config);
+// OpenNodeSealer opens the sealer the config asks for; nullptr when it
+// names no seal_key_file (readings go unsealed).
+[[nodiscard]] absl::StatusOr<std::unique_ptr<NodeSealer>> OpenNodeSealer(
+    const KeyValueFile& config, seal::Transport transport);
+
+}  // namespace cxsec::node
+
+#endif  // CXSEC_TARGETS_NODE_NODE_SEAL_H_
