@@ -15,6 +15,7 @@
 #include "targets/verifier/registry/registry.h"
 #include "targets/verifier/registry/sqlite_kv_store.h"
 #include "targets/verifier/service/gateway_token_verifier.h"
+#include "targets/verifier/seal/seal_authority.h"
 #include "targets/verifier/service/verifier_service.h"
 #include "targets/verifier/sinks/telemetry_log.h"
 #include "targets/verifier/sinks/webhook_forwarder.h"
@@ -90,6 +91,15 @@ absl::Status Validate(const KeyValueFile& config) {
   }
   CXSEC_RETURN_IF_ERROR(ValidateEtcd(config));
   CXSEC_RETURN_IF_ERROR(DedupWindowFromConfig(config).status());
+  CXSEC_RETURN_IF_ERROR(
+      config.GetInt("seal_max_bad_tags_per_gateway", 100, 0, 1'000'000'000)
+          .status());
+  if (config.Find("seal_encryption_master_file") != nullptr &&
+      config.Find("seal_master_file") == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source(),
+        ": 'seal_encryption_master_file' needs 'seal_master_file'"));
+  }
   if ((config.Find("webhook_url") == nullptr) != (config.Find("webhook_secret_file") == nullptr)) {
     return absl::InvalidArgumentError(absl::StrCat(
         config.source(), ": 'webhook_url' and 'webhook_secret_file' go together"));
@@ -210,6 +220,21 @@ absl::Status Run(const KeyValueFile& config) {
   CXSEC_ASSIGN_OR_RETURN(log_options.dedup_window,
                          DedupWindowFromConfig(config));
   log_options.clock = clock;
+  // Sealed readings: the masters stay on the verifier side (never in
+  // anything a gateway reads); the counter state commits with the log.
+  std::unique_ptr<SealAuthority> seal;
+  if (config.Find("seal_master_file") != nullptr) {
+    SealAuthorityOptions seal_options;
+    seal_options.mac_master_file = Value(config, "seal_master_file", "");
+    seal_options.enc_master_file =
+        Value(config, "seal_encryption_master_file", "");
+    seal_options.state_file = data_dir + "/seal_state.json";
+    seal_options.log_path = data_dir + "/telemetry.ndjson";
+    CXSEC_ASSIGN_OR_RETURN(seal, SealAuthority::Open(seal_options));
+    log_options.after_durable = [authority = seal.get()](uint64_t offset) {
+      authority->AfterDurable(offset);
+    };
+  }
   CXSEC_ASSIGN_OR_RETURN(
       std::unique_ptr<TelemetryLog> log,
       TelemetryLog::Open(data_dir + "/telemetry.ndjson", log_options));
@@ -243,6 +268,10 @@ absl::Status Run(const KeyValueFile& config) {
   }
   RegistryGatewayTokenVerifier tokens(&registry, clock);
   VerifierService service(&registry, &iam, &tokens, log.get(), clock);
+  CXSEC_ASSIGN_OR_RETURN(
+      long long max_bad_tags,
+      config.GetInt("seal_max_bad_tags_per_gateway", 100, 0, 1'000'000'000));
+  service.SetSealAuthority(seal.get(), static_cast<uint64_t>(max_bad_tags));
   if (webhook != nullptr) {
     service.metrics().AddExporter(
         [forwarder = webhook.get()] { return forwarder->RenderMetrics(); });
@@ -286,6 +315,13 @@ absl::Status Run(const KeyValueFile& config) {
   sigwait(&stop_signals, &signal_number);
   std::fprintf(stderr, "cxsec-verifier: signal %d, draining\n", signal_number);
   server->Shutdown(absl::Seconds(10));
+  if (seal != nullptr) {
+    absl::Status saved = seal->Snapshot(log->durable_bytes());
+    if (!saved.ok()) {
+      std::fprintf(stderr, "cxsec-verifier: sealed-readings state: %s\n",
+                   std::string(saved.message()).c_str());
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -345,6 +381,17 @@ int main(int argc, char** argv) {
                "only), default false"},
               {"webhook_secret_file", false,
                "HMAC-SHA256 key for webhooks (mode 0600)"},
+              {"seal_master_file", false,
+               "sealed readings: the integrity master (64 hex digits, mode "
+               "0600) from `cxsec provision --seal-new-master`; also the "
+               "encryption master unless the next key says otherwise"},
+              {"seal_encryption_master_file", false,
+               "sealed readings: a separate encryption master (0600), or "
+               "'none' to check tags without being able to decrypt"},
+              {"seal_max_bad_tags_per_gateway", false,
+               "sealed readings with a bad tag a gateway may send before it "
+               "is disabled and audited, 0-1000000000, default 100 (0: "
+               "never disable)"},
           },
       .validate = cxsec::verifier::Validate,
       .run = cxsec::verifier::Run,

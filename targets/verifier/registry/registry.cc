@@ -142,6 +142,12 @@ absl::StatusOr<Device> DecodeDevice(const json& j) {
       if (g.is_string()) d.gateways.push_back(g.get<std::string>());
     }
   }
+  // Records written before sealing existed have no "seal": off.
+  if (j.contains("seal") && j["seal"].is_string()) {
+    absl::StatusOr<SealPolicy> seal = ParseSealPolicy(j["seal"].get<std::string>());
+    if (!seal.ok()) return seal.status();
+    d.seal = *seal;
+  }
   return d;
 }
 }  // namespace
@@ -159,7 +165,30 @@ json ToJson(const Gateway& g) {
 }
 
 json ToJson(const Device& d) {
-  return {{"id", d.id}, {"project", d.project}, {"gateways", d.gateways}};
+  return {{"id", d.id},
+          {"project", d.project},
+          {"gateways", d.gateways},
+          {"seal", SealPolicyName(d.seal)}};
+}
+
+const char* SealPolicyName(SealPolicy policy) {
+  switch (policy) {
+    case SealPolicy::kOff:
+      return "off";
+    case SealPolicy::kOptional:
+      return "optional";
+    case SealPolicy::kRequired:
+      return "required";
+  }
+  return "off";
+}
+
+absl::StatusOr<SealPolicy> ParseSealPolicy(absl::string_view name) {
+  if (name == "off") return SealPolicy::kOff;
+  if (name == "optional") return SealPolicy::kOptional;
+  if (name == "required") return SealPolicy::kRequired;
+  return absl::InvalidArgumentError(
+      "seal: must be \"off\", \"optional\" or \"required\"");
 }
 
 absl::Status CheckGatewayId(absl::string_view id) {

@@ -72,10 +72,20 @@ struct EnrollmentChallenge {
   int64_t expires_at;  // unix seconds
 };
 
+// SealPolicy: what the verifier demands of a device's readings
+// (docs/SEALED_READINGS.md). kOff: payloads are stored as the gateway sent
+// them; kOptional: sealed readings are checked, unsealed ones accepted;
+// kRequired: an unsealed reading is refused (`seal_required`), so a
+// gateway cannot strip the envelope.
+enum class SealPolicy { kOff, kOptional, kRequired };
+const char* SealPolicyName(SealPolicy policy);
+[[nodiscard]] absl::StatusOr<SealPolicy> ParseSealPolicy(absl::string_view name);
+
 struct Device {
   std::string id;
   std::string project;
   std::vector<std::string> gateways;  // empty: any gateway of the project
+  SealPolicy seal = SealPolicy::kOff;
 };
 
 // One page of the audit log, newest first. `next_cursor` is opaque to

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "core/crypto/primitives.h"
+#include "core/encoding/base64url.h"
 #include "core/encoding/hex.h"
 #include "core/jwt/enrollment_proof.h"
 #include "nlohmann/json.hpp"
@@ -424,6 +425,14 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
   results.reserve(batch->size());
   std::vector<LogRecord> records;
   std::vector<size_t> record_index;  // results[] slot for each record
+  struct SealedRecord {
+    size_t record;  // index into records
+    std::string device_id;
+    uint32_t epoch;
+    uint32_t sequence;
+    std::array<uint8_t, seal::kTagSize> tag;
+  };
+  std::vector<SealedRecord> sealed_records;
   int64_t received_ms = absl::ToUnixMillis(clock_->Now());
   uint64_t retries = 0;
   for (const TelemetryWireMessage& m : *batch) {
@@ -451,6 +460,43 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
                          gateway.id) == device->gateways.end()) {
       rejection = "device_not_bound_to_gateway";
     }
+    // Sealed readings: checked end to end, whatever the gateway did.
+    std::optional<SealCheck> sealed;
+    if (rejection.empty() && result.verdict == TelemetryVerdict::kAccepted &&
+        device->seal != SealPolicy::kOff) {
+      Bytes envelope;
+      if (IsSealedPayload(m.payload_json, &envelope)) {
+        if (seal_ == nullptr) {
+          rejection = "seal_not_configured";
+        } else {
+          sealed = seal_->Check(m.device_id, m.transport, m.message_id, envelope);
+          if (!sealed->rejection.empty()) {
+            rejection = sealed->rejection;
+            if (rejection == "seal_tag_mismatch") CountBadSealTag(gateway);
+          } else if (sealed->verdict == seal::SealVerdict::kDuplicate) {
+            // The same sealed bytes again (an honest retry, or a replay
+            // under another message id): stored once already.
+            metrics_.CountDuplicates(1);
+            result.verdict = TelemetryVerdict::kDuplicate;
+          } else if (sealed->verdict != seal::SealVerdict::kAccepted) {
+            rejection = seal::SealVerdictName(sealed->verdict);
+          }
+        }
+      } else if (device->seal == SealPolicy::kRequired) {
+        rejection = "seal_required";
+      }
+      if (rejection == "sequence_reused") {
+        // Other bytes under a used sequence: only the node's key makes a
+        // valid tag, so this is an alarm, not a gateway fault.
+        absl::Status audited = registry_->Audit(
+            gateway.id, "telemetry.seal_sequence_reused",
+            absl::StrCat(m.device_id, "/", sealed->dedup_message_id));
+        if (!audited.ok()) {
+          std::fprintf(stderr, "cxsec-verifier: cannot audit: %s\n",
+                       std::string(audited.message()).c_str());
+        }
+      }
+    }
     if (!rejection.empty()) {
       metrics_.CountRejection(rejection);
       result.verdict = TelemetryVerdict::kRejected;
@@ -466,13 +512,28 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
                    {"timestamp", m.timestamp_ms},
                    {"receivedAt", received_ms},
                    {"payloadSha256", HexEncode(ByteView(digest))}};
+      // A sealed reading is deduplicated by (device, epoch, sequence), never
+      // by the message id its gateway chose.
+      std::string dedup_id = m.message_id;
+      if (sealed.has_value()) {
+        line["seal"] = SealAuthority::LogFields(*sealed);
+        if (sealed->reading.has_value()) {
+          line["reading"] = Base64UrlEncode(ByteView(*sealed->reading));
+        }
+        dedup_id = sealed->dedup_message_id;
+      }
       std::string text = line.dump();
       // Splice the already-validated payload in without re-parsing it.
       text.pop_back();
       absl::StrAppend(&text, ",\"payload\":", m.payload_json, "}");
-      records.push_back(LogRecord{DedupKey(m.device_id, m.message_id),
+      records.push_back(LogRecord{DedupKey(m.device_id, dedup_id),
                                   std::move(text), digest});
       record_index.push_back(results.size());
+      if (sealed.has_value()) {
+        sealed_records.push_back(SealedRecord{records.size() - 1, m.device_id,
+                                              sealed->epoch, sealed->sequence,
+                                              sealed->tag});
+      }
     }
     results.push_back(std::move(result));
   }
@@ -492,7 +553,7 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
       std::move(records),
       [this, shell = std::move(shell), results = std::move(results),
        record_index = std::move(record_index), gateway_id = gateway.id,
-       respond](
+       sealed_records = std::move(sealed_records), respond](
           absl::StatusOr<std::vector<TelemetryLog::Outcome>> outcomes) mutable {
         if (!outcomes.ok()) {
           metrics_.CountRejection("storage_unavailable");
@@ -519,6 +580,22 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
                 break;
             }
           }
+          // The counter state advances only for sealed readings now
+          // durable; a same-sequence conflict is a reused sequence.
+          for (const SealedRecord& s : sealed_records) {
+            TelemetryLog::Outcome outcome = (*outcomes)[s.record];
+            if (outcome == TelemetryLog::Outcome::kStored) {
+              seal_->Commit(s.device_id, s.epoch, s.sequence, s.tag);
+            } else if (outcome == TelemetryLog::Outcome::kConflict) {
+              TelemetryResult& result = results[record_index[s.record]];
+              result.verdict = TelemetryVerdict::kRejected;
+              result.reason = "sequence_reused";
+              metrics_.CountRejection("sequence_reused");
+              conflicts.erase(std::remove(conflicts.begin(), conflicts.end(),
+                                          record_index[s.record]),
+                              conflicts.end());
+            }
+          }
           metrics_.CountAccepted(accepted);
           metrics_.CountDuplicates(duplicates);
           if (!conflicts.empty())
@@ -529,6 +606,39 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
         std::lock_guard<std::mutex> lock(owed_mu_);
         if (--owed_answers_ == 0) owed_cv_.notify_all();
       });
+}
+
+void VerifierService::SetSealAuthority(SealAuthority* seal,
+                                       uint64_t max_bad_tags_per_gateway) {
+  seal_ = seal;
+  max_bad_seal_tags_ = max_bad_tags_per_gateway;
+  if (seal != nullptr) {
+    metrics_.AddExporter([seal] { return seal->RenderMetrics(); });
+  }
+}
+
+void VerifierService::CountBadSealTag(const Gateway& gateway) {
+  if (max_bad_seal_tags_ == 0) return;
+  {
+    std::lock_guard<std::mutex> lock(bad_tags_mu_);
+    if (++bad_seal_tags_[gateway.id] != max_bad_seal_tags_ + 1) return;
+  }
+  // Only a gateway that alters or forges readings makes tags fail: stop
+  // taking anything from it until an operator looks (PUT enabled=true).
+  absl::Status disabled =
+      registry_->SetGatewayEnabled("cxsec-verifier", gateway.id, false);
+  absl::Status audited = registry_->Audit(
+      "cxsec-verifier", "gateway.auto_disabled",
+      absl::StrCat(gateway.id, ": more than ", max_bad_seal_tags_,
+                   " sealed readings with a bad tag"));
+  std::fprintf(stderr,
+               "cxsec-verifier: gateway %s disabled: more than %llu sealed "
+               "readings with a bad tag%s%s\n",
+               gateway.id.c_str(),
+               static_cast<unsigned long long>(max_bad_seal_tags_),
+               disabled.ok() ? "" : "; disabling failed: ",
+               disabled.ok() ? "" : std::string(disabled.message()).c_str());
+  (void)audited;
 }
 
 void VerifierService::AuditConflicts(
@@ -765,7 +875,17 @@ void VerifierService::AddRoutes() {
     if (!project.ok()) return project.status();
     absl::StatusOr<std::vector<std::string>> gateways = StringArray(body, "gateways");
     if (!gateways.ok()) return gateways.status();
-    return Device{std::move(id), *project, *gateways};
+    SealPolicy seal = SealPolicy::kOff;
+    if (body.contains("seal")) {
+      if (!body["seal"].is_string()) {
+        return absl::InvalidArgumentError(
+            "seal: must be \"off\", \"optional\" or \"required\"");
+      }
+      absl::StatusOr<SealPolicy> parsed = ParseSealPolicy(body["seal"].get<std::string>());
+      if (!parsed.ok()) return parsed.status();
+      seal = *parsed;
+    }
+    return Device{std::move(id), *project, *gateways, seal};
   };
   add(V::get, "/v1/devices", P::kRegistryRead,
       [this](const HttpRequest& r, const auto&, const Caller&) {
@@ -790,7 +910,12 @@ void VerifierService::AddRoutes() {
   add(V::get, "/v1/devices/*", P::kRegistryRead,
       [this](const HttpRequest& r, const auto& params, const Caller&) {
         absl::StatusOr<Device> d = registry_->GetDevice(params[0]);
-        return d.ok() ? Ok(r, ToJson(*d)) : StatusError(r, d.status());
+        if (!d.ok()) return StatusError(r, d.status());
+        json body = ToJson(*d);
+        // Sealed readings: the counter state the verifier keeps (epoch,
+        // highest sequence, gaps: readings a gateway may have dropped).
+        if (seal_ != nullptr) body["sealState"] = seal_->DeviceState(d->id);
+        return Ok(r, body);
       });
   add(V::put, "/v1/devices/*", P::kRegistryWrite,
       [this, device_from](const HttpRequest& r, const auto& params, const Caller& c) {

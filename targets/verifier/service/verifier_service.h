@@ -18,6 +18,7 @@
 #include "targets/verifier/iam/iam.h"
 #include "targets/verifier/registry/registry.h"
 #include "targets/verifier/service/gateway_token_verifier.h"
+#include "targets/verifier/seal/seal_authority.h"
 #include "targets/verifier/sinks/telemetry_log.h"
 #include "transports/uplink/telemetry_wire.h"
 
@@ -76,6 +77,12 @@ class VerifierService {
   // Answers through `respond` (telemetry once its records are durable).
   void Handle(const HttpRequest& request, HttpResponder respond);
   VerifierMetrics& metrics() { return metrics_; }
+  // Sealed readings (docs/SEALED_READINGS.md): `seal` checks them (null:
+  // none configured, and a sealed reading of a device whose policy is not
+  // "off" is refused as seal_not_configured). A gateway whose readings
+  // fail their tag more than `max_bad_tags_per_gateway` times (0: never)
+  // is disabled and the event audited. Call before serving.
+  void SetSealAuthority(SealAuthority* seal, uint64_t max_bad_tags_per_gateway);
 
  private:
   struct Caller {
@@ -98,6 +105,9 @@ class VerifierService {
   void Dispatch(const HttpRequest& request, const HttpResponder& respond);
   void Telemetry(const HttpRequest& request, const Caller& caller,
                  const HttpResponder& respond);
+  // Counts one reading of `gateway_id` whose seal tag did not verify, and
+  // disables the gateway once it has sent more than the limit.
+  void CountBadSealTag(const Gateway& gateway);
   void AuditConflicts(const std::string& gateway_id,
                       const std::vector<TelemetryResult>& results,
                       const std::vector<size_t>& conflicts);
@@ -112,6 +122,10 @@ class VerifierService {
   std::mutex owed_mu_;
   std::condition_variable owed_cv_;
   int owed_answers_ = 0;  // telemetry appends whose callback has not run
+  SealAuthority* seal_ = nullptr;
+  uint64_t max_bad_seal_tags_ = 0;
+  std::mutex bad_tags_mu_;
+  std::map<std::string, uint64_t> bad_seal_tags_;  // by gateway id
 };
 
 }  // namespace cxsec::verifier

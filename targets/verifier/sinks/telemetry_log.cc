@@ -484,6 +484,7 @@ void TelemetryLog::FlushLoop() {
         w.done(status);
       }
     }
+    if (status.ok() && after_durable_) after_durable_(durable_bytes());
     lock.lock();
   }
 }

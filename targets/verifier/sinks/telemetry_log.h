@@ -161,6 +161,10 @@ struct TelemetryLogOptions {
   const Clock* clock = nullptr;
   // Bytes read per step while loading the log backwards at start.
   size_t load_chunk_bytes = 1 << 20;
+  // Called on the flusher thread after every callback of a durable batch
+  // ran, with the durable size: everything below it has been answered
+  // (the sealed-readings state snapshots against it).
+  std::function<void(uint64_t durable_bytes)> after_durable;
 };
 
 class TelemetryLog {
@@ -205,6 +209,7 @@ class TelemetryLog {
         path_(std::move(path)),
         clock_(options.clock != nullptr ? options.clock
                                         : &SystemClock::Default()),
+        after_durable_(options.after_durable),
         index_(options.dedup_window),
         durable_bytes_(size) {}
   struct Waiter {
@@ -218,6 +223,7 @@ class TelemetryLog {
   int fd_;
   std::string path_;
   const Clock* clock_;
+  std::function<void(uint64_t)> after_durable_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;  // durable_bytes_ advanced
   std::condition_variable work_cv_;     // something to flush / stop

@@ -1,0 +1,127 @@
+// SealAuthority: the verifier as the counter authority for sealed readings
+// (docs/SEALED_READINGS.md, "The verifier as counter authority"). It opens
+// or checks each sealed payload with keys derived from the verifier-side
+// masters (a gateway never holds them), keeps per device the key epoch,
+// the highest accepted sequence, a replay window and a gap count, and
+// names a verdict for every reading.
+//
+// Durability: the telemetry log is the commit record. A sealed reading is
+// stored under the dedup key (device, epoch, sequence), never the gateway's
+// message id, and its log line carries {"seal": {epoch, sequence, tag}};
+// the counter state advances only after that line is durable (Commit).
+// The state is snapshotted to `state_file` with the log offset it covers,
+// and at start the lines after that offset are applied again (applying a
+// line twice is a no-op: the same tag in the window is a duplicate), so a
+// crash anywhere loses no advance and invents none.
+//
+//   CXSEC_ASSIGN_OR_RETURN(auto seal, SealAuthority::Open(options));
+//   SealCheck check = seal->Check(device_id, transport, message_id, bytes);
+//   ... store check.dedup_message_id with the log, then on kStored:
+//   seal->Commit(device_id, check.epoch, check.sequence, check.tag);
+#ifndef CXSEC_TARGETS_VERIFIER_SEAL_SEAL_AUTHORITY_H_
+#define CXSEC_TARGETS_VERIFIER_SEAL_SEAL_AUTHORITY_H_
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "core/bytes.h"
+#include "core/secret_bytes.h"
+#include "core/seal/seal_counter_state.h"
+#include "core/seal/sealed_reading.h"
+#include "nlohmann/json.hpp"
+
+namespace cxsec::verifier {
+
+// SealPayload: is `payload_json` (a telemetry message's payload, as the
+// gateway sent it: a base64url string of the node's bytes) a sealed
+// envelope? The header byte 0x20..0x3f is never a CBOR map's first byte.
+// Sets `bytes` to the decoded payload when it is.
+bool IsSealedPayload(absl::string_view payload_json, Bytes* bytes);
+
+struct SealAuthorityOptions {
+  std::string mac_master_file;  // required
+  std::string enc_master_file;  // empty: the MAC master is also M_enc;
+                                // "none": check only, never decrypt
+  std::string state_file;       // the counter-state snapshot
+  std::string log_path;         // the telemetry log to catch up from
+  absl::Duration snapshot_interval = absl::Seconds(5);
+};
+
+// SealCheck: what Check decided for one sealed payload.
+struct SealCheck {
+  // Empty: the tag verified and `verdict` says what to do; otherwise a
+  // rejection reason for the wire ("seal_tag_mismatch", ...).
+  std::string rejection;
+  seal::SealVerdict verdict = seal::SealVerdict::kAccepted;
+  uint32_t epoch = 0;
+  uint32_t sequence = 0;
+  std::array<uint8_t, seal::kTagSize> tag{};
+  bool encrypted = false;
+  // The reading: decrypted, or as sent in MAC-only mode; nullopt when it is
+  // encrypted and the verifier holds no encryption key.
+  std::optional<Bytes> reading;
+  // Dedup id for the log: "seal/<epoch>/<sequence>".
+  std::string dedup_message_id;
+};
+
+class SealAuthority {
+ public:
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<SealAuthority>> Open(
+      const SealAuthorityOptions& options);
+  ~SealAuthority();
+
+  // Check parses and verifies `sealed` from `device_id` over `transport`
+  // ("dtls" or "mioty"; a Mioty sequence is the frame counter at the end
+  // of `message_id`, "mioty-<device>-<counter>") and decides its verdict
+  // against the device's current state. Changes no state.
+  SealCheck Check(absl::string_view device_id, absl::string_view transport,
+                  absl::string_view message_id, ByteView sealed);
+  // Commit applies a reading Check accepted, once it is durably stored.
+  void Commit(absl::string_view device_id, uint32_t epoch, uint32_t sequence,
+              const std::array<uint8_t, seal::kTagSize>& tag);
+  // AfterDurable: every line below `log_offset` has been committed;
+  // snapshots the state when the interval has passed.
+  void AfterDurable(uint64_t log_offset);
+  // Snapshot writes the state now (also called at shutdown).
+  [[nodiscard]] absl::Status Snapshot(uint64_t log_offset);
+
+  // The device's state for its record (epoch, highestSequence, gaps), or
+  // null when it has sent no accepted sealed reading.
+  nlohmann::json DeviceState(absl::string_view device_id) const;
+  // Prometheus lines: gaps and devices with state.
+  std::string RenderMetrics() const;
+  // Log-line fields for a stored sealed reading.
+  static nlohmann::json LogFields(const SealCheck& check);
+
+ private:
+  struct DeviceKeys;
+  SealAuthority() = default;
+  [[nodiscard]] absl::Status LoadSnapshot(uint64_t* offset);
+  [[nodiscard]] absl::Status CatchUp(uint64_t offset);
+  // Keys of `epoch` for the device (derived from the masters, cached at the
+  // device's newest epoch); null on a derivation error.
+  DeviceKeys* KeysFor(absl::string_view device_id, uint32_t epoch);
+
+  SealAuthorityOptions options_;
+  SecretBytes mac_master_;
+  std::optional<SecretBytes> enc_master_;  // nullopt: check only
+  mutable std::mutex mu_;
+  absl::flat_hash_map<std::string, seal::SealCounterState> states_;
+  absl::flat_hash_map<std::string, std::unique_ptr<DeviceKeys>> keys_;
+  std::unique_ptr<DeviceKeys> scratch_keys_;  // an older epoch's, one call
+  absl::Time last_snapshot_ = absl::InfinitePast();
+  bool dirty_ = false;
+};
+
+}  // namespace cxsec::verifier
+
+#endif  // CXSEC_TARGETS_VERIFIER_SEAL_SEAL_AUTHORITY_H_
