@@ -147,6 +147,13 @@ def cxsec_dependencies():
     )
     _maybe(
         system_library_repository,
+        name = "hiredis",
+        debian_package = "libhiredis-dev",
+        symlinks = {"/usr/include/hiredis": "include/hiredis"},
+        build_files = {Label("//third_party:hiredis.BUILD"): "BUILD.bazel"},
+    )
+    _maybe(
+        system_library_repository,
         name = "com_google_googletest",
         debian_package = "libgtest-dev, libgmock-dev",
         symlinks = {

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -17,6 +18,7 @@
 #include "targets/verifier/service/gateway_token_verifier.h"
 #include "targets/verifier/seal/seal_authority.h"
 #include "targets/verifier/service/verifier_service.h"
+#include "targets/verifier/sinks/redis_sink.h"
 #include "targets/verifier/sinks/telemetry_log.h"
 #include "targets/verifier/sinks/webhook_forwarder.h"
 #include "targets/verifier/verifier_core.h"
@@ -82,8 +84,104 @@ absl::StatusOr<DedupWindow> DedupWindowFromConfig(const KeyValueFile& config) {
   return window;
 }
 
+// The Redis sink's keys (docs/CONFIG.md, docs/SCALE_OUT.md).
+constexpr const char* kRedisKeys[] = {
+    "redis_address",        "redis_key_prefix",      "redis_username",
+    "redis_password_file",  "redis_timeout_ms",      "redis_wait_replicas",
+    "redis_wait_timeout_ms"};
+
+bool RedisSinkSelected(const KeyValueFile& config) {
+  return Value(config, "telemetry_sink", "ndjson") == "redis";
+}
+
+// RedisSinkOptionsFromConfig reads every redis_* key; the password file
+// only if `read_secret` (Validate checks the rest without touching it).
+absl::StatusOr<RedisSinkOptions> RedisSinkOptionsFromConfig(
+    const KeyValueFile& config, bool read_secret) {
+  RedisSinkOptions options;
+  std::string address = Value(config, "redis_address", "127.0.0.1:6379");
+  size_t colon = address.rfind(':');
+  uint32_t port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port == 0 ||
+      port > 65535) {
+    const KeyValueFile::Entry* entry = config.Find("redis_address");
+    return config.LineError(entry != nullptr ? entry->line : 0,
+                            "'redis_address' must be HOST:PORT");
+  }
+  options.host = address.substr(0, colon);
+  options.port = static_cast<uint16_t>(port);
+  options.key_prefix = Value(config, "redis_key_prefix", "cxsec:");
+  if (options.key_prefix.empty() ||
+      options.key_prefix.find_first_of(" \t") != std::string::npos) {
+    return config.LineError(config.Find("redis_key_prefix")->line,
+                            "'redis_key_prefix' must be non-empty, no spaces");
+  }
+  options.username = Value(config, "redis_username", "");
+  if (!options.username.empty() &&
+      config.Find("redis_password_file") == nullptr) {
+    return config.LineError(config.Find("redis_username")->line,
+                            "'redis_username' needs 'redis_password_file'");
+  }
+  CXSEC_ASSIGN_OR_RETURN(long long timeout_ms,
+                         config.GetInt("redis_timeout_ms", 2000, 100, 60000));
+  options.io_timeout = absl::Milliseconds(timeout_ms);
+  CXSEC_ASSIGN_OR_RETURN(long long replicas,
+                         config.GetInt("redis_wait_replicas", 0, 0, 16));
+  options.wait_replicas = static_cast<int>(replicas);
+  CXSEC_ASSIGN_OR_RETURN(
+      long long wait_ms, config.GetInt("redis_wait_timeout_ms", 1000, 1, 60000));
+  options.wait_timeout = absl::Milliseconds(wait_ms);
+  CXSEC_ASSIGN_OR_RETURN(options.dedup_window, DedupWindowFromConfig(config));
+  if (read_secret) {
+    if (const KeyValueFile::Entry* file = config.Find("redis_password_file")) {
+      // Checked like every secret file: 0600 (or stricter), not a link,
+      // owned by us or root; its content goes to AUTH and nowhere else.
+      CXSEC_ASSIGN_OR_RETURN(std::string password,
+                             ReadPrivateFile(file->value, 4096));
+      while (!password.empty() &&
+             (password.back() == '\n' || password.back() == '\r')) {
+        password.pop_back();
+      }
+      if (password.empty()) {
+        SecureZero(password.data(), password.size());
+        return absl::InvalidArgumentError(
+            absl::StrCat(file->value, ": the Redis password file is empty"));
+      }
+      options.password = SecretBytes::CopyFrom(AsBytes(password));
+      SecureZero(password.data(), password.size());
+    }
+  }
+  return options;
+}
+
+absl::Status ValidateSink(const KeyValueFile& config) {
+  CXSEC_RETURN_IF_ERROR(
+      CheckOneOf(config, "telemetry_sink", {"ndjson", "redis"}));
+  if (!RedisSinkSelected(config)) {
+    for (const char* key : kRedisKeys) {
+      if (const KeyValueFile::Entry* entry = config.Find(key)) {
+        return config.LineError(
+            entry->line,
+            absl::StrCat("'", key, "' applies to telemetry_sink = redis only"));
+      }
+    }
+    return absl::OkStatus();
+  }
+  // The webhook forwarder tails the local NDJSON log, which the Redis sink
+  // does not write: with it, webhooks would silently never fire.
+  if (const KeyValueFile::Entry* url = config.Find("webhook_url")) {
+    return config.LineError(
+        url->line,
+        "'webhook_url' needs telemetry_sink = ndjson (the webhook forwarder "
+        "reads the local NDJSON log; with the Redis sink, read the stream)");
+  }
+  return RedisSinkOptionsFromConfig(config, /*read_secret=*/false).status();
+}
+
 absl::Status Validate(const KeyValueFile& config) {
   CXSEC_RETURN_IF_ERROR(CheckOneOf(config, "registry", {"sqlite", "etcd"}));
+  CXSEC_RETURN_IF_ERROR(ValidateSink(config));
   if (Value(config, "registry", "sqlite") == "etcd" &&
       config.Find("etcd_endpoints") == nullptr) {
     return absl::InvalidArgumentError(
@@ -200,6 +298,13 @@ absl::StatusOr<std::unique_ptr<KvStore>> ConnectEtcd(
 absl::Status Run(const KeyValueFile& config) {
   std::string data_dir = Value(config, "data_dir", "");
   CXSEC_RETURN_IF_ERROR(MakeDirectories(data_dir, 0700));
+  // Secret files are read before anything is created, so a bad one stops
+  // the start with nothing half done.
+  std::optional<RedisSinkOptions> redis_options;
+  if (RedisSinkSelected(config)) {
+    CXSEC_ASSIGN_OR_RETURN(redis_options,
+                           RedisSinkOptionsFromConfig(config, true));
+  }
   std::unique_ptr<KvStore> store;
   if (Value(config, "registry", "sqlite") == "etcd") {
     CXSEC_ASSIGN_OR_RETURN(store, ConnectEtcd(config));
@@ -216,13 +321,16 @@ absl::Status Run(const KeyValueFile& config) {
   // the telemetry log answers with "retry" and recovers from, instead of
   // killing the process with SIGXFSZ.
   signal(SIGXFSZ, SIG_IGN);
-  TelemetryLogOptions log_options;
-  CXSEC_ASSIGN_OR_RETURN(log_options.dedup_window,
-                         DedupWindowFromConfig(config));
-  log_options.clock = clock;
   // Sealed readings: the masters stay on the verifier side (never in
   // anything a gateway reads); the counter state commits with the log.
   std::unique_ptr<SealAuthority> seal;
+  if (config.Find("seal_master_file") != nullptr && redis_options.has_value()) {
+    // The counter state commits with the NDJSON log (seal_authority.h);
+    // keeping it in Redis, atomically with the stream, is issue 19 item 2.
+    return absl::InvalidArgumentError(
+        "seal_master_file: sealed readings need the NDJSON telemetry log; "
+        "with telemetry_sink = redis they are not supported yet");
+  }
   if (config.Find("seal_master_file") != nullptr) {
     SealAuthorityOptions seal_options;
     seal_options.mac_master_file = Value(config, "seal_master_file", "");
@@ -231,15 +339,30 @@ absl::Status Run(const KeyValueFile& config) {
     seal_options.state_file = data_dir + "/seal_state.json";
     seal_options.log_path = data_dir + "/telemetry.ndjson";
     CXSEC_ASSIGN_OR_RETURN(seal, SealAuthority::Open(seal_options));
-    log_options.after_durable = [authority = seal.get()](uint64_t offset) {
-      authority->AfterDurable(offset);
-    };
   }
-  CXSEC_ASSIGN_OR_RETURN(
-      std::unique_ptr<TelemetryLog> log,
-      TelemetryLog::Open(data_dir + "/telemetry.ndjson", log_options));
+  std::unique_ptr<TelemetryLog> log;
+  std::unique_ptr<RedisTelemetrySink> redis;
+  TelemetrySink* sink = nullptr;
+  if (redis_options.has_value()) {
+    CXSEC_ASSIGN_OR_RETURN(
+        redis, RedisTelemetrySink::Start(std::move(*redis_options)));
+    sink = redis.get();
+  } else {
+    TelemetryLogOptions log_options;
+    CXSEC_ASSIGN_OR_RETURN(log_options.dedup_window,
+                           DedupWindowFromConfig(config));
+    log_options.clock = clock;
+    if (seal != nullptr) {
+      log_options.after_durable = [authority = seal.get()](uint64_t offset) {
+        authority->AfterDurable(offset);
+      };
+    }
+    CXSEC_ASSIGN_OR_RETURN(
+        log, TelemetryLog::Open(data_dir + "/telemetry.ndjson", log_options));
+    sink = log.get();
+  }
   std::unique_ptr<WebhookForwarder> webhook;
-  if (config.Find("webhook_url") != nullptr) {
+  if (log != nullptr && config.Find("webhook_url") != nullptr) {
     WebhookOptions webhook_options;
     webhook_options.url = Value(config, "webhook_url", "");
     CXSEC_ASSIGN_OR_RETURN(webhook_options.allow_plain_http,
@@ -267,7 +390,7 @@ absl::Status Run(const KeyValueFile& config) {
                            WebhookForwarder::Start(log.get(), std::move(webhook_options), clock));
   }
   RegistryGatewayTokenVerifier tokens(&registry, clock);
-  VerifierService service(&registry, &iam, &tokens, log.get(), clock);
+  VerifierService service(&registry, &iam, &tokens, sink, clock);
   CXSEC_ASSIGN_OR_RETURN(
       long long max_bad_tags,
       config.GetInt("seal_max_bad_tags_per_gateway", 100, 0, 1'000'000'000));
@@ -275,6 +398,10 @@ absl::Status Run(const KeyValueFile& config) {
   if (webhook != nullptr) {
     service.metrics().AddExporter(
         [forwarder = webhook.get()] { return forwarder->RenderMetrics(); });
+  }
+  if (redis != nullptr) {
+    service.metrics().AddExporter(
+        [r = redis.get()] { return r->RenderMetrics(); });
   }
 
   HttpsServerOptions options;
@@ -370,6 +497,24 @@ int main(int argc, char** argv) {
               {"dedup_window_seconds", false,
                "also forget records received longer ago than this, "
                "0-31622400; 0 (default): no age limit"},
+              {"telemetry_sink", false,
+               "ndjson (default: DATA_DIR/telemetry.ndjson) or redis (a "
+               "Redis stream shared by several instances)"},
+              {"redis_address", false,
+               "HOST:PORT of the Redis primary, default 127.0.0.1:6379"},
+              {"redis_key_prefix", false,
+               "prefix of every Redis key the sink uses, default cxsec:"},
+              {"redis_username", false,
+               "Redis ACL user for AUTH (needs redis_password_file)"},
+              {"redis_password_file", false,
+               "file (mode 0600) holding the Redis password"},
+              {"redis_timeout_ms", false,
+               "connect/read/write timeout, 100-60000, default 2000"},
+              {"redis_wait_replicas", false,
+               "replicas WAIT must confirm before \"accepted\", 0-16, "
+               "default 0 (no WAIT)"},
+              {"redis_wait_timeout_ms", false,
+               "how long WAIT waits for them, 1-60000, default 1000"},
               {"webhook_url", false,
                "https://host[:port]/path receiving signed NDJSON "
                "(http:// only with webhook_allow_plain_http = true)"},

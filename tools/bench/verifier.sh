@@ -6,6 +6,8 @@
 # to `bssl-tool speed` ECDSA P-256 verify (one core) in the same run.
 # Prints: operation | cxsec | baseline | ratio.
 # Usage: tools/bench/verifier.sh [seconds per run, default 10]
+# VERIFIER_SINK=redis stores into a redis-server started here (AOF,
+# appendfsync always; docs/SCALE_OUT.md) instead of the NDJSON log.
 set -euo pipefail
 secs="${1:-10}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -27,6 +29,15 @@ tls_cert = $work/cert.pem
 tls_key = $work/key.pem
 threads = ${VERIFIER_THREADS:-2}
 CONF
+if [ "${VERIFIER_SINK:-ndjson}" = redis ]; then
+  redis_port=$((port + 1))
+  mkdir -p "$work/redis"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --save '' \
+    --appendonly yes --appendfsync always --daemonize no --logfile "$work/redis.log" &
+  pids+=($!)
+  for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+  printf 'telemetry_sink = redis\nredis_address = 127.0.0.1:%s\n' "$redis_port" >> "$work/verifier.conf"
+fi
 chmod 600 "$work/verifier.conf"
 "$bin/cxsec-verifier" --config="$work/verifier.conf" > "$work/stdout" 2> "$work/stderr" &
 pids+=($!)
@@ -82,7 +93,7 @@ cores=$(nproc)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 healthz_mean=$(awk -v a="$healthz" -v b="$healthz2" 'BEGIN { printf "%.2f", (a + b) / 2 }')
 bssl_cores=$(awk -v a="$bssl" -v c="$cores" 'BEGIN { printf "%.2f", a * c }')
-echo "server threads: ${VERIFIER_THREADS:-2}; wrk -t2 -c${WRK_CONNECTIONS:-32}, ${secs}s per run; $cores cores shared by wrk and the server"
+echo "sink: ${VERIFIER_SINK:-ndjson}; server threads: ${VERIFIER_THREADS:-2}; wrk -t2 -c${WRK_CONNECTIONS:-32}, ${secs}s per run; $cores cores shared by wrk and the server"
 non2xx=$(awk '/Non-2xx/ {n += $NF} END {print n + 0}' "$work/wrk.out")
 echo "non-2xx answers across all wrk runs: $non2xx (must be 0 for the figures to count)"
 echo

@@ -14,10 +14,14 @@ PACKAGES=(
   android-libboringssl-dev libabsl-dev libcoap3-dev libtss2-dev
   libgnutls28-dev  # transports/dtls reads the negotiated DTLS suite
   libboost1.81-dev nlohmann-json3-dev libsqlite3-dev
+  libhiredis-dev  # the verifier's Redis sink; this build loads no OpenSSL
   libgtest-dev libgmock-dev libbenchmark-dev
   # Real peers used by tests, the demo and benchmarks
   android-boringssl libcoap3-bin swtpm swtpm-tools tpm2-tools
   etcd-server etcd-client wrk
+  # Redis telemetry sink (docs/SCALE_OUT.md): redis-server runs as a
+  # separate process in tests and deployments (hiredis is under Libraries)
+  redis-server redis-tools
   # Plumbing used by scripts
   python3 procps iproute2 ca-certificates openssl bc
   # The linkage test's canary links libcurl-gnutls to prove the ban bites

@@ -329,6 +329,31 @@ TEST_F(HttpsUplinkTest,
   EXPECT_EQ(server_->counters().stored, 10);
 }
 
+// Issue 19: a verifier with the Redis sink answers "retry" while Redis
+// cannot confirm a message (replication_unconfirmed, storage_unavailable).
+// The message stays in the spool, is sent again, and is delivered once the
+// verifier takes it; the rest of the answer counts meanwhile.
+TEST_F(HttpsUplinkTest, RetryVerdictKeepsTheMessageUntilAccepted) {
+  StartServer(pki->good);
+  server_->SetStatusMarker(0x44, "retry");
+  HttpsUplink uplink = StartedUplink(Options());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(uplink.Enqueue(Message(i, i == 2 ? 0x44 : 0xa1)).ok());
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    return uplink.stats().accepted == 4 && server_->counters().receipts >= 8;
+  })) << uplink.stats().last_error;
+  UplinkStats stats = uplink.stats();
+  EXPECT_EQ(stats.spooled_now, 1);
+  EXPECT_EQ(stats.rejected, 0);
+  EXPECT_EQ(stats.unknown_verdicts, 0);
+  server_->SetStatusMarker(-1, "");
+  ASSERT_TRUE(WaitUntil([&] { return uplink.stats().spooled_now == 0; }));
+  EXPECT_EQ(uplink.stats().accepted, 5);
+  EXPECT_EQ(server_->counters().stored, 5);
+  EXPECT_EQ(server_->StoredKeys().count("D0123456789abcdef/2"), 1u);
+}
+
 // Verifiers before issue 17 answered a registry outage "rejected" with
 // error "registry_unavailable": that message must not be deleted.
 TEST_F(HttpsUplinkTest, RegistryUnavailableRejectionIsRetried) {

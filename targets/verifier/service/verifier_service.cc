@@ -279,9 +279,9 @@ std::string VerifierMetrics::Render(const Registry& registry) const {
 // ---- service ----
 
 VerifierService::VerifierService(Registry* registry, Iam* iam,
-                                 GatewayTokenVerifier* tokens, TelemetryLog* log,
+                                 GatewayTokenVerifier* tokens, TelemetrySink* sink,
                                  const Clock* clock)
-    : registry_(registry), iam_(iam), tokens_(tokens), log_(log), clock_(clock) {
+    : registry_(registry), iam_(iam), tokens_(tokens), sink_(sink), clock_(clock) {
   AddRoutes();
 }
 
@@ -527,7 +527,8 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
       text.pop_back();
       absl::StrAppend(&text, ",\"payload\":", m.payload_json, "}");
       records.push_back(LogRecord{DedupKey(m.device_id, dedup_id),
-                                  std::move(text), digest});
+                                  std::move(text), digest, gateway.project,
+                                  m.device_id, m.message_id});
       record_index.push_back(results.size());
       if (sealed.has_value()) {
         sealed_records.push_back(SealedRecord{records.size() - 1, m.device_id,
@@ -542,19 +543,19 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
     return respond(JsonResponse(request, 200, EncodeTelemetryResults(results)));
   }
   // The request is not touched after AppendAsync: the answer is built from
-  // a copy of its version and keep-alive flag on the flusher thread.
+  // a copy of its version and keep-alive flag on the sink's thread.
   HttpRequest shell{request.method(), "/", request.version()};
   shell.keep_alive(request.keep_alive());
   {
     std::lock_guard<std::mutex> lock(owed_mu_);
     ++owed_answers_;
   }
-  log_->AppendAsync(
+  sink_->AppendAsync(
       std::move(records),
       [this, shell = std::move(shell), results = std::move(results),
        record_index = std::move(record_index), gateway_id = gateway.id,
        sealed_records = std::move(sealed_records), respond](
-          absl::StatusOr<std::vector<TelemetryLog::Outcome>> outcomes) mutable {
+          absl::StatusOr<std::vector<TelemetrySink::Outcome>> outcomes) mutable {
         if (!outcomes.ok()) {
           metrics_.CountRejection("storage_unavailable");
           respond(JsonError(shell, 503, "storage_unavailable",
@@ -562,31 +563,44 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
         } else {
           uint64_t accepted = 0;
           uint64_t duplicates = 0;
+          uint64_t retries = 0;
           std::vector<size_t> conflicts;
           for (size_t i = 0; i < outcomes->size(); ++i) {
             TelemetryResult& result = results[record_index[i]];
             switch ((*outcomes)[i]) {
-              case TelemetryLog::Outcome::kStored:
+              case TelemetrySink::Outcome::kStored:
                 ++accepted;
                 break;
-              case TelemetryLog::Outcome::kDuplicate:
+              case TelemetrySink::Outcome::kDuplicate:
                 ++duplicates;
                 result.verdict = TelemetryVerdict::kDuplicate;
                 break;
-              case TelemetryLog::Outcome::kConflict:
+              case TelemetrySink::Outcome::kConflict:
                 conflicts.push_back(record_index[i]);
                 result.verdict = TelemetryVerdict::kConflict;
                 result.reason = "payload_differs";
+                break;
+              // Not final: the gateway keeps the message and sends it
+              // again (docs/VERIFIER_API.md, docs/SCALE_OUT.md).
+              case TelemetrySink::Outcome::kNotReplicated:
+                ++retries;
+                result.verdict = TelemetryVerdict::kRetry;
+                result.reason = "replication_unconfirmed";
+                break;
+              case TelemetrySink::Outcome::kStoreFailed:
+                ++retries;
+                result.verdict = TelemetryVerdict::kRetry;
+                result.reason = "storage_unavailable";
                 break;
             }
           }
           // The counter state advances only for sealed readings now
           // durable; a same-sequence conflict is a reused sequence.
           for (const SealedRecord& s : sealed_records) {
-            TelemetryLog::Outcome outcome = (*outcomes)[s.record];
-            if (outcome == TelemetryLog::Outcome::kStored) {
+            TelemetrySink::Outcome outcome = (*outcomes)[s.record];
+            if (outcome == TelemetrySink::Outcome::kStored) {
               seal_->Commit(s.device_id, s.epoch, s.sequence, s.tag);
-            } else if (outcome == TelemetryLog::Outcome::kConflict) {
+            } else if (outcome == TelemetrySink::Outcome::kConflict) {
               TelemetryResult& result = results[record_index[s.record]];
               result.verdict = TelemetryVerdict::kRejected;
               result.reason = "sequence_reused";
@@ -597,6 +611,7 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
             }
           }
           metrics_.CountAccepted(accepted);
+          metrics_.CountRetries(retries);
           metrics_.CountDuplicates(duplicates);
           if (!conflicts.empty())
             AuditConflicts(gateway_id, results, conflicts);

@@ -19,7 +19,7 @@
 #include "targets/verifier/registry/registry.h"
 #include "targets/verifier/service/gateway_token_verifier.h"
 #include "targets/verifier/seal/seal_authority.h"
-#include "targets/verifier/sinks/telemetry_log.h"
+#include "targets/verifier/sinks/telemetry_sink.h"
 #include "transports/uplink/telemetry_wire.h"
 
 namespace cxsec::verifier {
@@ -34,7 +34,8 @@ class VerifierMetrics {
   void CountDuplicates(uint64_t n) { duplicates_.fetch_add(n); }
   // Same ids, different payload: answered "conflict" and audited.
   void CountConflicts(uint64_t n) { conflicts_.fetch_add(n); }
-  // Answered "retry" (the registry could not answer).
+  // Answered "retry" (the registry could not answer, or the sink could not
+  // store or replicate the message).
   void CountRetries(uint64_t n) { retries_.fetch_add(n); }
   // A gateway key added or removed ("add", "remove").
   void CountKeyChange(absl::string_view action);
@@ -67,10 +68,10 @@ class VerifierMetrics {
 class VerifierService {
  public:
   VerifierService(Registry* registry, Iam* iam, GatewayTokenVerifier* tokens,
-                  TelemetryLog* log, const Clock* clock);
-  // Waits for the telemetry answers still owed by the log's flusher thread
-  // (they count into this object's metrics), so the service may be
-  // destroyed before the log or while requests are in flight.
+                  TelemetrySink* sink, const Clock* clock);
+  // Waits for the telemetry answers still owed by the sink's thread (they
+  // count into this object's metrics), so the service may be destroyed
+  // before the sink or while requests are in flight.
   ~VerifierService();
   VerifierService(const VerifierService&) = delete;
   VerifierService& operator=(const VerifierService&) = delete;
@@ -115,7 +116,7 @@ class VerifierService {
   Registry* registry_;
   Iam* iam_;
   GatewayTokenVerifier* tokens_;
-  TelemetryLog* log_;
+  TelemetrySink* sink_;
   const Clock* clock_;
   VerifierMetrics metrics_;
   std::vector<Route> routes_;

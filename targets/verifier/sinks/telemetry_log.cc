@@ -21,12 +21,6 @@
 
 namespace cxsec::verifier {
 
-std::string DedupKey(absl::string_view device_id,
-                     absl::string_view message_id) {
-  // '\n' cannot occur in either id (both are validated), so it separates.
-  return absl::StrCat(device_id, "\n", message_id);
-}
-
 // ---------------------------------------------------------------- index
 
 DedupIndex::DedupIndex(DedupWindow window)
@@ -395,21 +389,6 @@ void TelemetryLog::AppendAsync(std::vector<LogRecord> records,
     }
   }
   done(std::move(waiter.outcomes));  // all duplicates of durable records
-}
-
-absl::StatusOr<std::vector<TelemetryLog::Outcome>> TelemetryLog::AppendDurably(
-    std::vector<LogRecord> records) {
-  std::mutex m;
-  std::condition_variable cv;
-  std::optional<absl::StatusOr<std::vector<Outcome>>> result;
-  AppendAsync(std::move(records), [&](absl::StatusOr<std::vector<Outcome>> r) {
-    std::lock_guard<std::mutex> lock(m);
-    result = std::move(r);
-    cv.notify_all();
-  });
-  std::unique_lock<std::mutex> lock(m);
-  cv.wait(lock, [&] { return result.has_value(); });
-  return std::move(*result);
 }
 
 absl::Status TelemetryLog::WriteBatch(const std::string& batch) {

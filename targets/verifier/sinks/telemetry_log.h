@@ -49,18 +49,9 @@
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "core/crypto/crypto_backend.h"
+#include "targets/verifier/sinks/telemetry_sink.h"
 
 namespace cxsec::verifier {
-
-struct LogRecord {
-  std::string dedup_key;  // DedupKey(deviceId, messageId)
-  std::string line;       // one JSON object, no newline
-  // SHA-256 of the payload, also in `line` as "payloadSha256" (hex);
-  // nullopt: unknown, never a conflict.
-  std::optional<Sha256Digest> payload_sha256;
-};
-
-std::string DedupKey(absl::string_view device_id, absl::string_view message_id);
 
 // DedupWindow bounds the dedup index. Defaults: the last 4,000,000
 // records (about 160 MB of index), no age limit.
@@ -167,22 +158,15 @@ struct TelemetryLogOptions {
   std::function<void(uint64_t durable_bytes)> after_durable;
 };
 
-class TelemetryLog {
+class TelemetryLog : public TelemetrySink {
  public:
   // Opens or creates `path` (0600). A torn last line (a crash mid-write,
   // never acknowledged) is cut off. Lines that are not JSON objects with a
   // deviceId and messageId are skipped (they are kept in the file).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<TelemetryLog>> Open(
       const std::string& path, TelemetryLogOptions options = {});
-  ~TelemetryLog();
+  ~TelemetryLog() override;
 
-  enum class Outcome {
-    kStored,     // written and durable
-    kDuplicate,  // the key is stored with the same (or an unknown) payload
-    kConflict,   // the key is stored with a different payload
-  };
-  using AppendCallback =
-      std::function<void(absl::StatusOr<std::vector<Outcome>>)>;
   // Queues the records and calls `done` (on the flusher thread, or inline
   // if nothing new needs writing and nothing it matched is still being
   // written) once they are durable. A record whose key is being written by
@@ -190,10 +174,9 @@ class TelemetryLog {
   // became durable, and the whole call fails if it did not. On error
   // (UNAVAILABLE) nothing of this call counts as stored, a retry will be
   // accepted, and the next call tries the disk again.
-  void AppendAsync(std::vector<LogRecord> records, AppendCallback done);
-  // The blocking form of AppendAsync.
-  [[nodiscard]] absl::StatusOr<std::vector<Outcome>> AppendDurably(
-      std::vector<LogRecord> records);
+  // Outcomes are kStored, kDuplicate and kConflict only.
+  void AppendAsync(std::vector<LogRecord> records,
+                   AppendCallback done) override;
 
   const std::string& path() const { return path_; }
   uint64_t durable_bytes() const;
