@@ -36,6 +36,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "core/firmware/image_format.h"
@@ -210,9 +211,10 @@ inline ImageSource MemoryImageSource(std::span<const uint8_t> bytes) {
                                            : static_cast<uint32_t>(bytes.size());
   source.read = [](void* context, uint32_t offset, uint8_t* out,
                    uint32_t length) -> int {
-    // VerifyImage bounds every read by `size` before calling.
-    const auto* base = static_cast<const uint8_t*>(context);
-    for (uint32_t i = 0; i < length; ++i) out[i] = base[offset + i];
+    // VerifyImage bounds every read by `size` before calling. memcpy, not
+    // a byte loop: GCC keeps the loop byte by byte (out may alias the
+    // source), which cost a third of a 1 MiB verify on top of the hash.
+    std::memcpy(out, static_cast<const uint8_t*>(context) + offset, length);
     return 0;
   };
   return source;
