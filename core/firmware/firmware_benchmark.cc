@@ -43,7 +43,8 @@ const Fixture& GetFixture(SignatureAlgorithm algorithm) {
     options.version = {1, 0, 0, 0};
     options.security_counter = 1;
     f.image = BuildSignedImage(body, options, *f.key).value();
-    f.zero_digest_signature = f.key->SignDigest(std::array<uint8_t, 32>{}).value();
+    f.zero_digest_signature =
+        f.key->SignDigest(std::array<uint8_t, 32>{}).value();
   }
   return f;
 }
@@ -129,12 +130,12 @@ void* RunSignatureOnThread(void* arg) {
   const Bytes& signature = f.zero_digest_signature;
   const std::span<const uint8_t> public_key(f.trusted.public_key.data(),
                                             f.trusted.public_key_size);
-  probe->ok = (probe->algorithm == SignatureAlgorithm::kEd25519
-                   ? BoringSslFirmwareCrypto::VerifyEd25519(public_key, digest,
-                                                            signature)
-                   : BoringSslFirmwareCrypto::VerifyEcdsaP256(
-                         public_key, digest, signature)) ==
-              SignatureCheck::kValid;
+  probe->ok =
+      (probe->algorithm == SignatureAlgorithm::kEd25519
+           ? BoringSslFirmwareCrypto::VerifyEd25519(public_key, digest,
+                                                    signature)
+           : BoringSslFirmwareCrypto::VerifyEcdsaP256(
+                 public_key, digest, signature)) == SignatureCheck::kValid;
   return nullptr;
 }
 

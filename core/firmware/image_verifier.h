@@ -530,7 +530,7 @@ struct Rejection {
   uint32_t offset = 0;
 
   Rejection() = default;
-  Rejection(const VerifyOutcome& outcome)  // NOLINT(google-explicit-constructor)
+  Rejection(const VerifyOutcome& outcome)
       : reason(outcome.reason), offset(outcome.offset) {}
 };
 
