@@ -3,11 +3,13 @@
 // SHA-256 over the same bytes in 8 KiB blocks and one signature verify.
 // BM_PeakStack runs the verifier on a painted 256 KiB thread stack and
 // reports how much of it was touched (the read buffer is static, so the
-// figure is the verifier's own stack, BoringSSL's callees included).
+// figure is the verifier's own stack, BoringSSL's callees included), and
+// the signature check alone the same way: the part that is BoringSSL's.
 // tools/bench/firmware.sh prints these beside `bssl-tool speed`.
 #include <pthread.h>
 #include <sys/mman.h>
 
+#include <array>
 #include <cstring>
 #include <memory>
 
@@ -26,6 +28,7 @@ struct Fixture {
   std::unique_ptr<SigningKey> key;
   TrustedKey trusted;
   Bytes image;
+  Bytes zero_digest_signature;  // over 32 zero bytes, for the bare check
 };
 
 const Fixture& GetFixture(SignatureAlgorithm algorithm) {
@@ -40,6 +43,8 @@ const Fixture& GetFixture(SignatureAlgorithm algorithm) {
     options.version = {1, 0, 0, 0};
     options.security_counter = 1;
     f.image = BuildSignedImage(body, options, *f.key).value();
+    f.zero_digest_signature =
+        f.key->SignDigest(std::array<uint8_t, 32>{}).value();
   }
   return f;
 }
@@ -112,8 +117,27 @@ constexpr uint8_t kPaint = 0xa5;
 
 struct StackProbe {
   SignatureAlgorithm algorithm;
+  bool signature_only = false;
   bool ok = false;
 };
+
+// The signature check alone, straight on the backend, as the verifier
+// calls it: the floor under the verifier's own figure.
+void* RunSignatureOnThread(void* arg) {
+  auto* probe = static_cast<StackProbe*>(arg);
+  const Fixture& f = GetFixture(probe->algorithm);
+  const std::array<uint8_t, 32> digest{};
+  const Bytes& signature = f.zero_digest_signature;
+  const std::span<const uint8_t> public_key(f.trusted.public_key.data(),
+                                            f.trusted.public_key_size);
+  probe->ok =
+      (probe->algorithm == SignatureAlgorithm::kEd25519
+           ? BoringSslFirmwareCrypto::VerifyEd25519(public_key, digest,
+                                                    signature)
+           : BoringSslFirmwareCrypto::VerifyEcdsaP256(
+                 public_key, digest, signature)) == SignatureCheck::kValid;
+  return nullptr;
+}
 
 void* RunVerifyOnThread(void* arg) {
   auto* probe = static_cast<StackProbe*>(arg);
@@ -129,8 +153,11 @@ void* RunVerifyOnThread(void* arg) {
   return nullptr;
 }
 
+// Arguments: the algorithm (0: an empty thread, to subtract) and whether
+// to run the signature check alone (1) instead of the whole verify (0).
 void BM_PeakStack(benchmark::State& state) {
   const auto algorithm = static_cast<SignatureAlgorithm>(state.range(0));
+  const bool signature_only = state.range(1) != 0;
   if (state.range(0) != 0) GetFixture(algorithm);  // build outside the thread
   size_t peak = 0;
   for (auto _ : state) {
@@ -140,9 +167,11 @@ void BM_PeakStack(benchmark::State& state) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstack(&attr, stack, kStackSize);
-    StackProbe probe{algorithm};
+    StackProbe probe{algorithm, signature_only};
     pthread_t thread;
-    pthread_create(&thread, &attr, RunVerifyOnThread, &probe);
+    pthread_create(&thread, &attr,
+                   signature_only ? RunSignatureOnThread : RunVerifyOnThread,
+                   &probe);
     pthread_join(thread, nullptr);
     pthread_attr_destroy(&attr);
     const auto* bytes = static_cast<const uint8_t*>(stack);
@@ -160,9 +189,11 @@ void BM_PeakStack(benchmark::State& state) {
                  : algorithm == SignatureAlgorithm::kEd25519 ? "ed25519" : "ecdsa-p256");
 }
 BENCHMARK(BM_PeakStack)
-    ->Arg(0)  // thread start-up alone, to subtract
-    ->Arg(static_cast<int>(SignatureAlgorithm::kEcdsaP256))
-    ->Arg(static_cast<int>(SignatureAlgorithm::kEd25519))
+    ->Args({0, 0})  // thread start-up alone, to subtract
+    ->Args({static_cast<int>(SignatureAlgorithm::kEcdsaP256), 0})
+    ->Args({static_cast<int>(SignatureAlgorithm::kEd25519), 0})
+    ->Args({static_cast<int>(SignatureAlgorithm::kEcdsaP256), 1})
+    ->Args({static_cast<int>(SignatureAlgorithm::kEd25519), 1})
     ->Iterations(1);
 
 }  // namespace

@@ -89,6 +89,27 @@ TEST(AesCmacTest, MatchesBoringSslForEveryLengthAndSplit) {
   }
 }
 
+// The MIC's block-wise CMAC (a whole first block, then the rest), at and
+// around every block boundary of the rest.
+TEST(AesCmacTest, BlockThenRestMatchesBoringSslForEveryRestLength) {
+  Bytes raw = Hex(kKey);
+  MiotyNetworkKey key = KeyOf(kKey);
+  Bytes message(16 + 100);
+  for (size_t i = 0; i < message.size(); ++i) message[i] = uint8_t(i * 5 + 1);
+  Block first;
+  std::copy(message.begin(), message.begin() + 16, first.begin());
+  for (size_t n = 1; n <= 100; ++n) {
+    uint8_t expected[16];
+    ASSERT_EQ(
+        AES_CMAC(expected, raw.data(), raw.size(), message.data(), 16 + n), 1);
+    Block tag = CmacBlockThenRest(
+        key, first, std::span<const uint8_t>(message.data() + 16, n));
+    EXPECT_EQ(HexEncode(ByteView(tag.data(), 16)),
+              HexEncode(ByteView(expected, 16)))
+        << "rest length " << n;
+  }
+}
+
 TEST(MiotyFrameTest, TsUnbLibVector) {
   MiotyNetworkKey key = KeyOf(kKey);
   UplinkParams params;

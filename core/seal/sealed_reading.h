@@ -748,8 +748,7 @@ struct SealedReadingCodec {
       cmac.Update(state);
       state = cmac.Final();
     } else {
-      key.EncryptBlock(state.data(), state.data());
-      state = mioty::CmacAfterFirstBlock(key, state, aad);
+      state = mioty::CmacBlockThenRest(key, state, aad);
     }
     std::memcpy(tag.data(), state.data(), kTagSize);
     Crypto::Wipe(state.data(), state.size());
