@@ -5,7 +5,9 @@
 # deployment, the TPM-enrolled gateway, 50 DTLS + 50 Mioty nodes, one
 # Mioty and one DTLS node that are the real firmware in QEMU (signed into
 # the primary slot and started by bootloader.elf), one
-# signed and one tampered firmware update, and a report. Exits non-zero
+# signed and one tampered firmware update, 5 DTLS and 5 Mioty nodes whose
+# readings are sealed end to end (the verifier requires it of them), and a
+# report. Exits non-zero
 # if any message was lost.
 #   tools/run.sh                      # demo: about a minute
 #   CXSEC_DEMO_POSTS=60 tools/run.sh  # posts per node (one a second)
@@ -50,4 +52,5 @@ echo "== demo =="
 tools/demo/demo.sh "$bin" --dtls-nodes "${CXSEC_DEMO_DTLS_NODES:-50}" \
   --mioty-nodes "${CXSEC_DEMO_MIOTY_NODES:-50}" --posts "${CXSEC_DEMO_POSTS:-45}" \
   --qemu-mioty-nodes "${CXSEC_DEMO_QEMU_MIOTY_NODES:-1}" \
-  --qemu-dtls-nodes "${CXSEC_DEMO_QEMU_DTLS_NODES:-1}" --qemu-via-bootloader
+  --qemu-dtls-nodes "${CXSEC_DEMO_QEMU_DTLS_NODES:-1}" --qemu-via-bootloader \
+  --sealed-nodes "${CXSEC_DEMO_SEALED_NODES:-5}"

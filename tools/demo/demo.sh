@@ -13,6 +13,15 @@
 #                      [--dtls-load BINARY --load-seconds S --dtls-rate R]
 #                      [--baseline-seconds S] [--qemu-mioty-nodes N]
 #                      [--qemu-dtls-nodes N] [--qemu-via-bootloader]
+#                      [--sealed-nodes N [--tamper]]
+# --sealed-nodes N: the first N host DTLS and the first N host Mioty nodes
+# seal their readings end to end (docs/SEALED_READINGS.md): the verifier
+# holds the seal master, those devices are registered with seal =
+# required, and the report gives their verdicts and counter state.
+# --tamper puts a compromised gateway's uplink (tools/demo/tamper_proxy.py)
+# between the gateway and the verifier: it mounts each attack on a sealed
+# reading once, and the demo fails unless each got its named verdict, the
+# dropped reading shows as a gap, and every honest message arrived once.
 # --dtls-load replaces the DTLS cxsec-node processes by tools/bench's
 # closed-loop load generator (for tools/bench/e2e.sh); --baseline-seconds
 # then posts to the verifier directly with wrk, as the same gateway.
@@ -41,6 +50,7 @@ kill_gateway_at=-1 verifier_down_at=-1 verifier_down_for=30
 spool_max_messages=1000000 expect_503=0 kill_tpm_at=-1 tpm_down_for=10 token_lifetime=3600
 dtls_load="" load_seconds=10 dtls_rate=10 baseline_seconds=0 firmware=1
 qemu_mioty_nodes=0 qemu_dtls_nodes=0 qemu_via_bootloader=0
+sealed_nodes=0 tamper=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dtls-nodes) dtls_nodes="$2"; shift 2 ;;
@@ -63,6 +73,8 @@ while [ $# -gt 0 ]; do
     --qemu-mioty-nodes) qemu_mioty_nodes="$2"; shift 2 ;;
     --qemu-dtls-nodes) qemu_dtls_nodes="$2"; shift 2 ;;
     --qemu-via-bootloader) qemu_via_bootloader=1; shift ;;
+    --sealed-nodes) sealed_nodes="$2"; shift 2 ;;
+    --tamper) tamper=1; shift ;;
     *) echo "demo: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -139,6 +151,11 @@ registry = sqlite
 tls_cert = $work/verifier-cert.pem
 tls_key = $work/verifier-key.pem
 CONF
+if [ "$sealed_nodes" -gt 0 ]; then
+  # The sealed-readings master lives on the verifier side only.
+  "$cxsec" provision --out "$work/seal" --seal-new-master >/dev/null
+  echo "seal_master_file = $work/seal/seal-master.key" >>"$work/verifier.conf"
+fi
 chmod 0600 "$work/verifier.conf"
 start_verifier() {
   "$bin/targets/verifier/cxsec-verifier" --config="$work/verifier.conf" \
@@ -228,14 +245,44 @@ fi
 # the id given to `cxsec provision --devices` (written into its CSV).
 mioty_device_ids=()
 for eui in "${mioty_ids[@]}" "${qemu_ids[@]}"; do mioty_device_ids+=("D${eui^^}"); done
+# Sealed nodes: the first N host DTLS and Mioty nodes, registered with
+# seal = required, each with its seal key file (provisioned from the
+# verifier's master; never given to the gateway).
+sealed_ids=() sealed_spec=""
+for id in "${dtls_ids[@]:0:$sealed_nodes}"; do sealed_ids+=("$id"); sealed_spec+="$id:dtls,"; done
+for eui in "${mioty_ids[@]:0:$sealed_nodes}"; do sealed_ids+=("D${eui^^}"); sealed_spec+="D${eui^^}:mioty,"; done
+if [ "${#sealed_ids[@]}" -gt 0 ]; then
+  "$cxsec" provision --out "$work/seal" --devices "$(IFS=,; echo "${sealed_ids[*]}")" \
+    --seal-master "$work/seal/seal-master.key" >/dev/null
+fi
+seal_policy() {
+  local id
+  for id in "${sealed_ids[@]}"; do [ "$id" = "$1" ] && { echo required; return; }; done
+  echo off
+}
 for id in "${dtls_ids[@]}" "${mioty_device_ids[@]}" "${qemu_dtls_ids[@]}"; do
-  call POST /v1/devices "{\"id\":\"$id\",\"project\":\"demo\",\"gateways\":[\"$gateway_id\"]}"
+  call POST /v1/devices "{\"id\":\"$id\",\"project\":\"demo\",\"gateways\":[\"$gateway_id\"],\"seal\":\"$(seal_policy "$id")\"}"
 done
 say "provisioned $dtls_nodes DTLS, $mioty_nodes Mioty, $qemu_mioty_nodes QEMU Mioty and $qemu_dtls_nodes QEMU DTLS devices, registered at the verifier"
 
 # 4. The gateway.
 dtls_port=$(free_port) mioty_port=$(free_port)
 mkdir -p "$work/spool" && chmod 0700 "$work/spool"
+uplink_url="$api"
+if [ "$tamper" -eq 1 ]; then
+  # A compromised gateway's uplink: a TLS proxy the gateway trusts (it has
+  # a certificate of the gateway's CA) that alters, injects and drops.
+  tamper_port=$(free_port)
+  python3 "$repo/tools/demo/tamper_proxy.py" --port "$tamper_port" \
+    --cert "$work/verifier-cert.pem" --key "$work/verifier-key.pem" \
+    --upstream-port "$verifier_port" --ca "$work/ca.pem" \
+    --sealed "$sealed_spec" --log "$work/tamper.log" \
+    >"$work/tamper.out" 2>"$work/tamper.err" &
+  pids+=($!)
+  wait_for 10 "the tamper proxy" grep -q ready "$work/tamper.out"
+  uplink_url="https://127.0.0.1:$tamper_port"
+  say "tamper proxy on port $tamper_port between the gateway and the verifier"
+fi
 # Started as root, the gateway drops to `nobody` after opening what needs
 # root (config, CA bundle, TPM, security.txt, Mioty keys: all 0600 root
 # files here); only the spool is nobody's. The work dir stays unlistable.
@@ -255,7 +302,7 @@ fi
   echo "identity = tpm"
   echo "tpm_tcti = $tcti"
   echo "tpm_auth_file = $tpm_auth"
-  echo "cloud_url = $api"
+  echo "cloud_url = $uplink_url"
   echo "ca_bundle = $work/ca.pem"
   echo "spool_dir = $work/spool"
   echo "spool_max_messages = $spool_max_messages"
@@ -313,13 +360,20 @@ fi
 for id in "${dtls_ids_for_nodes[@]}"; do
   printf 'device_id = %s\ntransport = dtls\ngateway = 127.0.0.1:%s\nkey_file = %s\ninterval_seconds = 1\npost_count = %s\n' \
     "$id" "$dtls_port" "$work/deploy/devices/$id.key" "$posts" >"$work/nodes/$id.conf"
+  if [ "$(seal_policy "$id")" = required ]; then
+    printf 'seal_key_file = %s\nseal_sequence_file = %s\n' \
+      "$work/seal/devices/$id.seal" "$work/nodes/$id.seq" >>"$work/nodes/$id.conf"
+  fi
   chmod 0600 "$work/nodes/$id.conf"
   "$bin/targets/node/cxsec-node" --config="$work/nodes/$id.conf" 2>"$work/nodes/$id.err" &
   node_pids+=($!)
 done
 for eui in "${mioty_ids[@]}" "${rogue_ids[@]}"; do
   printf 'device_id = D%s\ntransport = mioty\ngateway = 127.0.0.1:%s\nmioty_eui = %s\nmioty_key_file = %s\nmioty_counter_file = %s\ninterval_seconds = 1\npost_count = %s\n' \
-    "$eui" "$mioty_port" "$eui" "$work/nodes/$eui.mkey" "$work/nodes/$eui.counter" "$posts" >"$work/nodes/$eui.conf"
+    "${eui^^}" "$mioty_port" "$eui" "$work/nodes/$eui.mkey" "$work/nodes/$eui.counter" "$posts" >"$work/nodes/$eui.conf"
+  if [ "$(seal_policy "D${eui^^}")" = required ]; then
+    printf 'seal_key_file = %s\n' "$work/seal/devices/D${eui^^}.seal" >>"$work/nodes/$eui.conf"
+  fi
   chmod 0600 "$work/nodes/$eui.conf"
   "$bin/targets/node/cxsec-node" --config="$work/nodes/$eui.conf" >"$work/nodes/$eui.out" 2>"$work/nodes/$eui.err" &
   node_pids+=($!)
@@ -502,7 +556,10 @@ if [ "$qemu_via_bootloader" -eq 1 ]; then
 fi
 sent=$(( (dtls_nodes + mioty_nodes) * posts - failed + qemu_sent ))
 [ -z "$dtls_load" ] || sent=$(( mioty_nodes * posts + load_acked + qemu_sent ))
-for _ in $(seq 1 900); do [ "$(count_log)" -ge "$sent" ] && break; sleep 0.2; done
+# Readings a tampering uplink dropped (--tamper) never arrive: by design.
+tamper_drops=0
+[ "$tamper" -eq 0 ] || tamper_drops=$(jq -r 'select(.attack == "drop") | .messageId' "$work/tamper.log" 2>/dev/null | wc -l)
+for _ in $(seq 1 900); do [ "$(count_log)" -ge "$((sent - tamper_drops))" ] && break; sleep 0.2; done
 delivered_at=$(date +%s.%N)
 sleep 1
 verified=$(count_log)
@@ -539,7 +596,42 @@ if [ "$qemu_dtls_nodes" -gt 0 ]; then
     [ "$at_cloud" -eq "$node_acked" ] || qemu_missing=1
   done
 fi
-lost=$((sent - unique))
+# Sealed devices: their counter state at the verifier, and under --tamper
+# each attack's verdict (tools/demo/tamper_proxy.py).
+dropped=0 seal_failed=0 tamper_lines=()
+if [ "${#sealed_ids[@]}" -gt 0 ]; then
+  seal_accepted=0 seal_gaps=0
+  for id in "${sealed_ids[@]}"; do
+    state=$(curl -sf --cacert "$work/ca.pem" -H "Authorization: Bearer $admin_key" "$api/v1/devices/$id" | jq -c .sealState)
+    n=$(jq -r --arg d "$id" 'select(.deviceId == $d and .seal != null) | .messageId' "$log" 2>/dev/null | sort -u | wc -l)
+    seal_accepted=$((seal_accepted + n))
+    gaps=$(echo "$state" | jq -r '.gaps // 0')
+    seal_gaps=$((seal_gaps + gaps))
+    [ "$n" -gt 0 ] || { echo "demo: sealed device $id has no sealed reading at the verifier" >&2; seal_failed=1; }
+  done
+  seal_report="${#sealed_ids[@]} devices with seal = required, $seal_accepted sealed readings opened and accepted, gaps $seal_gaps"
+  if [ "$tamper" -eq 1 ]; then
+    declare -A expected=([flip]=rejected/seal_tag_mismatch [forge]=rejected/seal_tag_mismatch
+      [move]=rejected/seal_tag_mismatch [strip]=rejected/seal_required [replay]=duplicate
+      [mioty_counter]=rejected/seal_tag_mismatch [drop]=dropped)
+    tamper_lines=()
+    for attack in flip forge move strip replay mioty_counter drop; do
+      got=$(jq -r --arg a "$attack" 'select(.attack == $a) | .verdict' "$work/tamper.log" 2>/dev/null | head -1)
+      tamper_lines+=("$attack: ${got:-not mounted} (expected ${expected[$attack]})")
+      [ "$got" = "${expected[$attack]}" ] || seal_failed=1
+    done
+    dropped=$(jq -r 'select(.attack == "drop") | .messageId' "$work/tamper.log" 2>/dev/null | wc -l)
+    # The dropped reading is the only gap: nothing the attacks did moved
+    # any device's counter state.
+    [ "$seal_gaps" -eq "$dropped" ] || { echo "demo: sealed gaps $seal_gaps, dropped $dropped" >&2; seal_failed=1; }
+  fi
+fi
+if [ -n "${seal_report:-}" ]; then
+  echo "sealed readings: $seal_report"
+  for line in "${tamper_lines[@]}"; do echo "  untrusted gateway, $line"; done
+  [ "$dropped" -eq 0 ] || echo "  (the gateway's uplink dropped $dropped acknowledged reading(s): they are missing on purpose, and show as gaps)"
+fi
+lost=$((sent - unique - dropped))
 if [ -n "$dtls_load" ]; then
   echo "load: $load_line"
   python3 -c "import sys; print('end-to-end: %.0f messages/s into the verifier log' % ($unique / ($delivered_at - $load_start)))"
@@ -588,7 +680,11 @@ if [ -n "${tpm_faulted:-}" ]; then
   echo "TPM outage error at the gateway: ${tpm_error:-none}"
   [ -n "$tpm_error" ] || { echo "demo: no clear TPM error logged" >&2; fault_failed=1; }
 fi
-if [ "$lost" -ne 0 ] || [ "$duplicates" -ne 0 ] || [ "$node_errors" -ne 0 ] || [ "$fault_failed" -ne 0 ] || [ "$qemu_missing" -ne 0 ]; then
+if [ "$seal_failed" -ne 0 ]; then
+  echo "demo: sealed readings: an attack did not get its verdict, or the counter state moved" >&2
+  tail -n 20 "$work/tamper.err" >&2 2>/dev/null || true
+fi
+if [ "$lost" -ne 0 ] || [ "$duplicates" -ne 0 ] || [ "$node_errors" -ne 0 ] || [ "$fault_failed" -ne 0 ] || [ "$qemu_missing" -ne 0 ] || [ "$seal_failed" -ne 0 ]; then
   # The work dir goes with the test's temp dir: show what the first nodes
   # that complained said (a sanitizer report lands here too).
   shown=0

@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""A compromised gateway's uplink, for the untrusted-gateway tests.
+
+Sits between cxsec-gateway and cxsec-verifier (HTTPS on both sides) with
+everything the gateway has: its JWT (passed through), its CA bundle, the
+batches it sends. For sealed devices it mounts each attack of
+docs/SEALED_READINGS.md once, as an extra message injected next to the
+honest one, and records the verifier's verdict for it:
+
+  flip           one bit of the envelope flipped          seal_tag_mismatch
+  forge          an envelope made without the node's key seal_tag_mismatch
+  move           the reading posted as another device's   seal_tag_mismatch
+  strip          a plain CBOR reading instead             seal_required
+  replay         an accepted reading under a new id       duplicate
+  mioty_counter  a Mioty frame under other counter bits   seal_tag_mismatch
+  drop           the reading swallowed, the gateway told
+                 "accepted"                               a gap at the verifier
+
+Honest messages are forwarded unchanged, so the verifier's counter state
+must end exactly as without the attacks (apart from the dropped reading's
+gap). Results go to --log as JSON lines {attack, deviceId, messageId,
+verdict}. It runs in its own process: its Python ssl (OpenSSL 3) never
+shares a process with cxsec's BoringSSL.
+"""
+import argparse
+import base64
+import http.client
+import http.server
+import json
+import os
+import ssl
+import threading
+
+ATTACKS = ["flip", "forge", "move", "strip", "replay", "mioty_counter", "drop"]
+
+
+def b64d(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def b64e(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def is_sealed(payload):
+    if not isinstance(payload, str) or not payload:
+        return False
+    try:
+        raw = b64d(payload)
+    except ValueError:
+        return False
+    return len(raw) > 0 and (raw[0] >> 5) == 1
+
+
+class State:
+    def __init__(self, sealed, log_path):
+        self.lock = threading.Lock()
+        self.sealed = sealed
+        self.pending = list(ATTACKS)
+        self.accepted = []  # honest sealed DTLS messages the verifier accepted
+        self.devices_accepted = set()  # sealed devices with one accepted
+        self.log = open(log_path, "a", buffering=1)
+
+    def take(self, message):
+        """The attack to mount next to `message`, or None."""
+        with self.lock:
+            for attack in self.pending:
+                mioty = message.get("transport") == "mioty"
+                if attack == "mioty_counter" and not mioty:
+                    continue
+                if attack == "replay" and (mioty or not self.accepted):
+                    continue
+                if attack == "move" and not self.other(message):
+                    continue
+                # A gap is counted when a later reading is accepted after a
+                # device's first: never drop a device's first reading.
+                if attack == "drop" and message["deviceId"] not in self.devices_accepted:
+                    continue
+                self.pending.remove(attack)
+                return attack
+        return None
+
+    def other(self, message):
+        for device, transport in self.sealed.items():
+            if device != message["deviceId"] and transport == message.get("transport"):
+                return device
+        return None
+
+
+def mount(state, attack, message, n):
+    """The injected message for `attack`, or None for drop."""
+    forged = dict(message)
+    forged["messageId"] = "%s-attack-%s-%d" % (message["messageId"], attack, n)
+    raw = bytearray(b64d(message["payload"]))
+    if attack == "flip":
+        raw[len(raw) // 2] ^= 0x01
+        forged["payload"] = b64e(bytes(raw))
+    elif attack == "forge":
+        forged["payload"] = b64e(bytes(raw[:5]) + os.urandom(len(raw) - 5))
+    elif attack == "move":
+        forged["deviceId"] = state.other(message)
+        if message.get("transport") == "mioty":
+            counter = message["messageId"].rsplit("-", 1)[1]
+            forged["messageId"] = "mioty-%s-%s" % (forged["deviceId"], counter)
+    elif attack == "strip":
+        forged["payload"] = b64e(bytes([0xA1, 0x61, 0x6E, 0x00]))
+    elif attack == "replay":
+        with state.lock:
+            earlier = state.accepted[0]
+        forged["deviceId"] = earlier["deviceId"]
+        forged["payload"] = earlier["payload"]
+    elif attack == "mioty_counter":
+        prefix, counter = message["messageId"].rsplit("-", 1)
+        forged["messageId"] = "%s-%d" % (prefix, (int(counter) + (1 << 24)) % (1 << 32))
+    elif attack == "drop":
+        return None
+    return forged
+
+
+def make_handler(state, upstream_port, upstream_ctx):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def forward(self, method, body):
+            conn = http.client.HTTPSConnection("127.0.0.1", upstream_port,
+                                               context=upstream_ctx, timeout=30)
+            headers = {k: v for k, v in self.headers.items()
+                       if k.lower() in ("authorization", "content-type")}
+            conn.request(method, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            conn.close()
+            return resp.status, resp.getheader("Content-Type", "application/json"), data
+
+        def reply(self, status, ctype, data):
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            self.reply(*self.forward("GET", None))
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if self.path != "/v1/telemetry":
+                return self.reply(*self.forward("POST", body))
+            batch = json.loads(body)
+            out, injected, dropped = [], {}, []
+            for i, m in enumerate(batch.get("messages", [])):
+                attack = None
+                if m["deviceId"] in state.sealed and is_sealed(m.get("payload")):
+                    attack = state.take(m)
+                if attack is not None:
+                    forged = mount(state, attack, m, i)
+                    if forged is None:
+                        dropped.append(m)
+                        state.log.write(json.dumps({
+                            "attack": "drop", "deviceId": m["deviceId"],
+                            "messageId": m["messageId"], "verdict": "dropped"}) + "\n")
+                        continue
+                    injected[(forged["deviceId"], forged["messageId"])] = attack
+                    out.append(forged)
+                out.append(m)
+            status, ctype, data = self.forward(
+                "POST", json.dumps({"messages": out}).encode())
+            if status != 200:
+                return self.reply(status, ctype, data)
+            results = json.loads(data)["results"]
+            honest = []
+            for m, r in zip(out, results):
+                key = (m["deviceId"], m["messageId"])
+                if key in injected:
+                    verdict = r["status"] + ("/" + r["error"] if "error" in r else "")
+                    state.log.write(json.dumps({
+                        "attack": injected[key], "deviceId": m["deviceId"],
+                        "messageId": m["messageId"], "verdict": verdict}) + "\n")
+                    continue
+                if r["status"] == "accepted" and m["deviceId"] in state.sealed:
+                    with state.lock:
+                        state.devices_accepted.add(m["deviceId"])
+                        if m.get("transport") != "mioty":
+                            state.accepted.append(m)
+                honest.append(r)
+            # The gateway is told its dropped readings were accepted.
+            for m in dropped:
+                honest.append({"deviceId": m["deviceId"], "messageId": m["messageId"],
+                               "status": "accepted"})
+            self.reply(200, "application/json", json.dumps({"results": honest}).encode())
+
+    return Handler
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--cert", required=True)
+    p.add_argument("--key", required=True)
+    p.add_argument("--upstream-port", type=int, required=True)
+    p.add_argument("--ca", required=True)
+    p.add_argument("--sealed", required=True, help="DEVICE:TRANSPORT,...")
+    p.add_argument("--log", required=True)
+    a = p.parse_args()
+    sealed = dict(item.split(":") for item in a.sealed.split(",") if item)
+    state = State(sealed, a.log)
+    upstream = ssl.create_default_context(cafile=a.ca)
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", a.port), make_handler(state, a.upstream_port, upstream))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(a.cert, a.key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    print("tamper proxy ready", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
