@@ -29,6 +29,10 @@ absl::Status RunDtls(const KeyValueFile& config) {
   options.gateway_host = gateway.host;
   options.gateway_port = gateway.port;
   options.key_file = config.GetString("key_file", "node.key");
+  options.reading_marker = config.GetString("reading_marker", "");
+  if (options.reading_marker.size() > 64) {
+    return absl::InvalidArgumentError("reading_marker: at most 64 bytes");
+  }
   // A reading survives a gateway restart of up to ~20 s: 8 sessions, with
   // waits of 0.25 s doubling to 4 s between them.
   options.max_attempts = 8;
@@ -108,6 +112,9 @@ int main(int argc, char** argv) {
               {"interval_seconds", false, "seconds between posts (1..86400)"},
               {"flash_dir", false, "simulated flash (boot slots)"},
               {"post_count", false, "stop after this many posts (0: never)"},
+              {"reading_marker", false,
+               "DTLS: text (at most 64 bytes) added to every reading as "
+               "\"m\", to check where readings are visible"},
           },
       .validate = cxsec::node::Validate,
       .run = cxsec::node::Run,

@@ -269,6 +269,10 @@ say "provisioned $dtls_nodes DTLS, $mioty_nodes Mioty, $qemu_mioty_nodes QEMU Mi
 dtls_port=$(free_port) mioty_port=$(free_port)
 mkdir -p "$work/spool" && chmod 0700 "$work/spool"
 uplink_url="$api"
+# A random marker in every sealed DTLS node's reading: sealed in encrypted
+# mode, it must not be visible anywhere between the node and the
+# verifier's output.
+marker="cxsec-marker-$(openssl rand -hex 8)"
 if [ "$tamper" -eq 1 ]; then
   # A compromised gateway's uplink: a TLS proxy the gateway trusts (it has
   # a certificate of the gateway's CA) that alters, injects and drops.
@@ -276,7 +280,7 @@ if [ "$tamper" -eq 1 ]; then
   python3 "$repo/tools/demo/tamper_proxy.py" --port "$tamper_port" \
     --cert "$work/verifier-cert.pem" --key "$work/verifier-key.pem" \
     --upstream-port "$verifier_port" --ca "$work/ca.pem" \
-    --sealed "$sealed_spec" --log "$work/tamper.log" \
+    --sealed "$sealed_spec" --log "$work/tamper.log" --marker "$marker" \
     >"$work/tamper.out" 2>"$work/tamper.err" &
   pids+=($!)
   wait_for 10 "the tamper proxy" grep -q ready "$work/tamper.out"
@@ -361,8 +365,8 @@ for id in "${dtls_ids_for_nodes[@]}"; do
   printf 'device_id = %s\ntransport = dtls\ngateway = 127.0.0.1:%s\nkey_file = %s\ninterval_seconds = 1\npost_count = %s\n' \
     "$id" "$dtls_port" "$work/deploy/devices/$id.key" "$posts" >"$work/nodes/$id.conf"
   if [ "$(seal_policy "$id")" = required ]; then
-    printf 'seal_key_file = %s\nseal_sequence_file = %s\n' \
-      "$work/seal/devices/$id.seal" "$work/nodes/$id.seq" >>"$work/nodes/$id.conf"
+    printf 'seal_key_file = %s\nseal_sequence_file = %s\nreading_marker = %s\n' \
+      "$work/seal/devices/$id.seal" "$work/nodes/$id.seq" "$marker" >>"$work/nodes/$id.conf"
   fi
   chmod 0600 "$work/nodes/$id.conf"
   "$bin/targets/node/cxsec-node" --config="$work/nodes/$id.conf" 2>"$work/nodes/$id.err" &
@@ -621,6 +625,22 @@ if [ "${#sealed_ids[@]}" -gt 0 ]; then
       [ "$got" = "${expected[$attack]}" ] || seal_failed=1
     done
     dropped=$(jq -r 'select(.attack == "drop") | .messageId' "$work/tamper.log" 2>/dev/null | wc -l)
+    # Encrypted mode: the marker the sealed nodes put in their readings is
+    # nowhere on the way (the uplink's bodies and payloads, the gateway's
+    # spool and logs) and is in the verifier's opened readings.
+    seen_on_uplink=$(jq -r 'select(.attack == "marker_visible") | .deviceId' "$work/tamper.log" 2>/dev/null | wc -l)
+    seen_at_gateway=$({ grep -rlaF "$marker" "$work/spool" "$work/gateway.out" "$work/gateway.err" 2>/dev/null || true; } | wc -l)
+    at_verifier=$(python3 -c 'import base64, json, sys
+n = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line).get("reading")
+    if r and sys.argv[2].encode() in base64.urlsafe_b64decode(r + "=" * (-len(r) % 4)):
+        n += 1
+print(n)' "$log" "$marker")
+    tamper_lines+=("marker in clear on the uplink: $seen_on_uplink, in the gateway's spool and logs: $seen_at_gateway files, in the verifier's opened readings: $at_verifier")
+    if [ "$seen_on_uplink" -ne 0 ] || [ "$seen_at_gateway" -ne 0 ] || [ "$at_verifier" -eq 0 ]; then
+      echo "demo: the sealed readings' marker was visible on the way, or missing at the verifier" >&2; seal_failed=1
+    fi
     # The dropped reading is the only gap: nothing the attacks did moved
     # any device's counter state.
     [ "$seal_gaps" -eq "$dropped" ] || { echo "demo: sealed gaps $seal_gaps, dropped $dropped" >&2; seal_failed=1; }

@@ -16,6 +16,10 @@ honest one, and records the verifier's verdict for it:
   drop           the reading swallowed, the gateway told
                  "accepted"                               a gap at the verifier
 
+With --marker, it also looks for that text in every body it carries and
+every payload (base64url-decoded), and logs {"attack": "marker_visible"}
+each time it sees it: in encrypted mode it must never see it.
+
 Honest messages are forwarded unchanged, so the verifier's counter state
 must end exactly as without the attacks (apart from the dropped reading's
 gap). Results go to --log as JSON lines {attack, deviceId, messageId,
@@ -60,6 +64,11 @@ class State:
         self.accepted = []  # honest sealed DTLS messages the verifier accepted
         self.devices_accepted = set()  # sealed devices with one accepted
         self.log = open(log_path, "a", buffering=1)
+        self.marker = b""
+
+    def saw_marker(self, where):
+        self.log.write(json.dumps({"attack": "marker_visible", "deviceId": where,
+                                   "messageId": "", "verdict": "seen"}) + "\n")
 
     def take(self, message):
         """The attack to mount next to `message`, or None."""
@@ -149,7 +158,17 @@ def make_handler(state, upstream_port, upstream_ctx):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             if self.path != "/v1/telemetry":
                 return self.reply(*self.forward("POST", body))
+            if state.marker and state.marker in body:
+                state.saw_marker(self.path)
             batch = json.loads(body)
+            for m in batch.get("messages", []):
+                payload = m.get("payload")
+                if state.marker and isinstance(payload, str):
+                    try:
+                        if state.marker in b64d(payload):
+                            state.saw_marker(m["deviceId"])
+                    except ValueError:
+                        pass
             out, injected, dropped = [], {}, []
             for i, m in enumerate(batch.get("messages", [])):
                 attack = None
@@ -166,11 +185,13 @@ def make_handler(state, upstream_port, upstream_ctx):
                     injected[(forged["deviceId"], forged["messageId"])] = attack
                     out.append(forged)
                 out.append(m)
-            status, ctype, data = self.forward(
-                "POST", json.dumps({"messages": out}).encode())
-            if status != 200:
-                return self.reply(status, ctype, data)
-            results = json.loads(data)["results"]
+            results = []
+            if out:  # a batch whose every message was dropped is not sent
+                status, ctype, data = self.forward(
+                    "POST", json.dumps({"messages": out}).encode())
+                if status != 200:
+                    return self.reply(status, ctype, data)
+                results = json.loads(data)["results"]
             honest = []
             for m, r in zip(out, results):
                 key = (m["deviceId"], m["messageId"])
@@ -204,9 +225,11 @@ def main():
     p.add_argument("--ca", required=True)
     p.add_argument("--sealed", required=True, help="DEVICE:TRANSPORT,...")
     p.add_argument("--log", required=True)
+    p.add_argument("--marker", default="")
     a = p.parse_args()
     sealed = dict(item.split(":") for item in a.sealed.split(",") if item)
     state = State(sealed, a.log)
+    state.marker = a.marker.encode()
     upstream = ssl.create_default_context(cafile=a.ca)
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", a.port), make_handler(state, a.upstream_port, upstream))

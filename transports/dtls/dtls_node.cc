@@ -242,7 +242,9 @@ absl::Status DtlsNode::Post(ByteView payload, int content_format) {
 }
 
 absl::Status DtlsNode::PostReading(bool event, int64_t temperature_mc) {
-  Bytes reading = EncodeTelemetry(event, {{"t", temperature_mc}});
+  nlohmann::json data = {{"t", temperature_mc}};
+  if (!options_.reading_marker.empty()) data["m"] = options_.reading_marker;
+  Bytes reading = EncodeTelemetry(event, data);
   if (!options_.seal_reading) return Post(reading);
   absl::StatusOr<Bytes> envelope = options_.seal_reading(reading);
   if (!envelope.ok()) {

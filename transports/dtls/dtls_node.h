@@ -68,6 +68,9 @@ struct DtlsNodeOptions {
   // When set, PostReading and RunPeriodic seal each reading with it and
   // post the envelope (Content-Format application/octet-stream).
   SealReading seal_reading;
+  // Added to every reading as "m" (a test marker: with sealing in
+  // encrypted mode it must never be visible between node and verifier).
+  std::string reading_marker;
 };
 
 // CoapResponse: the code as class*100+detail (204 = 2.04) and the body.
