@@ -34,6 +34,19 @@ export BENCH_ROWS="$tmp.rows"
   echo "numbers are noisy and pessimistic; compare each figure with its"
   echo "same-run baseline."
   echo
+  echo "Every ratio below is also a row of $(basename "$json_out"), written with this"
+  echo "file (section, name, value, unit, baseline, ratio, goal, met, and"
+  echo "whether higher or lower is better). To see what a change cost:"
+  echo
+  echo "    git show REV:$json_out > /tmp/old.json"
+  echo "    tools/bench/compare.sh /tmp/old.json $json_out"
+  echo
+  echo "lists the ratios that got worse by more than 10% (a fall, or a rise"
+  echo "where lower is better) and exits 1 if there are any; rows measured on"
+  echo "one side only are named. One run against another on a shared machine"
+  echo "moves by more than 10% now and then: re-run the section before"
+  echo "believing a single row."
+  echo
   for script in tools/bench/*.sh; do
     # Not sections: this script, the regression guard and its test.
     case "$(basename "$script")" in report.sh | compare.sh | compare_test.sh) continue ;; esac
