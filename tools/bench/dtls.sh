@@ -16,6 +16,8 @@ TEST_TMPDIR=$TMP GNUTLS_SYSTEM_PRIORITY_FILE=$PWD/transports/dtls/gnutls_psk_ccm
   > "$TMP/out.json"
 python3 - "$TMP/out.json" <<'PY'
 import json, sys
+sys.path.insert(0, "tools/bench")
+from bench_rows import emit
 rows = {}
 for b in json.load(open(sys.argv[1]))["benchmarks"]:
     name = b["name"].split("/")[0]
@@ -28,4 +30,5 @@ for name, title in titles.items():
     r = rows.get(name, {})
     c, b = r.get("cxsec", 0), r.get("coap-server-gnutls", 0)
     print(f"| {title} | {c:,.0f} | {b:,.0f} | {c / b if b else 0:.2f} |")
+    emit(title, c, b, "/s", baseline_name="coap-server-gnutls, same client")
 PY

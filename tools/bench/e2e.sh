@@ -24,6 +24,8 @@ tools/demo/demo.sh "$bin" --dtls-nodes "$nodes" --mioty-nodes 0 --posts 0 --no-f
   --baseline-seconds "$seconds" >"$out" 2>&1 || { cat "$out"; exit 1; }
 python3 - "$out" "$nodes" <<'PY'
 import re, sys
+sys.path.insert(0, "tools/bench")
+from bench_rows import emit
 text = open(sys.argv[1]).read()
 def num(pattern):
     m = re.search(pattern, text, re.M)
@@ -48,4 +50,8 @@ print("| --- | ---: | ---: | ---: |")
 print(f"| messages/s into the verifier's log | {e2e:,.0f} | {base:,.0f} | {e2e / base:.2f} |")
 print(f"| latency p50 (ms): node ack vs direct POST | {p50:.2f} | {b50:.2f} | {p50 / b50:.2f} |")
 print(f"| latency p99 (ms): node ack vs direct POST | {p99:.2f} | {b99:.2f} | {p99 / b99:.2f} |")
+direct = "wrk POST straight to cxsec-verifier"
+emit("messages/s into the verifier's log", e2e, base, "messages/s", baseline_name=direct)
+emit("latency p50: node ack vs direct POST", p50, b50, "ms", baseline_name=direct, better="lower")
+emit("latency p99: node ack vs direct POST", p99, b99, "ms", baseline_name=direct, better="lower")
 PY

@@ -36,6 +36,8 @@ stack=$(qemu-system-arm -M mps2-an385 -nographic -monitor none \
 python3 - "$bin/targets/node/bootloader/bootloader.elf" "$elf" "${stack:-not measured}" \
   "$bin/targets/node/dtls/node_dtls.elf" "${plain_peak:-?}" "${swap_peak:-?}" <<'PY'
 import subprocess, sys
+sys.path.insert(0, "tools/bench")
+from bench_rows import emit
 def size(elf):
     text, data, bss = subprocess.check_output(["arm-none-eabi-size", elf], text=True).splitlines()[1].split()[:3]
     return int(text) + int(data), int(data) + int(bss)
@@ -47,6 +49,8 @@ for name, elf, flash_goal, ram_goal in (("bootloader.elf", sys.argv[1], 32768, "
     flash, ram = size(elf)
     print(f"| {name} | {flash} ({flash / 1024:.1f} KiB) | {flash_goal // 1024} KiB | "
           f"{flash / flash_goal:.2f} | {ram} ({ram / 1024:.1f} KiB) | {ram_goal} |")
+    emit(f"flash, {name.split(' ')[0]}", flash, flash_goal, "bytes", baseline_name="flash goal",
+         goal=1.0, better="lower")
 def mbedtls_bytes(elf):
     total = 0
     for line in subprocess.check_output(["arm-none-eabi-nm", "-S", elf], text=True).splitlines():

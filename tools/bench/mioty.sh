@@ -17,6 +17,8 @@ taskset -c 0 "$BIN" --benchmark_repetitions=5 --benchmark_report_aggregates_only
   --benchmark_format=json >"$JSON" 2>/dev/null
 python3 - "$JSON" <<'PY'
 import json, sys
+sys.path.insert(0, "tools/bench")
+from bench_rows import emit
 runs = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"]
         if b.get("aggregate_name") == "median"}
 def rate(name):
@@ -28,6 +30,7 @@ for n in (10, 40):
     for op, name in (("decode+verify", "BM_MiotyDecodeVerify"), ("encode", "BM_MiotyEncode")):
         r = rate(f"{name}/{n}")
         print(f"| {op}, {n}-byte payload | {r:,.0f} | {base:,.0f} | {r / base:.2f} |")
+        emit(f"{op}, {n}-byte payload", r, base, "frames/s", baseline_name="bare BoringSSL CTR+CMAC")
 PY
 echo
 echo "Raw AES on this machine, same run (bssl-tool speed -filter AES-128-GCM):"

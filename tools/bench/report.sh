@@ -2,17 +2,25 @@
 # Runs every benchmark script in tools/bench/ (each prints a markdown table:
 # operation | cxsec | baseline | ratio, with the baseline measured in the
 # same run) and writes docs/PERFORMANCE.md with the machine's CPU model and
-# core count:
-#   tools/bench/report.sh [OUTPUT]
+# core count, and next to it docs/PERFORMANCE.json: every ratio of the
+# tables as one row (section, name, value, unit, baseline, ratio, goal,
+# met), emitted by each section through tools/bench/bench_rows.py, for
+# tools/bench/compare.sh OLD.json NEW.json.
+#   tools/bench/report.sh [OUTPUT.md]      # JSON: OUTPUT with .json
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 out="${1:-docs/PERFORMANCE.md}"
+json_out="${out%.md}.json"
 tools/setup/install-deps.sh >/dev/null
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 cores=$(nproc)
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 tmp=$(mktemp)
 failures=0
+# Each section appends its rows here (bench_rows.emit); a failed section
+# leaves its rows out, and compare.sh names them as missing.
+export BENCH_ROWS="$tmp.rows"
+: >"$BENCH_ROWS"
 {
   echo "# cxsec performance"
   echo
@@ -26,11 +34,25 @@ failures=0
   echo "numbers are noisy and pessimistic; compare each figure with its"
   echo "same-run baseline."
   echo
+  echo "Every ratio below is also a row of $(basename "$json_out"), written with this"
+  echo "file (section, name, value, unit, baseline, ratio, goal, met, and"
+  echo "whether higher or lower is better). To see what a change cost:"
+  echo
+  echo "    git show REV:$json_out > /tmp/old.json"
+  echo "    tools/bench/compare.sh /tmp/old.json $json_out"
+  echo
+  echo "lists the ratios that got worse by more than 10% (a fall, or a rise"
+  echo "where lower is better) and exits 1 if there are any; rows measured on"
+  echo "one side only are named. One run against another on a shared machine"
+  echo "moves by more than 10% now and then: re-run the section before"
+  echo "believing a single row."
+  echo
   for script in tools/bench/*.sh; do
-    [ "$(basename "$script")" = report.sh ] && continue
+    # Not sections: this script, the regression guard and its test.
+    case "$(basename "$script")" in report.sh | compare.sh | compare_test.sh) continue ;; esac
     echo "## $(basename "$script" .sh)"
     echo
-    if ! bash "$script" 2>"$tmp.err"; then
+    if ! BENCH_SECTION="$(basename "$script" .sh)" bash "$script" 2>"$tmp.err"; then
       echo "(benchmark failed: $(tail -n 3 "$tmp.err" | tr '\n' ' '))"
       failures=$((failures + 1))
       echo "FAILED: $script" >&2
@@ -39,7 +61,9 @@ failures=0
   done
 } >"$tmp"
 mv "$tmp" "$out"
-rm -f "$tmp.err"
-echo "wrote $out"
+python3 tools/bench/bench_rows.py assemble "$BENCH_ROWS" "$json_out" \
+  "$(date -u +%Y-%m-%d)" "${cpu:-unknown CPU}, ${cores} cores" "$load_at_start"
+rm -f "$tmp.err" "$BENCH_ROWS"
+echo "wrote $out and $json_out"
 # A failed benchmark is written into the report and fails the command.
 [ "$failures" -eq 0 ]

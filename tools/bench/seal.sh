@@ -18,6 +18,8 @@ taskset -c 0 "$BIN" --benchmark_repetitions=5 --benchmark_report_aggregates_only
   --benchmark_format=json >"$JSON" 2>/dev/null
 python3 - "$JSON" <<'PY'
 import json, sys
+sys.path.insert(0, "tools/bench")
+from bench_rows import emit
 runs = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"]
         if b.get("aggregate_name") == "median"}
 def get(name):
@@ -33,4 +35,6 @@ for t, tname in ((0, "DTLS/CoAP"), (1, "Mioty")):
             seal, open_, bare = ns(f"BM_Seal/{key}"), ns(f"BM_Open/{key}"), ns(f"BM_BareBoringSsl/{key}")
             added = get(f"BM_Seal/{key}")["bytes_added"]
             print(f"| {tname}, {mname}, {n} B | {added:.0f} | {seal:,.0f} | {open_:,.0f} | {bare:,.0f} | {seal / bare:.2f} | {open_ / bare:.2f} |")
+            emit(f"seal, {tname}, {mname}, {n} B", seal, bare, "ns", baseline_name="bare BoringSSL", better="lower")
+            emit(f"open, {tname}, {mname}, {n} B", open_, bare, "ns", baseline_name="bare BoringSSL", better="lower")
 PY

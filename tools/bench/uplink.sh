@@ -15,6 +15,8 @@ TEST_TMPDIR="${TMPDIR:-/tmp}" "$bin" --benchmark_min_time=1 \
   --benchmark_format=json >"$out" 2>/dev/null
 python3 - "$out" <<'PY'
 import json, sys
+sys.path.insert(0, "tools/bench")
+from bench_rows import emit
 runs = {b["name"]: b["items_per_second"] for b in json.load(open(sys.argv[1]))["benchmarks"]}
 def get(prefix):
     for name, value in runs.items():
@@ -37,4 +39,5 @@ print("| operation | cxsec (messages/s) | baseline (messages/s) | ratio |")
 print("| --- | ---: | ---: | ---: |")
 for name, value, base in rows:
     print(f"| {name} | {value:,.0f} | {base:,.0f} | {value / base:.2f} |")
+    emit(name, value, base, "messages/s", baseline_name="raw SQLite INSERT+COMMIT, same synchronous")
 PY

@@ -64,14 +64,20 @@ code=$(curl -sk -o "$work/check.out" -w '%{http_code}' -X POST -H "Authorization
   -H 'Content-Type: application/json' "$url/v1/telemetry" --data-binary "$body")
 echo "CHECK bin=$bin admin_key_from=$src http=$code body=$(cat "$work/check.out")"
 if [ "$code" != 200 ] || ! grep -q '"status":"accepted"' "$work/check.out"; then echo "check failed"; exit 1; fi
+# Ids carry the wrk thread: every thread's Lua state starts with the same
+# math.random sequence and counter, so without it the threads sent the
+# same ids and up to half the POSTs were duplicates, answered, not stored.
 cat > "$work/post.lua" <<LUA
-local counter = 0
+counter = 0
+thread_id = 0
+local next_id = 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $token"
+setup = function(thread) next_id = next_id + 1; thread:set("thread_id", next_id) end
 request = function()
   counter = counter + 1
-  local body = '{"messages":[{"deviceId":"dev-1","messageId":"' .. tostring(math.random(1, 1e12)) .. '-' .. counter .. '","timestamp":1,"payload":{"t":1}}]}'
+  local body = '{"messages":[{"deviceId":"dev-1","messageId":"c' .. thread_id .. '-' .. counter .. '","timestamp":1,"payload":{"t":1}}]}'
   return wrk.format(nil, "/v1/telemetry", nil, body)
 end
 LUA
