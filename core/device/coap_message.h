@@ -26,6 +26,9 @@ inline constexpr uint8_t kCoapAck = 2;
 inline constexpr uint8_t kCoapReset = 3;
 inline constexpr size_t kCoapTokenSize = 8;
 inline constexpr uint16_t kCoapContentFormatCbor = 60;
+// application/octet-stream: what a sealed reading is posted as
+// (docs/SEALED_READINGS.md), as the host node does.
+inline constexpr uint16_t kCoapContentFormatOctetStream = 42;
 
 constexpr uint8_t CoapCode(uint8_t klass, uint8_t detail) {
   return static_cast<uint8_t>((klass << 5) | detail);
@@ -64,14 +67,17 @@ inline CoapReason ParseCoapHeader(std::span<const uint8_t> message,
   return CoapReason::kNone;
 }
 
-// EncodeCoapPost writes a CON POST of `payload` (Content-Format CBOR) to
-// the one-segment path `path` (1..12 bytes), with an 8-byte token, into
-// `out`; returns its length, or 0 if `out` is too small or `path` is not
-// 1..12 bytes.
+// EncodeCoapPost writes a CON POST of `payload` (Content-Format
+// `content_format`, CBOR unless told; below 256) to the one-segment path
+// `path` (1..12 bytes), with an 8-byte token, into `out`; returns its
+// length, or 0 if `out` is too small, `path` is not 1..12 bytes or the
+// content format does not fit one byte.
 inline size_t EncodeCoapPost(uint16_t message_id,
                              std::span<const uint8_t, kCoapTokenSize> token,
                              const char* path, std::span<const uint8_t> payload,
-                             std::span<uint8_t> out) {
+                             std::span<uint8_t> out,
+                             uint16_t content_format = kCoapContentFormatCbor) {
+  if (content_format > 0xFF) return 0;
   size_t path_length = 0;
   while (path[path_length] != '\0') {
     if (++path_length > 12) return 0;
@@ -93,9 +99,9 @@ inline size_t EncodeCoapPost(uint16_t message_id,
   for (size_t i = 0; i < path_length; ++i) {
     out[at++] = static_cast<uint8_t>(path[i]);
   }
-  // Option 12 (Content-Format): delta 1, one byte, 60 (application/cbor).
+  // Option 12 (Content-Format): delta 1, one byte (60: application/cbor).
   out[at++] = static_cast<uint8_t>((1 << 4) | 1);
-  out[at++] = static_cast<uint8_t>(kCoapContentFormatCbor);
+  out[at++] = static_cast<uint8_t>(content_format);
   if (!payload.empty()) {
     out[at++] = 0xFF;
     for (uint8_t byte : payload) out[at++] = byte;

@@ -17,7 +17,11 @@
 # --sealed-nodes N: the first N host DTLS and the first N host Mioty nodes
 # seal their readings end to end (docs/SEALED_READINGS.md): the verifier
 # holds the seal master, those devices are registered with seal =
-# required, and the report gives their verdicts and counter state.
+# required, and the report gives their verdicts and counter state. The
+# first N QEMU Mioty and the first N QEMU DTLS nodes seal too: their seal
+# key area (`cxsec provision --seal-master`, DIR/devices/<id>.sealarea) is
+# loaded at 0x003F8000 (and, for DTLS, erased sequence sectors at
+# 0x003F6000), and they count among the sealed devices in the report.
 # --tamper puts a compromised gateway's uplink (tools/demo/tamper_proxy.py)
 # between the gateway and the verifier: it mounts each attack on a sealed
 # reading once, and the demo fails unless each got its named verdict, the
@@ -251,6 +255,10 @@ for eui in "${mioty_ids[@]}" "${qemu_ids[@]}"; do mioty_device_ids+=("D${eui^^}"
 sealed_ids=() sealed_spec=""
 for id in "${dtls_ids[@]:0:$sealed_nodes}"; do sealed_ids+=("$id"); sealed_spec+="$id:dtls,"; done
 for eui in "${mioty_ids[@]:0:$sealed_nodes}"; do sealed_ids+=("D${eui^^}"); sealed_spec+="D${eui^^}:mioty,"; done
+# Sealed QEMU nodes are not in sealed_spec: the tamper proxy attacks host
+# nodes only, so a QEMU node's every reading still has to arrive.
+for eui in "${qemu_ids[@]:0:$sealed_nodes}"; do sealed_ids+=("D${eui^^}"); done
+for id in "${qemu_dtls_ids[@]:0:$sealed_nodes}"; do sealed_ids+=("$id"); done
 if [ "${#sealed_ids[@]}" -gt 0 ]; then
   "$cxsec" provision --out "$work/seal" --devices "$(IFS=,; echo "${sealed_ids[*]}")" \
     --seal-master "$work/seal/seal-master.key" >/dev/null
@@ -397,8 +405,19 @@ set_qemu_boot() {
     qemu_boot=(-kernel "$bin/targets/node/$dir/$app.elf")
   fi
 }
+# qemu_seal_loads ID: the extra loader devices of a sealed QEMU node, into
+# the array qemu_seal: its seal key area in its own sector, and for DTLS
+# (which keeps its own sealed-readings sequence) erased sequence sectors.
+qemu_seal_loads() {
+  qemu_seal=()
+  [ "$(seal_policy "$1")" = required ] || return 0
+  qemu_seal=(-device "loader,file=$work/seal/devices/$1.sealarea,addr=0x003F8000")
+  [ "$2" = dtls ] && qemu_seal+=(-device "loader,file=$work/qemu/erased_counter.bin,addr=0x003F6000")
+  return 0
+}
 set_qemu_boot node_mioty
 for eui in "${qemu_ids[@]}"; do
+  qemu_seal_loads "D${eui^^}" mioty
   sock="$qemu_sockets/$eui.sock"
   "$bin/targets/node/mioty/mioty_uart_bridge" --uart-socket "$sock" \
     --gateway "127.0.0.1:$mioty_port" >"$work/qemu/$eui/bridge.out" 2>"$work/qemu/$eui/bridge.err" &
@@ -409,12 +428,14 @@ for eui in "${qemu_ids[@]}"; do
     "${qemu_boot[@]}" \
     -device "loader,file=$work/qemu/$eui/devices/D${eui^^}.keyarea,addr=0x003FE000" \
     -device "loader,file=$work/qemu/erased_counter.bin,addr=0x003FC000" \
+    ${qemu_seal[@]+"${qemu_seal[@]}"} \
     -chardev "socket,id=uart,path=$sock" -serial chardev:uart \
     </dev/null >"$work/qemu/$eui/qemu.out" 2>"$work/qemu/$eui/console.txt" &
   node_pids+=($!)
 done
 set_qemu_boot node_dtls
 for id in "${qemu_dtls_ids[@]}"; do
+  qemu_seal_loads "$id" dtls
   sock="$qemu_sockets/$id.sock"
   "$bin/targets/node/dtls/udp_uart_bridge" --uart-socket "$sock" \
     --gateway "127.0.0.1:$dtls_port" >"$work/qemu-dtls/$id/bridge.out" 2>"$work/qemu-dtls/$id/bridge.err" &
@@ -425,6 +446,7 @@ for id in "${qemu_dtls_ids[@]}"; do
     "${qemu_boot[@]}" \
     -device "loader,file=$work/qemu-dtls/$id/devices/$id.keyarea,addr=0x003FE000" \
     -device "loader,file=$work/qemu/erased_counter.bin,addr=0x003FA000" \
+    ${qemu_seal[@]+"${qemu_seal[@]}"} \
     -chardev "socket,id=uart,path=$sock" -serial chardev:uart \
     </dev/null >"$work/qemu-dtls/$id/qemu.out" 2>"$work/qemu-dtls/$id/console.txt" &
   node_pids+=($!)
@@ -580,14 +602,26 @@ echo "rejected at the cloud, by reason:"
 echo "$metrics" | sed -n 's/^cxsec_rejections_total{reason="\(.*\)"} \(.*\)$/  \1: \2/p'
 echo "  (expected: unknown_device: $rogue_posts, from the unregistered device)"
 echo "firmware: $firmware_report"
+# qemu_check_sealed ID SENT: a sealed QEMU node's readings all arrived
+# sealed (opened and accepted with seal = required).
+qemu_sealed=0
+qemu_check_sealed() {
+  [ "$(seal_policy "$1")" = required ] || return 0
+  local n
+  n=$(jq -r --arg d "$1" 'select(.deviceId == $d and .seal != null) | .messageId' "$log" 2>/dev/null | sort -u | wc -l)
+  echo "    sealed (seal = required): $n of $2 readings opened and accepted"
+  qemu_sealed=$((qemu_sealed + 1))
+  [ "$n" -eq "$2" ] || qemu_missing=1
+}
 if [ "$qemu_mioty_nodes" -gt 0 ]; then
   echo "QEMU Mioty nodes: $qemu_mioty_nodes, readings sent: $qemu_sent"
   for eui in "${qemu_ids[@]}"; do
     at_cloud=$(jq -r --arg d "D${eui^^}" 'select(.deviceId == $d) | .messageId' "$log" 2>/dev/null | sort -u | wc -l)
     node_sent=$(grep -c '^node_mioty: sent reading' "$work/qemu/$eui/console.txt" || true)
     echo "  $eui: sent $node_sent, verified at the cloud $at_cloud; $(cat "$work/qemu/$eui/bridge.out")"
-    grep -E '^bootloader: image' "$work/qemu/$eui/console.txt" | sed 's/^/    /' || true
+    grep -E '^(bootloader: image|node_mioty: (sealing|REFUSED))' "$work/qemu/$eui/console.txt" | sed 's/^/    /' || true
     [ "$at_cloud" -eq "$node_sent" ] || qemu_missing=1
+    qemu_check_sealed "D${eui^^}" "$node_sent"
   done
 fi
 if [ "$qemu_dtls_nodes" -gt 0 ]; then
@@ -596,8 +630,9 @@ if [ "$qemu_dtls_nodes" -gt 0 ]; then
     at_cloud=$(jq -r --arg d "$id" 'select(.deviceId == $d) | .messageId' "$log" 2>/dev/null | sort -u | wc -l)
     node_acked=$(grep -c '^node_dtls: acked reading' "$work/qemu-dtls/$id/console.txt" || true)
     echo "  $id: acknowledged $node_acked, verified at the cloud $at_cloud; $(cat "$work/qemu-dtls/$id/bridge.out")"
-    grep -E '^(bootloader: image|node_dtls: (handshake|stack|FAILED|REFUSED))' "$work/qemu-dtls/$id/console.txt" | sed 's/^/    /' || true
+    grep -E '^(bootloader: image|node_dtls: (handshake|sealing|stack|FAILED|REFUSED))' "$work/qemu-dtls/$id/console.txt" | sed 's/^/    /' || true
     [ "$at_cloud" -eq "$node_acked" ] || qemu_missing=1
+    qemu_check_sealed "$id" "$node_acked"
   done
 fi
 # Sealed devices: their counter state at the verifier, and under --tamper
@@ -613,7 +648,7 @@ if [ "${#sealed_ids[@]}" -gt 0 ]; then
     seal_gaps=$((seal_gaps + gaps))
     [ "$n" -gt 0 ] || { echo "demo: sealed device $id has no sealed reading at the verifier" >&2; seal_failed=1; }
   done
-  seal_report="${#sealed_ids[@]} devices with seal = required, $seal_accepted sealed readings opened and accepted, gaps $seal_gaps"
+  seal_report="${#sealed_ids[@]} devices with seal = required ($qemu_sealed in QEMU), $seal_accepted sealed readings opened and accepted, gaps $seal_gaps"
   if [ "$tamper" -eq 1 ]; then
     declare -A expected=([flip]=rejected/seal_tag_mismatch [forge]=rejected/seal_tag_mismatch
       [move]=rejected/seal_tag_mismatch [strip]=rejected/seal_required [replay]=duplicate

@@ -10,7 +10,13 @@
 //     +0x40000  secondary slot, 256 KiB (upgrade requests; after a swap,
 //               the previous image)
 //     +0x80000  swap scratch, 256 KiB (a whole slot's image region)
+//     +0xF6000  DTLS node's sealed-readings sequence, 2 sectors (A/B,
+//               the frame counter store's format)
+//     +0xF8000  seal key area sector (core/seal/seal_key_area.h;
+//               `cxsec provision --seal-master` writes its first 56
+//               bytes; erased: the node sends unsealed readings)
 //     +0xF9000  boot state backup sector (the journal while compacted)
+//     +0xFA000  DTLS node boot counter, 2 sectors
 //     +0xFC000  Mioty frame counter, 2 sectors (the node app's, A/B)
 //     +0xFE000  node key area sector (core/device/node_key_area.h;
 //               `cxsec provision --mioty-eui` writes its first 48 bytes)
@@ -35,6 +41,16 @@ inline constexpr uint32_t kSecondarySlotOffset = 0x40000;
 inline constexpr uint32_t kSecondarySlotSize = 0x40000;
 inline constexpr uint32_t kScratchOffset = 0x80000;
 inline constexpr uint32_t kScratchSize = 0x40000;
+// The DTLS node's sealed-readings sequence (two sectors, the frame
+// counter store's format): persisted as used before a reading sealed
+// under it is sent, so no sequence repeats across a reboot. Mioty nodes
+// seal under their frame counter instead.
+inline constexpr uint32_t kDtlsSealSequenceOffset = 0xF6000;
+inline constexpr uint32_t kDtlsSealSequenceSectors = 2;
+// The seal key area (core/seal/seal_key_area.h): its own sector, apart
+// from the node key area, because another party provisions it and the
+// node rewrites it alone when it ratchets to the next seal epoch.
+inline constexpr uint32_t kSealKeyAreaOffset = 0xF8000;
 inline constexpr uint32_t kBootStateBackupOffset = 0xF9000;
 // The DTLS node's boot counter (two sectors, the frame counter store's
 // format): bumped and persisted on every boot before the DRBG is seeded,
@@ -63,8 +79,16 @@ inline constexpr uint32_t kDtlsBootCounterAddress =
     kStorageBaseAddress + kDtlsBootCounterOffset;  // 0x003FA000
 inline constexpr uint32_t kMiotyCounterAddress =
     kStorageBaseAddress + kMiotyCounterOffset;  // 0x003FC000
+inline constexpr uint32_t kSealKeyAreaAddress =
+    kStorageBaseAddress + kSealKeyAreaOffset;  // 0x003F8000
+inline constexpr uint32_t kDtlsSealSequenceAddress =
+    kStorageBaseAddress + kDtlsSealSequenceOffset;  // 0x003F6000
 
-static_assert(kScratchOffset + kScratchSize <= kBootStateBackupOffset);
+static_assert(kScratchOffset + kScratchSize <= kDtlsSealSequenceOffset);
+static_assert(kDtlsSealSequenceOffset +
+                  kDtlsSealSequenceSectors * kSectorSize <=
+              kSealKeyAreaOffset);
+static_assert(kSealKeyAreaOffset + kSectorSize <= kBootStateBackupOffset);
 static_assert(kBootStateBackupOffset + kSectorSize <= kDtlsBootCounterOffset);
 static_assert(kDtlsBootCounterOffset + kDtlsBootCounterSectors * kSectorSize <=
               kMiotyCounterOffset);

@@ -10,22 +10,29 @@
 //      HMAC_DRBG (SHA-256) from seed | boot counter | device id. This is a
 //      stand-in for a TRNG, not one: QEMU models no TRNG on this board
 //      (docs/NODE_FIRMWARE.md, "Entropy on the DTLS node");
-//   3. handshakes with the gateway as PSK identity "D<id>.<epoch>", the
+//   3. reads the seal key area (storage +0xF8000, 0x003F8000;
+//      targets/node/mioty/node_seal_keys.h): erased or blank, readings go
+//      unsealed; valid and this node's, every reading is sealed end to
+//      end (docs/SEALED_READINGS.md), encrypted when the area holds an
+//      encryption key, under a per-device sequence kept in two sectors at
+//      storage +0xF6000 (the frame counter store's format) and persisted
+//      as used before the reading is sealed; anything else is refused;
+//   4. handshakes with the gateway as PSK identity "D<id>.<epoch>", the
 //      records carried as SLIP frames over UART0 (uart_datagram_link.h),
 //      retransmission timers on SysTick;
-//   4. posts kReadings readings as CoAP CON POST /t, Content-Format CBOR,
+//   5. posts kReadings readings as CoAP CON POST /t, Content-Format CBOR,
 //      payload {"v3": {"d": {"t": value}, "s": "p"}} (the bytes cxsec-node
-//      posts), each with a fresh random 8-byte token, retransmitted with
+//      posts; sealed: their envelope, Content-Format octet-stream), each with a fresh random 8-byte token, retransmitted with
 //      the same message id and token until acknowledged (RFC 7252: 2 s,
 //      doubling, 4 retransmits), which the gateway takes as one reading
 //      within the session (transports/dtls/message_ids.h);
-//   5. sends close_notify, reports its stack and heap peaks, exits 0.
+//   6. sends close_notify, reports its stack and heap peaks, exits 0.
 //
 // Progress and errors go to the semihosting console, each line starting
 // with "node_dtls: "; "node_dtls: acked reading N" means the gateway
-// answered 2.04 (it had stored the message durably). A key area or
-// counter it cannot trust stops it with exit status 3 before anything is
-// sent; a failed handshake or post exits with status 4.
+// answered 2.04 (it had stored the message durably). A key area, seal
+// key area or counter it cannot trust stops it with exit status 3 before
+// anything is sent; a failed handshake or post exits with status 4.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +41,8 @@
 #include "core/device/coap_message.h"
 #include "core/device/node_key_area.h"
 #include "core/device/reading_cbor.h"
+#include "core/seal/mbedtls_seal_crypto.h"
+#include "core/seal/sealed_reading.h"
 #include "mbedtls/hmac_drbg.h"
 #include "mbedtls/md.h"
 #include "mbedtls/memory_buffer_alloc.h"
@@ -44,12 +53,14 @@
 #include "targets/node/bootloader/flash_layout.h"
 #include "targets/node/dtls/uart_datagram_link.h"
 #include "targets/node/mioty/frame_counter_store.h"
+#include "targets/node/mioty/node_seal_keys.h"
 
 namespace {
 
 namespace board = cxsec::board;
 namespace device = cxsec::device;
 namespace layout = cxsec::node::bootloader;
+namespace seal = cxsec::seal;
 using cxsec::node::BoardCounterFlash;
 using cxsec::node::CounterReason;
 using cxsec::node::DtlsTimer;
@@ -137,6 +148,8 @@ struct DtlsCredentials {
   std::array<uint8_t, 16> psk{};
   // seed (32) | boot counter (4, LE) | device id (8)
   std::array<uint8_t, 32 + 4 + 8> drbg_input{};
+  // The seal key area must belong to the same device.
+  std::array<uint8_t, 8> device_id{};
 };
 
 // Static: no heap, and a small stack.
@@ -144,6 +157,11 @@ DtlsCredentials credentials;
 BoardCounterFlash counter_flash;
 FrameCounterStore<BoardCounterFlash> boot_counter(
     counter_flash, layout::kDtlsBootCounterOffset, layout::kSectorSize);
+// Sealed readings: the keys, and the sequence store (only loaded when
+// sealing: an unsealed node's sectors there may be blank).
+seal::DeviceSealKeys<seal::MbedTlsSealCrypto> seal_keys;
+FrameCounterStore<BoardCounterFlash> seal_sequence(
+    counter_flash, layout::kDtlsSealSequenceOffset, layout::kSectorSize);
 mbedtls_hmac_drbg_context drbg;
 mbedtls_ssl_config ssl_config;
 mbedtls_ssl_context ssl;
@@ -189,7 +207,37 @@ void LoadKeyArea() {
   for (size_t i = 0; i < area.device_id.size(); ++i) {
     credentials.drbg_input[36 + i] = area.device_id[i];
   }
+  credentials.device_id = area.device_id;
   device::WipeNodeKeyArea(area);
+}
+
+// LoadSealKeys: true when readings are to be sealed (and how); then the
+// sequence store is loaded too.
+bool LoadSealKeys(seal::SealMode& mode) {
+  const cxsec::node::NodeSealLoad load = cxsec::node::LoadNodeSealKeys(
+      counter_flash, layout::kSealKeyAreaOffset, credentials.device_id,
+      seal_keys);
+  if (load.reason == cxsec::node::NodeSealReason::kAbsent) {
+    Log("node_dtls: no seal key area, readings unsealed\n");
+    return false;
+  }
+  if (load.reason != cxsec::node::NodeSealReason::kNone) {
+    Stop(kRefusedExitCode, "seal_key_area", load.Detail());
+  }
+  const CounterReason loaded = seal_sequence.Load();
+  if (loaded != CounterReason::kNone) {
+    Stop(kRefusedExitCode, "seal_sequence",
+         cxsec::node::CounterReasonName(loaded));
+  }
+  mode = load.mode;
+  Log(mode == seal::SealMode::kEncrypted
+          ? "node_dtls: sealing readings, encrypted, seal epoch "
+          : "node_dtls: sealing readings, mac only, seal epoch ");
+  LogDecimal(load.epoch);
+  Log(", next sequence ");
+  LogDecimal(seal_sequence.last_used() ? *seal_sequence.last_used() + 1 : 0);
+  Log("\n");
+  return true;
 }
 
 // SeedDrbg: the boot counter goes to flash first, so a reset after this
@@ -267,10 +315,10 @@ void Handshake() {
 // same message on each ACK timeout. Returns the response code.
 uint8_t Post(uint16_t message_id,
              std::span<const uint8_t, device::kCoapTokenSize> token,
-             std::span<const uint8_t> payload) {
+             std::span<const uint8_t> payload, uint16_t content_format) {
   std::array<uint8_t, 96> request;
-  const size_t request_size =
-      device::EncodeCoapPost(message_id, token, "t", payload, request);
+  const size_t request_size = device::EncodeCoapPost(
+      message_id, token, "t", payload, request, content_format);
   if (request_size == 0) Stop(kFailedExitCode, "post", "encode");
   uint32_t timeout = kAckTimeoutMs;
   bool acknowledged = false;  // an empty ACK: the answer comes separately
@@ -346,6 +394,8 @@ int main() {
   Log("node_dtls: key area loaded, identity ");
   Log(credentials.identity.data());
   Log("\n");
+  seal::SealMode seal_mode = seal::SealMode::kMacOnly;
+  const bool sealing = LoadSealKeys(seal_mode);
   const uint32_t boot = SeedDrbg();
   Log("node_dtls: boot ");
   LogDecimal(boot);
@@ -365,10 +415,32 @@ int main() {
     const size_t payload_size =
         device::EncodeReadingCbor("t", reading, /*event=*/false, payload);
     if (payload_size == 0) Stop(kFailedExitCode, "reading", "encode");
+    std::span<const uint8_t> body(payload.data(), payload_size);
+    uint16_t content_format = device::kCoapContentFormatCbor;
+    std::array<uint8_t, device::kReadingCborMaxSize + seal::kDtlsOverhead>
+        sealed_payload;
+    if (sealing) {
+      // The sequence is on flash as used before anything is sealed under
+      // it: a reset from here on loses this reading (a gap the verifier
+      // counts) but never seals two readings under one sequence. A
+      // retransmission below resends these same sealed bytes.
+      const auto sequence = seal_sequence.ReserveNext();
+      if (!sequence.ok()) {
+        Stop(kRefusedExitCode, "seal_sequence",
+             cxsec::node::CounterReasonName(sequence.reason()));
+      }
+      const auto sealed = seal::NodeSealCodec::Seal(
+          seal_keys, seal::Transport::kDtlsCoap, seal_mode, sequence.value(),
+          body, sealed_payload);
+      if (!sealed.ok()) {
+        Stop(kFailedExitCode, "seal", seal::SealReasonName(sealed.reason()));
+      }
+      body = std::span<const uint8_t>(sealed_payload.data(), sealed.value());
+      content_format = device::kCoapContentFormatOctetStream;
+    }
     std::array<uint8_t, device::kCoapTokenSize> token;
     Random(token);
-    const uint8_t code =
-        Post(message_id++, token, std::span(payload.data(), payload_size));
+    const uint8_t code = Post(message_id++, token, body, content_format);
     if (code != device::CoapCode(2, 4)) {
       Log("node_dtls: post of reading ");
       LogDecimal(static_cast<uint32_t>(reading));

@@ -9,6 +9,10 @@
 //       uplink(key, params, store, link);
 //   auto sent = uplink.Send(ReadingPayload(n, buffer));
 //   if (!sent.ok()) log(UplinkReasonName(sent.reason()));
+//
+// A sealed reading (docs/SEALED_READINGS.md) is sealed under the counter
+// of the frame that carries it, so its payload can only be made once that
+// counter is reserved: SendComposed hands the counter to a callback.
 #ifndef CXSEC_TARGETS_NODE_MIOTY_MIOTY_UPLINK_H_
 #define CXSEC_TARGETS_NODE_MIOTY_MIOTY_UPLINK_H_
 
@@ -44,6 +48,7 @@ enum class [[nodiscard]] UplinkReason : uint8_t{
     kCounterExhausted = 2,     // re-key the node
     kEncodeFailed = 3,         // payload too large, key not loaded
     kFramingFailed = 4,
+    kComposeFailed = 5,  // SendComposed's callback made no payload
 };
 
 constexpr const char* UplinkReasonName(UplinkReason reason) {
@@ -58,6 +63,8 @@ constexpr const char* UplinkReasonName(UplinkReason reason) {
       return "encode_failed";
     case UplinkReason::kFramingFailed:
       return "framing_failed";
+    case UplinkReason::kComposeFailed:
+      return "compose_failed";
   }
   return "unknown";
 }
@@ -105,6 +112,19 @@ class MiotyUplink {
   // Returns the counter the frame carries.
   device::Result<uint32_t, UplinkReason> Send(
       std::span<const uint8_t> payload) {
+    return SendComposed([payload](uint32_t) { return payload; },
+                        /*empty_payload_ok=*/true);
+  }
+
+  // SendComposed persists the next counter, then calls
+  // `compose(counter)`, which returns the payload for the frame carrying
+  // that counter (a span that stays valid until SendComposed returns,
+  // e.g. a sealed reading in the caller's buffer); then encodes and writes
+  // the frame. An empty payload means compose failed: the counter stays
+  // used, nothing is sent (kComposeFailed).
+  template <class Compose>
+  device::Result<uint32_t, UplinkReason> SendComposed(
+      Compose&& compose, bool empty_payload_ok = false) {
     using Outcome = device::Result<uint32_t, UplinkReason>;
     const auto counter = store_.ReserveNext();
     if (!counter.ok()) {
@@ -112,6 +132,10 @@ class MiotyUplink {
       return Outcome::Failure(counter.reason() == CounterReason::kExhausted
                                   ? UplinkReason::kCounterExhausted
                                   : UplinkReason::kCounterNotPersisted);
+    }
+    const std::span<const uint8_t> payload = compose(counter.value());
+    if (payload.empty() && !empty_payload_ok) {
+      return Outcome::Failure(UplinkReason::kComposeFailed);
     }
     mioty::UplinkParams params = params_;
     params.counter = counter.value();

@@ -3,20 +3,27 @@
 //   1. reads the node key area (core/device/node_key_area.h) from its
 //      flash sector (storage +0xFE000, 0x003FE000) and expands the Mioty
 //      network key with Mbed TLS; the raw key is wiped at once;
-//   2. loads the persisted frame counter (frame_counter_store.h, storage
+//   2. reads the seal key area (node_seal_keys.h, storage +0xF8000,
+//      0x003F8000): erased or blank, readings go unsealed; valid and this
+//      node's, every reading is sealed end to end (docs/SEALED_READINGS.md)
+//      under the frame counter, encrypted when the area holds an
+//      encryption key; anything else is refused;
+//   3. loads the persisted frame counter (frame_counter_store.h, storage
 //      +0xFC000, two sectors);
-//   3. sends kReadings readings of its synthetic sensor: a counter that
+//   4. sends kReadings readings of its synthetic sensor: a counter that
 //      starts above the last reading of the previous boot (the frame
-//      counter), each as CBOR {"n": value} in a TS-UNB frame (shared
-//      codec), SLIP-framed on UART0; the counter is persisted before each
-//      frame is written;
-//   4. reports its stack peak and exits 0 (QEMU ends; on hardware it would
+//      counter), each as CBOR {"n": value} (or its sealed envelope) in a
+//      TS-UNB frame (shared codec), SLIP-framed on UART0; the counter is
+//      persisted before each frame is written, and before the reading is
+//      sealed under it;
+//   5. reports its stack peak and exits 0 (QEMU ends; on hardware it would
 //      sleep until the next reading instead).
 //
 // UART0 carries only SLIP frames, so the host bridge can read it as is;
 // progress and errors go to the semihosting console, every line starting
 // with "node_mioty: ". A key area or counter it cannot trust stops the
-// node with exit status 3 before anything is sent.
+// node with exit status 3 before anything is sent; so does a seal key
+// area that is present but invalid or another device's.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -25,23 +32,29 @@
 #include "core/device/node_key_area.h"
 #include "core/mioty/frame_codec.h"
 #include "core/mioty/mbedtls_mioty_crypto.h"
+#include "core/seal/mbedtls_seal_crypto.h"
+#include "core/seal/sealed_reading.h"
 #include "platforms/cortex_m/board/board.h"
 #include "platforms/cortex_m/semihosting/semihosting.h"
 #include "targets/node/bootloader/flash_layout.h"
 #include "targets/node/mioty/frame_counter_store.h"
 #include "targets/node/mioty/mioty_uplink.h"
+#include "targets/node/mioty/node_seal_keys.h"
 
 namespace {
 
 namespace board = cxsec::board;
 namespace device = cxsec::device;
 namespace mioty = cxsec::mioty;
+namespace seal = cxsec::seal;
 namespace layout = cxsec::node::bootloader;
 using cxsec::node::BoardCounterFlash;
 using cxsec::node::BoardUartLink;
 using cxsec::node::CounterReason;
 using cxsec::node::FrameCounterStore;
 using cxsec::node::MiotyUplink;
+using cxsec::node::NodeSealLoad;
+using cxsec::node::NodeSealReason;
 
 #ifndef CXSEC_NODE_MIOTY_READINGS
 #define CXSEC_NODE_MIOTY_READINGS 5
@@ -78,6 +91,9 @@ BoardUartLink uart_link;
 FrameCounterStore<BoardCounterFlash> counter_store(counter_flash,
                                                    layout::kMiotyCounterOffset,
                                                    layout::kSectorSize);
+seal::DeviceSealKeys<seal::MbedTlsSealCrypto> seal_keys;
+// The node key area's device id: the seal key area must carry the same.
+std::array<uint8_t, 8> device_id{};
 
 mioty::UplinkParams LoadKeyArea() {
   std::array<uint8_t, device::kNodeKeyAreaMaxSize> raw;
@@ -96,11 +112,32 @@ mioty::UplinkParams LoadKeyArea() {
   params.eui = area.mioty_eui;
   params.short_address = area.mioty_short_address;
   params.long_addressing = area.mioty_long_addressing;
+  device_id = area.device_id;
   device::WipeNodeKeyArea(area);
   if (loaded != mioty::FrameReason::kNone) {
     Refuse("key_area", mioty::FrameReasonName(loaded));
   }
   return params;
+}
+
+// LoadSealKeys: true when readings are to be sealed (and how).
+bool LoadSealKeys(seal::SealMode& mode) {
+  const NodeSealLoad load = cxsec::node::LoadNodeSealKeys(
+      counter_flash, layout::kSealKeyAreaOffset, device_id, seal_keys);
+  if (load.reason == NodeSealReason::kAbsent) {
+    Log("node_mioty: no seal key area, readings unsealed\n");
+    return false;
+  }
+  if (load.reason != NodeSealReason::kNone) {
+    Refuse("seal_key_area", load.Detail());
+  }
+  mode = load.mode;
+  Log(mode == seal::SealMode::kEncrypted
+          ? "node_mioty: sealing readings, encrypted, seal epoch "
+          : "node_mioty: sealing readings, mac only, seal epoch ");
+  LogDecimal(load.epoch);
+  Log("\n");
+  return true;
 }
 
 }  // namespace
@@ -113,6 +150,8 @@ int main() {
   Log(params.long_addressing
           ? "node_mioty: key area loaded, long addressing\n"
           : "node_mioty: key area loaded, short addressing\n");
+  seal::SealMode seal_mode = seal::SealMode::kMacOnly;
+  const bool sealing = LoadSealKeys(seal_mode);
   const CounterReason loaded = counter_store.Load();
   if (loaded != CounterReason::kNone) {
     Refuse("frame_counter", cxsec::node::CounterReasonName(loaded));
@@ -133,12 +172,31 @@ int main() {
     const uint32_t reading =
         counter_store.last_used() ? *counter_store.last_used() + 1 : 0;
     std::array<uint8_t, 9> payload;
+    const std::span<const uint8_t> cbor =
+        cxsec::node::ReadingPayload(reading, payload);
+    std::array<uint8_t, 9 + seal::kMiotyOverhead> sealed_payload;
+    seal::SealReason seal_reason = seal::SealReason::kNone;
+    // Sealed under the frame's own counter, which SendComposed has
+    // persisted as used before it asks for the payload.
     const auto sent =
-        uplink.Send(cxsec::node::ReadingPayload(reading, payload));
+        sealing ? uplink.SendComposed([&](uint32_t counter) {
+          const auto sealed = seal::NodeSealCodec::Seal(
+              seal_keys, seal::Transport::kMioty, seal_mode, counter, cbor,
+              sealed_payload);
+          if (!sealed.ok()) {
+            seal_reason = sealed.reason();
+            return std::span<const uint8_t>();
+          }
+          return std::span<const uint8_t>(sealed_payload.data(),
+                                           sealed.value());
+        })
+                : uplink.Send(cbor);
     if (!sent.ok()) {
       Refuse("send",
              sent.reason() == cxsec::node::UplinkReason::kCounterNotPersisted
                  ? cxsec::node::CounterReasonName(uplink.store_reason())
+             : sent.reason() == cxsec::node::UplinkReason::kComposeFailed
+                 ? seal::SealReasonName(seal_reason)
                  : cxsec::node::UplinkReasonName(sent.reason()));
     }
     Log("node_mioty: sent reading ");
