@@ -119,6 +119,28 @@ struct VerifiedClaims {
   std::string key_id;  // thumbprint of the key that verified the signature
 };
 
+// ParsedJwt: a token that passed every check needing no key (ParseJws)
+// with its payload parsed as a strict JSON object. Nothing in it is
+// authenticated yet; a caller may read `claims` only to find which keys to
+// verify it with (e.g. sub, to look the device up), then hands it to
+// JwtVerifier::VerifyParsedWithKeys so the token is decoded once. The views
+// in `jws` point into the token, which must outlive this.
+struct ParsedJwt {
+  JwsParts jws;
+  nlohmann::json claims;
+};
+
+// ParseJwt: see ParsedJwt. Rejections are JwtRejections (bad base64url,
+// bad JSON, duplicate members, a forbidden header, ...).
+[[nodiscard]] inline absl::StatusOr<ParsedJwt> ParseJwt(
+    absl::string_view token) {
+  CXSEC_ASSIGN_OR_RETURN(JwsParts jws, ParseJws(token));
+  CXSEC_ASSIGN_OR_RETURN(
+      nlohmann::json claims,
+      ParseStrictJsonObject(AsStringView(jws.payload), "payload"));
+  return ParsedJwt{std::move(jws), std::move(claims)};
+}
+
 struct JwtVerifierOptions {
   std::string audience;                       // required: the project id
   std::optional<std::string> issuer;          // when set, iss must equal it
@@ -247,11 +269,22 @@ class JwtVerifier {
     if (auto hit = CacheLookup(digest, now, &keys); hit.has_value()) {
       return *std::move(hit);
     }
-    CXSEC_ASSIGN_OR_RETURN(JwsParts jws, ParseJws(token));
-    CXSEC_ASSIGN_OR_RETURN(nlohmann::json claims,
-                           ParseStrictJsonObject(AsStringView(jws.payload),
-                                                 "payload"));
-    return VerifyParsed(jws, claims, keys, digest, now);
+    CXSEC_ASSIGN_OR_RETURN(ParsedJwt parsed, ParseJwt(token));
+    return VerifyParsed(parsed.jws, parsed.claims, keys, digest, now);
+  }
+
+  // VerifyParsedWithKeys is VerifyWithKeys for a token the caller already
+  // parsed with ParseJwt (to read its sub), so it is not decoded twice.
+  // `token_sha256` is SHA-256 of the whole token, the cache's key (the
+  // parsed form cannot be hashed back to it).
+  [[nodiscard]] absl::StatusOr<VerifiedClaims> VerifyParsedWithKeys(
+      const ParsedJwt& parsed, const DeviceKeySet& keys,
+      const Sha256Digest& token_sha256) {
+    absl::Time now = clock_.Now();
+    if (auto hit = CacheLookup(token_sha256, now, &keys); hit.has_value()) {
+      return *std::move(hit);
+    }
+    return VerifyParsed(parsed.jws, parsed.claims, keys, token_sha256, now);
   }
 
   // CachedTokenCount: how many verified tokens are remembered.

@@ -326,6 +326,31 @@ TEST_F(VerifierTest, RegistryLooksUpKeysBySubject) {
   EXPECT_EQ(JwtReasonOf(verifier.Verify(forged).status()), JwtReason::kAlgKeyMismatch);
 }
 
+TEST_F(VerifierTest, ParsedTokenVerifiesAndSharesTheCacheWithTheToken) {
+  JwtVerifier verifier({.audience = "proj"}, clock_);
+  std::string token = Es(kEsHeader, GoodClaims());
+  const Sha256Digest digest = Sha256(AsBytes(token));
+  absl::StatusOr<ParsedJwt> parsed = ParseJwt(token);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->claims["sub"], "G1");  // readable before verification
+  absl::StatusOr<VerifiedClaims> claims =
+      verifier.VerifyParsedWithKeys(*parsed, EsKeys(), digest);
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ(claims->subject, "G1");
+  EXPECT_EQ(verifier.CachedTokenCount(), 1u);
+  EXPECT_TRUE(verifier.VerifyWithKeys(token, EsKeys(), &digest).ok());
+  EXPECT_EQ(verifier.CachedTokenCount(), 1u);  // the same entry
+  // The parsed form is checked as strictly as the token: wrong keys fail.
+  EXPECT_EQ(JwtReasonOf(verifier
+                            .VerifyParsedWithKeys(
+                                *parsed,
+                                Keys({{ed_->SharedPublicKey(), std::nullopt}}),
+                                digest)
+                            .status()),
+            JwtReason::kAlgKeyMismatch);
+  EXPECT_EQ(JwtReasonOf(ParseJwt("a.b.c").status()), JwtReason::kBadBase64Url);
+}
+
 TEST_F(VerifierTest, CacheHitStillEnforcesExp) {
   JwtVerifier verifier({.audience = "proj"}, clock_);
   ASSERT_TRUE(verifier.SetDeviceKeys(EsKeys()).ok());
