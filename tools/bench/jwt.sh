@@ -57,7 +57,11 @@ row("signature only EdDSA (in-process)", per_sec("BM_SignatureOnly/eddsa:1"), ba
 for alg, key in (("ES256", "es256:0"), ("EdDSA", "eddsa:1")):
     cold = per_sec(f"BM_VerifyCold/{key}")[1]
     bare = per_sec(f"BM_SignatureOnly/{key}")[1]
-    rows.append(f"| verify cold {alg} vs in-process signature check (cpu) | {cold:,.0f}/s | {bare:,.0f}/s | {cold / bare:.2f}x | >= 0.9x |")
+    rows.append(f"| verify cold {alg} vs in-process signature check (cpu) | {cold:,.0f}/s | {bare:,.0f}/s | {cold / bare:.2f}x | >= 0.95x |")
+for alg, key in (("ES256", "es256:0"), ("EdDSA", "eddsa:1")):
+    mint = per_sec(f"BM_MintSoft/{key}")[1]
+    bare = per_sec(f"BM_SignOnly/{key}")[1]
+    rows.append(f"| mint soft {alg} vs in-process sign of a token's signing input (cpu) | {mint:,.0f}/s | {bare:,.0f}/s | {mint / bare:.2f}x | >= 0.95x |")
 if "BM_MintTpm/real_time" in bench and "BM_TpmSignBare/real_time" in bench:
     def lat(n):
         b = bench[n]; unit = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b["time_unit"]]
