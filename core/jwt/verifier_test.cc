@@ -377,7 +377,9 @@ TEST_F(VerifierTest, ParsedTokenVerifiesAndSharesTheCacheWithTheToken) {
   const Sha256Digest digest = Sha256(AsBytes(token));
   absl::StatusOr<ParsedJwt> parsed = ParseJwt(token);
   ASSERT_TRUE(parsed.ok()) << parsed.status();
-  EXPECT_EQ(parsed->claims["sub"], "G1");  // readable before verification
+  ASSERT_NE(parsed->claims.Find("sub"),
+            nullptr);  // readable before verification
+  EXPECT_EQ(parsed->claims.Find("sub")->string, "G1");
   absl::StatusOr<VerifiedClaims> claims =
       verifier.VerifyParsedWithKeys(*parsed, EsKeys(), digest);
   ASSERT_TRUE(claims.ok()) << claims.status();

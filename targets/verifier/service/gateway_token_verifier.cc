@@ -28,12 +28,12 @@ std::string ReasonLabel(const absl::Status& status) {
 // Only structure is checked here; the signature is checked with the
 // subject's registered keys before anything is trusted.
 absl::StatusOr<std::string> SubjectOf(const ParsedJwt& parsed) {
-  auto sub = parsed.claims.find("sub");
-  if (sub == parsed.claims.end() || !sub->is_string()) {
+  const JoseValue* sub = parsed.claims.Find("sub");
+  if (sub == nullptr || !sub->is_string()) {
     return JwtRejection(JwtReason::kSubMissing,
                         "claim sub must name the gateway");
   }
-  return sub->get<std::string>();
+  return sub->string;
 }
 }  // namespace
 
