@@ -241,6 +241,23 @@ class JoseParser {
     }
   };
 
+  // Linear while the object is small, a hash set of its names past 16
+  // members (built once, then kept up to date), as SeenNames does.
+  bool IsNewMember(
+      const std::vector<std::pair<std::string, JoseValue>>& members,
+      const std::string& name) {
+    if (members.size() <= 16) {
+      for (const auto& member : members) {
+        if (member.first == name) return false;
+      }
+      return true;
+    }
+    if (top_names_.empty()) {
+      for (const auto& member : members) top_names_.insert(member.first);
+    }
+    return top_names_.insert(name).second;
+  }
+
   bool Fail(Failure failure) {
     if (failure_ == Failure::kNone) failure_ = failure;
     return false;
@@ -293,7 +310,10 @@ class JoseParser {
   bool ParseObject(std::vector<std::pair<std::string, JoseValue>>* members) {
     ++p_;
     if (++depth_ > kMaxJsonDepth) return Fail(Failure::kTooDeep);
+    // The top level's names are in `members` already; only nested objects
+    // keep a separate set.
     SeenNames seen;
+    if (members != nullptr) members->reserve(8);
     SkipSpace();
     if (p_ < end_ && *p_ == '}') {
       ++p_;
@@ -305,7 +325,8 @@ class JoseParser {
       if (p_ >= end_ || *p_ != '"') return Fail(Failure::kBadJson);
       std::string name;
       if (!ParseString(&name)) return false;
-      if (!seen.Insert(name)) {
+      if (members != nullptr ? !IsNewMember(*members, name)
+                             : !seen.Insert(name)) {
         duplicate_ = std::move(name);
         return Fail(Failure::kDuplicate);
       }
@@ -570,6 +591,7 @@ class JoseParser {
   int depth_ = 0;
   Failure failure_ = Failure::kNone;
   std::string duplicate_;
+  absl::flat_hash_set<std::string> top_names_;  // see IsNewMember
 };
 
 }  // namespace jwt_internal

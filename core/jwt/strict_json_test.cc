@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace cxsec {
@@ -52,6 +53,20 @@ TEST(StrictJsonTest, BothParsersGiveTheSameVerdict) {
       {"", JwtReason::kBadJson},
       {"{\"a\":\"\xff\"}", JwtReason::kBadUtf8},
   };
+  // Past 16 members the duplicate check switches to a hash set.
+  std::string many = "{";
+  for (int i = 0; i < 40; ++i) absl::StrAppend(&many, "\"m", i, "\":", i, ",");
+  for (const std::string& tail :
+       {std::string(R"("m3":0})"), std::string(R"("m40":0})")}) {
+    absl::StatusOr<JoseObject> jose = ParseStrictJoseObject(many + tail, "t");
+    absl::StatusOr<nlohmann::json> dom =
+        ParseStrictJsonObject(many + tail, "t");
+    EXPECT_EQ(jose.ok(), dom.ok()) << tail;
+    EXPECT_EQ(JwtReasonOf(jose.status()), JwtReasonOf(dom.status())) << tail;
+  }
+  EXPECT_EQ(
+      JwtReasonOf(ParseStrictJoseObject(many + R"("m3":0})", "t").status()),
+      JwtReason::kDuplicateMember);
   for (const Case& c : cases) {
     absl::StatusOr<nlohmann::json> dom = ParseStrictJsonObject(c.text, "t");
     absl::StatusOr<JoseObject> jose = ParseStrictJoseObject(c.text, "t");
