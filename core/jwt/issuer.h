@@ -24,11 +24,11 @@
 #include "core/clock.h"
 #include "core/crypto/primitives.h"
 #include "core/encoding/base64url.h"
+#include "core/encoding/utf8.h"
 #include "core/jwt/jws.h"
 #include "core/policy/concepts.h"
 #include "core/policy/message.h"
 #include "core/status.h"
-#include "nlohmann/json.hpp"
 
 namespace cxsec {
 
@@ -49,6 +49,65 @@ struct MintedJwt {
   absl::Time expires_at;
 };
 
+namespace jwt_internal {
+
+// AppendJsonString appends `text` as a JSON string, escaped exactly as
+// nlohmann::json's dump() escapes it (", \, \b \f \n \r \t, other
+// controls as \u00xx, everything else as is), so minted tokens keep their
+// bytes. InvalidArgument when `text` is not UTF-8.
+[[nodiscard]] inline absl::Status AppendJsonString(absl::string_view text,
+                                                   std::string* out) {
+  if (!IsValidUtf8(text)) {
+    return absl::InvalidArgumentError("JWT claim is not UTF-8");
+  }
+  out->push_back('"');
+  // Runs of plain characters are appended whole; gateway ids, projects and
+  // thumbprints have nothing to escape.
+  size_t plain = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) {
+      continue;
+    }
+    out->append(text.data() + plain, i - plain);
+    plain = i + 1;
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char escape[] = {
+            '\\', 'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
+        out->append(escape, sizeof(escape));
+      }
+    }
+  }
+  out->append(text.data() + plain, text.size() - plain);
+  out->push_back('"');
+  return absl::OkStatus();
+}
+
+}  // namespace jwt_internal
+
 // MintJwt signs a new token with `identity` at `now`.
 template <Identity I>
 [[nodiscard]] absl::StatusOr<MintedJwt> MintJwt(I& identity,
@@ -64,29 +123,52 @@ template <Identity I>
                      absl::FormatDuration(options.lifetime)));
   }
   CXSEC_ASSIGN_OR_RETURN(std::string kid, identity.KeyId());
-  nlohmann::ordered_json header;
-  header["alg"] = std::string(identity.JwsAlgorithm());
-  header["typ"] = "JWT";
-  header["kid"] = kid;
+  // The JSON is written directly (nlohmann's DOM and dump were most of a
+  // mint's cost beyond the signature), member order and escaping as before:
+  // {"alg","typ","kid"} and {"iss","sub","aud","iat","exp","jti"}.
+  using jwt_internal::AppendJsonString;
+  std::string json;
+  json.reserve(160 + kid.size() + 2 * options.subject.size() +
+               options.audience.size() + options.issuer.size());
+  json.append(R"({"alg":)");
+  CXSEC_RETURN_IF_ERROR(AppendJsonString(identity.JwsAlgorithm(), &json));
+  json.append(R"(,"typ":"JWT","kid":)");
+  CXSEC_RETURN_IF_ERROR(AppendJsonString(kid, &json));
+  json.push_back('}');
+  const size_t header_size = json.size();
   // Whole seconds: verifiers accept integer NumericDates only.
   int64_t iat = absl::ToUnixSeconds(now);
   int64_t exp = iat + absl::ToInt64Seconds(options.lifetime);
-  CXSEC_ASSIGN_OR_RETURN(Bytes jti, RandomBytes(16));
-  nlohmann::ordered_json claims;
-  claims["iss"] = options.issuer.empty() ? options.subject : options.issuer;
-  claims["sub"] = options.subject;
-  claims["aud"] = options.audience;
-  claims["iat"] = iat;
-  claims["exp"] = exp;
-  claims["jti"] = Base64UrlEncode(jti);
-  std::string token = absl::StrCat(Base64UrlEncode(header.dump()), ".",
-                                   Base64UrlEncode(claims.dump()));
+  uint8_t jti[16];
+  CXSEC_RETURN_IF_ERROR(RandomBytes(MutableByteView(jti, sizeof(jti))));
+  char jti_text[Base64UrlEncodedSize(sizeof(jti))];
+  Base64UrlEncodeTo(ByteView(jti, sizeof(jti)), jti_text);
+  json.append(R"({"iss":)");
+  CXSEC_RETURN_IF_ERROR(AppendJsonString(
+      options.issuer.empty() ? options.subject : options.issuer, &json));
+  json.append(R"(,"sub":)");
+  CXSEC_RETURN_IF_ERROR(AppendJsonString(options.subject, &json));
+  json.append(R"(,"aud":)");
+  CXSEC_RETURN_IF_ERROR(AppendJsonString(options.audience, &json));
+  absl::StrAppend(&json, R"(,"iat":)", iat, R"(,"exp":)", exp, R"(,"jti":")",
+                  absl::string_view(jti_text, sizeof(jti_text)), R"("})");
+  const ByteView header_json =
+      AsBytes(absl::string_view(json).substr(0, header_size));
+  const ByteView claims_json =
+      AsBytes(absl::string_view(json).substr(header_size));
+  std::string token;
+  token.reserve(Base64UrlEncodedSize(json.size()) + 2 +
+                Base64UrlEncodedSize(64));
+  Base64UrlEncodeAppend(header_json, &token);
+  token.push_back('.');
+  Base64UrlEncodeAppend(claims_json, &token);
   CXSEC_ASSIGN_OR_RETURN(Bytes signature, identity.Sign(AsBytes(token)));
   if (signature.size() != 64) {
     return absl::InternalError(absl::StrCat(
         "identity produced a ", signature.size(), "-byte signature, not 64"));
   }
-  absl::StrAppend(&token, ".", Base64UrlEncode(signature));
+  token.push_back('.');
+  Base64UrlEncodeAppend(signature, &token);
   return MintedJwt{std::move(token), absl::FromUnixSeconds(iat),
                    absl::FromUnixSeconds(exp)};
 }

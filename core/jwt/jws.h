@@ -38,7 +38,7 @@ inline constexpr size_t kMaxKidBytes = 128;
 struct JwsParts {
   absl::string_view signing_input;  // "header.payload", what is signed
   absl::string_view payload_b64;
-  nlohmann::json header;
+  nlohmann::json header;  // null when parsed for verification only
   JwtAlgorithm algorithm = JwtAlgorithm::kEs256;
   std::string kid;  // empty when absent
   Bytes payload;
@@ -71,15 +71,15 @@ inline bool IsPlainKid(absl::string_view kid) {
   return true;
 }
 
-inline absl::Status CheckHeader(const nlohmann::json& header, JwsParts& out) {
-  auto alg = header.find("alg");
-  if (alg == header.end()) {
+inline absl::Status CheckHeader(const JoseObject& header, JwsParts& out) {
+  const JoseValue* alg = header.Find("alg");
+  if (alg == nullptr) {
     return JwtRejection(JwtReason::kAlgMissing, "header has no alg");
   }
   if (!alg->is_string()) {
     return JwtRejection(JwtReason::kAlgMissing, "header alg is not a string");
   }
-  const std::string& name = alg->get_ref<const std::string&>();
+  const std::string& name = alg->string;
   if (absl::EqualsIgnoreCase(name, "none")) {
     return JwtRejection(JwtReason::kAlgNone, "alg 'none' is never accepted");
   }
@@ -97,37 +97,36 @@ inline absl::Status CheckHeader(const nlohmann::json& header, JwsParts& out) {
                                      "' is not ES256 or EdDSA"));
   }
   for (const char* forbidden : {"jku", "x5u", "jwk", "x5c"}) {
-    if (header.contains(forbidden)) {
+    if (header.Contains(forbidden)) {
       return JwtRejection(
           JwtReason::kForbiddenHeader,
           absl::StrCat("header '", forbidden,
                        "' is refused: keys come only from the registry"));
     }
   }
-  if (header.contains("crit")) {
+  if (header.Contains("crit")) {
     return JwtRejection(JwtReason::kCritHeader,
                         "header 'crit' is refused (no extensions understood)");
   }
-  if (auto typ = header.find("typ"); typ != header.end()) {
-    if (!typ->is_string() || typ->get_ref<const std::string&>() != "JWT") {
+  if (const JoseValue* typ = header.Find("typ"); typ != nullptr) {
+    if (!typ->is_string() || typ->string != "JWT") {
       return JwtRejection(JwtReason::kBadTyp, "header typ must be \"JWT\"");
     }
   }
-  if (auto kid = header.find("kid"); kid != header.end()) {
-    if (!kid->is_string() ||
-        !IsPlainKid(kid->get_ref<const std::string&>())) {
+  if (const JoseValue* kid = header.Find("kid"); kid != nullptr) {
+    if (!kid->is_string() || !IsPlainKid(kid->string)) {
       return JwtRejection(JwtReason::kBadKid,
                           "header kid must be 1-128 of [A-Za-z0-9._-], no '..'");
     }
-    out.kid = kid->get<std::string>();
+    out.kid = kid->string;
   }
   return absl::OkStatus();
 }
 
-}  // namespace jwt_internal
-
-// ParseJws: every check that needs no key (see the file comment).
-[[nodiscard]] inline absl::StatusOr<JwsParts> ParseJws(absl::string_view token) {
+// ParseJwsParts: ParseJws, leaving `header` null unless `header_json`
+// (the verifier reads only alg and kid, which are in JwsParts already).
+[[nodiscard]] inline absl::StatusOr<JwsParts> ParseJwsParts(
+    absl::string_view token, bool header_json) {
   if (token.size() > kMaxJwtBytes) {
     return JwtRejection(JwtReason::kTokenTooLarge,
                         absl::StrCat("token of ", token.size(),
@@ -148,18 +147,26 @@ inline absl::Status CheckHeader(const nlohmann::json& header, JwsParts& out) {
   absl::string_view signature_b64 = token.substr(second + 1);
   out.signing_input = token.substr(0, second);
 
-  CXSEC_ASSIGN_OR_RETURN(Bytes header_raw,
-                         jwt_internal::DecodeSegment(header_b64, "header"));
-  CXSEC_ASSIGN_OR_RETURN(out.header,
-                         ParseStrictJsonObject(AsStringView(header_raw), "header"));
-  CXSEC_RETURN_IF_ERROR(jwt_internal::CheckHeader(out.header, out));
+  CXSEC_ASSIGN_OR_RETURN(Bytes header_raw, DecodeSegment(header_b64, "header"));
+  CXSEC_ASSIGN_OR_RETURN(
+      JoseObject header,
+      ParseStrictJoseObject(AsStringView(header_raw), "header"));
+  CXSEC_RETURN_IF_ERROR(CheckHeader(header, out));
+  if (header_json) {
+    // Already known to be strict JSON; this only builds the DOM.
+    out.header = nlohmann::json::parse(AsStringView(header_raw), nullptr,
+                                       /*allow_exceptions=*/false);
+    if (!out.header.is_object()) {
+      return JwtRejection(JwtReason::kBadJson, "header is not valid JSON");
+    }
+  }
   CXSEC_ASSIGN_OR_RETURN(out.payload,
-                         jwt_internal::DecodeSegment(out.payload_b64, "payload"));
+                         DecodeSegment(out.payload_b64, "payload"));
   if (signature_b64.empty()) {
     return JwtRejection(JwtReason::kSignatureMissing, "signature segment is empty");
   }
   CXSEC_ASSIGN_OR_RETURN(out.signature,
-                         jwt_internal::DecodeSegment(signature_b64, "signature"));
+                         DecodeSegment(signature_b64, "signature"));
   if (out.signature.size() != 64) {
     return JwtRejection(
         JwtReason::kSignatureLength,
@@ -167,6 +174,14 @@ inline absl::Status CheckHeader(const nlohmann::json& header, JwsParts& out) {
                      out.signature.size()));
   }
   return out;
+}
+
+}  // namespace jwt_internal
+
+// ParseJws: every check that needs no key (see the file comment).
+[[nodiscard]] inline absl::StatusOr<JwsParts> ParseJws(
+    absl::string_view token) {
+  return jwt_internal::ParseJwsParts(token, /*header_json=*/true);
 }
 
 // CheckAlgorithmForKey: the key decides the algorithm (RFC 8725 §3.1).

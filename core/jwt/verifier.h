@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -119,6 +120,29 @@ struct VerifiedClaims {
   std::string key_id;  // thumbprint of the key that verified the signature
 };
 
+// ParsedJwt: a token that passed every check needing no key (ParseJws)
+// with its payload parsed as a strict JSON object. Nothing in it is
+// authenticated yet; a caller may read `claims` only to find which keys to
+// verify it with (e.g. sub, to look the device up), then hands it to
+// JwtVerifier::VerifyParsedWithKeys so the token is decoded once. The views
+// in `jws` point into the token, which must outlive this.
+struct ParsedJwt {
+  JwsParts jws;  // jws.header is left null: alg and kid are all it needs
+  JoseObject claims;
+};
+
+// ParseJwt: see ParsedJwt. Rejections are JwtRejections (bad base64url,
+// bad JSON, duplicate members, a forbidden header, ...).
+[[nodiscard]] inline absl::StatusOr<ParsedJwt> ParseJwt(
+    absl::string_view token) {
+  CXSEC_ASSIGN_OR_RETURN(
+      JwsParts jws, jwt_internal::ParseJwsParts(token, /*header_json=*/false));
+  CXSEC_ASSIGN_OR_RETURN(
+      JoseObject claims,
+      ParseStrictJoseObject(AsStringView(jws.payload), "payload"));
+  return ParsedJwt{std::move(jws), std::move(claims)};
+}
+
 struct JwtVerifierOptions {
   std::string audience;                       // required: the project id
   std::optional<std::string> issuer;          // when set, iss must equal it
@@ -206,12 +230,9 @@ class JwtVerifier {
     if (auto hit = CacheLookup(digest, now, nullptr); hit.has_value()) {
       return *std::move(hit);
     }
-    CXSEC_ASSIGN_OR_RETURN(JwsParts jws, ParseJws(token));
-    CXSEC_ASSIGN_OR_RETURN(nlohmann::json claims,
-                           ParseStrictJsonObject(AsStringView(jws.payload),
-                                                 "payload"));
-    auto sub = claims.find("sub");
-    if (sub == claims.end()) {
+    CXSEC_ASSIGN_OR_RETURN(ParsedJwt parsed, ParseJwt(token));
+    const JoseValue* sub = parsed.claims.Find("sub");
+    if (sub == nullptr) {
       return JwtRejection(JwtReason::kSubMissing, "claim sub is missing");
     }
     if (!sub->is_string()) {
@@ -220,14 +241,14 @@ class JwtVerifier {
     std::shared_ptr<const DeviceKeySet> keys;
     {
       absl::MutexLock lock(&registry_mutex_);
-      auto it = registry_.find(sub->get_ref<const std::string&>());
+      auto it = registry_.find(sub->string);
       if (it != registry_.end()) keys = it->second;
     }
     if (keys == nullptr) {
       return JwtRejection(JwtReason::kUnknownDevice,
                           "no keys registered for the token's subject");
     }
-    return VerifyParsed(jws, claims, *keys, digest, now);
+    return VerifyParsed(parsed.jws, parsed.claims, *keys, digest, now);
   }
 
   // VerifyWithKeys checks `token` against `keys` (which need not be
@@ -247,11 +268,22 @@ class JwtVerifier {
     if (auto hit = CacheLookup(digest, now, &keys); hit.has_value()) {
       return *std::move(hit);
     }
-    CXSEC_ASSIGN_OR_RETURN(JwsParts jws, ParseJws(token));
-    CXSEC_ASSIGN_OR_RETURN(nlohmann::json claims,
-                           ParseStrictJsonObject(AsStringView(jws.payload),
-                                                 "payload"));
-    return VerifyParsed(jws, claims, keys, digest, now);
+    CXSEC_ASSIGN_OR_RETURN(ParsedJwt parsed, ParseJwt(token));
+    return VerifyParsed(parsed.jws, parsed.claims, keys, digest, now);
+  }
+
+  // VerifyParsedWithKeys is VerifyWithKeys for a token the caller already
+  // parsed with ParseJwt (to read its sub), so it is not decoded twice.
+  // `token_sha256` is SHA-256 of the whole token, the cache's key (the
+  // parsed form cannot be hashed back to it).
+  [[nodiscard]] absl::StatusOr<VerifiedClaims> VerifyParsedWithKeys(
+      const ParsedJwt& parsed, const DeviceKeySet& keys,
+      const Sha256Digest& token_sha256) {
+    absl::Time now = clock_.Now();
+    if (auto hit = CacheLookup(token_sha256, now, &keys); hit.has_value()) {
+      return *std::move(hit);
+    }
+    return VerifyParsed(parsed.jws, parsed.claims, keys, token_sha256, now);
   }
 
   // CachedTokenCount: how many verified tokens are remembered.
@@ -421,50 +453,41 @@ class JwtVerifier {
     }
   }
 
-  static absl::StatusOr<absl::Time> NumericDate(const nlohmann::json& claims,
+  static absl::StatusOr<absl::Time> NumericDate(const JoseObject& claims,
                                                 const char* name,
                                                 JwtReason missing) {
-    auto it = claims.find(name);
-    if (it == claims.end()) {
+    const JoseValue* it = claims.Find(name);
+    if (it == nullptr) {
       return JwtRejection(missing, absl::StrCat("claim ", name, " is missing"));
     }
     // Integers only: NumericDate seconds as every JWT library emits them;
     // floats, strings and booleans are refused rather than guessed at.
-    int64_t value = 0;
-    if (it->is_number_unsigned()) {
-      uint64_t u = it->get<uint64_t>();
-      if (u > (uint64_t{1} << 40)) {
-        return JwtRejection(JwtReason::kClaimType,
-                            absl::StrCat("claim ", name, " is out of range"));
-      }
-      value = static_cast<int64_t>(u);
-    } else if (it->is_number_integer()) {
-      value = it->get<int64_t>();
-      if (value < 0 || value > (int64_t{1} << 40)) {
-        return JwtRejection(JwtReason::kClaimType,
-                            absl::StrCat("claim ", name, " is out of range"));
-      }
-    } else {
+    if (it->type != JoseValue::Type::kNumber || !it->integer) {
       return JwtRejection(JwtReason::kClaimType,
                           absl::StrCat("claim ", name,
                                        " is not an integer NumericDate"));
     }
-    return absl::FromUnixSeconds(value);
+    if ((it->negative && it->magnitude != 0) ||
+        it->magnitude > (uint64_t{1} << 40)) {
+      return JwtRejection(JwtReason::kClaimType,
+                          absl::StrCat("claim ", name, " is out of range"));
+    }
+    return absl::FromUnixSeconds(static_cast<int64_t>(it->magnitude));
   }
 
-  static absl::StatusOr<std::string> OptionalString(
-      const nlohmann::json& claims, const char* name) {
-    auto it = claims.find(name);
-    if (it == claims.end()) return std::string();
+  static absl::StatusOr<std::string> OptionalString(const JoseObject& claims,
+                                                    const char* name) {
+    const JoseValue* it = claims.Find(name);
+    if (it == nullptr) return std::string();
     if (!it->is_string()) {
       return JwtRejection(JwtReason::kClaimType,
                           absl::StrCat("claim ", name, " is not a string"));
     }
-    return it->get<std::string>();
+    return it->string;
   }
 
   absl::StatusOr<VerifiedClaims> VerifyParsed(const JwsParts& jws,
-                                              const nlohmann::json& claims,
+                                              const JoseObject& claims,
                                               const DeviceKeySet& keys,
                                               const Sha256Digest& digest,
                                               absl::Time now) {
@@ -476,14 +499,14 @@ class JwtVerifier {
     VerifiedClaims out;
     out.algorithm = jws.algorithm;
     out.key_id = verified_by->key->Thumbprint();
-    auto sub = claims.find("sub");
-    if (sub == claims.end()) {
+    const JoseValue* sub = claims.Find("sub");
+    if (sub == nullptr) {
       return JwtRejection(JwtReason::kSubMissing, "claim sub is missing");
     }
     if (!sub->is_string()) {
       return JwtRejection(JwtReason::kClaimType, "claim sub is not a string");
     }
-    out.subject = sub->get<std::string>();
+    out.subject = sub->string;
     if (out.subject != keys.device_id()) {
       return JwtRejection(JwtReason::kSubMismatch,
                           "claim sub is not the device the key belongs to");
@@ -500,7 +523,7 @@ class JwtVerifier {
                            NumericDate(claims, "exp", JwtReason::kExpMissing));
     CXSEC_ASSIGN_OR_RETURN(out.issued_at,
                            NumericDate(claims, "iat", JwtReason::kIatMissing));
-    if (claims.contains("nbf")) {
+    if (claims.Contains("nbf")) {
       CXSEC_ASSIGN_OR_RETURN(absl::Time nbf,
                              NumericDate(claims, "nbf", JwtReason::kClaimType));
       out.not_before = nbf;
@@ -529,29 +552,28 @@ class JwtVerifier {
     return out;
   }
 
-  absl::Status CheckAudience(const nlohmann::json& claims,
+  absl::Status CheckAudience(const JoseObject& claims,
                              VerifiedClaims& out) const {
-    auto aud = claims.find("aud");
-    if (aud == claims.end()) {
+    const JoseValue* aud = claims.Find("aud");
+    if (aud == nullptr) {
       return JwtRejection(JwtReason::kAudMissing, "claim aud is missing");
     }
-    const nlohmann::json* value = &*aud;
-    if (aud->is_array()) {
-      if (aud->size() != 1) {
+    bool is_string = aud->is_string();
+    if (aud->type == JoseValue::Type::kArray) {
+      if (aud->array_size != 1) {
         return JwtRejection(JwtReason::kAudMismatch,
                             "claim aud must be one project, not a list");
       }
-      value = &(*aud)[0];
+      is_string = aud->first_is_string;  // then `string` holds the element
     }
-    if (!value->is_string()) {
+    if (!is_string) {
       return JwtRejection(JwtReason::kClaimType, "claim aud is not a string");
     }
-    if (options_.audience.empty() ||
-        value->get_ref<const std::string&>() != options_.audience) {
+    if (options_.audience.empty() || aud->string != options_.audience) {
       return JwtRejection(JwtReason::kAudMismatch,
                           "claim aud is not this verifier's project");
     }
-    out.audience = value->get<std::string>();
+    out.audience = aud->string;
     return absl::OkStatus();
   }
 
@@ -560,7 +582,8 @@ class JwtVerifier {
   // most specific one seen.
   absl::Status CheckSignature(const JwsParts& jws, const DeviceKeySet& keys,
                               absl::Time now, const DeviceKey** verified_by) {
-    std::vector<const DeviceKey*> order;
+    // At most kMaxKeysPerDevice keys: no heap allocation per verification.
+    absl::InlinedVector<const DeviceKey*, kMaxKeysPerDevice> order;
     bool any_unexpired = false;
     for (const DeviceKey& key : keys.keys()) {
       if (key.expires_at.has_value() && *key.expires_at <= now) continue;

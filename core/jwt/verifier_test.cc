@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "core/crypto/p256_signature.h"
@@ -84,6 +85,50 @@ TEST_F(VerifierTest, MintedTokensVerifyForBothAlgorithms) {
     EXPECT_EQ(jws.kid, key->PublicKey().Thumbprint());
     EXPECT_EQ(jws.header["typ"], "JWT");
   }
+}
+
+// MintJwt writes its JSON by hand; it must produce exactly the bytes the
+// nlohmann::ordered_json it replaced produced, escapes included.
+TEST_F(VerifierTest, MintedJsonIsWhatNlohmannWouldWrite) {
+  const std::string odd[] = {"G1",
+                             "quote\"back\\slash",
+                             "tab\tnl\nff\fbs\bcr\r",
+                             std::string("nul\0x\x01\x1f\x7f", 9),
+                             "caf\xc3\xa9 \xf0\x9f\x94\x92",
+                             "/slash/",
+                             ""};
+  for (const std::string& issuer : odd) {
+    for (const std::string& subject : {std::string("G1"), issuer}) {
+      if (subject.empty()) continue;
+      absl::StatusOr<MintedJwt> minted =
+          MintJwt(*ed_,
+                  {.subject = subject,
+                   .audience = issuer.empty() ? "p" : issuer,
+                   .issuer = issuer},
+                  clock_.Now());
+      ASSERT_TRUE(minted.ok()) << minted.status();
+      std::vector<std::string> parts = absl::StrSplit(minted->token, '.');
+      ASSERT_EQ(parts.size(), 3u);
+      nlohmann::ordered_json header;
+      header["alg"] = "EdDSA";
+      header["typ"] = "JWT";
+      header["kid"] = ed_->PublicKey().Thumbprint();
+      EXPECT_EQ(ToString(*Base64UrlDecode(parts[0])), header.dump());
+      std::string payload = ToString(*Base64UrlDecode(parts[1]));
+      nlohmann::ordered_json claims;
+      claims["iss"] = issuer.empty() ? subject : issuer;
+      claims["sub"] = subject;
+      claims["aud"] = issuer.empty() ? "p" : issuer;
+      claims["iat"] = kNow;
+      claims["exp"] = kNow + 3600;
+      claims["jti"] = nlohmann::json::parse(payload)["jti"];
+      EXPECT_EQ(payload, claims.dump());
+    }
+  }
+  // Text that is not UTF-8 is refused (nlohmann's dump threw).
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      MintJwt(*es_, {.subject = "G\xff", .audience = "p"}, clock_.Now())
+          .status()));
 }
 
 TEST_F(VerifierTest, MintRefusesLifetimeAboveOneDay) {
@@ -324,6 +369,33 @@ TEST_F(VerifierTest, RegistryLooksUpKeysBySubject) {
   ASSERT_TRUE(verifier.SetDeviceKeys(Keys({{ed_->SharedPublicKey(), std::nullopt}}, "G2")).ok());
   std::string forged = Sign(R"({"alg":"EdDSA"})", GoodClaims(), *ed_);
   EXPECT_EQ(JwtReasonOf(verifier.Verify(forged).status()), JwtReason::kAlgKeyMismatch);
+}
+
+TEST_F(VerifierTest, ParsedTokenVerifiesAndSharesTheCacheWithTheToken) {
+  JwtVerifier verifier({.audience = "proj"}, clock_);
+  std::string token = Es(kEsHeader, GoodClaims());
+  const Sha256Digest digest = Sha256(AsBytes(token));
+  absl::StatusOr<ParsedJwt> parsed = ParseJwt(token);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_NE(parsed->claims.Find("sub"),
+            nullptr);  // readable before verification
+  EXPECT_EQ(parsed->claims.Find("sub")->string, "G1");
+  absl::StatusOr<VerifiedClaims> claims =
+      verifier.VerifyParsedWithKeys(*parsed, EsKeys(), digest);
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ(claims->subject, "G1");
+  EXPECT_EQ(verifier.CachedTokenCount(), 1u);
+  EXPECT_TRUE(verifier.VerifyWithKeys(token, EsKeys(), &digest).ok());
+  EXPECT_EQ(verifier.CachedTokenCount(), 1u);  // the same entry
+  // The parsed form is checked as strictly as the token: wrong keys fail.
+  EXPECT_EQ(JwtReasonOf(verifier
+                            .VerifyParsedWithKeys(
+                                *parsed,
+                                Keys({{ed_->SharedPublicKey(), std::nullopt}}),
+                                digest)
+                            .status()),
+            JwtReason::kAlgKeyMismatch);
+  EXPECT_EQ(JwtReasonOf(ParseJwt("a.b.c").status()), JwtReason::kBadBase64Url);
 }
 
 TEST_F(VerifierTest, CacheHitStillEnforcesExp) {

@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # JWT benchmarks next to BoringSSL's own rates, measured in the same run.
 #   tools/bench/jwt.sh            # builds -c opt, runs, prints a markdown table
+#   REPETITIONS=1 MIN_TIME=0.2 tools/bench/jwt.sh   # a quick look
 # Needs: bazel, swtpm (for the TPM rows), bssl-tool (android-boringssl).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MIN_TIME="${MIN_TIME:-1}"
+# Each benchmark runs REPETITIONS times in a random interleaved order and
+# the table uses the median: a ratio of two benchmarks (cold verification
+# vs the bare signature check) is then measured at interleaved moments, not
+# a minute apart, which is what made it swing on a loaded machine.
+REPETITIONS="${REPETITIONS:-5}"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
 bazel build -c opt --jobs=2 //platforms/tpm:jwt_benchmark >&2
 BIN="$(bazel info -c opt bazel-bin 2>/dev/null)/platforms/tpm/jwt_benchmark"
-"$BIN" --benchmark_min_time="$MIN_TIME" --benchmark_format=json >"$OUT/cxsec.json"
+"$BIN" --benchmark_min_time="$MIN_TIME" --benchmark_repetitions="$REPETITIONS" \
+  --benchmark_enable_random_interleaving=true \
+  --benchmark_report_aggregates_only=true \
+  --benchmark_format=json >"$OUT/cxsec.json"
 bssl-tool speed -filter ECDSA -json >"$OUT/bssl.txt" 2>&1 || true
 bssl-tool speed -filter Ed25519 -json >>"$OUT/bssl.txt" 2>&1 || true
 
@@ -18,7 +27,10 @@ python3 - "$OUT/cxsec.json" "$OUT/bssl.txt" <<'PY'
 import json, re, sys
 sys.path.insert(0, "tools/bench")
 from bench_rows import emit
-bench = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"]}
+runs = json.load(open(sys.argv[1]))["benchmarks"]
+# Medians over the repetitions when there are several, else the one run.
+bench = {b["name"]: b for b in runs if "aggregate_name" not in b}
+bench.update({b["run_name"]: b for b in runs if b.get("aggregate_name") == "median"})
 def per_sec(name):
     b = bench[name]
     t = b["real_time"] if "real_time" in b else b["cpu_time"]
@@ -62,9 +74,15 @@ row("signature only EdDSA (in-process)", per_sec("BM_SignatureOnly/eddsa:1"), ba
 for alg, key in (("ES256", "es256:0"), ("EdDSA", "eddsa:1")):
     cold = per_sec(f"BM_VerifyCold/{key}")[1]
     bare = per_sec(f"BM_SignatureOnly/{key}")[1]
-    rows.append(f"| verify cold {alg} vs in-process signature check (cpu) | {cold:,.0f}/s | {bare:,.0f}/s | {cold / bare:.2f}x | >= 0.9x |")
+    rows.append(f"| verify cold {alg} vs in-process signature check (cpu) | {cold:,.0f}/s | {bare:,.0f}/s | {cold / bare:.2f}x | >= 0.95x |")
     emit(f"verify cold {alg} vs in-process signature check (cpu)", cold, bare, "/s",
-         baseline_name="in-process signature check, same binary", goal=0.9)
+         baseline_name="in-process signature check, same binary", goal=0.95)
+for alg, key in (("ES256", "es256:0"), ("EdDSA", "eddsa:1")):
+    mint = per_sec(f"BM_MintSoft/{key}")[1]
+    bare = per_sec(f"BM_SignOnly/{key}")[1]
+    rows.append(f"| mint soft {alg} vs in-process sign of a token's signing input (cpu) | {mint:,.0f}/s | {bare:,.0f}/s | {mint / bare:.2f}x | >= 0.95x |")
+    emit(f"mint soft {alg} vs in-process sign of a token's signing input (cpu)", mint, bare, "/s",
+         baseline_name="in-process sign of the same signing input, same binary", goal=0.95)
 if "BM_MintTpm/real_time" in bench and "BM_TpmSignBare/real_time" in bench:
     def lat(n):
         b = bench[n]; unit = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b["time_unit"]]

@@ -168,6 +168,12 @@ class Registry {
                                                     size_t limit);
 
   void InvalidateCache();
+  // ChangeGeneration increases every time the cache is dropped: on every
+  // change this instance writes and every change the store reports (etcd's
+  // watch). A cache above the registry (the gateway-token cache) records
+  // the generation it read before loading a gateway and trusts that copy
+  // only while the generation is unchanged and ChangeFeedHealthy() holds.
+  uint64_t ChangeGeneration() const { return generation_.load(); }
   // Whether the store's change feed is in place (always, for SQLite; for
   // etcd, while its watch is). When it is not, caches here and above (the
   // gateway-token cache) may hold what another instance has since revoked.
@@ -206,7 +212,8 @@ class Registry {
   // but retrying against our own threads is wasted work).
   std::mutex write_mu_;
   std::mutex cache_mu_;
-  uint64_t generation_ = 0;
+  // Written under cache_mu_; read without it by ChangeGeneration.
+  std::atomic<uint64_t> generation_{0};
   absl::flat_hash_map<std::string, Gateway> gateway_cache_;
   absl::flat_hash_map<std::string, Device> device_cache_;
   std::atomic<uint64_t> hits_{0};
