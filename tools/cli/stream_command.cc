@@ -19,10 +19,14 @@
 #include "platforms/posix/endpoint.h"
 #include "platforms/posix/files.h"
 #include "tools/cli/command_registry.h"
-#include "tools/cli/redis_stream_consumer.h"
+#include "targets/verifier/sinks/redis_stream_consumer.h"
 
 namespace cxsec::cli {
 namespace {
+
+using ::cxsec::verifier::RedisStreamConsumer;
+using ::cxsec::verifier::StreamConsumerOptions;
+using ::cxsec::verifier::StreamEntry;
 
 constexpr char kTailUsage[] =
     "Usage: cxsec stream tail --redis HOST:PORT --group G --consumer C\n"

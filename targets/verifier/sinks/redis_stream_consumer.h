@@ -1,6 +1,7 @@
 // RedisStreamConsumer: one member of a Redis Streams consumer group reading
 // the verifier's telemetry stream (PREFIX "telemetry", docs/SCALE_OUT.md
-// "Consumers"). `cxsec stream tail` is built on it.
+// "Consumers"). `cxsec stream tail` and the webhook forwarder (with the
+// Redis sink) are built on it.
 //
 // Delivery is at-least-once: an entry handed out by Next stays pending in
 // the group (XPENDING) until Ack; if this consumer dies first, another
@@ -21,8 +22,8 @@
 // after a reconnect, from this consumer's own pending list);
 // PERMISSION_DENIED when AUTH is refused; FAILED_PRECONDITION for any other
 // error reply of Redis (e.g. WRONGTYPE).
-#ifndef CXSEC_TOOLS_CLI_REDIS_STREAM_CONSUMER_H_
-#define CXSEC_TOOLS_CLI_REDIS_STREAM_CONSUMER_H_
+#ifndef CXSEC_TARGETS_VERIFIER_SINKS_REDIS_STREAM_CONSUMER_H_
+#define CXSEC_TARGETS_VERIFIER_SINKS_REDIS_STREAM_CONSUMER_H_
 
 #include <cstdint>
 #include <memory>
@@ -37,7 +38,7 @@
 struct redisContext;
 struct redisReply;
 
-namespace cxsec::cli {
+namespace cxsec::verifier {
 
 struct StreamConsumerOptions {
   std::string host = "127.0.0.1";
@@ -112,6 +113,6 @@ class RedisStreamConsumer {
   absl::Time next_reclaim_ = absl::InfinitePast();
 };
 
-}  // namespace cxsec::cli
+}  // namespace cxsec::verifier
 
-#endif  // CXSEC_TOOLS_CLI_REDIS_STREAM_CONSUMER_H_
+#endif  // CXSEC_TARGETS_VERIFIER_SINKS_REDIS_STREAM_CONSUMER_H_

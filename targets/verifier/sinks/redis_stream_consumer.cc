@@ -1,4 +1,4 @@
-#include "tools/cli/redis_stream_consumer.h"
+#include "targets/verifier/sinks/redis_stream_consumer.h"
 
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
-namespace cxsec::cli {
+namespace cxsec::verifier {
 namespace {
 
 using Reply = std::unique_ptr<redisReply, void (*)(redisReply*)>;
@@ -279,4 +279,4 @@ absl::Status RedisStreamConsumer::Ack(const std::vector<StreamEntry>& entries) {
   return absl::OkStatus();
 }
 
-}  // namespace cxsec::cli
+}  // namespace cxsec::verifier
