@@ -245,7 +245,8 @@ class RedisWebhookTest : public ::testing::Test {
                                    json{{"messages", messages}}.dump());
     ASSERT_TRUE(r.ok()) << r.status();
     ASSERT_EQ(r->status, 200u) << r->body;
-    for (const json& result : json::parse(r->body)["results"]) {
+    const json answer = json::parse(r->body);
+    for (const json& result : answer["results"]) {
       ASSERT_EQ(result["status"], "accepted") << result.dump();
     }
   }

@@ -210,19 +210,18 @@ absl::StatusOr<std::vector<StreamEntry>> RedisStreamConsumer::Next(size_t max) {
   const std::string count = absl::StrCat(max);
   std::vector<StreamEntry> entries;
 
-  while (!own_pending_from_.empty()) {
+  if (!own_pending_from_.empty()) {
     absl::StatusOr<Reply> reply =
         Run({"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
              count, "STREAMS", stream, own_pending_from_});
     if (!reply.ok()) return reply.status();
     if (absl::Status s = ParseReadGroup(reply->get(), &entries); !s.ok())
       return s;
-    if (entries.empty()) {
-      own_pending_from_.clear();
-      break;
+    if (!entries.empty()) {
+      own_pending_from_ = entries.back().id;
+      return entries;
     }
-    own_pending_from_ = entries.back().id;
-    return entries;
+    own_pending_from_.clear();  // read to its end
   }
 
   if (absl::Now() >= next_reclaim_) {
