@@ -1,6 +1,7 @@
 // cxsec-verifier: the cloud side. Checks gateways' JWTs against the
 // registry and stores accepted telemetry durably.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "targets/verifier/seal/seal_authority.h"
 #include "targets/verifier/service/verifier_service.h"
 #include "targets/verifier/sinks/redis_sink.h"
+#include "targets/verifier/sinks/redis_stream_consumer.h"
 #include "targets/verifier/sinks/telemetry_log.h"
 #include "targets/verifier/sinks/webhook_forwarder.h"
 #include "targets/verifier/verifier_core.h"
@@ -88,7 +90,11 @@ absl::StatusOr<DedupWindow> DedupWindowFromConfig(const KeyValueFile& config) {
 constexpr const char* kRedisKeys[] = {
     "redis_address",        "redis_key_prefix",      "redis_username",
     "redis_password_file",  "redis_timeout_ms",      "redis_wait_replicas",
-    "redis_wait_timeout_ms"};
+    "redis_wait_timeout_ms", "webhook_reclaim_idle_ms"};
+
+// The consumer group the webhook forwarders of all instances share when
+// the Redis sink is on (docs/SCALE_OUT.md, "Webhooks with the Redis sink").
+constexpr char kWebhookGroup[] = "cxsec-webhook";
 
 bool RedisSinkSelected(const KeyValueFile& config) {
   return Value(config, "telemetry_sink", "ndjson") == "redis";
@@ -168,13 +174,13 @@ absl::Status ValidateSink(const KeyValueFile& config) {
     }
     return absl::OkStatus();
   }
-  // The webhook forwarder tails the local NDJSON log, which the Redis sink
-  // does not write: with it, webhooks would silently never fire.
-  if (const KeyValueFile::Entry* url = config.Find("webhook_url")) {
-    return config.LineError(
-        url->line,
-        "'webhook_url' needs telemetry_sink = ndjson (the webhook forwarder "
-        "reads the local NDJSON log; with the Redis sink, read the stream)");
+  // With the Redis sink the webhook forwarder is a consumer of the stream.
+  CXSEC_RETURN_IF_ERROR(
+      config.GetInt("webhook_reclaim_idle_ms", 30000, 100, 86400000).status());
+  if (const KeyValueFile::Entry* idle = config.Find("webhook_reclaim_idle_ms");
+      idle != nullptr && config.Find("webhook_url") == nullptr) {
+    return config.LineError(idle->line,
+                            "'webhook_reclaim_idle_ms' needs 'webhook_url'");
   }
   return RedisSinkOptionsFromConfig(config, /*read_secret=*/false).status();
 }
@@ -340,6 +346,33 @@ absl::Status Run(const KeyValueFile& config) {
     seal_options.log_path = data_dir + "/telemetry.ndjson";
     CXSEC_ASSIGN_OR_RETURN(seal, SealAuthority::Open(seal_options));
   }
+  // The webhook forwarder's consumer with the Redis sink: the sink's
+  // connection settings, one group for all instances, and a consumer name
+  // per instance that stays the same across its restarts (so a restarted
+  // instance takes back its own pending entries first).
+  std::optional<StreamConsumerOptions> webhook_stream;
+  if (redis_options.has_value() && config.Find("webhook_url") != nullptr) {
+    StreamConsumerOptions c;
+    c.host = redis_options->host;
+    c.port = redis_options->port;
+    c.key_prefix = redis_options->key_prefix;
+    c.group = kWebhookGroup;
+    char host[256] = {};
+    if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+    c.consumer = absl::StrCat(host[0] != '\0' ? host : "verifier", "/",
+                              Value(config, "listen", "127.0.0.1:8443"));
+    if (redis_options->password.has_value()) {
+      c.password = SecretBytes::CopyFrom(
+          redis_options->password->Reveal(SecretAccess::Grant()));
+    }
+    c.io_timeout = redis_options->io_timeout;
+    c.block = absl::Seconds(1);
+    CXSEC_ASSIGN_OR_RETURN(
+        long long idle_ms,
+        config.GetInt("webhook_reclaim_idle_ms", 30000, 100, 86400000));
+    c.reclaim_idle = absl::Milliseconds(idle_ms);
+    webhook_stream = std::move(c);
+  }
   std::unique_ptr<TelemetryLog> log;
   std::unique_ptr<RedisTelemetrySink> redis;
   TelemetrySink* sink = nullptr;
@@ -362,7 +395,7 @@ absl::Status Run(const KeyValueFile& config) {
     sink = log.get();
   }
   std::unique_ptr<WebhookForwarder> webhook;
-  if (log != nullptr && config.Find("webhook_url") != nullptr) {
+  if (config.Find("webhook_url") != nullptr) {
     WebhookOptions webhook_options;
     webhook_options.url = Value(config, "webhook_url", "");
     CXSEC_ASSIGN_OR_RETURN(webhook_options.allow_plain_http,
@@ -386,8 +419,16 @@ absl::Status Run(const KeyValueFile& config) {
     webhook_options.secret = SecretBytes::CopyFrom(AsBytes(secret));
     SecureZero(secret.data(), secret.size());
     webhook_options.cursor_path = data_dir + "/webhook.cursor";
-    CXSEC_ASSIGN_OR_RETURN(webhook,
-                           WebhookForwarder::Start(log.get(), std::move(webhook_options), clock));
+    if (log != nullptr) {
+      CXSEC_ASSIGN_OR_RETURN(webhook,
+                             WebhookForwarder::Start(log.get(), std::move(webhook_options), clock));
+    } else {
+      CXSEC_ASSIGN_OR_RETURN(std::unique_ptr<RedisStreamConsumer> consumer,
+                             RedisStreamConsumer::Create(std::move(*webhook_stream)));
+      CXSEC_ASSIGN_OR_RETURN(
+          webhook, WebhookForwarder::StartFromStream(
+                       std::move(consumer), std::move(webhook_options), clock));
+    }
   }
   RegistryGatewayTokenVerifier tokens(&registry, clock);
   VerifierService service(&registry, &iam, &tokens, sink, clock);
@@ -526,6 +567,10 @@ int main(int argc, char** argv) {
                "only), default false"},
               {"webhook_secret_file", false,
                "HMAC-SHA256 key for webhooks (mode 0600)"},
+              {"webhook_reclaim_idle_ms", false,
+               "with telemetry_sink = redis: take over webhook deliveries "
+               "another instance left pending this long, 100-86400000, "
+               "default 30000"},
               {"seal_master_file", false,
                "sealed readings: the integrity master (64 hex digits, mode "
                "0600) from `cxsec provision --seal-new-master`; also the "

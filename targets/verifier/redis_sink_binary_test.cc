@@ -265,8 +265,8 @@ TEST_F(RedisSinkBinaryTest, ConfigMistakesStopTheStart) {
     EXPECT_NE(text.find(expected), std::string::npos) << name << ": " << text;
     EXPECT_EQ(text.find(kPassword), std::string::npos) << text;
   };
-  refused("webhook", "webhook_url = https://127.0.0.1:1/x\n",
-          "'webhook_url' needs telemetry_sink = ndjson");
+  refused("webhook", "webhook_reclaim_idle_ms = 500\n",
+          "'webhook_reclaim_idle_ms' needs 'webhook_url'");
   refused("replicas", "redis_wait_replicas = 17\n", "redis_wait_replicas");
   // A password file others may read is refused, and not read out.
   chmod(password_file_.c_str(), 0644);

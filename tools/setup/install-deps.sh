@@ -22,6 +22,9 @@ PACKAGES=(
   # Redis telemetry sink (docs/SCALE_OUT.md): redis-server runs as a
   # separate process in tests and deployments (hiredis is under Libraries)
   redis-server redis-tools
+  # Load balancer in front of the verifier instances in the scale-out test
+  # (targets/verifier/scale_out_test.cc) and the documented deployment
+  haproxy
   # Plumbing used by scripts
   python3 procps iproute2 ca-certificates openssl bc
   # The linkage test's canary links libcurl-gnutls to prove the ban bites

@@ -150,16 +150,34 @@ absl::Status VerifyWebhookSignature(ByteView secret,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<WebhookForwarder>> WebhookForwarder::Start(
-    TelemetryLog* log, WebhookOptions options, const Clock* clock) {
+absl::StatusOr<std::string> StreamDeliveryId(absl::string_view entry_id) {
+  size_t dash = entry_id.find('-');
+  uint64_t ms = 0, seq = 0;
+  if (dash == absl::string_view::npos ||
+      !IsDecimal(entry_id.substr(0, dash), 13) ||
+      !IsDecimal(entry_id.substr(dash + 1), 6) ||
+      !absl::SimpleAtoi(entry_id.substr(0, dash), &ms) ||
+      !absl::SimpleAtoi(entry_id.substr(dash + 1), &seq) ||
+      ms > 9'000'000'000'000ULL || seq >= 1'000'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stream entry id '", entry_id,
+                     "' has no decimal delivery id"));
+  }
+  return absl::StrCat(ms * 1'000'000 + seq);
+}
+
+namespace {
+
+// The receiver's client, for either kind of source.
+absl::Status MakeReceiverClient(const WebhookOptions& options,
+                                std::unique_ptr<HttpsClient>* https,
+                                HttpEndpoint* plain_endpoint,
+                                std::string* path) {
   if (options.secret.size() < 16) {
     return absl::InvalidArgumentError(
         "webhook secret must be at least 16 bytes");
   }
   CXSEC_RETURN_IF_ERROR(CheckWebhookUrl(options.url, options.allow_plain_http));
-  std::unique_ptr<HttpsClient> https;
-  HttpEndpoint plain_endpoint;
-  std::string path;
   if (absl::StartsWith(options.url, "https://")) {
     HttpsClientOptions client_options;
     client_options.url = options.url;
@@ -174,10 +192,21 @@ absl::StatusOr<std::unique_ptr<WebhookForwarder>> WebhookForwarder::Start(
       return absl::InvalidArgumentError(absl::StrCat(
           "webhook receiver's CA bundle: ", client.status().message()));
     }
-    https = *std::move(client);
-  } else {
-    CXSEC_RETURN_IF_ERROR(PlainHttpParts(options.url, &plain_endpoint, &path));
+    *https = *std::move(client);
+    return absl::OkStatus();
   }
+  return PlainHttpParts(options.url, plain_endpoint, path);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<WebhookForwarder>> WebhookForwarder::Start(
+    TelemetryLog* log, WebhookOptions options, const Clock* clock) {
+  std::unique_ptr<HttpsClient> https;
+  HttpEndpoint plain_endpoint;
+  std::string path;
+  CXSEC_RETURN_IF_ERROR(
+      MakeReceiverClient(options, &https, &plain_endpoint, &path));
   uint64_t offset = 0;
   absl::StatusOr<std::string> cursor = ReadFileBounded(options.cursor_path, 64);
   if (cursor.ok()) {
@@ -198,6 +227,25 @@ absl::StatusOr<std::unique_ptr<WebhookForwarder>> WebhookForwarder::Start(
   return forwarder;
 }
 
+absl::StatusOr<std::unique_ptr<WebhookForwarder>>
+WebhookForwarder::StartFromStream(std::unique_ptr<RedisStreamConsumer> consumer,
+                                  WebhookOptions options, const Clock* clock) {
+  if (consumer == nullptr) {
+    return absl::InvalidArgumentError("webhook: no stream consumer");
+  }
+  std::unique_ptr<HttpsClient> https;
+  HttpEndpoint plain_endpoint;
+  std::string path;
+  CXSEC_RETURN_IF_ERROR(
+      MakeReceiverClient(options, &https, &plain_endpoint, &path));
+  std::unique_ptr<WebhookForwarder> forwarder(new WebhookForwarder(
+      nullptr, std::move(options), clock, std::move(https),
+      std::move(plain_endpoint), std::move(path), 0, -1));
+  forwarder->stream_ = std::move(consumer);
+  forwarder->thread_ = std::thread([f = forwarder.get()] { f->Loop(); });
+  return forwarder;
+}
+
 WebhookForwarder::~WebhookForwarder() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -205,7 +253,7 @@ WebhookForwarder::~WebhookForwarder() {
   }
   stop_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  ::close(fd_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void WebhookForwarder::SleepFor(absl::Duration d) {
@@ -216,7 +264,21 @@ void WebhookForwarder::SleepFor(absl::Duration d) {
 
 std::string WebhookForwarder::RenderMetrics() const {
   uint64_t delivered = delivered_.load();
-  uint64_t durable = log_->durable_bytes();
+  uint64_t durable = log_ != nullptr ? log_->durable_bytes() : 0;
+  std::string backlog =
+      log_ != nullptr
+          ? absl::StrCat(
+                "# HELP cxsec_webhook_backlog_bytes Log bytes not yet "
+                "delivered.\n"
+                "# TYPE cxsec_webhook_backlog_bytes gauge\n"
+                "cxsec_webhook_backlog_bytes ",
+                durable > delivered ? durable - delivered : 0, "\n")
+          : absl::StrCat(
+                "# HELP cxsec_webhook_delivered_entries_total Stream entries "
+                "delivered by this instance.\n"
+                "# TYPE cxsec_webhook_delivered_entries_total counter\n"
+                "cxsec_webhook_delivered_entries_total ",
+                delivered, "\n");
   return absl::StrCat(
       "# HELP cxsec_webhook_failed_attempts_total Webhook deliveries that "
       "failed (retried).\n"
@@ -228,12 +290,7 @@ std::string WebhookForwarder::RenderMetrics() const {
       "whose receiver certificate was refused.\n"
       "# TYPE cxsec_webhook_certificate_rejections_total counter\n"
       "cxsec_webhook_certificate_rejections_total ",
-      certificate_rejections_.load(),
-      "\n"
-      "# HELP cxsec_webhook_backlog_bytes Log bytes not yet delivered.\n"
-      "# TYPE cxsec_webhook_backlog_bytes gauge\n"
-      "cxsec_webhook_backlog_bytes ",
-      durable > delivered ? durable - delivered : 0, "\n");
+      certificate_rejections_.load(), "\n", backlog);
 }
 
 absl::StatusOr<unsigned> WebhookForwarder::Post(
@@ -296,6 +353,52 @@ absl::Status WebhookForwarder::DeliverOnce(uint64_t durable) {
   return absl::OkStatus();
 }
 
+absl::Status WebhookForwarder::DeliverFromStream(bool* idle) {
+  *idle = false;
+  if (in_hand_.empty()) {
+    absl::StatusOr<std::vector<StreamEntry>> batch = stream_->Next(16);
+    if (!batch.ok()) return batch.status();
+    in_hand_ = *std::move(batch);
+    if (in_hand_.empty()) {
+      *idle = true;
+      return absl::OkStatus();
+    }
+  }
+  const StreamEntry entry = in_hand_.front();
+  absl::StatusOr<std::string> delivery = StreamDeliveryId(entry.id);
+  if (entry.has_record && delivery.ok()) {
+    std::string body = entry.record + "\n";
+    std::string timestamp = absl::StrCat(absl::ToUnixSeconds(clock_->Now()));
+    std::string signature =
+        WebhookSignature(options_.secret.Reveal(SecretAccess::Grant()),
+                         *delivery, timestamp, body);
+    absl::StatusOr<unsigned> status = Post({{"X-Cxsec-Delivery", *delivery},
+                                            {"X-Cxsec-Timestamp", timestamp},
+                                            {"X-Cxsec-Signature", signature}},
+                                           body);
+    if (!status.ok()) return status.status();  // kept in hand, retried
+    if (*status < 200 || *status > 299) {
+      return absl::UnavailableError(
+          absl::StrCat("webhook answered HTTP ", *status));
+    }
+    delivered_.fetch_add(1);
+  } else {
+    std::fprintf(stderr,
+                 "cxsec-verifier: webhook: stream entry %s skipped (%s)\n",
+                 entry.id.c_str(),
+                 entry.has_record ? std::string(delivery.status().message()).c_str()
+                                  : "no record");
+  }
+  in_hand_.erase(in_hand_.begin());
+  if (absl::Status acked = stream_->Ack({entry}); !acked.ok()) {
+    // Delivered but not acknowledged: it comes back after the reconnect
+    // and is delivered again under the same id (at-least-once).
+    std::fprintf(stderr, "cxsec-verifier: webhook: XACK failed: %s\n",
+                 std::string(acked.message()).c_str());
+  }
+  return absl::OkStatus();
+}
+
 void WebhookForwarder::Loop() {
   absl::Duration backoff = options_.initial_backoff;
   uint64_t failed_in_a_row = 0;
@@ -305,12 +408,19 @@ void WebhookForwarder::Loop() {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
     }
-    uint64_t durable = log_->durable_bytes();
-    if (delivered_.load() >= durable) {
-      log_->WaitForDataBeyond(delivered_.load(), 200);
-      continue;
+    absl::Status delivered;
+    if (stream_ != nullptr) {
+      bool idle = false;
+      delivered = DeliverFromStream(&idle);
+      if (delivered.ok() && idle) continue;  // Next waited for new entries
+    } else {
+      uint64_t durable = log_->durable_bytes();
+      if (delivered_.load() >= durable) {
+        log_->WaitForDataBeyond(delivered_.load(), 200);
+        continue;
+      }
+      delivered = DeliverOnce(durable);
     }
-    absl::Status delivered = DeliverOnce(durable);
     if (delivered.ok()) {
       if (failed_in_a_row > 0) {
         std::fprintf(stderr,

@@ -24,6 +24,14 @@
 // receiver whose certificate is refused) only delays delivery (exponential
 // backoff, each failure counted and logged without the secret), and after
 // a crash delivery resumes from the cursor (at-least-once).
+//
+// With the Redis sink (StartFromStream) the forwarder is instead a member
+// of a consumer group on the shared stream: each instance's forwarder
+// takes its share of the entries, acknowledges an entry only after the
+// receiver answered 2xx, and takes over entries a dead instance left
+// pending (RedisStreamConsumer). Each entry is one delivery whose id is
+// derived from the entry id (StreamDeliveryId), so the same message has
+// the same id whichever instance delivers it.
 #ifndef CXSEC_TARGETS_VERIFIER_SINKS_WEBHOOK_FORWARDER_H_
 #define CXSEC_TARGETS_VERIFIER_SINKS_WEBHOOK_FORWARDER_H_
 
@@ -41,6 +49,7 @@
 #include "core/clock.h"
 #include "core/secret_bytes.h"
 #include "targets/verifier/http/plain_http_client.h"
+#include "targets/verifier/sinks/redis_stream_consumer.h"
 #include "targets/verifier/sinks/telemetry_log.h"
 #include "transports/uplink/https_client.h"
 
@@ -90,11 +99,28 @@ std::string WebhookSignature(ByteView secret, absl::string_view delivery_id,
     absl::string_view body, absl::Time now,
     absl::Duration tolerance = absl::Minutes(5));
 
+// StreamDeliveryId maps a stream entry id "MS-SEQ" to the decimal
+// X-Cxsec-Delivery MS * 1,000,000 + SEQ (receivers take delivery ids as
+// decimal digits). Distinct for every id Redis assigns with XADD '*' (a
+// sequence number reaches 10^6 only after a million appends within one
+// millisecond); an id it cannot map is INVALID_ARGUMENT.
+[[nodiscard]] absl::StatusOr<std::string> StreamDeliveryId(
+    absl::string_view entry_id);
+
 class WebhookForwarder {
  public:
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<WebhookForwarder>> Start(
       TelemetryLog* log, WebhookOptions options, const Clock* clock);
+  // StartFromStream forwards the entries `consumer` hands out (one
+  // delivery per entry, acknowledged after a 2xx answer); `cursor_path` is
+  // not used. The consumer connects in the background: an unreachable
+  // Redis delays delivery, like an unreachable receiver.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<WebhookForwarder>>
+  StartFromStream(std::unique_ptr<RedisStreamConsumer> consumer,
+                  WebhookOptions options, const Clock* clock);
   ~WebhookForwarder();
+  // The NDJSON log's offset delivered so far; with the stream, the number
+  // of entries delivered.
   uint64_t delivered_offset() const { return delivered_.load(); }
   uint64_t failed_attempts() const { return failures_.load(); }
 
@@ -126,6 +152,9 @@ class WebhookForwarder {
       const std::string& body);
   void Loop();
   absl::Status DeliverOnce(uint64_t durable);
+  // DeliverFromStream delivers the next entry in hand (fetching a batch
+  // when none is); `idle` is set when nothing was there to deliver.
+  absl::Status DeliverFromStream(bool* idle);
   void SleepFor(absl::Duration d);
 
   TelemetryLog* log_;
@@ -138,6 +167,8 @@ class WebhookForwarder {
   std::atomic<uint64_t> failures_{0};
   std::atomic<uint64_t> certificate_rejections_{0};
   int fd_;
+  std::unique_ptr<RedisStreamConsumer> stream_;  // StartFromStream only
+  std::vector<StreamEntry> in_hand_;             // fetched, not yet delivered
   std::mutex mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;

@@ -478,5 +478,27 @@ TEST(WebhookSignatureTest, ReplayedOrTamperedDeliveriesFailVerification) {
   EXPECT_TRUE(absl::StrContains(old.message(), "v2")) << old;
 }
 
+// With the Redis sink each stream entry is one delivery: its id is the
+// entry id made decimal, distinct for distinct ids, and accepted by the
+// receivers' check (decimal digits only).
+TEST(StreamDeliveryIdTest, DecimalAndDistinct) {
+  EXPECT_EQ(*StreamDeliveryId("1700000000123-0"), "1700000000123000000");
+  EXPECT_EQ(*StreamDeliveryId("1700000000123-7"), "1700000000123000007");
+  EXPECT_EQ(*StreamDeliveryId("1700000000124-0"), "1700000000124000000");
+  EXPECT_EQ(*StreamDeliveryId("0-1"), "1");
+  EXPECT_FALSE(StreamDeliveryId("1700000000123-1000000").ok());
+  EXPECT_FALSE(StreamDeliveryId("1700000000123").ok());
+  EXPECT_FALSE(StreamDeliveryId("-5").ok());
+  EXPECT_FALSE(StreamDeliveryId("99999999999999-0").ok());
+  const std::string secret = "0123456789abcdef0123456789abcdef";
+  std::string id = *StreamDeliveryId("1700000000123-7");
+  std::string signature =
+      WebhookSignature(AsBytes(secret), id, "1700000000", "x\n");
+  EXPECT_TRUE(VerifyWebhookSignature(AsBytes(secret), id, "1700000000",
+                                     signature, "x\n",
+                                     absl::FromUnixSeconds(1700000000))
+                  .ok());
+}
+
 }  // namespace
 }  // namespace cxsec::verifier
