@@ -103,6 +103,7 @@ enum class [[nodiscard]] SealReason : uint8_t{
     kUnknownMode = 16,          // a SealMode value this code does not know
     kEpochNotReachable = 17,    // reconstruct: no epoch ahead of the last one
     kBuffersOverlap = 18,       // seal: body and output overlap
+    kUnknownVerdict = 19,       // receipt: a verdict byte this code does not know
 };
 
 // SealReasonName: a short, stable name for logs and verdicts.
@@ -146,6 +147,8 @@ constexpr const char* SealReasonName(SealReason reason) {
       return "epoch_not_reachable";
     case SealReason::kBuffersOverlap:
       return "buffers_overlap";
+    case SealReason::kUnknownVerdict:
+      return "unknown_verdict";
   }
   return "unknown";
 }

@@ -6,9 +6,14 @@
 //   SecurityCore<TransportSet<EnabledTransport<DtlsServer>,
 //                             EnabledTransport<MiotyTransport>>,
 //                ConfiguredIdentity, HttpsUplink>
+//
+// It also connects the uplink to the DTLS transport for seal receipts
+// (ReceiptsFromUplink / ReceiptsToDtls): the two policies know nothing of
+// each other.
 #ifndef CXSEC_TARGETS_GATEWAY_GATEWAY_CORE_H_
 #define CXSEC_TARGETS_GATEWAY_GATEWAY_CORE_H_
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <utility>
@@ -24,6 +29,7 @@
 #include "core/policy/transport_set.h"
 #include "core/security_core.h"
 #include "platforms/tpm/tpm_key.h"
+#include "targets/gateway/receipt_box.h"
 #include "transports/dtls/dtls_server.h"
 #include "transports/mioty/mioty_transport.h"
 #include "transports/uplink/https_uplink.h"
@@ -110,6 +116,25 @@ using GatewayTransports = TransportSet<EnabledTransport<dtls::DtlsServer>,
 
 using GatewayCore =
     SecurityCore<GatewayTransports, ConfiguredIdentity, HttpsUplink>;
+
+// Seal receipts (docs/SEALED_READINGS.md, "Receipts"): what the uplink
+// hears in the verifier's answers waits in a ReceiptBox until the DTLS
+// transport answers the device's next sealed reading with it. The box is
+// shared by both sides (each holds a reference).
+//
+//   auto box = std::make_shared<ReceiptBox>();
+//   uplink_options.on_receipt = ReceiptsFromUplink(box);
+//   dtls_options.take_receipts = ReceiptsToDtls(box);
+inline auto ReceiptsFromUplink(std::shared_ptr<ReceiptBox> box) {
+  return [box](absl::string_view device_id, Bytes receipt) {
+    box->Put(device_id, std::move(receipt));
+  };
+}
+inline auto ReceiptsToDtls(std::shared_ptr<ReceiptBox> box) {
+  return [box](absl::string_view device_id, size_t max_bytes) {
+    return box->Take(device_id, max_bytes);
+  };
+}
 
 inline constexpr char kGatewayComposition[] =
     "SecurityCore<TransportSet<DtlsServer, MiotyTransport>, "

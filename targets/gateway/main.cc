@@ -326,7 +326,8 @@ std::string AcceptedEpochs(const SecurityConfig& security) {
 
 // OpenTransports builds the enabled transports, reading their key files
 // (root-only) now; sockets are bound in Start.
-absl::StatusOr<GatewayTransports> OpenTransports(const KeyValueFile& config) {
+absl::StatusOr<GatewayTransports> OpenTransports(
+    const KeyValueFile& config, std::shared_ptr<ReceiptBox> receipts) {
   EnabledTransport<dtls::DtlsServer> dtls_slot;
   EnabledTransport<mioty::MiotyTransport> mioty_slot;
   if (config.Find("dtls_listen") != nullptr) {
@@ -349,6 +350,7 @@ absl::StatusOr<GatewayTransports> OpenTransports(const KeyValueFile& config) {
     CXSEC_ASSIGN_OR_RETURN(
         options.max_sessions_per_identity,
         config.GetInt("dtls_max_sessions_per_identity", 4, 0, 1'000'000));
+    options.take_receipts = ReceiptsToDtls(receipts);
     dtls_slot = EnabledTransport<dtls::DtlsServer>(
         std::make_unique<dtls::DtlsServer>(options, std::move(security)));
   }
@@ -524,9 +526,13 @@ absl::Status Run(const KeyValueFile& config) {
   }
   // 1. As root: read what only root may read and open the TPM.
   CXSEC_ASSIGN_OR_RETURN(HttpsUplinkOptions options, UplinkOptions(config));
+  // Seal receipts go from the uplink back to DTLS nodes (in memory only).
+  auto receipts = std::make_shared<ReceiptBox>();
+  options.on_receipt = ReceiptsFromUplink(receipts);
   CXSEC_ASSIGN_OR_RETURN(HttpsUplink uplink, HttpsUplink::Create(options));
   CXSEC_ASSIGN_OR_RETURN(ConfiguredIdentity identity, OpenIdentity(config));
-  CXSEC_ASSIGN_OR_RETURN(GatewayTransports transports, OpenTransports(config));
+  CXSEC_ASSIGN_OR_RETURN(GatewayTransports transports,
+                         OpenTransports(config, receipts));
   // Signals are taken by sigwait below; blocked before any thread starts,
   // so every thread inherits the mask.
   // SIGHUP reloads security.txt and the Mioty key store; SIGTERM and
@@ -586,6 +592,13 @@ absl::Status Run(const KeyValueFile& config) {
   std::fprintf(stderr, "cxsec-gateway: stopping (signal %d)\n", signal_number);
   core.Stop();
   PrintCounters(core);
+  ReceiptBoxCounters r = receipts->Counters();
+  std::fprintf(stderr,
+               "cxsec-gateway: seal receipts from_verifier=%llu "
+               "passed_to_nodes=%llu dropped=%llu lost_at_exit=%zu\n",
+               static_cast<unsigned long long>(r.put),
+               static_cast<unsigned long long>(r.taken),
+               static_cast<unsigned long long>(r.dropped), r.pending);
   return absl::OkStatus();
 }
 

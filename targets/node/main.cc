@@ -3,6 +3,7 @@
 #include "targets/common/binary_main.h"
 #include "targets/node/mioty_sender.h"
 #include "targets/node/node_core.h"
+#include "targets/node/node_receipts.h"
 #include "targets/node/node_seal.h"
 #include "platforms/posix/endpoint.h"
 #include "transports/dtls/dtls_node.h"
@@ -44,9 +45,29 @@ absl::Status RunDtls(const KeyValueFile& config) {
   // node's own sequence (persisted before it is sent), posted as is.
   CXSEC_ASSIGN_OR_RETURN(std::shared_ptr<NodeSealer> sealer,
                          OpenNodeSealer(config, seal::Transport::kDtlsCoap));
+  std::shared_ptr<SealReceiptTracker> receipts;
   if (sealer != nullptr) {
     options.seal_reading = [sealer](ByteView reading) {
       return sealer->SealNext(reading);
+    };
+    // Seal receipts (docs/SEALED_READINGS.md, "Receipts"): readings the
+    // gateway acknowledged but the verifier never receipted are counted
+    // and reported inside the next sealed readings ("ur", "rs").
+    CXSEC_ASSIGN_OR_RETURN(long long window,
+                           config.GetInt("seal_receipt_window", 3, 1, 1000));
+    receipts = std::make_shared<SealReceiptTracker>(
+        [sealer](ByteView bytes, seal::SealReceipt& out) {
+          return sealer->CheckReceipt(bytes, out);
+        },
+        static_cast<int>(window), [](const std::string& line) {
+          std::fprintf(stderr, "cxsec-node: %s\n", line.c_str());
+        });
+    options.sealed_reading_fields = [receipts] {
+      return receipts->NextReadingFields();
+    };
+    options.on_sealed_acknowledged = [receipts](ByteView envelope,
+                                                ByteView answer) {
+      receipts->OnAcknowledged(envelope, answer);
     };
   }
   CXSEC_ASSIGN_OR_RETURN(std::unique_ptr<dtls::DtlsNode> node,
@@ -64,6 +85,17 @@ absl::Status RunDtls(const KeyValueFile& config) {
   // Ask the gateway for a rolled-over key every 10 posts.
   absl::Status run = node->RunPeriodic(absl::Seconds(interval),
                                        static_cast<int>(count), 10, nullptr);
+  if (receipts != nullptr) {
+    const SealReceiptCounters& r = receipts->counters();
+    std::fprintf(stderr,
+                 "cxsec-node: seal receipts acknowledged=%llu receipted=%llu "
+                 "unreceipted=%llu bad_receipts=%llu highest_receipted=%lld\n",
+                 static_cast<unsigned long long>(r.acknowledged),
+                 static_cast<unsigned long long>(r.receipted),
+                 static_cast<unsigned long long>(r.unreceipted),
+                 static_cast<unsigned long long>(r.bad_receipts),
+                 static_cast<long long>(r.highest_receipted));
+  }
   // Unavailable: readings went undelivered (a local fault such as an
   // unwritable seal_sequence_file comes back as it is).
   if (run.code() == absl::StatusCode::kUnavailable && node->handshakes() == 0) {

@@ -153,6 +153,13 @@ absl::StatusOr<Bytes> NodeSealer::Seal(uint32_t sequence,
   return out;
 }
 
+seal::SealReason NodeSealer::CheckReceipt(ByteView bytes,
+                                          seal::SealReceipt& out) const {
+  return seal::SealReceiptCodec<seal::BoringSslSealCrypto>::Check(
+      keys_.mac_key(), keys_.epoch(), options_.transport,
+      std::span<const uint8_t>(bytes.data(), bytes.size()), out);
+}
+
 std::vector<ConfigKey> NodeSealConfigKeys() {
   return {
       {"seal_key_file", false,
@@ -164,6 +171,10 @@ std::vector<ConfigKey> NodeSealConfigKeys() {
       {"seal_sequence_file", false,
        "sealed readings over DTLS: the persisted next sequence (required "
        "with seal_key_file when transport = dtls)"},
+      {"seal_receipt_window", false,
+       "sealed readings over DTLS: a reading acknowledged by the gateway "
+       "this many readings ago without a seal receipt counts as "
+       "unreceipted (default 3)"},
   };
 }
 
@@ -174,8 +185,18 @@ absl::Status ValidateNodeSealConfig(const KeyValueFile& config) {
   }
   const bool mioty = config.GetString("transport", "dtls") == "mioty";
   const KeyValueFile::Entry* sequence = config.Find("seal_sequence_file");
+  const KeyValueFile::Entry* window = config.Find("seal_receipt_window");
+  if (window != nullptr) {
+    CXSEC_RETURN_IF_ERROR(
+        config.GetInt("seal_receipt_window", 3, 1, 1000).status());
+  }
+  if (mioty && window != nullptr) {
+    return config.LineError(window->line,
+                            "'seal_receipt_window' is for transport = dtls: "
+                            "a Mioty node has no way back for receipts");
+  }
   if (config.Find("seal_key_file") == nullptr) {
-    for (const KeyValueFile::Entry* entry : {mode, sequence}) {
+    for (const KeyValueFile::Entry* entry : {mode, sequence, window}) {
       if (entry != nullptr) {
         return config.LineError(
             entry->line, absl::StrCat("'", entry->key,

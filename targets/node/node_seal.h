@@ -30,6 +30,7 @@
 #include "core/bytes.h"
 #include "core/config/key_value_file.h"
 #include "core/seal/boringssl_seal_crypto.h"
+#include "core/seal/seal_receipt.h"
 #include "core/seal/sealed_reading.h"
 
 namespace cxsec::node {
@@ -67,6 +68,11 @@ class NodeSealer {
   // the envelope leaves the node (MiotySender::SendSealed does).
   [[nodiscard]] absl::StatusOr<Bytes> SealWithSequence(uint32_t sequence,
                                                        ByteView reading) const;
+
+  // CheckReceipt checks one seal receipt (docs/SEALED_READINGS.md,
+  // "Receipts") with this node's MAC key of its current epoch.
+  [[nodiscard]] seal::SealReason CheckReceipt(ByteView bytes,
+                                              seal::SealReceipt& out) const;
 
   seal::SealMode mode() const { return mode_; }
   seal::Transport transport() const { return options_.transport; }

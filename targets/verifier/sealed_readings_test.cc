@@ -19,6 +19,7 @@
 #include "core/encoding/base64url.h"
 #include "core/seal/boringssl_seal_crypto.h"
 #include "core/seal/seal_master_secret.h"
+#include "core/seal/seal_receipt.h"
 #include "gtest/gtest.h"
 #include "targets/verifier/testing/verifier_testing.h"
 #include "tests/fixtures/child_process.h"
@@ -158,6 +159,9 @@ class SealedReadingsTest : public ::testing::Test {
     const json& result = answer["results"][0];
     std::string out = result["status"].get<std::string>();
     if (result.contains("error")) out += "/" + result["error"].get<std::string>();
+    last_receipt_ = result.contains("receipt")
+                        ? result["receipt"].get<std::string>()
+                        : std::string();
     return out;
   }
   std::string PostSealed(const std::string& device, const std::string& message_id,
@@ -172,6 +176,7 @@ class SealedReadingsTest : public ::testing::Test {
   }
 
   std::string dir_, ca_, config_, admin_, token_;
+  std::string last_receipt_;  // "receipt" of the last Post's result
   uint16_t port_ = 0;
   verifier::testing::GatewaySigner signer_;
   std::optional<cxsec::testing::ChildProcess> verifier_;
@@ -259,6 +264,60 @@ TEST_F(SealedReadingsTest, EveryAttackGetsItsVerdictAndChangesNoState) {
   std::string audit;
   ASSERT_EQ(Admin("GET", "/v1/audit", json(), &audit), 200u);
   EXPECT_NE(audit.find("telemetry.seal_sequence_reused"), std::string::npos);
+}
+
+// Receipts (SEALED_READINGS.md, "Receipts"): an accepted or duplicate
+// sealed DTLS reading is answered with a receipt that the node checks with
+// its own MAC key; a rejected one, or a Mioty one, gets none.
+TEST_F(SealedReadingsTest, AcceptedAndDuplicateReadingsGetReceiptsTheNodeChecks) {
+  NodeKeys node(kDevice);
+  const auto dtls = seal::Transport::kDtlsCoap;
+  using Receipts = seal::SealReceiptCodec<seal::BoringSslSealCrypto>;
+  auto check = [&](const std::string& receipt, seal::ReceiptVerdict verdict,
+                   uint32_t sequence) {
+    ASSERT_FALSE(receipt.empty());
+    absl::StatusOr<Bytes> bytes = Base64UrlDecode(receipt);
+    ASSERT_TRUE(bytes.ok());
+    seal::SealReceipt out;
+    ASSERT_EQ(Receipts::Check(node.keys.mac_key(), 0, dtls,
+                              std::span<const uint8_t>(bytes->data(),
+                                                       bytes->size()),
+                              out),
+              seal::SealReason::kNone);
+    EXPECT_EQ(out.verdict, verdict);
+    EXPECT_EQ(out.sequence, sequence);
+    EXPECT_EQ(out.epoch, 0u);
+  };
+  Bytes first = node.Seal(dtls, 1, "one");
+  ASSERT_EQ(PostSealed(kDevice, "r1", "dtls", first), "accepted");
+  check(last_receipt_, seal::ReceiptVerdict::kAccepted, 1);
+  // The same sealed bytes under another message id: duplicate, receipted.
+  ASSERT_EQ(PostSealed(kDevice, "r1-retry", "dtls", first), "duplicate");
+  check(last_receipt_, seal::ReceiptVerdict::kDuplicate, 1);
+  // A rejected reading gets none.
+  Bytes flipped = node.Seal(dtls, 2, "two");
+  flipped[6] ^= 1;
+  ASSERT_EQ(PostSealed(kDevice, "r2", "dtls", flipped),
+            "rejected/seal_tag_mismatch");
+  EXPECT_EQ(last_receipt_, "");
+  // Another device's key does not check it.
+  ASSERT_EQ(PostSealed(kDevice, "r3", "dtls", node.Seal(dtls, 3, "three")),
+            "accepted");
+  NodeKeys other(kOther);
+  absl::StatusOr<Bytes> bytes = Base64UrlDecode(last_receipt_);
+  ASSERT_TRUE(bytes.ok());
+  seal::SealReceipt out;
+  EXPECT_EQ(Receipts::Check(other.keys.mac_key(), 0, dtls,
+                            std::span<const uint8_t>(bytes->data(),
+                                                     bytes->size()),
+                            out),
+            seal::SealReason::kTagMismatch);
+  // Mioty nodes have no way back: no receipt.
+  const std::string id = kDevice;
+  ASSERT_EQ(PostSealed(kDevice, "mioty-" + id + "-9", "mioty",
+                       node.Seal(seal::Transport::kMioty, 9, "m")),
+            "accepted");
+  EXPECT_EQ(last_receipt_, "");
 }
 
 TEST_F(SealedReadingsTest, MiotyCounterIsTheSequenceAndItsUpperBitsAreBound) {

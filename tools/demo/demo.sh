@@ -679,6 +679,77 @@ print(n)' "$log" "$marker")
     # The dropped reading is the only gap: nothing the attacks did moved
     # any device's counter state.
     [ "$seal_gaps" -eq "$dropped" ] || { echo "demo: sealed gaps $seal_gaps, dropped $dropped" >&2; seal_failed=1; }
+    # Seal receipts (docs/SEALED_READINGS.md, "Receipts"): the DTLS node
+    # whose reading was dropped after the gateway had acknowledged it got
+    # no receipt for it, says so on stderr, and reports it ("ur") inside
+    # its next sealed readings; no honest node reports any.
+    dropped_device=$(jq -r 'select(.attack == "drop") | .deviceId' "$work/tamper.log" 2>/dev/null | head -1)
+    receipt_report=$(python3 - "$log" "$dropped_device" "$work/nodes" "${dtls_ids[@]:0:$sealed_nodes}" <<'PY'
+import base64, json, sys
+
+def cbor(b, i=0):
+    """A minimal CBOR decoder for the node's readings: (value, next)."""
+    major, info = b[i] >> 5, b[i] & 31
+    i += 1
+    if info < 24:
+        n = info
+    elif info in (24, 25, 26, 27):
+        size = 1 << (info - 24)
+        n = int.from_bytes(b[i:i + size], "big")
+        i += size
+    else:
+        raise ValueError("indefinite lengths are not used")
+    if major == 0:
+        return n, i
+    if major == 1:
+        return -1 - n, i
+    if major in (2, 3):
+        return b[i:i + n], i + n
+    if major == 4:
+        out = []
+        for _ in range(n):
+            v, i = cbor(b, i)
+            out.append(v)
+        return out, i
+    if major == 5:
+        out = {}
+        for _ in range(n):
+            k, i = cbor(b, i)
+            v, i = cbor(b, i)
+            out[k.decode() if isinstance(k, bytes) else k] = v
+        return out, i
+    if major == 7:
+        return {20: False, 21: True, 22: None}.get(info, n), i
+    raise ValueError("tag")
+
+log, dropped, nodes, ids = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+worst = {d: 0 for d in ids}
+for line in open(log):
+    entry = json.loads(line)
+    r, d = entry.get("reading"), entry.get("deviceId")
+    if not r or d not in worst:
+        continue
+    value, _ = cbor(base64.urlsafe_b64decode(r + "=" * (-len(r) % 4)))
+    data = next(iter(value.values())).get("d", {}) if isinstance(value, dict) else {}
+    worst[d] = max(worst[d], data.get("ur", 0))
+ok = True
+for d in ids:
+    logged = sum("no receipt came back" in l for l in open("%s/%s.err" % (nodes, d), errors="replace"))
+    want = 1 if d == dropped else 0
+    ok &= worst[d] == want and logged == want
+    print("%s: unreceipted %d in its sealed readings, %d on its stderr (expected %d)%s"
+          % (d, worst[d], logged, want, " [its reading was dropped]" if d == dropped else ""))
+print("ok" if ok else "FAILED")
+PY
+) || true
+    while IFS= read -r line; do
+      case "$line" in
+        ok) ;;
+        FAILED) echo "demo: seal receipts did not show the dropped reading (only) at its node" >&2; seal_failed=1 ;;
+        *) tamper_lines+=("seal receipts: $line") ;;
+      esac
+    done <<<"$receipt_report"
+    [ -n "$receipt_report" ] || { echo "demo: no seal receipt report" >&2; seal_failed=1; }
   fi
 fi
 if [ -n "${seal_report:-}" ]; then

@@ -85,6 +85,10 @@ class State:
                 # device's first: never drop a device's first reading.
                 if attack == "drop" and message["deviceId"] not in self.devices_accepted:
                     continue
+                # Dropped on a DTLS node, which has a way back for seal
+                # receipts: it must notice that its reading got none.
+                if attack == "drop" and mioty:
+                    continue
                 self.pending.remove(attack)
                 return attack
         return None
@@ -206,8 +210,12 @@ def make_handler(state, upstream_port, upstream_ctx):
                         state.devices_accepted.add(m["deviceId"])
                         if m.get("transport") != "mioty":
                             state.accepted.append(m)
+                # Passed on unchanged, seal receipt included: only the
+                # node's key makes one, so a tampering uplink can withhold
+                # it but not forge it.
                 honest.append(r)
-            # The gateway is told its dropped readings were accepted.
+            # The gateway is told its dropped readings were accepted, with
+            # no seal receipt (there is none to give): the node notices.
             for m in dropped:
                 honest.append({"deviceId": m["deviceId"], "messageId": m["messageId"],
                                "status": "accepted"})

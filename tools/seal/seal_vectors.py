@@ -73,6 +73,17 @@ def seal(mac_key, enc_key, transport, encrypted, epoch, sequence, body):
     return authenticated + tag
 
 
+RECEIPT_LABEL = b"cxsec-receipt-v1"
+
+
+def receipt(mac_key, transport, verdict, epoch, sequence):
+    # verdict || BE32(epoch) || BE32(sequence) || AES-CMAC(K_mac(epoch),
+    # label || transport || BE32(epoch) || BE32(sequence) || verdict)[0..8)
+    c = cmac.CMAC(algorithms.AES(mac_key))
+    c.update(RECEIPT_LABEL + bytes([transport]) + struct.pack(">II", epoch, sequence) + bytes([verdict]))
+    return bytes([verdict]) + struct.pack(">II", epoch, sequence) + c.finalize()[:8]
+
+
 def main():
     master = bytes(range(32))
     device_id = bytes.fromhex("0011223344556677")
@@ -104,6 +115,17 @@ def main():
         out.append("%s_epoch: %d" % (name, epoch))
         out.append("%s_sequence: %d" % (name, sequence))
         put(name + "_sealed", seal(mac_key, enc_key, transport, encrypted, epoch, sequence, body))
+    receipts = [
+        ("receipt_accepted", DTLS, 0, 0, 1),
+        ("receipt_duplicate", DTLS, 1, 1, 0x01020304),
+        ("receipt_accepted_epoch_17", DTLS, 0, 17, 0xFFFFFFFF),
+    ]
+    for name, transport, verdict, epoch, sequence in receipts:
+        mac_key = epoch_key(master, device_id, "mac", epoch)
+        out.append("%s_verdict: %d" % (name, verdict))
+        out.append("%s_epoch: %d" % (name, epoch))
+        out.append("%s_sequence: %d" % (name, sequence))
+        put(name, receipt(mac_key, transport, verdict, epoch, sequence))
     print("\n".join(out))
 
 

@@ -228,7 +228,8 @@ absl::StatusOr<CoapResponse> DtlsNode::Exchange(int method,
   return last;
 }
 
-absl::Status DtlsNode::Post(ByteView payload, int content_format) {
+absl::StatusOr<Bytes> DtlsNode::PostForAnswer(ByteView payload,
+                                              int content_format) {
   absl::StatusOr<CoapResponse> response =
       Exchange(COAP_REQUEST_POST, "t", payload, /*send_reading_id=*/true,
                content_format);
@@ -238,12 +239,21 @@ absl::Status DtlsNode::Post(ByteView payload, int content_format) {
         absl::StrCat("gateway answered ", response->code / 100, ".",
                      response->code % 100 < 10 ? "0" : "", response->code % 100));
   }
-  return absl::OkStatus();
+  return std::move(response->body);
+}
+
+absl::Status DtlsNode::Post(ByteView payload, int content_format) {
+  return PostForAnswer(payload, content_format).status();
 }
 
 absl::Status DtlsNode::PostReading(bool event, int64_t temperature_mc) {
   nlohmann::json data = {{"t", temperature_mc}};
   if (!options_.reading_marker.empty()) data["m"] = options_.reading_marker;
+  if (options_.seal_reading && options_.sealed_reading_fields) {
+    for (const auto& [key, value] : options_.sealed_reading_fields()) {
+      data[key] = value;
+    }
+  }
   Bytes reading = EncodeTelemetry(event, data);
   if (!options_.seal_reading) return Post(reading);
   absl::StatusOr<Bytes> envelope = options_.seal_reading(reading);
@@ -251,7 +261,13 @@ absl::Status DtlsNode::PostReading(bool event, int64_t temperature_mc) {
     return absl::FailedPreconditionError(absl::StrCat(
         "sealed readings: cannot seal a reading: ", envelope.status().message()));
   }
-  return Post(*envelope, kContentFormatOctetStream);
+  absl::StatusOr<Bytes> answer =
+      PostForAnswer(*envelope, kContentFormatOctetStream);
+  if (!answer.ok()) return answer.status();
+  if (options_.on_sealed_acknowledged) {
+    options_.on_sealed_acknowledged(*envelope, *answer);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> DtlsNode::RotateKeyIfOffered() {

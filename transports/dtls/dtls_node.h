@@ -23,6 +23,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -48,6 +50,18 @@ inline constexpr int kContentFormatOctetStream = 42;
 // second use of a sequence.
 using SealReading = std::function<absl::StatusOr<Bytes>(ByteView reading)>;
 
+// SealedReadingFields: integer fields added to the data map of a reading
+// before it is sealed (cxsec-node's receipt tracker: "ur", "rs"), so they
+// travel inside the envelope where the gateway cannot change them.
+using SealedReadingFields =
+    std::function<std::vector<std::pair<std::string, int64_t>>()>;
+
+// SealedReadingAcknowledged: told of every sealed reading the gateway
+// answered 2.04, with the envelope sent and the answer's payload (the seal
+// receipts the gateway passes back; docs/SEALED_READINGS.md, "Receipts").
+using SealedReadingAcknowledged =
+    std::function<void(ByteView envelope, ByteView answer)>;
+
 struct DtlsNodeOptions {
   std::string gateway_host = "127.0.0.1";
   uint16_t gateway_port = 5684;
@@ -68,6 +82,10 @@ struct DtlsNodeOptions {
   // When set, PostReading and RunPeriodic seal each reading with it and
   // post the envelope (Content-Format application/octet-stream).
   SealReading seal_reading;
+  // Optional, with seal_reading only: fields for each reading's data map,
+  // and what to tell of each acknowledged sealed reading.
+  SealedReadingFields sealed_reading_fields;
+  SealedReadingAcknowledged on_sealed_acknowledged;
   // Added to every reading as "m" (a test marker: with sealing in
   // encrypted mode it must never be visible between node and verifier).
   std::string reading_marker;
@@ -139,6 +157,9 @@ class DtlsNode {
  private:
   DtlsNode(DtlsNodeOptions options, NodeKey key);
   [[nodiscard]] absl::Status EnsureSession();
+  // PostForAnswer: Post, returning the 2.04's payload.
+  [[nodiscard]] absl::StatusOr<Bytes> PostForAnswer(ByteView payload,
+                                                    int content_format);
 
   DtlsNodeOptions options_;
   NodeKey key_;

@@ -39,6 +39,10 @@ constexpr const char* kLibcoapPriorities[] = {
     "NORMAL:+ECDHE-PSK:+PSK",
 };
 
+// The most seal receipt bytes one 2.04 carries: well inside a DTLS record
+// of the smallest node (Mbed TLS, 1024 bytes of content), 30 receipts.
+constexpr size_t kMaxReceiptPayloadBytes = 512;
+
 constexpr coap_pdu_code_t Code(int n) {
   return static_cast<coap_pdu_code_t>(COAP_RESPONSE_CODE(n));
 }
@@ -543,11 +547,29 @@ struct DtlsServer::Loop {
       coap_pdu_set_code(response, Code(503));
       return;
     }
-    Count([sealed](DtlsServerCounters& c) {
+    coap_pdu_set_code(response, Code(204));
+    // A sealed reading's 2.04 carries the device's pending seal receipts
+    // (opaque here: only the node can check them).
+    Bytes receipts;
+    if (sealed && server->options_.take_receipts) {
+      receipts = server->options_.take_receipts(info->device_id,
+                                                kMaxReceiptPayloadBytes);
+      if (receipts.size() > kMaxReceiptPayloadBytes) receipts.clear();
+    }
+    if (!receipts.empty()) {
+      uint8_t format[4];
+      coap_add_option(
+          response, COAP_OPTION_CONTENT_FORMAT,
+          coap_encode_var_safe(format, sizeof(format),
+                               COAP_MEDIATYPE_APPLICATION_OCTET_STREAM),
+          format);
+      coap_add_data(response, receipts.size(), receipts.data());
+    }
+    Count([sealed, sent = receipts.size()](DtlsServerCounters& c) {
       ++c.messages_accepted;
       if (sealed) ++c.sealed_accepted;
+      c.receipts_bytes_sent += sent;
     });
-    coap_pdu_set_code(response, Code(204));
   }
 
   // -- GET /k ---------------------------------------------------------------

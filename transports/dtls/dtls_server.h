@@ -13,7 +13,9 @@
 //   verified payload goes to the MessageSink and the confirmable request is
 //   answered (piggy-backed ACK) 2.04 only after the sink returned OK, i.e.
 //   the payload is durably queued; a failing sink gives 5.03 so the node
-//   retries.
+//   retries. The 2.04 to a sealed reading carries the device's pending
+//   seal receipts (docs/SEALED_READINGS.md, "Receipts") as its payload
+//   when DtlsServerOptions::take_receipts gives any.
 // - GET /k, inside the node's DTLS session, returns its next-epoch PSK
 //   wrapped under a key derived from its current PSK (deployment_keys.h),
 //   while a rollover is in progress.
@@ -32,6 +34,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -42,6 +45,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "core/bytes.h"
 #include "core/deployment/security_file.h"
 #include "core/policy/message.h"
 
@@ -65,6 +69,15 @@ struct DtlsServerOptions {
   // comparing against an unrestricted reference server turn this off;
   // established sessions on any other suite are refused regardless.
   bool require_ccm8_priority = true;
+  // Seal receipts for the 2.04 of a sealed reading: returns (and forgets)
+  // at most `max_bytes` of `device_id`'s pending receipts, concatenated,
+  // which the answer carries as an application/octet-stream payload. The
+  // transport neither parses nor keeps them; the gateway's composition
+  // connects this to what its uplink heard from the verifier
+  // (targets/gateway/gateway_core.h). Unset: 2.04 without a payload.
+  // Called on the server's thread.
+  std::function<Bytes(absl::string_view device_id, size_t max_bytes)>
+      take_receipts;
 };
 
 // DtlsServerCounters: what an operator (and the tests) can observe.
@@ -77,6 +90,7 @@ struct DtlsServerCounters {
   uint64_t wrong_suite = 0;           // negotiated suite was not CCM_8
   uint64_t messages_accepted = 0;
   uint64_t sealed_accepted = 0;       // of messages_accepted: sealed readings
+  uint64_t receipts_bytes_sent = 0;   // seal receipt bytes in 2.04 answers
   uint64_t malformed = 0;
   uint64_t too_large = 0;
   uint64_t rate_limited = 0;

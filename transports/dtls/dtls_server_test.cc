@@ -236,6 +236,63 @@ TEST_F(DtlsServerTest, SealedReadingsAreForwardedByteForByte) {
   EXPECT_EQ(c.malformed, 0u);
 }
 
+// Seal receipts (docs/SEALED_READINGS.md, "Receipts"): the 2.04 to a
+// sealed reading carries what take_receipts gives for that device, once;
+// an unsealed reading's 2.04 never asks for them.
+TEST_F(DtlsServerTest, SealedReadingAnswersCarryTheDevicesPendingReceipts) {
+  const std::string id = DeviceId(31);
+  absl::Mutex mutex;
+  std::vector<std::string> asked;
+  Bytes pending(2 * 17);
+  for (size_t i = 0; i < pending.size(); ++i) pending[i] = static_cast<uint8_t>(i);
+  DtlsServerOptions options;
+  options.take_receipts = [&](absl::string_view device, size_t max_bytes) {
+    absl::MutexLock lock(&mutex);
+    asked.push_back(std::string(device));
+    EXPECT_GE(max_bytes, 8u * 17u);
+    return std::exchange(pending, Bytes());
+  };
+  StartServer(options);
+  std::vector<Bytes> answers;
+  DtlsNodeOptions sealing;
+  uint32_t sequence = 1;
+  sealing.seal_reading = [&](ByteView cbor) -> absl::StatusOr<Bytes> {
+    return SealWithTestKeys(cbor, sequence++);
+  };
+  sealing.sealed_reading_fields = [] {
+    return std::vector<std::pair<std::string, int64_t>>{{"ur", 0}, {"rs", -1}};
+  };
+  sealing.on_sealed_acknowledged = [&](ByteView envelope, ByteView answer) {
+    EXPECT_EQ(envelope.size(), seal::SealedSize(seal::Transport::kDtlsCoap,
+                                                envelope.size() - 13));
+    answers.emplace_back(answer.begin(), answer.end());
+  };
+  auto node = Node(WriteNodeKey(security_, id, 1, "n31.key"), sealing);
+  ASSERT_TRUE(node->Post(EncodeTelemetry(false, {{"t", 1}})).ok());
+  {
+    absl::MutexLock lock(&mutex);
+    EXPECT_TRUE(asked.empty()) << "an unsealed reading asked for receipts";
+  }
+  ASSERT_TRUE(node->PostReading(false, 22000).ok());
+  ASSERT_TRUE(node->PostReading(false, 22001).ok());
+  ASSERT_EQ(answers.size(), 2u);
+  Bytes expected(2 * 17);
+  for (size_t i = 0; i < expected.size(); ++i) expected[i] = static_cast<uint8_t>(i);
+  EXPECT_EQ(answers[0], expected);
+  EXPECT_TRUE(answers[1].empty());  // taken once
+  {
+    absl::MutexLock lock(&mutex);
+    EXPECT_EQ(asked, (std::vector<std::string>{id, id}));
+  }
+  // The data map carried the node's fields inside the envelope.
+  ASSERT_EQ(sink_.size(), 3u);
+  EXPECT_EQ(sink_.messages[1].payload,
+            SealWithTestKeys(EncodeTelemetry(false, {{"t", 22000}, {"ur", 0},
+                                                     {"rs", -1}}),
+                             1));
+  EXPECT_EQ(server_->Counters().receipts_bytes_sent, 2u * 17u);
+}
+
 // What the gateway can check of an envelope, it checks (size, version) and
 // names; the tag it cannot check, so an envelope with a wrong tag is the
 // verifier's to refuse.

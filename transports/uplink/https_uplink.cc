@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/synchronization/mutex.h"
+#include "core/encoding/base64url.h"
 #include "transports/uplink/telemetry_wire.h"
 
 namespace cxsec {
@@ -162,6 +163,7 @@ struct HttpsUplink::State {
     batch_limit = std::min(options.batch_max_messages, batch_limit * 2);
     std::vector<int64_t> done;
     std::vector<std::pair<int64_t, const TelemetryResult*>> conflicts;
+    std::vector<const TelemetryResult*> receipted;
     UplinkStats delta;
     for (const TelemetryResult& r : *results) {
       if (!r.verdict_known) ++delta.unknown_verdicts;
@@ -179,10 +181,12 @@ struct HttpsUplink::State {
         case TelemetryVerdict::kAccepted:
           ++delta.accepted;
           done.push_back(sequence);
+          if (!r.receipt.empty()) receipted.push_back(&r);
           break;
         case TelemetryVerdict::kDuplicate:
           ++delta.duplicates;
           done.push_back(sequence);
+          if (!r.receipt.empty()) receipted.push_back(&r);
           break;
         case TelemetryVerdict::kRejected:
           LogRejection(r);
@@ -200,6 +204,14 @@ struct HttpsUplink::State {
     }
     absl::Status removed = spool->Remove(done);
     if (!removed.ok()) return removed;
+    if (options.on_receipt) {
+      for (const TelemetryResult* r : receipted) {
+        absl::StatusOr<Bytes> receipt = Base64UrlDecode(r->receipt);
+        if (!receipt.ok()) continue;
+        options.on_receipt(r->device_id, *std::move(receipt));
+        ++delta.receipts;
+      }
+    }
     for (const auto& [sequence, result] : conflicts) {
       absl::Status set_aside =
           SetAside(sequence, result->device_id, result->message_id, "conflict");
@@ -213,6 +225,7 @@ struct HttpsUplink::State {
     stats.duplicates += delta.duplicates;
     stats.rejected += delta.rejected;
     stats.conflicts += delta.conflicts;
+    stats.receipts += delta.receipts;
     stats.unknown_verdicts += delta.unknown_verdicts;
     for (const auto& [reason, count] : delta.rejected_by_reason) {
       stats.rejected_by_reason[reason] += count;

@@ -13,7 +13,9 @@
 // dead-letter table (counted, logged without payload) so it cannot block
 // the messages behind it. Nothing is dropped silently. Because message
 // ids are stable, a batch re-sent after a crash is deduplicated by the
-// verifier.
+// verifier. Seal receipts in final answers (docs/SEALED_READINGS.md,
+// "Receipts") go, undecoded beyond base64url, to `on_receipt` once their
+// messages have left the spool.
 //
 //   HttpsUplinkOptions options;
 //   options.client.url = "https://verifier.example:8443";
@@ -35,6 +37,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "core/bytes.h"
 #include "core/policy/concepts.h"
 #include "core/policy/message.h"
 #include "transports/uplink/backoff.h"
@@ -59,6 +62,11 @@ struct HttpsUplinkOptions {
   // Tests inject a sleeper to observe and shorten backoff waits; by default
   // the sender waits on a condition variable that Stop interrupts.
   std::function<void(absl::Duration)> sleeper;
+  // Told of each seal receipt the verifier answered for one of our
+  // messages (accepted or duplicate), after the spool dropped it: the
+  // device and the receipt's bytes, opaque to the uplink. Called on the
+  // sender thread; must not block. Unset: receipts are ignored.
+  std::function<void(absl::string_view device_id, Bytes receipt)> on_receipt;
 };
 
 // UplinkStats: what the uplink has done since Start (for logs, the demo
@@ -71,6 +79,7 @@ struct UplinkStats {
   int64_t rejected = 0;   // verdict "rejected"
   std::map<std::string, int64_t> rejected_by_reason;
   int64_t conflicts = 0;         // verdict "conflict" (set aside)
+  int64_t receipts = 0;          // seal receipts handed to on_receipt
   int64_t unknown_verdicts = 0;  // verdicts this build does not know (kept)
   int64_t refused_batches = 0;   // batches answered 400/413 as a whole
   int64_t set_aside = 0;         // messages moved to the dead-letter table

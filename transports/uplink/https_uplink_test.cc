@@ -428,6 +428,31 @@ TEST_F(HttpsUplinkTest, ConflictVerdictSetsTheMessageAside) {
   EXPECT_EQ((*letters)[0].reason, "conflict");
 }
 
+// Seal receipts in final answers reach on_receipt, decoded, once the
+// message left the spool; answers without one (or a rejection) give none.
+TEST_F(HttpsUplinkTest, ReceiptsInTheAnswersReachOnReceipt) {
+  StartServer(pki->good);
+  server_->SetReceiptMarker(0x21);
+  HttpsUplinkOptions options = Options();
+  absl::Mutex mutex;
+  std::vector<std::pair<std::string, Bytes>> receipts;
+  options.on_receipt = [&](absl::string_view device, Bytes receipt) {
+    absl::MutexLock lock(&mutex);
+    receipts.emplace_back(std::string(device), std::move(receipt));
+  };
+  HttpsUplink uplink = StartedUplink(options);
+  ASSERT_TRUE(uplink.Enqueue(Message(1)).ok());
+  ASSERT_TRUE(uplink.Enqueue(Message(2, 0x21)).ok());
+  ASSERT_TRUE(WaitUntil([&] { return uplink.stats().spooled_now == 0; }));
+  UplinkStats stats = uplink.stats();
+  EXPECT_EQ(stats.accepted, 2);
+  EXPECT_EQ(stats.receipts, 1);
+  absl::MutexLock lock(&mutex);
+  ASSERT_EQ(receipts.size(), 1u);
+  EXPECT_EQ(receipts[0].first, "D0123456789abcdef");
+  EXPECT_EQ(receipts[0].second, Message(2, 0x21).payload);
+}
+
 TEST_F(HttpsUplinkTest, CertificateFromAnotherCaIsRejected) {
   StartServer(pki->foreign);
   HttpsUplink uplink = StartedUplink(Options());

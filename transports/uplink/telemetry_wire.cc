@@ -271,6 +271,7 @@ std::string EncodeTelemetryResults(
                {"deviceId", r.device_id},
                {"status", std::string(TelemetryVerdictName(r.verdict))}};
     if (!r.reason.empty()) entry["error"] = r.reason;
+    if (!r.receipt.empty()) entry["receipt"] = r.receipt;
     array.push_back(std::move(entry));
   }
   return Json{{"results", std::move(array)}}.dump(
@@ -311,6 +312,15 @@ absl::StatusOr<std::vector<TelemetryResult>> DecodeTelemetryResults(
     field = GetString(entry, "error", kList, i, limits.max_reason_bytes, false);
     if (!field.ok()) return field.status();
     r.reason = *std::move(field);
+    // Tolerant: a bad receipt is dropped, never fails the answer.
+    if (auto it = entry.find("receipt");
+        it != entry.end() && it->is_string()) {
+      const std::string& receipt = it->get_ref<const std::string&>();
+      if (!receipt.empty() && receipt.size() <= limits.max_receipt_bytes &&
+          Base64UrlDecode(receipt).ok()) {
+        r.receipt = receipt;
+      }
+    }
     results.push_back(std::move(r));
   }
   return results;

@@ -18,7 +18,10 @@
 //   {"results": [{"deviceId": "...", "messageId": "...",
 //                 "status": "accepted" | "duplicate" | "rejected" |
 //                           "conflict" | "retry",
-//                 "error": "unknown_device"}, ...]}   // error: optional
+//                 "error": "unknown_device",          // error: optional
+//                 "receipt": "<base64url>"}, ...]}     // optional: a seal
+//   receipt (docs/SEALED_READINGS.md, "Receipts") for a sealed DTLS
+//   reading answered accepted or duplicate; opaque to the gateway
 //
 // Decoders take untrusted bytes: they bound the body, the nesting depth,
 // the number of entries and every field, and fail with the index and field
@@ -47,6 +50,7 @@ struct TelemetryWireLimits {
   size_t max_payload_json_bytes = 64 << 10;  // the payload as compact JSON
   int max_json_depth = 32;
   size_t max_reason_bytes = 256;
+  size_t max_receipt_bytes = 64;  // base64url; a receipt is 23 characters
 };
 
 // The verifier's verdict on one message and what the gateway does with it.
@@ -85,6 +89,11 @@ struct TelemetryResult {
   // False when the answer named a verdict this build does not know (then
   // `verdict` is kRetry).
   bool verdict_known = true;
+  // "receipt" on the wire, base64url; empty: absent. The decoder drops a
+  // receipt that is not a string of at most max_receipt_bytes base64url
+  // characters (the rest of the answer still counts): it only ever matters
+  // to the node, which checks its MAC.
+  std::string receipt;
 };
 
 // EncodeTelemetryBatch: the gateway's request body (payloads as base64url

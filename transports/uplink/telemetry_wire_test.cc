@@ -56,6 +56,48 @@ TEST(TelemetryWireTest, ResultsRoundTrip) {
   }
 }
 
+TEST(TelemetryWireTest, ReceiptsRoundTripAndAreOptional) {
+  std::vector<TelemetryResult> results = {
+      {"D1", "1", TelemetryVerdict::kAccepted, ""},
+      {"D1", "2", TelemetryVerdict::kDuplicate, ""}};
+  results[0].receipt = "AAAAAAAAAAAAAVJlEbDoyVE8";
+  std::string body = EncodeTelemetryResults(results);
+  EXPECT_NE(body.find("\"receipt\":\"AAAAAAAAAAAAAVJlEbDoyVE8\""),
+            std::string::npos)
+      << body;
+  // An answer without a receipt has no "receipt" key at all.
+  EXPECT_EQ(body.find("receipt", body.find("\"2\"")), std::string::npos)
+      << body;
+  absl::StatusOr<std::vector<TelemetryResult>> decoded =
+      DecodeTelemetryResults(body);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_EQ(decoded->size(), 2u);
+  EXPECT_EQ((*decoded)[0].receipt, results[0].receipt);
+  EXPECT_EQ((*decoded)[1].receipt, "");
+}
+
+TEST(TelemetryWireTest, BadReceiptsAreDroppedNotFatal) {
+  // Not a string, too long, not base64url: each is dropped and the
+  // verdict still counts.
+  const std::string body =
+      R"({"results":[)"
+      R"({"deviceId":"D1","messageId":"1","status":"accepted","receipt":5},)"
+      R"({"deviceId":"D1","messageId":"2","status":"accepted","receipt":")" +
+      std::string(65, 'A') +
+      R"("},)"
+      R"({"deviceId":"D1","messageId":"3","status":"duplicate","receipt":"a+b/"},)"
+      R"({"deviceId":"D1","messageId":"4","status":"accepted","receipt":"AAEC"}]})";
+  absl::StatusOr<std::vector<TelemetryResult>> decoded =
+      DecodeTelemetryResults(body);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_EQ(decoded->size(), 4u);
+  EXPECT_EQ((*decoded)[0].receipt, "");
+  EXPECT_EQ((*decoded)[1].receipt, "");
+  EXPECT_EQ((*decoded)[2].receipt, "");
+  EXPECT_EQ((*decoded)[2].verdict, TelemetryVerdict::kDuplicate);
+  EXPECT_EQ((*decoded)[3].receipt, "AAEC");
+}
+
 TEST(TelemetryWireTest, MalformedBatchesNameTheProblem) {
   struct Case {
     const char* body;

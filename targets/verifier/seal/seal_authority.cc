@@ -347,6 +347,25 @@ void SealAuthority::Commit(absl::string_view device_id, uint32_t epoch,
   dirty_ = true;
 }
 
+std::string SealAuthority::Receipt(absl::string_view device_id,
+                                   absl::string_view transport,
+                                   uint32_t epoch, uint32_t sequence,
+                                   seal::ReceiptVerdict verdict) {
+  if (TransportOf(transport) != seal::Transport::kDtlsCoap) return "";
+  std::array<uint8_t, seal::kReceiptSize> receipt{};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    DeviceKeys* keys = KeysFor(device_id, epoch);
+    if (keys == nullptr ||
+        seal::SealReceiptCodec<seal::BoringSslSealCrypto>::Make(
+            keys->mac, seal::Transport::kDtlsCoap, verdict, epoch, sequence,
+            receipt) != SealReason::kNone) {
+      return "";
+    }
+  }
+  return Base64UrlEncode(ByteView(receipt.data(), receipt.size()));
+}
+
 void SealAuthority::AfterDurable(uint64_t log_offset) {
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -36,6 +36,7 @@
 #include "core/bytes.h"
 #include "core/secret_bytes.h"
 #include "core/seal/seal_counter_state.h"
+#include "core/seal/seal_receipt.h"
 #include "core/seal/sealed_reading.h"
 #include "nlohmann/json.hpp"
 
@@ -88,6 +89,14 @@ class SealAuthority {
   // Commit applies a reading Check accepted, once it is durably stored.
   void Commit(absl::string_view device_id, uint32_t epoch, uint32_t sequence,
               const std::array<uint8_t, seal::kTagSize>& tag);
+  // Receipt: the receipt (docs/SEALED_READINGS.md, "Receipts") of a
+  // reading of `device_id` at (`epoch`, `sequence`) that the verifier holds
+  // (`verdict`), as base64url for the answer's "receipt"; made with the
+  // device's K_mac(epoch). Empty for transports other than "dtls" (no way
+  // back to a Mioty node) and when the key cannot be derived.
+  std::string Receipt(absl::string_view device_id,
+                      absl::string_view transport, uint32_t epoch,
+                      uint32_t sequence, seal::ReceiptVerdict verdict);
   // AfterDurable: every line below `log_offset` has been committed;
   // snapshots the state when the interval has passed.
   void AfterDurable(uint64_t log_offset);

@@ -431,6 +431,7 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
     uint32_t epoch;
     uint32_t sequence;
     std::array<uint8_t, seal::kTagSize> tag;
+    std::string transport;  // for its receipt
   };
   std::vector<SealedRecord> sealed_records;
   int64_t received_ms = absl::ToUnixMillis(clock_->Now());
@@ -478,6 +479,9 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
             // under another message id): stored once already.
             metrics_.CountDuplicates(1);
             result.verdict = TelemetryVerdict::kDuplicate;
+            result.receipt =
+                seal_->Receipt(m.device_id, m.transport, sealed->epoch,
+                               sealed->sequence, seal::ReceiptVerdict::kDuplicate);
           } else if (sealed->verdict != seal::SealVerdict::kAccepted) {
             rejection = seal::SealVerdictName(sealed->verdict);
           }
@@ -533,7 +537,7 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
       if (sealed.has_value()) {
         sealed_records.push_back(SealedRecord{records.size() - 1, m.device_id,
                                               sealed->epoch, sealed->sequence,
-                                              sealed->tag});
+                                              sealed->tag, m.transport});
       }
     }
     results.push_back(std::move(result));
@@ -598,8 +602,17 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
           // durable; a same-sequence conflict is a reused sequence.
           for (const SealedRecord& s : sealed_records) {
             TelemetrySink::Outcome outcome = (*outcomes)[s.record];
-            if (outcome == TelemetrySink::Outcome::kStored) {
-              seal_->Commit(s.device_id, s.epoch, s.sequence, s.tag);
+            if (outcome == TelemetrySink::Outcome::kStored ||
+                outcome == TelemetrySink::Outcome::kDuplicate) {
+              if (outcome == TelemetrySink::Outcome::kStored) {
+                seal_->Commit(s.device_id, s.epoch, s.sequence, s.tag);
+              }
+              // The verifier holds it: a receipt goes back to the node.
+              results[record_index[s.record]].receipt = seal_->Receipt(
+                  s.device_id, s.transport, s.epoch, s.sequence,
+                  outcome == TelemetrySink::Outcome::kStored
+                      ? seal::ReceiptVerdict::kAccepted
+                      : seal::ReceiptVerdict::kDuplicate);
             } else if (outcome == TelemetrySink::Outcome::kConflict) {
               TelemetryResult& result = results[record_index[s.record]];
               result.verdict = TelemetryVerdict::kRejected;

@@ -1,5 +1,7 @@
 #include "transports/uplink/testing/https_test_server.h"
 
+#include "core/encoding/base64url.h"
+
 #include <exception>
 #include <thread>
 #include <utility>
@@ -15,6 +17,7 @@
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "boost/beast/ssl.hpp"
+#include "core/encoding/base64url.h"
 #include "nlohmann/json.hpp"
 #include "transports/uplink/telemetry_wire.h"
 
@@ -45,6 +48,7 @@ struct HttpsTestServer::Impl {
   int poison_marker ABSL_GUARDED_BY(mutex) = -1;
   int status_marker ABSL_GUARDED_BY(mutex) = -1;
   std::string marker_status ABSL_GUARDED_BY(mutex);
+  int receipt_marker ABSL_GUARDED_BY(mutex) = -1;
   Counters counters ABSL_GUARDED_BY(mutex);
   std::set<std::string> stored ABSL_GUARDED_BY(mutex);
 
@@ -120,6 +124,12 @@ struct HttpsTestServer::Impl {
       } else {
         stored.insert(key);
         ++counters.stored;
+      }
+      if (receipt_marker >= 0 && !m.payload.empty() &&
+          m.payload[0] == receipt_marker &&
+          (r.verdict == TelemetryVerdict::kAccepted ||
+           r.verdict == TelemetryVerdict::kDuplicate)) {
+        r.receipt = Base64UrlEncode(ByteView(m.payload));
       }
       results.push_back(std::move(r));
     }
@@ -246,6 +256,11 @@ void HttpsTestServer::SetRejectMarker(int marker, std::string reason) {
 void HttpsTestServer::SetPoisonMarker(int marker) {
   absl::MutexLock lock(&impl_->mutex);
   impl_->poison_marker = marker;
+}
+
+void HttpsTestServer::SetReceiptMarker(int marker) {
+  absl::MutexLock lock(&impl_->mutex);
+  impl_->receipt_marker = marker;
 }
 
 void HttpsTestServer::SetStatusMarker(int marker, std::string status) {

@@ -51,6 +51,10 @@ class HttpsTestServer {
   // raw verdict `status` ("conflict", or a name no build knows), and are
   // not stored (-1: none).
   void SetStatusMarker(int marker, std::string status);
+  // SetReceiptMarker: accepted or duplicate messages whose payload starts
+  // with `marker` get "receipt": the base64url of their payload, as the
+  // verifier answers a sealed DTLS reading with a seal receipt (-1: none).
+  void SetReceiptMarker(int marker);
 
   // What the verifier stand-in has seen.
   struct Counters {
