@@ -14,6 +14,9 @@
 //   seal_epoch = 0
 //   seal_mac_key = <32 hex digits>
 //   seal_enc_key = <32 hex digits>   (absent: the node seals MAC-only)
+//   seal_epoch_start = N             (optional, default 0: the sequence at
+//                                     which the node entered this epoch,
+//                                     written when it ratchets)
 //
 // Mode 0600 (or 0400), owned by the running account or root: a broader file
 // is refused (ReadPrivateFile). Errors name the file and line, never a key.
@@ -49,6 +52,9 @@ struct SealKeyFile {
   uint32_t epoch = 0;
   SecretBytes mac_key;                 // 16 bytes
   std::optional<SecretBytes> enc_key;  // 16 bytes when present
+  // The sequence (DTLS) or packet counter (Mioty) at which the node moved
+  // into this epoch; 0 for a provisioned file.
+  uint32_t epoch_start = 0;
 };
 
 // ParseSealKeyFile reads the text of a .seal file; `source` names it in
@@ -66,7 +72,8 @@ struct SealKeyFile {
   absl::Status keys = file->CheckKeys({{"device", true, ""},
                                        {"seal_epoch", true, ""},
                                        {"seal_mac_key", true, ""},
-                                       {"seal_enc_key", false, ""}});
+                                       {"seal_enc_key", false, ""},
+                                       {"seal_epoch_start", false, ""}});
   if (!keys.ok()) return keys;
   SealKeyFile out;
   const KeyValueFile::Entry* device = file->Find("device");
@@ -84,6 +91,10 @@ struct SealKeyFile {
       file->GetInt("seal_epoch", 0, 0, static_cast<long long>(kMaxEpoch));
   if (!epoch.ok()) return epoch.status();
   out.epoch = static_cast<uint32_t>(*epoch);
+  absl::StatusOr<long long> start =
+      file->GetInt("seal_epoch_start", 0, 0, 0xffffffffLL);
+  if (!start.ok()) return start.status();
+  out.epoch_start = static_cast<uint32_t>(*start);
   auto key = [&](absl::string_view name) -> absl::StatusOr<SecretBytes> {
     const KeyValueFile::Entry* entry = file->Find(name);
     // HexDecodeExact's errors give lengths and offsets, never the digits.

@@ -114,7 +114,8 @@ inline std::string FormatSealMasterSecret(const SecretBytes& master) {
 // node (SEALED_READINGS.md, "Who holds which key").
 inline std::string FormatSealKeyFile(absl::string_view device_id,
                                      uint32_t epoch, const SecretBytes& mac_key,
-                                     const SecretBytes* enc_key) {
+                                     const SecretBytes* enc_key,
+                                     uint32_t epoch_start = 0) {
   std::string text = absl::StrCat(
       "# cxsec sealed-readings keys (docs/SEALED_READINGS.md). Secret: the\n"
       "# node's only, never a gateway's.\n",
@@ -124,6 +125,11 @@ inline std::string FormatSealKeyFile(absl::string_view device_id,
   if (enc_key != nullptr) {
     absl::StrAppend(&text, "seal_enc_key = ",
                     HexEncode(enc_key->Reveal(SecretAccess::Grant())), "\n");
+  }
+  // Written by a node that ratcheted (seal_key_file.h); provisioning
+  // starts every epoch at sequence 0.
+  if (epoch_start > 0) {
+    absl::StrAppend(&text, "seal_epoch_start = ", epoch_start, "\n");
   }
   return text;
 }

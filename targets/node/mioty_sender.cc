@@ -122,7 +122,7 @@ absl::Status MiotySender::CheckSealedFits(size_t reading_size,
       " bytes"));
 }
 
-absl::StatusOr<uint32_t> MiotySender::SendSealed(const NodeSealer& sealer,
+absl::StatusOr<uint32_t> MiotySender::SendSealed(NodeSealer& sealer,
                                                  ByteView reading,
                                                  std::optional<uint8_t> mpf) {
   if (sealer.transport() != seal::Transport::kMioty) {

@@ -60,7 +60,7 @@ class MiotySender {
   // the envelope; returns the counter (the envelope's sequence). An
   // envelope too large for a frame fails before a counter is used.
   [[nodiscard]] absl::StatusOr<uint32_t> SendSealed(
-      const NodeSealer& sealer, ByteView reading,
+      NodeSealer& sealer, ByteView reading,
       std::optional<uint8_t> mpf = {});
 
   // CheckSealedFits fails, saying by how much, unless a reading of

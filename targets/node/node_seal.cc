@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <optional>
 #include <span>
 #include <utility>
 
@@ -12,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "core/seal/seal_key_file.h"
+#include "core/seal/seal_master_secret.h"
 #include "core/status.h"
 #include "platforms/posix/files.h"
 
@@ -90,6 +93,7 @@ absl::StatusOr<std::unique_ptr<NodeSealer>> NodeSealer::Open(
                            : ByteView();
   const seal::SealReason loaded =
       sealer->keys_.Load(file.epoch, AsSpan(mac), AsSpan(enc));
+  sealer->epoch_start_ = file.epoch_start;
   if (loaded != seal::SealReason::kNone) {
     return absl::InvalidArgumentError(
         absl::StrCat(sealer->options_.key_file, ": cannot load the keys: ",
@@ -125,16 +129,64 @@ absl::StatusOr<Bytes> NodeSealer::SealNext(ByteView reading) {
   CXSEC_RETURN_IF_ERROR(WriteFileAtomically(
       options_.sequence_file, absl::StrCat(next_sequence_ + 1, "\n"), 0600));
   next_sequence_ += 1;
+  CXSEC_RETURN_IF_ERROR(AdvanceEpochIfDue(sequence));
   return Seal(sequence, reading);
 }
 
+absl::Status NodeSealer::AdvanceEpochIfDue(uint32_t sequence) {
+  const uint32_t readings = options_.epoch_readings;
+  if (readings == 0 ||
+      uint64_t{sequence} < uint64_t{epoch_start_} + uint64_t{readings}) {
+    return absl::OkStatus();
+  }
+  const uint32_t from = keys_.epoch();
+  const seal::SealReason advanced = keys_.Advance();
+  if (advanced != seal::SealReason::kNone) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("sealed readings: cannot move past epoch ", from, ": ",
+                     seal::SealReasonName(advanced)));
+  }
+  // The new keys reach the file before anything is sealed with them, and
+  // the old ones leave it: a node captured later cannot open or forge the
+  // readings it sealed before. A crash before the write keeps the old
+  // epoch (its next readings move again); after it, the new one.
+  const std::span<const uint8_t> mac = keys_.mac_key().raw();
+  const SecretBytes mac_key =
+      SecretBytes::CopyFrom(ByteView(mac.data(), mac.size()));
+  std::optional<SecretBytes> enc_key;
+  if (keys_.enc_key().loaded()) {
+    const std::span<const uint8_t> enc = keys_.enc_key().raw();
+    enc_key = SecretBytes::CopyFrom(ByteView(enc.data(), enc.size()));
+  }
+  std::string text =
+      seal::FormatSealKeyFile(options_.device_id, keys_.epoch(), mac_key,
+                              enc_key.has_value() ? &*enc_key : nullptr,
+                              sequence);
+  absl::Status written = WriteFileAtomically(options_.key_file, text, 0600);
+  SecureZero(text.data(), text.size());
+  if (!written.ok()) {
+    return absl::Status(
+        written.code(),
+        absl::StrCat("sealed readings: cannot persist the keys of epoch ",
+                     keys_.epoch(), " (nothing sealed with them): ",
+                     written.message()));
+  }
+  epoch_start_ = sequence;
+  std::fprintf(stderr,
+               "cxsec-node: sealed readings: moved from epoch %u to %u at "
+               "sequence %u; the old keys are erased\n",
+               from, keys_.epoch(), sequence);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Bytes> NodeSealer::SealWithSequence(uint32_t sequence,
-                                                   ByteView reading) const {
+                                                   ByteView reading) {
   if (options_.transport != seal::Transport::kMioty) {
     return absl::FailedPreconditionError(
         "SealWithSequence is for Mioty; a DTLS/CoAP node seals with "
         "SealNext, which persists its own sequence");
   }
+  CXSEC_RETURN_IF_ERROR(AdvanceEpochIfDue(sequence));
   return Seal(sequence, reading);
 }
 
@@ -168,6 +220,10 @@ std::vector<ConfigKey> NodeSealConfigKeys() {
       {"seal_mode", false,
        "sealed readings: mac or encrypt (default: encrypt when the .seal "
        "file holds an encryption key, else mac)"},
+      {"seal_epoch_readings", false,
+       "sealed readings: move to the next key epoch (ratchet, rewrite the "
+       ".seal file, erase the old keys) after this many readings in one "
+       "epoch; 0 (default): never"},
       {"seal_sequence_file", false,
        "sealed readings over DTLS: the persisted next sequence (required "
        "with seal_key_file when transport = dtls)"},
@@ -236,6 +292,10 @@ absl::StatusOr<std::unique_ptr<NodeSealer>> OpenNodeSealer(
   }
   options.transport = transport;
   options.sequence_file = config.GetString("seal_sequence_file");
+  CXSEC_ASSIGN_OR_RETURN(
+      long long epoch_readings,
+      config.GetInt("seal_epoch_readings", 0, 0, 0xffffffffLL));
+  options.epoch_readings = static_cast<uint32_t>(epoch_readings);
   return NodeSealer::Open(std::move(options));
 }
 

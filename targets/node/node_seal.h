@@ -44,6 +44,11 @@ struct NodeSealOptions {
   // DTLS/CoAP only (required there): the next sequence to use, in decimal,
   // as the Mioty counter file holds its counter. Absent file: 0.
   std::string sequence_file;
+  // Move to the next key epoch on the node's own (no downlink) after this
+  // many readings in one epoch: the keys are ratcheted, the .seal file is
+  // rewritten with the new epoch's keys (the old ones erased), and sealing
+  // goes on. 0: never.
+  uint32_t epoch_readings = 0;
 };
 
 class NodeSealer {
@@ -67,7 +72,7 @@ class NodeSealer {
   // = 9 bytes more). The caller must persist that counter as used before
   // the envelope leaves the node (MiotySender::SendSealed does).
   [[nodiscard]] absl::StatusOr<Bytes> SealWithSequence(uint32_t sequence,
-                                                       ByteView reading) const;
+                                                       ByteView reading);
 
   // CheckReceipt checks one seal receipt (docs/SEALED_READINGS.md,
   // "Receipts") with this node's MAC key of its current epoch.
@@ -84,11 +89,15 @@ class NodeSealer {
   explicit NodeSealer(NodeSealOptions options) : options_(std::move(options)) {}
   [[nodiscard]] absl::StatusOr<Bytes> Seal(uint32_t sequence,
                                            ByteView reading) const;
+  // Ratchets to the next epoch when `sequence` is epoch_readings past the
+  // current epoch's start, persisting the new keys before any use.
+  [[nodiscard]] absl::Status AdvanceEpochIfDue(uint32_t sequence);
 
   NodeSealOptions options_;
   seal::SealMode mode_ = seal::SealMode::kMacOnly;
   seal::DeviceSealKeys<seal::BoringSslSealCrypto> keys_;
   uint64_t next_sequence_ = 0;
+  uint32_t epoch_start_ = 0;  // the sequence this epoch began at
 };
 
 // SealModeName: "mac" or "encrypt", as the seal_mode key spells them.

@@ -17,6 +17,7 @@
 #include "core/config/key_value_file.h"
 #include "core/encoding/hex.h"
 #include "core/seal/boringssl_seal_crypto.h"
+#include "core/seal/seal_key_file.h"
 #include "core/seal/seal_master_secret.h"
 #include "gtest/gtest.h"
 #include "platforms/posix/files.h"
@@ -293,6 +294,61 @@ TEST(NodeSealTest, MiotyEnvelopeOpensUnderTheFrameCounter) {
           .ok());
   // A Mioty sealer has no sequence of its own.
   EXPECT_FALSE((*sealer)->SealNext(kReading).ok());
+}
+
+// The node moves to the next epoch on its own after seal_epoch_readings
+// readings: each envelope opens only with the verifier's keys of its epoch
+// (derived from the master), the .seal file then holds only the newest
+// epoch's keys, and a restarted node goes on from there.
+TEST(NodeSealTest, RatchetsToTheNextEpochOnItsOwnAndErasesTheOldKeys) {
+  for (Transport transport : {Transport::kDtlsCoap, Transport::kMioty}) {
+    const bool dtls = transport == Transport::kDtlsCoap;
+    const std::string name = dtls ? "ratchet-dtls" : "ratchet-mioty";
+    const std::string file =
+        WriteSealFile(name + ".seal", kDeviceId, Provision(kDeviceId, 0), true);
+    const std::string sequence_file = TempPath(name + ".seq");
+    std::remove(sequence_file.c_str());
+    NodeSealOptions options =
+        Options(file, transport, dtls ? sequence_file : "");
+    options.epoch_readings = 3;
+    uint32_t sequence = 0;
+    for (int boot = 0; boot < 2; ++boot) {
+      absl::StatusOr<std::unique_ptr<NodeSealer>> sealer =
+          NodeSealer::Open(options);
+      ASSERT_TRUE(sealer.ok()) << sealer.status();
+      for (int i = 0; i < 4; ++i, ++sequence) {
+        absl::StatusOr<Bytes> envelope =
+            dtls ? (*sealer)->SealNext(kReading)
+                 : (*sealer)->SealWithSequence(sequence, kReading);
+        ASSERT_TRUE(envelope.ok()) << envelope.status();
+        const uint32_t epoch = sequence / 3;
+        EXPECT_EQ((*sealer)->epoch(), epoch) << name << " sequence " << sequence;
+        absl::StatusOr<Bytes> reading = OpenAsVerifier(
+            Provision(kDeviceId, epoch), transport, *envelope, sequence);
+        ASSERT_TRUE(reading.ok()) << name << " sequence " << sequence << ": "
+                                  << reading.status();
+        EXPECT_EQ(*reading, kReading);
+        if (epoch > 0) {
+          EXPECT_FALSE(OpenAsVerifier(Provision(kDeviceId, epoch - 1),
+                                      transport, *envelope, sequence)
+                           .ok());
+        }
+      }
+    }
+    // Eight readings: epochs 0, 1 and 2 (from sequence 6). The file holds
+    // epoch 2's keys only, as the verifier derives them.
+    absl::StatusOr<seal::SealKeyFile> stored = seal::LoadSealKeyFile(file);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(stored->epoch, 2u);
+    EXPECT_EQ(stored->epoch_start, 6u);
+    const ProvisionedKeys epoch2 = Provision(kDeviceId, 2);
+    const ProvisionedKeys epoch0 = Provision(kDeviceId, 0);
+    EXPECT_TRUE(stored->mac_key.Reveal(SecretAccess::Grant()) ==
+                epoch2.mac.Reveal(SecretAccess::Grant()));
+    EXPECT_EQ(ReadFileBounded(file, 1024)->find(HexEncode(
+                  epoch0.mac.Reveal(SecretAccess::Grant()))),
+              std::string::npos);
+  }
 }
 
 absl::Status Validate(const std::string& text) {

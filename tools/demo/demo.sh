@@ -13,7 +13,7 @@
 #                      [--dtls-load BINARY --load-seconds S --dtls-rate R]
 #                      [--baseline-seconds S] [--qemu-mioty-nodes N]
 #                      [--qemu-dtls-nodes N] [--qemu-via-bootloader]
-#                      [--sealed-nodes N [--tamper]]
+#                      [--sealed-nodes N [--tamper] [--seal-epoch-readings N]]
 # --sealed-nodes N: the first N host DTLS and the first N host Mioty nodes
 # seal their readings end to end (docs/SEALED_READINGS.md): the verifier
 # holds the seal master, those devices are registered with seal =
@@ -54,7 +54,7 @@ kill_gateway_at=-1 verifier_down_at=-1 verifier_down_for=30
 spool_max_messages=1000000 expect_503=0 kill_tpm_at=-1 tpm_down_for=10 token_lifetime=3600
 dtls_load="" load_seconds=10 dtls_rate=10 baseline_seconds=0 firmware=1
 qemu_mioty_nodes=0 qemu_dtls_nodes=0 qemu_via_bootloader=0
-sealed_nodes=0 tamper=0
+sealed_nodes=0 tamper=0 seal_epoch_readings=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dtls-nodes) dtls_nodes="$2"; shift 2 ;;
@@ -79,6 +79,7 @@ while [ $# -gt 0 ]; do
     --qemu-via-bootloader) qemu_via_bootloader=1; shift ;;
     --sealed-nodes) sealed_nodes="$2"; shift 2 ;;
     --tamper) tamper=1; shift ;;
+    --seal-epoch-readings) seal_epoch_readings="$2"; shift 2 ;;
     *) echo "demo: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -373,8 +374,8 @@ for id in "${dtls_ids_for_nodes[@]}"; do
   printf 'device_id = %s\ntransport = dtls\ngateway = 127.0.0.1:%s\nkey_file = %s\ninterval_seconds = 1\npost_count = %s\n' \
     "$id" "$dtls_port" "$work/deploy/devices/$id.key" "$posts" >"$work/nodes/$id.conf"
   if [ "$(seal_policy "$id")" = required ]; then
-    printf 'seal_key_file = %s\nseal_sequence_file = %s\nreading_marker = %s\n' \
-      "$work/seal/devices/$id.seal" "$work/nodes/$id.seq" "$marker" >>"$work/nodes/$id.conf"
+    printf 'seal_key_file = %s\nseal_sequence_file = %s\nreading_marker = %s\nseal_epoch_readings = %s\n' \
+      "$work/seal/devices/$id.seal" "$work/nodes/$id.seq" "$marker" "$seal_epoch_readings" >>"$work/nodes/$id.conf"
   fi
   chmod 0600 "$work/nodes/$id.conf"
   "$bin/targets/node/cxsec-node" --config="$work/nodes/$id.conf" 2>"$work/nodes/$id.err" &
@@ -384,7 +385,8 @@ for eui in "${mioty_ids[@]}" "${rogue_ids[@]}"; do
   printf 'device_id = D%s\ntransport = mioty\ngateway = 127.0.0.1:%s\nmioty_eui = %s\nmioty_key_file = %s\nmioty_counter_file = %s\ninterval_seconds = 1\npost_count = %s\n' \
     "${eui^^}" "$mioty_port" "$eui" "$work/nodes/$eui.mkey" "$work/nodes/$eui.counter" "$posts" >"$work/nodes/$eui.conf"
   if [ "$(seal_policy "D${eui^^}")" = required ]; then
-    printf 'seal_key_file = %s\n' "$work/seal/devices/D${eui^^}.seal" >>"$work/nodes/$eui.conf"
+    printf 'seal_key_file = %s\nseal_epoch_readings = %s\n' \
+      "$work/seal/devices/D${eui^^}.seal" "$seal_epoch_readings" >>"$work/nodes/$eui.conf"
   fi
   chmod 0600 "$work/nodes/$eui.conf"
   "$bin/targets/node/cxsec-node" --config="$work/nodes/$eui.conf" >"$work/nodes/$eui.out" 2>"$work/nodes/$eui.err" &
@@ -639,7 +641,7 @@ fi
 # each attack's verdict (tools/demo/tamper_proxy.py).
 dropped=0 seal_failed=0 tamper_lines=()
 if [ "${#sealed_ids[@]}" -gt 0 ]; then
-  seal_accepted=0 seal_gaps=0
+  seal_accepted=0 seal_gaps=0 seal_max_epoch=0
   for id in "${sealed_ids[@]}"; do
     state=$(curl -sf --cacert "$work/ca.pem" -H "Authorization: Bearer $admin_key" "$api/v1/devices/$id" | jq -c .sealState)
     n=$(jq -r --arg d "$id" 'select(.deviceId == $d and .seal != null) | .messageId' "$log" 2>/dev/null | sort -u | wc -l)
@@ -647,8 +649,15 @@ if [ "${#sealed_ids[@]}" -gt 0 ]; then
     gaps=$(echo "$state" | jq -r '.gaps // 0')
     seal_gaps=$((seal_gaps + gaps))
     [ "$n" -gt 0 ] || { echo "demo: sealed device $id has no sealed reading at the verifier" >&2; seal_failed=1; }
+    epoch=$(echo "$state" | jq -r '.epoch // 0')
+    [ "$epoch" -le "$seal_max_epoch" ] || seal_max_epoch=$epoch
   done
-  seal_report="${#sealed_ids[@]} devices with seal = required ($qemu_sealed in QEMU), $seal_accepted sealed readings opened and accepted, gaps $seal_gaps"
+  seal_report="${#sealed_ids[@]} devices with seal = required ($qemu_sealed in QEMU), $seal_accepted sealed readings opened and accepted, gaps $seal_gaps, highest key epoch $seal_max_epoch"
+  # --seal-epoch-readings: the nodes moved to later epochs on their own,
+  # and the verifier followed them.
+  if [ "$seal_epoch_readings" -gt 0 ] && [ "$posts" -gt "$seal_epoch_readings" ] && [ "$seal_max_epoch" -lt 1 ]; then
+    echo "demo: no sealed device reached a later key epoch at the verifier" >&2; seal_failed=1
+  fi
   if [ "$tamper" -eq 1 ]; then
     declare -A expected=([flip]=rejected/seal_tag_mismatch [forge]=rejected/seal_tag_mismatch
       [move]=rejected/seal_tag_mismatch [strip]=rejected/seal_required [replay]=duplicate
