@@ -46,6 +46,7 @@ if [ "${VERIFIER_SINK:-ndjson}" = redis ]; then
   redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --save '' \
     --appendonly yes --appendfsync always --daemonize no --logfile "$work/redis.log" &
   pids+=($!)
+  redis_pid=$!
   for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
   printf 'telemetry_sink = redis\nredis_address = 127.0.0.1:%s\n' "$redis_port" >> "$work/verifier.conf"
 fi
@@ -123,13 +124,19 @@ LUA
 # /proc/PID/stat in clock ticks, before and after ($work/NAME.ticks).
 server_pid="${pids[-1]}"
 ticks() { sed 's/^.*) //' "/proc/$server_pid/stat" | awk '{print $12 + $13}'; }
+# With the Redis sink, redis-server's CPU over each run too: a message's
+# cost is the verifier's and the store's ($work/NAME.redis_ticks).
+redis_ticks() { if [ -n "${redis_pid:-}" ]; then sed 's/^.*) //' "/proc/$redis_pid/stat" | awk '{print $12 + $13}'; else echo 0; fi; }
 run() {
-  local name="$1" t0 t1
+  local name="$1" t0 t1 r0 r1
   shift
   t0=$(ticks)
+  r0=$(redis_ticks)
   wrk -t2 -c"${WRK_CONNECTIONS:-32}" -d"${secs}s" "$@" > "$work/$name.wrk"
   t1=$(ticks)
+  r1=$(redis_ticks)
   echo $((t1 - t0)) > "$work/$name.ticks"
+  echo $((r1 - r0)) > "$work/$name.redis_ticks"
   cat "$work/$name.wrk" >> "$work/wrk.out"
 }
 run healthz "$url/healthz"
@@ -244,6 +251,11 @@ for name, value, base, label, goal in rows:
     print(f"| {name} | {value:.1f} | {base:.1f} ({label}) | {r:.2f}x | {verdict} |")
     emit(f"server CPU per request: {name}", value, base, "us", baseline_name=label, goal=goal, better="lower")
 print(f"| GET /healthz | {healthz_us:.1f} | | | |")
+redis_us = int(open(f"{work}/telemetry.redis_ticks").read()) / hz / tn * 1e6
+if redis_us > 0:
+    print(f"| redis-server CPU per cached-token POST (the store's share; not in the rows above) | {redis_us:.1f} | | | |")
+    print(f"| verifier + redis-server CPU per cached-token POST | {cached_us + redis_us:.1f} | | | |")
+    emit("redis-server CPU per cached-token POST", redis_us, None, "us", better="lower")
 print(f"| one write+fdatasync of a {bare['line_bytes']}-byte line (wall {float(bare['append_wall_us']):.0f} us) | {append_us:.1f} | | | |")
 print()
 reuse = ("no token sent twice" if m and most <= per_thread else
