@@ -7,6 +7,7 @@
 // reading taking its gap back, shifts of 31/32/33, a new epoch, a stale
 // epoch), then a seeded random walk; nothing is stored unless accepted.
 #include <cstdlib>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -177,6 +178,7 @@ TEST_F(RedisSealStateTest, RandomWalkAgreesWithTheCxxCounterState) {
   std::mt19937 random(19);
   uint32_t epoch = 1;
   uint32_t base = 1000;
+  std::map<std::string, int> verdicts;
   for (int i = 0; i < 400; ++i) {
     uint32_t r = random() % 100;
     if (r < 3) ++epoch;
@@ -184,10 +186,15 @@ TEST_F(RedisSealStateTest, RandomWalkAgreesWithTheCxxCounterState) {
     else if (r < 55) base += 30 + random() % 5;
     uint32_t sequence = base - std::min<uint32_t>(base, random() % 40);
     uint32_t e = (r >= 97) ? (epoch > 1 ? epoch - 1 : epoch) : epoch;
-    Apply(e, sequence, random() % 8 == 0 ? 1 : 0);
+    ++verdicts[Apply(e, sequence, random() % 8 == 0 ? 1 : 0)];
     if (HasFailure()) break;
   }
   EXPECT_GT(stored_, 100);
+  // The walk reaches every verdict, not only the common ones.
+  for (const char* v : {"accepted", "duplicate", "sequence_reused",
+                        "replayed_sequence", "stale_epoch"}) {
+    EXPECT_GT(verdicts[v], 0) << v;
+  }
 }
 
 }  // namespace
