@@ -12,7 +12,10 @@
 // The state is snapshotted to `state_file` with the log offset it covers,
 // and at start the lines after that offset are applied again (applying a
 // line twice is a no-op: the same tag in the window is a duplicate), so a
-// crash anywhere loses no advance and invents none.
+// crash anywhere loses no advance and invents none. With the Redis sink
+// (options.shared_state) none of that: the state lives in Redis, advanced
+// by the sink's sealed append script with the stream entry, and the map
+// here is a bounded cache of it.
 //
 //   CXSEC_ASSIGN_OR_RETURN(auto seal, SealAuthority::Open(options));
 //   SealCheck check = seal->Check(device_id, transport, message_id, bytes);
