@@ -17,6 +17,7 @@
 #include "targets/verifier/registry/registry.h"
 #include "targets/verifier/registry/sqlite_kv_store.h"
 #include "targets/verifier/service/gateway_token_verifier.h"
+#include "targets/verifier/seal/redis_seal_state.h"
 #include "targets/verifier/seal/seal_authority.h"
 #include "targets/verifier/service/verifier_service.h"
 #include "targets/verifier/sinks/redis_sink.h"
@@ -329,21 +330,33 @@ absl::Status Run(const KeyValueFile& config) {
   signal(SIGXFSZ, SIG_IGN);
   // Sealed readings: the masters stay on the verifier side (never in
   // anything a gateway reads); the counter state commits with the log.
+  // With the Redis sink the counter state lives in Redis, shared by all
+  // instances and advanced by the sink's sealed append script atomically
+  // with the stream entry (docs/SCALE_OUT.md); this process only caches it.
+  std::unique_ptr<RedisSealState> shared_seal_state;
   std::unique_ptr<SealAuthority> seal;
-  if (config.Find("seal_master_file") != nullptr && redis_options.has_value()) {
-    // The counter state commits with the NDJSON log (seal_authority.h);
-    // keeping it in Redis, atomically with the stream, is issue 19 item 2.
-    return absl::InvalidArgumentError(
-        "seal_master_file: sealed readings need the NDJSON telemetry log; "
-        "with telemetry_sink = redis they are not supported yet");
-  }
   if (config.Find("seal_master_file") != nullptr) {
     SealAuthorityOptions seal_options;
     seal_options.mac_master_file = Value(config, "seal_master_file", "");
     seal_options.enc_master_file =
         Value(config, "seal_encryption_master_file", "");
-    seal_options.state_file = data_dir + "/seal_state.json";
-    seal_options.log_path = data_dir + "/telemetry.ndjson";
+    if (redis_options.has_value()) {
+      RedisSealStateOptions shared;
+      shared.host = redis_options->host;
+      shared.port = redis_options->port;
+      shared.key_prefix = redis_options->key_prefix;
+      shared.username = redis_options->username;
+      if (redis_options->password.has_value()) {
+        shared.password = SecretBytes::CopyFrom(
+            redis_options->password->Reveal(SecretAccess::Grant()));
+      }
+      shared.io_timeout = redis_options->io_timeout;
+      shared_seal_state = std::make_unique<RedisSealState>(std::move(shared));
+      seal_options.shared_state = shared_seal_state.get();
+    } else {
+      seal_options.state_file = data_dir + "/seal_state.json";
+      seal_options.log_path = data_dir + "/telemetry.ndjson";
+    }
     CXSEC_ASSIGN_OR_RETURN(seal, SealAuthority::Open(seal_options));
   }
   // The webhook forwarder's consumer with the Redis sink: the sink's
@@ -483,7 +496,7 @@ absl::Status Run(const KeyValueFile& config) {
   sigwait(&stop_signals, &signal_number);
   std::fprintf(stderr, "cxsec-verifier: signal %d, draining\n", signal_number);
   server->Shutdown(absl::Seconds(10));
-  if (seal != nullptr) {
+  if (seal != nullptr && log != nullptr) {
     absl::Status saved = seal->Snapshot(log->durable_bytes());
     if (!saved.ok()) {
       std::fprintf(stderr, "cxsec-verifier: sealed-readings state: %s\n",

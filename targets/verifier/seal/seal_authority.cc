@@ -126,8 +126,15 @@ struct SealAuthority::DeviceKeys {
 
 absl::StatusOr<std::unique_ptr<SealAuthority>> SealAuthority::Open(
     const SealAuthorityOptions& options) {
+  if (options.shared_state != nullptr &&
+      (!options.state_file.empty() || !options.log_path.empty())) {
+    return absl::InvalidArgumentError(
+        "sealed readings: shared state excludes a state file and log");
+  }
   std::unique_ptr<SealAuthority> authority(new SealAuthority());
   authority->options_ = options;
+  authority->options_.cached_devices =
+      std::max<size_t>(options.cached_devices, 1);
   CXSEC_ASSIGN_OR_RETURN(authority->mac_master_,
                          seal::LoadSealMasterSecret(options.mac_master_file));
   if (options.enc_master_file.empty()) {
@@ -289,21 +296,76 @@ SealCheck SealAuthority::Check(absl::string_view device_id,
     }
     check.sequence = *counter;
   }
-  std::lock_guard<std::mutex> lock(mu_);
   SealCounterState state;
-  if (auto it = states_.find(device_id); it != states_.end()) {
-    state = it->second;
+  bool cached = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = states_.find(device_id); it != states_.end()) {
+      state = it->second;
+      cached = true;
+    }
   }
+  SharedSealState* shared = options_.shared_state;
+  if (shared != nullptr && !cached) {
+    absl::StatusOr<SealCounterState> loaded = LoadShared(device_id);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "cxsec-verifier: %s\n",
+                   std::string(loaded.status().message()).c_str());
+      check.rejection = "seal_state_unavailable";
+      check.retry = true;
+      return check;
+    }
+    state = *loaded;
+  }
+  const uint32_t sequence = check.sequence;
+  Decide(device_id, *transport, envelope, state, check);
+  if (shared != nullptr && cached && check.rejection == "seal_tag_mismatch") {
+    // Another instance may have moved the device to a later epoch than the
+    // cached one (16 or more epochs later reconstructs wrongly): check
+    // once more against the shared state before calling the tag bad.
+    absl::StatusOr<SealCounterState> loaded = LoadShared(device_id);
+    if (loaded.ok() && loaded->epoch != state.epoch) {
+      check = SealCheck{};
+      check.sequence = sequence;
+      Decide(device_id, *transport, envelope, *loaded, check);
+    }
+  }
+  return check;
+}
+
+absl::StatusOr<SealCounterState> SealAuthority::LoadShared(
+    absl::string_view device_id) {
+  CXSEC_ASSIGN_OR_RETURN(std::optional<SealCounterState> loaded,
+                         options_.shared_state->Load(device_id));
+  SealCounterState state = loaded.value_or(SealCounterState{});
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = states_.find(device_id);
+  if (it == states_.end() && states_.size() >= options_.cached_devices) {
+    // Bounded: drop an arbitrary other device; it is loaded again when
+    // it next sends.
+    states_.erase(states_.begin());
+  }
+  states_[std::string(device_id)] = state;
+  return state;
+}
+
+void SealAuthority::Decide(absl::string_view device_id,
+                           seal::Transport transport_value,
+                           const seal::SealedEnvelope& envelope,
+                           const SealCounterState& state_in, SealCheck& check) {
+  const seal::Transport* transport = &transport_value;
+  SealCounterState state = state_in;
+  std::lock_guard<std::mutex> lock(mu_);
   auto epoch = seal::ReconstructEpoch(state.epoch, envelope.epoch_low4);
   if (!epoch.ok()) {
     check.rejection = "seal_unknown_epoch";
-    return check;
+    return;
   }
   check.epoch = epoch.value();
   DeviceKeys* keys = KeysFor(device_id, check.epoch);
   if (keys == nullptr) {
     check.rejection = "seal_key_unavailable";
-    return check;
+    return;
   }
   check.encrypted = envelope.mode == seal::SealMode::kEncrypted;
   if (check.encrypted && !keys->enc.loaded()) {
@@ -312,7 +374,7 @@ SealCheck SealAuthority::Check(absl::string_view device_id,
         keys->mac, *transport, envelope, check.epoch, check.sequence);
     if (verified != SealReason::kNone) {
       check.rejection = absl::StrCat("seal_", seal::SealReasonName(verified));
-      return check;
+      return;
     }
   } else {
     Bytes reading(envelope.body.size());
@@ -322,7 +384,7 @@ SealCheck SealAuthority::Check(absl::string_view device_id,
     if (!opened.ok()) {
       check.rejection =
           absl::StrCat("seal_", seal::SealReasonName(opened.reason()));
-      return check;
+      return;
     }
     check.reading = std::move(reading);
   }
@@ -332,13 +394,15 @@ SealCheck SealAuthority::Check(absl::string_view device_id,
       std::span<const uint8_t, seal::kTagSize>(check.tag));
   check.dedup_message_id =
       absl::StrCat("seal/", check.epoch, "/", check.sequence);
-  return check;
 }
 
 void SealAuthority::Commit(absl::string_view device_id, uint32_t epoch,
                            uint32_t sequence,
                            const std::array<uint8_t, seal::kTagSize>& tag) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (options_.shared_state != nullptr && !states_.contains(device_id)) {
+    return;  // loaded from the shared state when next needed
+  }
   SealCounterState& state = states_[device_id];
   // Anything but kAccepted leaves the state as it was: a line applied twice
   // (catch-up after a snapshot) is a duplicate.
@@ -364,6 +428,12 @@ std::string SealAuthority::Receipt(absl::string_view device_id,
     }
   }
   return Base64UrlEncode(ByteView(receipt.data(), receipt.size()));
+}
+
+void SealAuthority::ForgetCached(absl::string_view device_id) {
+  if (options_.shared_state == nullptr) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  states_.erase(device_id);
 }
 
 void SealAuthority::AfterDurable(uint64_t log_offset) {
@@ -401,15 +471,57 @@ absl::Status SealAuthority::Snapshot(uint64_t log_offset) {
 }
 
 json SealAuthority::DeviceState(absl::string_view device_id) const {
+  if (options_.shared_state != nullptr) {
+    absl::StatusOr<std::optional<SealCounterState>> loaded =
+        options_.shared_state->Load(device_id);
+    if (loaded.ok()) {
+      if (!loaded->has_value()) return nullptr;
+      return {{"epoch", (*loaded)->epoch},
+              {"highestSequence", (*loaded)->highest_sequence},
+              {"gaps", (*loaded)->gaps}};
+    }
+  }
   std::lock_guard<std::mutex> lock(mu_);
   auto it = states_.find(device_id);
   if (it == states_.end() || !it->second.has_accepted) return nullptr;
-  return {{"epoch", it->second.epoch},
-          {"highestSequence", it->second.highest_sequence},
-          {"gaps", it->second.gaps}};
+  json state = {{"epoch", it->second.epoch},
+                {"highestSequence", it->second.highest_sequence},
+                {"gaps", it->second.gaps}};
+  // The shared store did not answer: this instance's copy, possibly behind.
+  if (options_.shared_state != nullptr) state["cached"] = true;
+  return state;
 }
 
 std::string SealAuthority::RenderMetrics() const {
+  if (options_.shared_state != nullptr) {
+    size_t cached = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cached = states_.size();
+    }
+    std::string out = absl::StrCat(
+        "# HELP cxsec_seal_cached_devices Devices whose shared sealed-reading "
+        "state this instance caches.\n"
+        "# TYPE cxsec_seal_cached_devices gauge\n"
+        "cxsec_seal_cached_devices ",
+        cached, "\n");
+    absl::StatusOr<SharedSealState::Totals> totals =
+        options_.shared_state->LoadTotals();
+    if (!totals.ok()) return out;  // no cluster-wide numbers this scrape
+    return absl::StrCat(
+        out,
+        "# HELP cxsec_seal_gaps_total Sealed-reading sequences skipped, summed "
+        "over devices (readings a gateway may have dropped); with Redis, "
+        "cluster-wide (the same on every instance: do not sum).\n"
+        "# TYPE cxsec_seal_gaps_total counter\n"
+        "cxsec_seal_gaps_total ",
+        totals->gaps,
+        "\n# HELP cxsec_seal_devices Devices with sealed-reading counter "
+        "state.\n"
+        "# TYPE cxsec_seal_devices gauge\n"
+        "cxsec_seal_devices ",
+        totals->devices, "\n");
+  }
   std::lock_guard<std::mutex> lock(mu_);
   uint64_t gaps = 0;
   for (const auto& [id, state] : states_) gaps += state.gaps;

@@ -12,7 +12,10 @@
 // The state is snapshotted to `state_file` with the log offset it covers,
 // and at start the lines after that offset are applied again (applying a
 // line twice is a no-op: the same tag in the window is a duplicate), so a
-// crash anywhere loses no advance and invents none.
+// crash anywhere loses no advance and invents none. With the Redis sink
+// (options.shared_state) none of that: the state lives in Redis, advanced
+// by the sink's sealed append script with the stream entry, and the map
+// here is a bounded cache of it.
 //
 //   CXSEC_ASSIGN_OR_RETURN(auto seal, SealAuthority::Open(options));
 //   SealCheck check = seal->Check(device_id, transport, message_id, bytes);
@@ -48,6 +51,26 @@ namespace cxsec::verifier {
 // Sets `bytes` to the decoded payload when it is.
 bool IsSealedPayload(absl::string_view payload_json, Bytes* bytes);
 
+// SharedSealState: counter state that lives outside this process, written
+// atomically with each stored reading by the telemetry sink (the Redis
+// sink's sealed append script, docs/SCALE_OUT.md). With one, the
+// authority's own map is only a bounded cache, loaded per device on first
+// use, for epoch reconstruction and early rejection; the sink's answer is
+// the verdict. Implemented by RedisSealState (redis_seal_state.h).
+class SharedSealState {
+ public:
+  struct Totals {
+    uint64_t devices = 0;  // devices with state, all instances
+    int64_t gaps = 0;      // gaps summed over them
+  };
+  virtual ~SharedSealState() = default;
+  // Load: the device's state; nullopt when it has none. UNAVAILABLE when
+  // the store cannot be reached now.
+  virtual absl::StatusOr<std::optional<seal::SealCounterState>> Load(
+      absl::string_view device_id) = 0;
+  virtual absl::StatusOr<Totals> LoadTotals() = 0;
+};
+
 struct SealAuthorityOptions {
   std::string mac_master_file;  // required
   std::string enc_master_file;  // empty: the MAC master is also M_enc;
@@ -55,6 +78,10 @@ struct SealAuthorityOptions {
   std::string state_file;       // the counter-state snapshot
   std::string log_path;         // the telemetry log to catch up from
   absl::Duration snapshot_interval = absl::Seconds(5);
+  // Non-null: the state is shared (not owned; outlives the authority) and
+  // state_file / log_path must be empty. `cached_devices` bounds the cache.
+  SharedSealState* shared_state = nullptr;
+  size_t cached_devices = 100000;
 };
 
 // SealCheck: what Check decided for one sealed payload.
@@ -72,6 +99,9 @@ struct SealCheck {
   std::optional<Bytes> reading;
   // Dedup id for the log: "seal/<epoch>/<sequence>".
   std::string dedup_message_id;
+  // With shared state: the state could not be loaded now; nothing is
+  // decided and the gateway must send the reading again ("retry").
+  bool retry = false;
 };
 
 class SealAuthority {
@@ -87,6 +117,8 @@ class SealAuthority {
   SealCheck Check(absl::string_view device_id, absl::string_view transport,
                   absl::string_view message_id, ByteView sealed);
   // Commit applies a reading Check accepted, once it is durably stored.
+  // With shared state it updates the cached copy only (the sink already
+  // applied it to the shared state), and only if the device is cached.
   void Commit(absl::string_view device_id, uint32_t epoch, uint32_t sequence,
               const std::array<uint8_t, seal::kTagSize>& tag);
   // Receipt: the receipt (docs/SEALED_READINGS.md, "Receipts") of a
@@ -97,6 +129,11 @@ class SealAuthority {
   std::string Receipt(absl::string_view device_id,
                       absl::string_view transport, uint32_t epoch,
                       uint32_t sequence, seal::ReceiptVerdict verdict);
+  // ForgetCached: with shared state, drops the device's cached copy, so
+  // the next Check loads it again (called when the sink's verdict for a
+  // reading differs from the cache's: another instance moved the state).
+  // No-op without shared state, where the map is the authority.
+  void ForgetCached(absl::string_view device_id);
   // AfterDurable: every line below `log_offset` has been committed;
   // snapshots the state when the interval has passed.
   void AfterDurable(uint64_t log_offset);
@@ -104,9 +141,13 @@ class SealAuthority {
   [[nodiscard]] absl::Status Snapshot(uint64_t log_offset);
 
   // The device's state for its record (epoch, highestSequence, gaps), or
-  // null when it has sent no accepted sealed reading.
+  // null when it has sent no accepted sealed reading. With shared state it
+  // is read from the store (the cached copy if that fails, marked
+  // "cached": true).
   nlohmann::json DeviceState(absl::string_view device_id) const;
-  // Prometheus lines: gaps and devices with state.
+  // Prometheus lines: gaps and devices with state (with shared state: the
+  // store's cluster-wide totals, the same on every instance, and the
+  // devices this instance caches).
   std::string RenderMetrics() const;
   // Log-line fields for a stored sealed reading.
   static nlohmann::json LogFields(const SealCheck& check);
@@ -116,6 +157,15 @@ class SealAuthority {
   SealAuthority() = default;
   [[nodiscard]] absl::Status LoadSnapshot(uint64_t* offset);
   [[nodiscard]] absl::Status CatchUp(uint64_t offset);
+  // LoadShared: the device's state from the shared store, cached (mu_ not
+  // held).
+  absl::StatusOr<seal::SealCounterState> LoadShared(
+      absl::string_view device_id);
+  // Decide verifies `envelope` against `state` and fills `check` (mu_ not
+  // held; takes it for the keys).
+  void Decide(absl::string_view device_id, seal::Transport transport,
+              const seal::SealedEnvelope& envelope,
+              const seal::SealCounterState& state, SealCheck& check);
   // Keys of `epoch` for the device (derived from the masters, cached at the
   // device's newest epoch); null on a derivation error.
   DeviceKeys* KeysFor(absl::string_view device_id, uint32_t epoch);

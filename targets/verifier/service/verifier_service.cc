@@ -471,7 +471,12 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
           rejection = "seal_not_configured";
         } else {
           sealed = seal_->Check(m.device_id, m.transport, m.message_id, envelope);
-          if (!sealed->rejection.empty()) {
+          if (sealed->retry) {
+            // The shared counter state could not be read: nothing decided.
+            ++retries;
+            result.verdict = TelemetryVerdict::kRetry;
+            result.reason = "storage_unavailable";
+          } else if (!sealed->rejection.empty()) {
             rejection = sealed->rejection;
             if (rejection == "seal_tag_mismatch") CountBadSealTag(gateway);
           } else if (sealed->verdict == seal::SealVerdict::kDuplicate) {
@@ -535,6 +540,8 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
                                   m.device_id, m.message_id});
       record_index.push_back(results.size());
       if (sealed.has_value()) {
+        records.back().seal =
+            SealedFields{sealed->epoch, sealed->sequence, sealed->tag};
         sealed_records.push_back(SealedRecord{records.size() - 1, m.device_id,
                                               sealed->epoch, sealed->sequence,
                                               sealed->tag, m.transport});
@@ -596,12 +603,30 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
                 result.verdict = TelemetryVerdict::kRetry;
                 result.reason = "storage_unavailable";
                 break;
+              // Sealed readings with shared counter state (Redis sink):
+              // another instance moved the device's state past this one.
+              case TelemetrySink::Outcome::kReplayedSequence:
+              case TelemetrySink::Outcome::kStaleEpoch: {
+                const char* reason =
+                    (*outcomes)[i] == TelemetrySink::Outcome::kStaleEpoch
+                        ? "stale_epoch"
+                        : "replayed_sequence";
+                metrics_.CountRejection(reason);
+                result.verdict = TelemetryVerdict::kRejected;
+                result.reason = reason;
+                break;
+              }
             }
           }
           // The counter state advances only for sealed readings now
           // durable; a same-sequence conflict is a reused sequence.
           for (const SealedRecord& s : sealed_records) {
             TelemetrySink::Outcome outcome = (*outcomes)[s.record];
+            // The check said "accepted"; any other answer means the shared
+            // state (if any) moved on: reload it next time.
+            if (outcome != TelemetrySink::Outcome::kStored) {
+              seal_->ForgetCached(s.device_id);
+            }
             if (outcome == TelemetrySink::Outcome::kStored ||
                 outcome == TelemetrySink::Outcome::kDuplicate) {
               if (outcome == TelemetrySink::Outcome::kStored) {

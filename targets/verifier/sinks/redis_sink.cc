@@ -57,6 +57,102 @@ end
 return id
 )lua";
 
+// Described in docs/SCALE_OUT.md ("The sealed append script").
+// The device's state is one string: struct '<BI4I4I4I4I8' (version 1,
+// epoch, highest sequence, window, gap window, gaps), then 32 tags of 8
+// bytes (slot = sequence % 32). Its transitions are ApplySealedReading's
+// (core/seal/seal_counter_state.h), bit for bit.
+const char kRedisSealedAppendScript[] = R"lua(
+local epoch = tonumber(ARGV[4])
+local seq = tonumber(ARGV[5])
+local tag = ARGV[6]
+if not epoch or not seq or #tag ~= 8 then return redis.error_reply('ERR bad seal arguments') end
+local raw = redis.call('GET', KEYS[4])
+local has, e, hi, win, gwin, gaps = false, 0, 0, 0, 0, 0
+local tags = string.rep('\0', 256)
+if raw then
+  local v
+  v, e, hi, win, gwin, gaps = struct.unpack('<BI4I4I4I4I8', raw)
+  if v ~= 1 or #raw ~= 281 then return redis.error_reply('ERR seal state of unknown version') end
+  tags = string.sub(raw, 26)
+  has = true
+end
+local gaps_before = gaps
+if epoch < e then return 'stale_epoch' end
+local at = (seq % 32) * 8
+if not has or epoch > e then
+  e, hi, win, gwin = epoch, seq, 1, 0
+elseif seq > hi then
+  local ahead = seq - hi
+  gaps = gaps + ahead - 1
+  local skipped
+  if ahead >= 32 then
+    win, gwin, skipped = 0, 0, 4294967294
+  else
+    win, gwin = bit.lshift(win, ahead), bit.lshift(gwin, ahead)
+    skipped = bit.lshift(1, ahead) - 2
+  end
+  gwin = bit.bor(gwin, skipped)
+  win = bit.bor(win, 1)
+  hi = seq
+else
+  local behind = hi - seq
+  if behind >= 32 then return 'replayed_sequence' end
+  local b = bit.lshift(1, behind)
+  if bit.band(win, b) ~= 0 then
+    if string.sub(tags, at + 1, at + 8) == tag then return 'duplicate' end
+    return 'conflict'
+  end
+  win = bit.bor(win, b)
+  if bit.band(gwin, b) ~= 0 then
+    gwin = bit.band(gwin, bit.bnot(b))
+    gaps = gaps - 1
+  end
+end
+tags = string.sub(tags, 1, at) .. tag .. string.sub(tags, at + 9)
+local seen = redis.call('GET', KEYS[2])
+if seen then
+  local sp = string.find(seen, ' ', 1, true)
+  local sha = sp and string.sub(seen, 1, sp - 1) or ''
+  if sha == '' or ARGV[1] == '' or sha == ARGV[1] then return 'duplicate' end
+  return 'conflict'
+end
+local function u32(x) if x < 0 then return x + 4294967296 end return x end
+redis.call('SET', KEYS[4], struct.pack('<BI4I4I4I4I8', 1, e, hi, u32(win), u32(gwin), gaps) .. tags)
+if not has then redis.call('HINCRBY', KEYS[5], 'devices', 1) end
+if gaps ~= gaps_before then redis.call('HINCRBY', KEYS[5], 'gaps', gaps - gaps_before) end
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 7))
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then
+  redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. id, 'EX', ttl)
+else
+  redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. id)
+end
+redis.call('LPUSH', KEYS[3], id .. ' ' .. KEYS[2])
+local function forget(entry)
+  local sp = string.find(entry, ' ', 1, true)
+  local eid = string.sub(entry, 1, sp - 1)
+  local key = string.sub(entry, sp + 1)
+  local v = redis.call('GET', key)
+  if v and string.sub(v, -(#eid + 1)) == ' ' .. eid then
+    redis.call('DEL', key)
+  end
+end
+local excess = redis.call('LLEN', KEYS[3]) - tonumber(ARGV[3])
+for i = 1, math.min(excess, 8) do forget(redis.call('RPOP', KEYS[3])) end
+if ttl > 0 then
+  local cutoff = tonumber(string.match(id, '^(%d+)')) - ttl * 1000
+  for i = 1, 8 do
+    local last = redis.call('LINDEX', KEYS[3], -1)
+    if not last or tonumber(string.match(last, '^(%d+)')) >= cutoff then
+      break
+    end
+    forget(redis.call('RPOP', KEYS[3]))
+  end
+end
+return id
+)lua";
+
 namespace {
 
 struct ReplyDeleter {
@@ -278,6 +374,17 @@ absl::Status RedisTelemetrySink::Connect() {
             : absl::string_view("unexpected reply")));
   }
   script_sha_.assign(loaded->str, loaded->len);
+  Reply sealed(static_cast<redisReply*>(
+      redisCommand(c, "SCRIPT LOAD %s", kRedisSealedAppendScript)));
+  if (sealed == nullptr) return fail(c->errstr);
+  if (sealed->type != REDIS_REPLY_STRING) {
+    return fail(absl::StrCat(
+        "SCRIPT LOAD (sealed) failed: ",
+        sealed->type == REDIS_REPLY_ERROR
+            ? absl::string_view(sealed->str, sealed->len)
+            : absl::string_view("unexpected reply")));
+  }
+  sealed_script_sha_.assign(sealed->str, sealed->len);
   context_ = c;
   return absl::OkStatus();
 }
@@ -301,6 +408,7 @@ RedisTelemetrySink::RunScripts(const std::vector<Waiter>& group) {
   const std::string ttl = absl::StrCat(
       absl::ToInt64Seconds(options_.dedup_window.max_age));
   const std::string count = absl::StrCat(options_.dedup_window.max_messages);
+  const std::string stats = seal_stats_key();
 
   std::vector<const LogRecord*> records;
   for (const Waiter& w : group) {
@@ -312,7 +420,6 @@ RedisTelemetrySink::RunScripts(const std::vector<Waiter>& group) {
     std::string sha = r.payload_sha256.has_value()
                           ? HexEncode(ByteView(*r.payload_sha256))
                           : std::string();
-    const std::string* parts[] = {&stream, &dedup, &window, &sha, &ttl, &count};
     std::vector<const char*> argv;
     std::vector<size_t> lens;
     auto add = [&](absl::string_view s) {
@@ -320,10 +427,28 @@ RedisTelemetrySink::RunScripts(const std::vector<Waiter>& group) {
       lens.push_back(s.size());
     };
     add(by_sha ? "EVALSHA" : "EVAL");
-    add(by_sha ? absl::string_view(script_sha_)
-               : absl::string_view(kRedisAppendScript));
-    add("3");
-    for (const std::string* p : parts) add(*p);
+    std::string state_key, epoch, sequence;
+    if (!r.seal.has_value()) {
+      add(by_sha ? absl::string_view(script_sha_)
+                 : absl::string_view(kRedisAppendScript));
+      add("3");
+      const std::string* parts[] = {&stream, &dedup, &window,
+                                    &sha,    &ttl,   &count};
+      for (const std::string* p : parts) add(*p);
+    } else {
+      add(by_sha ? absl::string_view(sealed_script_sha_)
+                 : absl::string_view(kRedisSealedAppendScript));
+      add("5");
+      state_key = SealStateKey(r.device_id);
+      epoch = absl::StrCat(r.seal->epoch);
+      sequence = absl::StrCat(r.seal->sequence);
+      const std::string* parts[] = {&stream, &dedup, &window, &state_key,
+                                    &stats,  &sha,   &ttl,    &count,
+                                    &epoch,  &sequence};
+      for (const std::string* p : parts) add(*p);
+      add(absl::string_view(reinterpret_cast<const char*>(r.seal->tag.data()),
+                            r.seal->tag.size()));
+    }
     add("project");
     add(r.project);
     add("deviceId");
@@ -382,6 +507,10 @@ RedisTelemetrySink::RunScripts(const std::vector<Waiter>& group) {
         outcomes[i] = Outcome::kDuplicate;
       } else if (text == "conflict") {
         outcomes[i] = Outcome::kConflict;
+      } else if (text == "replayed_sequence" && records[i]->seal.has_value()) {
+        outcomes[i] = Outcome::kReplayedSequence;
+      } else if (text == "stale_epoch" && records[i]->seal.has_value()) {
+        outcomes[i] = Outcome::kStaleEpoch;
       } else if (IsStreamId(text)) {
         outcomes[i] = Outcome::kStored;
       } else {

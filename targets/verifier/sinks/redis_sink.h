@@ -45,6 +45,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "core/secret_bytes.h"
 #include "targets/verifier/sinks/telemetry_log.h"
@@ -61,6 +63,19 @@ namespace cxsec::verifier {
 // size in messages, ARGV[4..] the stream entry's field/value pairs.
 // Returns the new entry's id, "duplicate" or "conflict".
 extern const char kRedisAppendScript[];
+
+// kRedisSealedAppendScript: the append of a sealed reading (a LogRecord
+// with `seal`; docs/SCALE_OUT.md, "The sealed append script"). The same
+// KEYS[1..3] and ARGV[1..3] as kRedisAppendScript, plus KEYS[4] the
+// device's counter state (SealStateKey), KEYS[5] the cluster-wide seal
+// statistics hash (fields "devices", "gaps"); ARGV[4] the epoch, ARGV[5]
+// the sequence, ARGV[6] the 8-byte tag, ARGV[7..] the entry's fields. It
+// applies the reading to the device's state exactly as ApplySealedReading
+// does, and stores the entry, sets the dedup key and writes the new state
+// in one atomic step, or changes nothing. Returns the entry's id,
+// "duplicate", "conflict" (sequence reused with other bytes),
+// "replayed_sequence" or "stale_epoch".
+extern const char kRedisSealedAppendScript[];
 
 struct RedisSinkOptions {
   std::string host = "127.0.0.1";
@@ -101,7 +116,8 @@ class RedisTelemetrySink : public TelemetrySink {
   RedisTelemetrySink& operator=(const RedisTelemetrySink&) = delete;
 
   // Outcomes: kStored, kDuplicate, kConflict, kNotReplicated (WAIT fell
-  // short), kStoreFailed (Redis refused that call: OOM, READONLY, ...).
+  // short), kStoreFailed (Redis refused that call: OOM, READONLY, ...);
+  // for records with `seal` also kReplayedSequence and kStaleEpoch.
   void AppendAsync(std::vector<LogRecord> records,
                    AppendCallback done) override;
 
@@ -109,6 +125,14 @@ class RedisTelemetrySink : public TelemetrySink {
   // DedupRedisKey: the Redis key that marks `dedup_key` (DedupKey(...)) as
   // seen: PREFIX "seen:" + hex of the first 128 bits of its SHA-256.
   std::string DedupRedisKey(absl::string_view dedup_key) const;
+  // SealStateKey: the Redis key of `device_id`'s sealed-readings counter
+  // state: PREFIX "seal:" + the device id.
+  std::string SealStateKey(absl::string_view device_id) const {
+    return absl::StrCat(options_.key_prefix, "seal:", device_id);
+  }
+  std::string seal_stats_key() const {
+    return options_.key_prefix + "seal-stats";
+  }
   // True while the worker holds a working connection.
   bool connected() const { return connected_.load(); }
   // Prometheus text: connection state, reconnects, short WAITs.
@@ -144,6 +168,7 @@ class RedisTelemetrySink : public TelemetrySink {
   // Worker thread only.
   redisContext* context_ = nullptr;
   std::string script_sha_;
+  std::string sealed_script_sha_;
   absl::Time next_attempt_ = absl::InfinitePast();
   absl::Duration backoff_ = absl::ZeroDuration();
 

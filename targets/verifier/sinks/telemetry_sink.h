@@ -14,6 +14,8 @@
 #ifndef CXSEC_TARGETS_VERIFIER_SINKS_TELEMETRY_SINK_H_
 #define CXSEC_TARGETS_VERIFIER_SINKS_TELEMETRY_SINK_H_
 
+#include <array>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -24,6 +26,15 @@
 #include "core/crypto/crypto_backend.h"
 
 namespace cxsec::verifier {
+
+// SealedFields: what a sink that keeps the sealed-readings counter state
+// itself (the Redis sink, docs/SCALE_OUT.md "The sealed append script")
+// needs to apply a sealed reading in the same atomic step as storing it.
+struct SealedFields {
+  uint32_t epoch = 0;
+  uint32_t sequence = 0;
+  std::array<uint8_t, 8> tag{};
+};
 
 // LogRecord: one accepted message as a sink stores it.
 struct LogRecord {
@@ -38,6 +49,11 @@ struct LogRecord {
   std::string project;
   std::string device_id;
   std::string message_id;
+  // Set for a sealed reading whose tag verified. The NDJSON log ignores it
+  // (the verifier's SealAuthority commits after the line is durable); the
+  // Redis sink applies it to the device's shared counter state atomically
+  // with the append, and may answer kReplayedSequence or kStaleEpoch.
+  std::optional<SealedFields> seal;
 };
 
 // DedupKey: the identity of a message for deduplication.
@@ -54,6 +70,11 @@ class TelemetrySink {
                      // did not confirm it in time
     kStoreFailed,    // the store refused this one message (e.g. Redis out
                      // of memory, a read-only replica); nothing was stored
+    // Sealed readings, from a sink holding the shared counter state (Redis
+    // sink): another instance moved the device's state past this reading
+    // since this instance checked it. Nothing was stored.
+    kReplayedSequence,  // below the device's replay window
+    kStaleEpoch,        // an epoch before the device's current one
   };
   using AppendCallback =
       std::function<void(absl::StatusOr<std::vector<Outcome>>)>;
