@@ -5,8 +5,9 @@
 // sequences skipped (gaps). Pure logic on a small value type, no heap, no
 // Abseil: the verifier loads a device's state, calls Apply on a copy for a
 // reading whose tag already verified, and stores the copy in the same
-// durable step as the reading only if the verdict says so. Not yet wired
-// into the verifier (issue 16, item 3).
+// durable step as the reading only if the verdict says so: the verifier's
+// SealAuthority (targets/verifier/seal), and with the Redis sink a Lua port
+// of the same logic checked against this one (redis_seal_state_test).
 //
 //   SealCounterState next = stored;
 //   SealVerdict verdict = ApplySealedReading(next, epoch, sequence, tag);
