@@ -604,16 +604,32 @@ echo "rejected at the cloud, by reason:"
 echo "$metrics" | sed -n 's/^cxsec_rejections_total{reason="\(.*\)"} \(.*\)$/  \1: \2/p'
 echo "  (expected: unknown_device: $rogue_posts, from the unregistered device)"
 echo "firmware: $firmware_report"
-# qemu_check_sealed ID SENT: a sealed QEMU node's readings all arrived
-# sealed (opened and accepted with seal = required).
+# qemu_check_sealed ID SENT CONSOLE: a sealed QEMU node's readings all
+# arrived sealed (opened and accepted with seal = required); when the
+# firmware moved to later seal epochs on its own (the in-slot builds
+# ratchet every 2 or 3 readings), the verifier followed it to the same
+# epoch;
+# a DTLS node's seal receipts line is shown, and none of its readings may
+# be unreceipted (nothing drops them here).
 qemu_sealed=0
 qemu_check_sealed() {
   [ "$(seal_policy "$1")" = required ] || return 0
-  local n
+  local n node_epoch verifier_epoch receipts
   n=$(jq -r --arg d "$1" 'select(.deviceId == $d and .seal != null) | .messageId' "$log" 2>/dev/null | sort -u | wc -l)
   echo "    sealed (seal = required): $n of $2 readings opened and accepted"
   qemu_sealed=$((qemu_sealed + 1))
   [ "$n" -eq "$2" ] || qemu_missing=1
+  node_epoch=$(sed -n 's/^node_[a-z]*: seal epoch \([0-9]*\) from sequence .*/\1/p' "$3" | tail -1)
+  if [ -n "$node_epoch" ]; then
+    verifier_epoch=$(curl -sf --cacert "$work/ca.pem" -H "Authorization: Bearer $admin_key" "$api/v1/devices/$1" | jq -r '.sealState.epoch // 0')
+    echo "    seal epochs: the node moved to epoch $node_epoch on its own, the verifier is at epoch $verifier_epoch"
+    [ "$verifier_epoch" = "$node_epoch" ] || qemu_missing=1
+  fi
+  receipts=$(grep '^node_dtls: seal receipts ' "$3" || true)
+  if [ -n "$receipts" ]; then
+    echo "    ${receipts#node_dtls: }"
+    case "$receipts" in *" unreceipted=0 "*) ;; *) qemu_missing=1 ;; esac
+  fi
 }
 if [ "$qemu_mioty_nodes" -gt 0 ]; then
   echo "QEMU Mioty nodes: $qemu_mioty_nodes, readings sent: $qemu_sent"
@@ -623,7 +639,7 @@ if [ "$qemu_mioty_nodes" -gt 0 ]; then
     echo "  $eui: sent $node_sent, verified at the cloud $at_cloud; $(cat "$work/qemu/$eui/bridge.out")"
     grep -E '^(bootloader: image|node_mioty: (sealing|REFUSED))' "$work/qemu/$eui/console.txt" | sed 's/^/    /' || true
     [ "$at_cloud" -eq "$node_sent" ] || qemu_missing=1
-    qemu_check_sealed "D${eui^^}" "$node_sent"
+    qemu_check_sealed "D${eui^^}" "$node_sent" "$work/qemu/$eui/console.txt"
   done
 fi
 if [ "$qemu_dtls_nodes" -gt 0 ]; then
@@ -634,7 +650,7 @@ if [ "$qemu_dtls_nodes" -gt 0 ]; then
     echo "  $id: acknowledged $node_acked, verified at the cloud $at_cloud; $(cat "$work/qemu-dtls/$id/bridge.out")"
     grep -E '^(bootloader: image|node_dtls: (handshake|sealing|stack|FAILED|REFUSED))' "$work/qemu-dtls/$id/console.txt" | sed 's/^/    /' || true
     [ "$at_cloud" -eq "$node_acked" ] || qemu_missing=1
-    qemu_check_sealed "$id" "$node_acked"
+    qemu_check_sealed "$id" "$node_acked" "$work/qemu-dtls/$id/console.txt"
   done
 fi
 # Sealed devices: their counter state at the verifier, and under --tamper

@@ -10,6 +10,9 @@
 //     +0x40000  secondary slot, 256 KiB (upgrade requests; after a swap,
 //               the previous image)
 //     +0x80000  swap scratch, 256 KiB (a whole slot's image region)
+//     +0xF5000  seal key area ratchet sector: the firmware nodes write
+//               the next seal epoch's area here (or back in +0xF8000)
+//               before erasing the old one (node_seal_ratchet.h)
 //     +0xF6000  DTLS node's sealed-readings sequence, 2 sectors (A/B,
 //               the frame counter store's format)
 //     +0xF8000  seal key area sector (core/seal/seal_key_area.h;
@@ -45,6 +48,12 @@ inline constexpr uint32_t kScratchSize = 0x40000;
 // counter store's format): persisted as used before a reading sealed
 // under it is sent, so no sequence repeats across a reboot. Mioty nodes
 // seal under their frame counter instead.
+// The seal key area's second sector: a firmware node ratcheting to the
+// next seal epoch writes the new area into whichever of the two sectors
+// is not current, then erases the other (targets/node/mioty/
+// node_seal_ratchet.h), so a power cut never leaves it without a valid
+// area. Re-provisioning a node erases both.
+inline constexpr uint32_t kSealKeyRatchetOffset = 0xF5000;
 inline constexpr uint32_t kDtlsSealSequenceOffset = 0xF6000;
 inline constexpr uint32_t kDtlsSealSequenceSectors = 2;
 // The seal key area (core/seal/seal_key_area.h): its own sector, apart
@@ -81,10 +90,13 @@ inline constexpr uint32_t kMiotyCounterAddress =
     kStorageBaseAddress + kMiotyCounterOffset;  // 0x003FC000
 inline constexpr uint32_t kSealKeyAreaAddress =
     kStorageBaseAddress + kSealKeyAreaOffset;  // 0x003F8000
+inline constexpr uint32_t kSealKeyRatchetAddress =
+    kStorageBaseAddress + kSealKeyRatchetOffset;  // 0x003F5000
 inline constexpr uint32_t kDtlsSealSequenceAddress =
     kStorageBaseAddress + kDtlsSealSequenceOffset;  // 0x003F6000
 
-static_assert(kScratchOffset + kScratchSize <= kDtlsSealSequenceOffset);
+static_assert(kScratchOffset + kScratchSize <= kSealKeyRatchetOffset);
+static_assert(kSealKeyRatchetOffset + kSectorSize <= kDtlsSealSequenceOffset);
 static_assert(kDtlsSealSequenceOffset +
                   kDtlsSealSequenceSectors * kSectorSize <=
               kSealKeyAreaOffset);

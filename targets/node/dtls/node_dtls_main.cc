@@ -16,16 +16,27 @@
 //      end (docs/SEALED_READINGS.md), encrypted when the area holds an
 //      encryption key, under a per-device sequence kept in two sectors at
 //      storage +0xF6000 (the frame counter store's format) and persisted
-//      as used before the reading is sealed; anything else is refused;
+//      as used before the reading is sealed; anything else is refused.
+//      With CXSEC_NODE_SEAL_EPOCH_READINGS = N (a build setting, 0:
+//      never) it moves to the next seal epoch every N sequences
+//      (targets/node/mioty/node_seal_ratchet.h): the new keys are on
+//      flash, in the other of two sectors (+0xF8000/+0xF5000), and the
+//      old ones erased before a reading is sealed with them;
 //   4. handshakes with the gateway as PSK identity "D<id>.<epoch>", the
 //      records carried as SLIP frames over UART0 (uart_datagram_link.h),
 //      retransmission timers on SysTick;
 //   5. posts kReadings readings as CoAP CON POST /t, Content-Format CBOR,
 //      payload {"v3": {"d": {"t": value}, "s": "p"}} (the bytes cxsec-node
-//      posts; sealed: their envelope, Content-Format octet-stream), each with a fresh random 8-byte token, retransmitted with
+//      posts; sealed: the envelope of {"v3": {"d": {"rs": .., "t": value,
+//      "ur": ..}, "s": "p"}}, Content-Format octet-stream), each with a
+//      fresh random 8-byte token, retransmitted with
 //      the same message id and token until acknowledged (RFC 7252: 2 s,
 //      doubling, 4 retransmits), which the gateway takes as one reading
-//      within the session (transports/dtls/message_ids.h);
+//      within the session (transports/dtls/message_ids.h); a sealing
+//      node checks the seal receipts in each 2.04's payload with its MAC
+//      key (node_receipts.h) and counts readings acknowledged more than
+//      CXSEC_NODE_SEAL_RECEIPT_WINDOW (3) readings ago without one as
+//      unreceipted, "ur" in its next sealed readings;
 //   6. sends close_notify, reports its stack and heap peaks, exits 0.
 //
 // Progress and errors go to the semihosting console, each line starting
@@ -33,6 +44,7 @@
 // answered 2.04 (it had stored the message durably). A key area, seal
 // key area or counter it cannot trust stops it with exit status 3 before
 // anything is sent; a failed handshake or post exits with status 4.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -51,9 +63,11 @@
 #include "platforms/cortex_m/board/board.h"
 #include "platforms/cortex_m/semihosting/semihosting.h"
 #include "targets/node/bootloader/flash_layout.h"
+#include "targets/node/dtls/node_receipts.h"
 #include "targets/node/dtls/uart_datagram_link.h"
 #include "targets/node/mioty/frame_counter_store.h"
 #include "targets/node/mioty/node_seal_keys.h"
+#include "targets/node/mioty/node_seal_ratchet.h"
 
 namespace {
 
@@ -71,6 +85,20 @@ using cxsec::node::UartDatagramLink;
 #define CXSEC_NODE_DTLS_READINGS 5
 #endif
 constexpr uint32_t kReadings = CXSEC_NODE_DTLS_READINGS;
+// Sequences per seal epoch (0: never ratchet): a build setting rather than
+// a field of the seal key area, whose format the provisioning tool and the
+// verifier side share (docs/NODE_FIRMWARE.md).
+#ifndef CXSEC_NODE_SEAL_EPOCH_READINGS
+#define CXSEC_NODE_SEAL_EPOCH_READINGS 0
+#endif
+constexpr uint32_t kSealEpochReadings = CXSEC_NODE_SEAL_EPOCH_READINGS;
+// Readings a seal receipt may take to come back (cxsec-node's
+// seal_receipt_window).
+#ifndef CXSEC_NODE_SEAL_RECEIPT_WINDOW
+#define CXSEC_NODE_SEAL_RECEIPT_WINDOW 3
+#endif
+// The largest 2.04 payload kept: the gateway sends at most 8 receipts.
+constexpr size_t kAnswerMaxSize = 8 * cxsec::seal::kReceiptSize;
 constexpr int kRefusedExitCode = 3;
 constexpr int kFailedExitCode = 4;
 
@@ -162,6 +190,12 @@ FrameCounterStore<BoardCounterFlash> boot_counter(
 seal::DeviceSealKeys<seal::MbedTlsSealCrypto> seal_keys;
 FrameCounterStore<BoardCounterFlash> seal_sequence(
     counter_flash, layout::kDtlsSealSequenceOffset, layout::kSectorSize);
+cxsec::node::NodeSealRatchet<seal::MbedTlsSealCrypto, BoardCounterFlash>
+    seal_ratchet(counter_flash, layout::kSealKeyAreaOffset,
+                 layout::kSealKeyRatchetOffset, layout::kSectorSize,
+                 kSealEpochReadings);
+cxsec::node::NodeReceiptTracker<seal::MbedTlsSealCrypto> seal_receipts(
+    CXSEC_NODE_SEAL_RECEIPT_WINDOW);
 mbedtls_hmac_drbg_context drbg;
 mbedtls_ssl_config ssl_config;
 mbedtls_ssl_context ssl;
@@ -214,9 +248,8 @@ void LoadKeyArea() {
 // LoadSealKeys: true when readings are to be sealed (and how); then the
 // sequence store is loaded too.
 bool LoadSealKeys(seal::SealMode& mode) {
-  const cxsec::node::NodeSealLoad load = cxsec::node::LoadNodeSealKeys(
-      counter_flash, layout::kSealKeyAreaOffset, credentials.device_id,
-      seal_keys);
+  const cxsec::node::NodeSealLoad load =
+      seal_ratchet.Load(credentials.device_id, seal_keys);
   if (load.reason == cxsec::node::NodeSealReason::kAbsent) {
     Log("node_dtls: no seal key area, readings unsealed\n");
     return false;
@@ -237,6 +270,15 @@ bool LoadSealKeys(seal::SealMode& mode) {
   Log(", next sequence ");
   LogDecimal(seal_sequence.last_used() ? *seal_sequence.last_used() + 1 : 0);
   Log("\n");
+  if (kSealEpochReadings != 0) {
+    Log("node_dtls: seal epoch ");
+    LogDecimal(load.epoch);
+    Log(" began at sequence ");
+    LogDecimal(seal_ratchet.epoch_start());
+    Log(", the next after ");
+    LogDecimal(kSealEpochReadings);
+    Log(" readings\n");
+  }
   return true;
 }
 
@@ -312,10 +354,21 @@ void Handshake() {
 }
 
 // Post sends one CON POST and waits for its answer, retransmitting the
-// same message on each ACK timeout. Returns the response code.
+// same message on each ACK timeout. Returns the response code; the
+// response's payload (at most `answer.size()` bytes of it) goes to
+// `answer`, its size to `answer_size`.
 uint8_t Post(uint16_t message_id,
              std::span<const uint8_t, device::kCoapTokenSize> token,
-             std::span<const uint8_t> payload, uint16_t content_format) {
+             std::span<const uint8_t> payload, uint16_t content_format,
+             std::span<uint8_t> answer, size_t& answer_size) {
+  answer_size = 0;
+  // Keeps the payload of the response that is returned.
+  auto keep_payload = [&](std::span<const uint8_t> message) {
+    const auto body = cxsec::node::FindCoapPayload(message);
+    if (!body) return;
+    answer_size = body->size() < answer.size() ? body->size() : answer.size();
+    std::copy_n(body->begin(), answer_size, answer.begin());
+  };
   std::array<uint8_t, 96> request;
   const size_t request_size = device::EncodeCoapPost(
       message_id, token, "t", payload, request, content_format);
@@ -333,7 +386,7 @@ uint8_t Post(uint16_t message_id,
       if (now >= deadline) break;
       mbedtls_ssl_conf_read_timeout(&ssl_config,
                                     static_cast<uint32_t>(deadline - now));
-      std::array<uint8_t, 128> response;
+      std::array<uint8_t, 64 + kAnswerMaxSize> response;
       const int read = mbedtls_ssl_read(&ssl, response.data(), response.size());
       if (read == MBEDTLS_ERR_SSL_TIMEOUT ||
           read == MBEDTLS_ERR_SSL_WANT_READ) {
@@ -354,7 +407,10 @@ uint8_t Post(uint16_t message_id,
           acknowledged = true;
           continue;
         }
-        if (same_token) return header.code;
+        if (same_token) {
+          keep_payload(std::span(response.data(), static_cast<size_t>(read)));
+          return header.code;
+        }
       } else if ((header.type == device::kCoapConfirmable ||
                   header.type == device::kCoapNonConfirmable) &&
                  same_token) {
@@ -364,6 +420,7 @@ uint8_t Post(uint16_t message_id,
           const int written = mbedtls_ssl_write(&ssl, ack.data(), n);
           if (written < 0) StopMbedTls("ssl_write", written);
         }
+        keep_payload(std::span(response.data(), static_cast<size_t>(read)));
         return header.code;
       } else if (header.type == device::kCoapReset &&
                  header.message_id == message_id) {
@@ -411,15 +468,19 @@ int main() {
     // and the reading, so readings differ across reboots.
     const int32_t reading =
         21000 + static_cast<int32_t>((boot * kReadings + i) % 1000);
-    std::array<uint8_t, device::kReadingCborMaxSize> payload;
-    const size_t payload_size =
-        device::EncodeReadingCbor("t", reading, /*event=*/false, payload);
-    if (payload_size == 0) Stop(kFailedExitCode, "reading", "encode");
-    std::span<const uint8_t> body(payload.data(), payload_size);
+    std::array<uint8_t, cxsec::node::kSealedReadingCborMaxSize> payload;
+    std::span<const uint8_t> body;
     uint16_t content_format = device::kCoapContentFormatCbor;
-    std::array<uint8_t, device::kReadingCborMaxSize + seal::kDtlsOverhead>
+    std::array<uint8_t,
+               cxsec::node::kSealedReadingCborMaxSize + seal::kDtlsOverhead>
         sealed_payload;
-    if (sealing) {
+    uint32_t sealed_sequence = 0;
+    if (!sealing) {
+      const size_t payload_size =
+          device::EncodeReadingCbor("t", reading, /*event=*/false, payload);
+      if (payload_size == 0) Stop(kFailedExitCode, "reading", "encode");
+      body = std::span<const uint8_t>(payload.data(), payload_size);
+    } else {
       // The sequence is on flash as used before anything is sealed under
       // it: a reset from here on loses this reading (a gap the verifier
       // counts) but never seals two readings under one sequence. A
@@ -429,9 +490,41 @@ int main() {
         Stop(kRefusedExitCode, "seal_sequence",
              cxsec::node::CounterReasonName(sequence.reason()));
       }
+      sealed_sequence = sequence.value();
+      // The epoch moves before sealing, its keys persisted first.
+      bool advanced = false;
+      const cxsec::node::NodeSealReason ratcheted =
+          seal_ratchet.AdvanceIfDue(seal_keys, sealed_sequence, advanced);
+      if (ratcheted != cxsec::node::NodeSealReason::kNone) {
+        Stop(kRefusedExitCode, "seal_epoch",
+             cxsec::node::NodeSealReasonName(ratcheted));
+      }
+      if (advanced) {
+        Log("node_dtls: seal epoch ");
+        LogDecimal(seal_keys.epoch());
+        Log(" from sequence ");
+        LogDecimal(sealed_sequence);
+        Log(", the old keys erased\n");
+      }
+      uint32_t newly_unreceipted = 0;
+      const cxsec::node::ReceiptFields fields =
+          seal_receipts.NextReadingFields(seal_keys.epoch(),
+                                          newly_unreceipted);
+      if (newly_unreceipted != 0) {
+        Log("node_dtls: ");
+        LogDecimal(newly_unreceipted);
+        Log(" sealed reading(s) acknowledged by the gateway without a "
+            "receipt: unreceipted (");
+        LogDecimal(fields.unreceipted);
+        Log(" so far)\n");
+      }
+      const size_t payload_size =
+          cxsec::node::EncodeSealedReadingCbor("t", reading, fields, payload);
+      if (payload_size == 0) Stop(kFailedExitCode, "reading", "encode");
       const auto sealed = seal::NodeSealCodec::Seal(
-          seal_keys, seal::Transport::kDtlsCoap, seal_mode, sequence.value(),
-          body, sealed_payload);
+          seal_keys, seal::Transport::kDtlsCoap, seal_mode, sealed_sequence,
+          std::span<const uint8_t>(payload.data(), payload_size),
+          sealed_payload);
       if (!sealed.ok()) {
         Stop(kFailedExitCode, "seal", seal::SealReasonName(sealed.reason()));
       }
@@ -440,7 +533,10 @@ int main() {
     }
     std::array<uint8_t, device::kCoapTokenSize> token;
     Random(token);
-    const uint8_t code = Post(message_id++, token, body, content_format);
+    std::array<uint8_t, kAnswerMaxSize> answer;
+    size_t answer_size = 0;
+    const uint8_t code = Post(message_id++, token, body, content_format,
+                              answer, answer_size);
     if (code != device::CoapCode(2, 4)) {
       Log("node_dtls: post of reading ");
       LogDecimal(static_cast<uint32_t>(reading));
@@ -457,6 +553,11 @@ int main() {
     Log(" token ");
     LogHex(token);
     Log("\n");
+    if (sealing) {
+      seal_receipts.OnAcknowledged(seal_keys.epoch(), sealed_sequence);
+      seal_receipts.OnAnswer(seal_keys.mac_key(), seal_keys.epoch(),
+                             std::span(answer.data(), answer_size));
+    }
   }
   mbedtls_ssl_close_notify(&ssl);
   mbedtls_ssl_free(&ssl);
@@ -477,6 +578,28 @@ int main() {
   Log(" of ");
   LogDecimal(kMbedTlsHeapSize);
   Log(" bytes\n");
+  if (sealing) {
+    const cxsec::node::NodeReceiptCounters& counted = seal_receipts.counters();
+    Log("node_dtls: seal receipts acknowledged=");
+    LogDecimal(counted.acknowledged);
+    Log(" receipted=");
+    LogDecimal(counted.receipted);
+    Log(" unreceipted=");
+    LogDecimal(counted.unreceipted);
+    Log(" bad_receipts=");
+    LogDecimal(counted.bad_receipts);
+    Log(" stale_receipts=");
+    LogDecimal(counted.stale_receipts);
+    Log(" unchecked=");
+    LogDecimal(counted.unchecked);
+    Log(" highest_receipted=");
+    if (counted.highest_receipted < 0) {
+      Log("-1");
+    } else {
+      LogDecimal(static_cast<uint32_t>(counted.highest_receipted));
+    }
+    Log("\n");
+  }
   Log("node_dtls: done\n");
   board::Exit(0);
 }

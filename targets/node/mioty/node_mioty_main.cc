@@ -7,7 +7,12 @@
 //      0x003F8000): erased or blank, readings go unsealed; valid and this
 //      node's, every reading is sealed end to end (docs/SEALED_READINGS.md)
 //      under the frame counter, encrypted when the area holds an
-//      encryption key; anything else is refused;
+//      encryption key; anything else is refused. With
+//      CXSEC_NODE_SEAL_EPOCH_READINGS = N (a build setting, 0: never) the
+//      node moves to the next seal epoch on its own every N frame
+//      counters (node_seal_ratchet.h): the new keys are on flash, in the
+//      other of two sectors (+0xF8000/+0xF5000), and the old ones erased
+//      before a reading is sealed with them;
 //   3. loads the persisted frame counter (frame_counter_store.h, storage
 //      +0xFC000, two sectors);
 //   4. sends kReadings readings of its synthetic sensor: a counter that
@@ -40,6 +45,7 @@
 #include "targets/node/mioty/frame_counter_store.h"
 #include "targets/node/mioty/mioty_uplink.h"
 #include "targets/node/mioty/node_seal_keys.h"
+#include "targets/node/mioty/node_seal_ratchet.h"
 
 namespace {
 
@@ -60,6 +66,13 @@ using cxsec::node::NodeSealReason;
 #define CXSEC_NODE_MIOTY_READINGS 5
 #endif
 constexpr uint32_t kReadings = CXSEC_NODE_MIOTY_READINGS;
+// Frame counters per seal epoch (0: the node never ratchets): a build
+// setting rather than a field of the seal key area, whose format the
+// provisioning tool and the verifier side share (docs/NODE_FIRMWARE.md).
+#ifndef CXSEC_NODE_SEAL_EPOCH_READINGS
+#define CXSEC_NODE_SEAL_EPOCH_READINGS 0
+#endif
+constexpr uint32_t kSealEpochReadings = CXSEC_NODE_SEAL_EPOCH_READINGS;
 constexpr int kRefusedExitCode = 3;
 
 void Log(const char* text) { cxsec::semihosting::WriteString(text); }
@@ -92,6 +105,10 @@ FrameCounterStore<BoardCounterFlash> counter_store(counter_flash,
                                                    layout::kMiotyCounterOffset,
                                                    layout::kSectorSize);
 seal::DeviceSealKeys<seal::MbedTlsSealCrypto> seal_keys;
+cxsec::node::NodeSealRatchet<seal::MbedTlsSealCrypto, BoardCounterFlash>
+    seal_ratchet(counter_flash, layout::kSealKeyAreaOffset,
+                 layout::kSealKeyRatchetOffset, layout::kSectorSize,
+                 kSealEpochReadings);
 // The node key area's device id: the seal key area must carry the same.
 std::array<uint8_t, 8> device_id{};
 
@@ -122,8 +139,7 @@ mioty::UplinkParams LoadKeyArea() {
 
 // LoadSealKeys: true when readings are to be sealed (and how).
 bool LoadSealKeys(seal::SealMode& mode) {
-  const NodeSealLoad load = cxsec::node::LoadNodeSealKeys(
-      counter_flash, layout::kSealKeyAreaOffset, device_id, seal_keys);
+  const NodeSealLoad load = seal_ratchet.Load(device_id, seal_keys);
   if (load.reason == NodeSealReason::kAbsent) {
     Log("node_mioty: no seal key area, readings unsealed\n");
     return false;
@@ -137,6 +153,15 @@ bool LoadSealKeys(seal::SealMode& mode) {
           : "node_mioty: sealing readings, mac only, seal epoch ");
   LogDecimal(load.epoch);
   Log("\n");
+  if (kSealEpochReadings != 0) {
+    Log("node_mioty: seal epoch ");
+    LogDecimal(load.epoch);
+    Log(" began at sequence ");
+    LogDecimal(seal_ratchet.epoch_start());
+    Log(", the next after ");
+    LogDecimal(kSealEpochReadings);
+    Log(" readings\n");
+  }
   return true;
 }
 
@@ -176,10 +201,25 @@ int main() {
         cxsec::node::ReadingPayload(reading, payload);
     std::array<uint8_t, 9 + seal::kMiotyOverhead> sealed_payload;
     seal::SealReason seal_reason = seal::SealReason::kNone;
+    NodeSealReason ratchet_reason = NodeSealReason::kNone;
     // Sealed under the frame's own counter, which SendComposed has
     // persisted as used before it asks for the payload.
     const auto sent =
         sealing ? uplink.SendComposed([&](uint32_t counter) {
+          // The epoch moves before sealing, its keys persisted first.
+          bool advanced = false;
+          ratchet_reason =
+              seal_ratchet.AdvanceIfDue(seal_keys, counter, advanced);
+          if (ratchet_reason != NodeSealReason::kNone) {
+            return std::span<const uint8_t>();
+          }
+          if (advanced) {
+            Log("node_mioty: seal epoch ");
+            LogDecimal(seal_keys.epoch());
+            Log(" from sequence ");
+            LogDecimal(counter);
+            Log(", the old keys erased\n");
+          }
           const auto sealed = seal::NodeSealCodec::Seal(
               seal_keys, seal::Transport::kMioty, seal_mode, counter, cbor,
               sealed_payload);
@@ -196,7 +236,9 @@ int main() {
              sent.reason() == cxsec::node::UplinkReason::kCounterNotPersisted
                  ? cxsec::node::CounterReasonName(uplink.store_reason())
              : sent.reason() == cxsec::node::UplinkReason::kComposeFailed
-                 ? seal::SealReasonName(seal_reason)
+                 ? (ratchet_reason != NodeSealReason::kNone
+                        ? cxsec::node::NodeSealReasonName(ratchet_reason)
+                        : seal::SealReasonName(seal_reason))
                  : cxsec::node::UplinkReasonName(sent.reason()));
     }
     Log("node_mioty: sent reading ");

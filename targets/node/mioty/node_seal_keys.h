@@ -48,6 +48,9 @@ enum class [[nodiscard]] NodeSealReason : uint8_t{
     kMalformed = 3,         // see NodeSealLoad::area
     kDeviceIdMismatch = 4,  // another device's seal keys
     kKeyLoadFailed = 5,     // see NodeSealLoad::key
+    // NodeSealRatchet (node_seal_ratchet.h):
+    kRatchetFailed = 6,  // the key schedule refused (e.g. the last epoch)
+    kPersistFailed = 7,  // an erase, write or read-back of a slot failed
 };
 
 constexpr const char* NodeSealReasonName(NodeSealReason reason) {
@@ -64,6 +67,10 @@ constexpr const char* NodeSealReasonName(NodeSealReason reason) {
       return "device_id_mismatch";
     case NodeSealReason::kKeyLoadFailed:
       return "key_load_failed";
+    case NodeSealReason::kRatchetFailed:
+      return "ratchet_failed";
+    case NodeSealReason::kPersistFailed:
+      return "persist_failed";
   }
   return "unknown";
 }
