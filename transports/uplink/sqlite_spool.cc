@@ -112,6 +112,9 @@ SqliteSpool::SqliteSpool(const SqliteSpoolOptions& options)
 
 SqliteSpool::~SqliteSpool() {
   absl::MutexLock lock(&db_mutex_);
+  sqlite3_finalize(insert_stmt_);
+  sqlite3_finalize(peek_stmt_);
+  sqlite3_finalize(remove_stmt_);
   if (db_ != nullptr) sqlite3_close_v2(db_);
 }
 
@@ -179,6 +182,22 @@ absl::Status SqliteSpool::Exec(const char* sql) {
   int code = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
   if (code != SQLITE_OK) return SqliteError(code, sql);
   return absl::OkStatus();
+}
+
+absl::StatusOr<sqlite3_stmt*> SqliteSpool::Prepared(sqlite3_stmt** slot,
+                                                     const char* sql) {
+  if (*slot == nullptr) {
+    int code = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                  slot, nullptr);
+    if (code != SQLITE_OK) {
+      sqlite3_finalize(*slot);
+      *slot = nullptr;
+      return SqliteError(code, "prepare");
+    }
+  }
+  sqlite3_reset(*slot);
+  sqlite3_clear_bindings(*slot);
+  return *slot;
 }
 
 absl::Status SqliteSpool::Initialize() {
@@ -330,9 +349,19 @@ absl::Status SqliteSpool::Insert(const VerifiedMessage& message) {
   return pending.status;
 }
 
+absl::Status SqliteSpool::RestoreFullSync() {
+  if (!relaxed_) return absl::OkStatus();
+  absl::Status status = Exec("PRAGMA synchronous=FULL");
+  if (status.ok()) relaxed_ = false;
+  return status;
+}
+
 absl::Status SqliteSpool::CommitGroup(
     const std::vector<PendingInsert*>& group) {
-  absl::Status status = Exec("BEGIN IMMEDIATE");
+  // Never commit a node's message at less than the configured durability.
+  absl::Status status = RestoreFullSync();
+  if (!status.ok()) return status;
+  status = Exec("BEGIN IMMEDIATE");
   if (!status.ok()) return status;
   // Called with db_mutex_ held; the annotation tells clang's thread-safety
   // analysis, which checks each lambda on its own.
@@ -343,16 +372,15 @@ absl::Status SqliteSpool::CommitGroup(
     }
     return failure;
   };
-  Statement insert(db_,
-                   "INSERT OR IGNORE INTO messages (device_id, message_id, "
-                   "transport, received_at_us, payload, size) "
-                   "VALUES (?, ?, ?, ?, ?, ?)");
-  if (insert.code() != SQLITE_OK) {
-    return rollback(SqliteError(insert.code(), "prepare insert"));
-  }
+  absl::StatusOr<sqlite3_stmt*> insert =
+      Prepared(&insert_stmt_,
+               "INSERT OR IGNORE INTO messages (device_id, message_id, "
+               "transport, received_at_us, payload, size) "
+               "VALUES (?, ?, ?, ?, ?, ?)");
+  if (!insert.ok()) return rollback(insert.status());
   for (PendingInsert* p : group) {
     const VerifiedMessage& m = *p->message;
-    sqlite3_stmt* s = insert.get();
+    sqlite3_stmt* s = *insert;
     sqlite3_bind_text(s, 1, m.device_id.data(),
                       static_cast<int>(m.device_id.size()), SQLITE_STATIC);
     sqlite3_bind_text(s, 2, m.message_id.data(),
@@ -366,10 +394,12 @@ absl::Status SqliteSpool::CommitGroup(
                       static_cast<int>(m.payload.size()), SQLITE_STATIC);
     sqlite3_bind_int64(s, 6, p->size);
     int code = sqlite3_step(s);
-    if (code != SQLITE_DONE) return rollback(SqliteError(code, "insert"));
+    if (code != SQLITE_DONE) {
+      sqlite3_reset(s);
+      return rollback(SqliteError(code, "insert"));
+    }
     p->inserted = sqlite3_changes(db_) > 0;
     sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
   }
   int code = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
   if (code != SQLITE_OK) return rollback(SqliteError(code, "commit"));
@@ -381,18 +411,25 @@ absl::StatusOr<std::vector<SpooledMessage>> SqliteSpool::Peek(
   std::vector<SpooledMessage> batch;
   if (max_messages == 0) return batch;
   absl::MutexLock lock(&db_mutex_);
-  Statement select(db_,
-                   "SELECT seq, device_id, message_id, transport, "
-                   "received_at_us, payload, size FROM messages "
-                   "ORDER BY seq LIMIT ?");
-  if (select.code() != SQLITE_OK) return SqliteError(select.code(), "select");
-  sqlite3_bind_int64(select.get(), 1, static_cast<int64_t>(max_messages));
+  absl::StatusOr<sqlite3_stmt*> select =
+      Prepared(&peek_stmt_,
+               "SELECT seq, device_id, message_id, transport, "
+               "received_at_us, payload, size FROM messages "
+               "ORDER BY seq LIMIT ?");
+  if (!select.ok()) return select.status();
+  sqlite3_stmt* s = *select;
+  // Reset on every exit: a statement left mid-read would hold the WAL
+  // read snapshot open and keep checkpoints from finishing.
+  struct ResetOnExit {
+    sqlite3_stmt* s;
+    ~ResetOnExit() { sqlite3_reset(s); }
+  } reset_on_exit{s};
+  sqlite3_bind_int64(s, 1, static_cast<int64_t>(max_messages));
   size_t total = 0;
   while (true) {
-    int code = sqlite3_step(select.get());
+    int code = sqlite3_step(s);
     if (code == SQLITE_DONE) break;
     if (code != SQLITE_ROW) return SqliteError(code, "select");
-    sqlite3_stmt* s = select.get();
     int64_t size = sqlite3_column_int64(s, 6);
     if (!batch.empty() && total + static_cast<size_t>(size) > max_bytes) break;
     total += static_cast<size_t>(size);
@@ -425,33 +462,46 @@ absl::Status SqliteSpool::Remove(const std::vector<int64_t>& sequences) {
   int64_t removed_bytes = 0;
   {
     absl::MutexLock lock(&db_mutex_);
-    absl::Status status = Exec("BEGIN IMMEDIATE");
-    if (!status.ok()) return status;
-    Statement remove(db_, "DELETE FROM messages WHERE seq = ? RETURNING size");
+    // Deleting what the verifier holds needs no fsync of its own (see the
+    // header): at synchronous=FULL this was one of two fsyncs per message.
+    // The WAL frames reach the OS at COMMIT (kill -9 safe); the next
+    // Insert's fsync of the WAL covers them too.
+    if (options_.sync == SpoolSync::kFull) {
+      absl::Status status = Exec("PRAGMA synchronous=NORMAL");
+      if (!status.ok()) return status;
+      relaxed_ = true;
+    }
     // Called with db_mutex_ held; the annotation tells clang's
     // thread-safety analysis, which checks each lambda on its own.
-    auto rollback = [this](absl::Status failure)
-                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_) {
-      if (sqlite3_get_autocommit(db_) == 0) {
+    auto finish = [this](absl::Status status)
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_) {
+      if (!status.ok() && sqlite3_get_autocommit(db_) == 0) {
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       }
-      return failure;
+      // If this fails, relaxed_ stays set and the next Insert retries it
+      // before committing (RestoreFullSync).
+      RestoreFullSync().IgnoreError();
+      return status;
     };
-    if (remove.code() != SQLITE_OK) {
-      return rollback(SqliteError(remove.code(), "prepare delete"));
-    }
+    absl::Status status = Exec("BEGIN IMMEDIATE");
+    if (!status.ok()) return finish(status);
+    absl::StatusOr<sqlite3_stmt*> remove = Prepared(
+        &remove_stmt_, "DELETE FROM messages WHERE seq = ? RETURNING size");
+    if (!remove.ok()) return finish(remove.status());
+    sqlite3_stmt* s = *remove;
     for (int64_t sequence : sequences) {
-      sqlite3_bind_int64(remove.get(), 1, sequence);
+      sqlite3_bind_int64(s, 1, sequence);
       int code;
-      while ((code = sqlite3_step(remove.get())) == SQLITE_ROW) {
+      while ((code = sqlite3_step(s)) == SQLITE_ROW) {
         ++removed;
-        removed_bytes += sqlite3_column_int64(remove.get(), 0);
+        removed_bytes += sqlite3_column_int64(s, 0);
       }
-      if (code != SQLITE_DONE) return rollback(SqliteError(code, "delete"));
-      sqlite3_reset(remove.get());
+      sqlite3_reset(s);
+      if (code != SQLITE_DONE) return finish(SqliteError(code, "delete"));
     }
     int code = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
-    if (code != SQLITE_OK) return rollback(SqliteError(code, "commit"));
+    if (code != SQLITE_OK) return finish(SqliteError(code, "commit"));
+    finish(absl::OkStatus()).IgnoreError();
   }
   absl::MutexLock lock(&queue_mutex_);
   count_ -= removed;

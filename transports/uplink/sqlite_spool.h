@@ -4,7 +4,12 @@
 // cloud outage, a kill -9 or a power cut loses nothing.
 //
 // SQLite in WAL mode with synchronous=FULL (configurable): a commit is on
-// disk when Insert returns. Concurrent Inserts are group-committed: callers
+// disk when Insert returns. Removing acknowledged messages writes its WAL
+// frames without an fsync of its own: the next Insert's fsync makes them
+// durable (one WAL, synced whole). A power cut in between may bring an
+// acknowledged message back; it is sent again and the verifier answers
+// "duplicate", so it is still held once. An Insert never waits for less
+// than its own fsync. Concurrent Inserts are group-committed: callers
 // that arrive while a commit is running are written together in the next
 // transaction, so many nodes share one fsync instead of queueing for one
 // each. Messages the verifier will never take are moved to a dead-letter
@@ -41,6 +46,7 @@
 #include "core/policy/message.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace cxsec {
 
@@ -103,6 +109,9 @@ class SqliteSpool {
 
   // Remove deletes the given sequence numbers in one transaction (the
   // verifier answered for them). Unknown sequence numbers are ignored.
+  // With SpoolSync::kFull the transaction is not fsync'd by itself: it
+  // survives kill -9 at once and power loss from the next Insert on (see
+  // the file comment for why a lost acknowledgement costs nothing).
   [[nodiscard]] absl::Status Remove(const std::vector<int64_t>& sequences);
 
   // SetAside moves the given sequence numbers from the queue to the
@@ -131,6 +140,14 @@ class SqliteSpool {
   absl::Status CommitGroup(const std::vector<PendingInsert*>& group)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
+  // RestoreFullSync puts the connection back to synchronous=FULL after a
+  // Remove relaxed it; CommitGroup calls it first, so an Insert is always
+  // fsync'd when the options say kFull.
+  absl::Status RestoreFullSync() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
+  // Prepared returns the statement for `sql`, prepared once per spool and
+  // reset for reuse (an enqueue must not pay SQL parsing each time).
+  absl::StatusOr<sqlite3_stmt*> Prepared(sqlite3_stmt** slot, const char* sql)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
   absl::Status SqliteError(int code, absl::string_view what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
 
@@ -148,6 +165,12 @@ class SqliteSpool {
 
   absl::Mutex db_mutex_ ABSL_ACQUIRED_AFTER(queue_mutex_);
   sqlite3* db_ ABSL_GUARDED_BY(db_mutex_) = nullptr;
+  // True while the connection runs at synchronous=NORMAL for a Remove.
+  bool relaxed_ ABSL_GUARDED_BY(db_mutex_) = false;
+  // Statements prepared on first use, finalized before db_ is closed.
+  sqlite3_stmt* insert_stmt_ ABSL_GUARDED_BY(db_mutex_) = nullptr;
+  sqlite3_stmt* peek_stmt_ ABSL_GUARDED_BY(db_mutex_) = nullptr;
+  sqlite3_stmt* remove_stmt_ ABSL_GUARDED_BY(db_mutex_) = nullptr;
 };
 
 }  // namespace cxsec
