@@ -96,10 +96,16 @@ cleanup() {
 }
 trap cleanup EXIT
 say() { echo "[demo $(date +%T)] $*"; }
-free_port() {  # a free loopback port (TCP and UDP)
+free_port() {  # a free loopback port (TCP and UDP), retried: another
+  # process may hold the UDP port of a free TCP one
   python3 -c 'import socket
-s=socket.socket(); s.bind(("127.0.0.1",0)); p=s.getsockname()[1]; s.close()
-u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind(("127.0.0.1",p)); u.close(); print(p)'
+for _ in range(100):
+  s=socket.socket(); s.bind(("127.0.0.1",0)); p=s.getsockname()[1]; s.close()
+  u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
+  try: u.bind(("127.0.0.1",p))
+  except OSError: continue
+  finally: u.close()
+  print(p); break'
 }
 free_port_pair() {  # two consecutive free TCP ports (swtpm: server, ctrl)
   python3 -c 'import socket,random
