@@ -164,8 +164,8 @@ threads = 2
 registry = sqlite
 CONF
   chmod 600 "$dir/verifier.conf"
-  local vpid=""
-  # start: starts the verifier, prints ms until it logs "listening".
+  local vpid="" startup_ms=0
+  # start: starts the verifier; startup_ms: ms until it logged "listening".
   start() {
     : > "$dir/stderr"
     local t0; t0=$(date +%s%N)
@@ -174,10 +174,10 @@ CONF
     pids+=("$vpid")
     for _ in $(seq 1 1200); do grep -q listening "$dir/stderr" 2>/dev/null && break; sleep 0.005; done
     grep -q listening "$dir/stderr" || { cat "$dir/stderr" >&2; return 1; }
-    echo $(( ($(date +%s%N) - t0) / 1000000 ))
+    startup_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   }
   stop() { kill "$vpid"; wait "$vpid" 2>/dev/null || true; }
-  start > /dev/null
+  start
   local admin url="https://127.0.0.1:$port"
   admin="$(cat "$dir/data/bootstrap-admin.key")"
   api() { curl -skf -X "$1" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "$url$2" -d "$3" >/dev/null; }
@@ -213,8 +213,7 @@ c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 c.close()
 PY
     have=$n
-    local startup_ms
-    startup_ms=$(start)
+    start
     cat > "$dir/post.lua" <<LUA
 counter = 0
 thread_id = 0
@@ -251,7 +250,7 @@ LUA
   # its dedup index from the log's tail at start).
   local lines="${SCALING_LOG_LINES:-10000000}"
   local small_ms
-  small_ms=$(start); stop
+  start; small_ms=$startup_ms; stop
   local before; before=$(wc -l < "$dir/data/telemetry.ndjson")
   python3 - "$dir/data/telemetry.ndjson" "$lines" <<'PY'
 import sys
@@ -268,7 +267,7 @@ with open(path, "w") as f:
 PY
   local big_ms log_bytes
   log_bytes=$(stat -c %s "$dir/data/telemetry.ndjson")
-  big_ms=$(start)
+  start; big_ms=$startup_ms
   # The restarted verifier must still take telemetry.
   curl -skf -X POST -H "Authorization: Bearer $(cat "$dir/token")" -H 'Content-Type: application/json' \
     "$url/v1/telemetry" -d '{"messages":[{"deviceId":"d0000001","messageId":"after-big","timestamp":1,"payload":{"t":1}}]}' >/dev/null
