@@ -21,7 +21,8 @@
 # Prints one Markdown table per part; rows go to $BENCH_ROWS via
 # bench_rows.emit() when report.sh runs it. Takes about 5-8 minutes.
 # Extra bazel flags: CXSEC_BAZEL_FLAGS. Run lengths: SCALING_SECONDS (wrk
-# runs, default 5), SCALING_SPOOL_SECONDS (default 3).
+# runs, default 5), SCALING_SPOOL_SECONDS (default 3). SCALING_DTLS_PERF=FILE
+# records a perf profile of the gateway during the last handshake probe.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -98,9 +99,15 @@ gateway_part() {
     local failed; failed=$(sed 's/.*failed=\([0-9]*\).*/\1/' "$dir"/holder-* | awk '{s += $1} END {print s}')
     sleep 1  # let the gateway settle before reading its RSS
     local r; r=$(rss)
-    local probe_out
+    local probe_out perf_pid=""
+    if [ -n "${SCALING_DTLS_PERF:-}" ] && [ "$n" = "$most" ]; then
+      # Where the gateway's time goes at the largest size (perf report -i FILE).
+      perf record -q -g -o "$SCALING_DTLS_PERF" -p "$gw" >/dev/null 2>&1 &
+      perf_pid=$!
+    fi
     probe_out=$("$scaling" --dir "$dir" --gateway "127.0.0.1:$port" --probe "$probe" --first 1000000 \
       --threads "${SCALING_DTLS_THREADS:-4}" 2>> "$dir/holders.err")
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
     echo "level=$n held=$ok fill_per_s=$(python3 -c "print($((n - first)) / max($fill_ms, 1) * 1000)") rss_kb=$r base_rss_kb=$base_rss $probe_out holder_failed=$failed" >> "$dir/out"
   done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -127,7 +134,11 @@ for r in rows:
     per = (rss - base_rss) * 1024 / held if held else 0
     rate = float(r["per_s"])
     ratio = rate / base_rate if base_rate else 0
-    mem_goal = f"<= 16,384: {'met' if per <= 16384 else '**missed**'}"
+    # The goal is the cost of an idle session, judged where the process's
+    # fixed memory (heap arenas, GnuTLS and libcoap state) no longer
+    # dominates: at the largest size.
+    last = r is rows[-1]
+    mem_goal = f"<= 16,384: {'met' if per <= 16384 else '**missed**'}" if last else ""
     rate_goal = ""
     if r is rows[-1] and len(rows) > 1:
         rate_goal = f">= 0.8x: {'met' if ratio >= 0.8 else '**missed**'}"
@@ -136,7 +147,7 @@ for r in rows:
     print(f"| {n:,} | {held:,} | {rss:,} (idle at start {base_rss:,}) | {per:,.0f} | {mem_goal} | {marginal:,.0f} | "
           f"{rate:,.0f} | {ratio:.2f}x | {rate_goal} | {float(r['fill_per_s']):,.0f} |")
     emit(f"gateway RSS per idle DTLS session at {n} sessions", per, 16384, "B",
-         baseline_name="goal: 16 KiB", goal=1.0, better="lower")
+         baseline_name="goal: 16 KiB", goal=1.0 if last else None, better="lower")
     if r is not rows[0]:
         emit(f"handshakes/s with {n} sessions held vs with {int(base['level'])}", rate, base_rate,
              "/s", baseline_name=f"same, {int(base['level'])} sessions held, same run",
