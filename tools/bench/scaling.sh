@@ -21,7 +21,8 @@
 # Prints one Markdown table per part; rows go to $BENCH_ROWS via
 # bench_rows.emit() when report.sh runs it. Takes about 5-8 minutes.
 # Extra bazel flags: CXSEC_BAZEL_FLAGS. Run lengths: SCALING_SECONDS (wrk
-# runs, default 5), SCALING_SPOOL_SECONDS (default 3). SCALING_DTLS_PERF=FILE
+# runs, default 5), SCALING_SPOOL_SECONDS and SCALING_SPOOL_ROUNDS (the
+# two spools take turns, ROUNDS slices of SECONDS each; default 1 and 4). SCALING_DTLS_PERF=FILE
 # records a perf profile of the gateway during the last handshake probe.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -283,11 +284,16 @@ PY
   curl -skf -X POST -H "Authorization: Bearer $(cat "$dir/token")" -H 'Content-Type: application/json' \
     "$url/v1/telemetry" -d '{"messages":[{"deviceId":"d0000001","messageId":"after-big","timestamp":1,"payload":{"t":1}}]}' >/dev/null
   stop
-  python3 - "$dir/rows" "$small_ms" "$before" "$big_ms" "$lines" "$log_bytes" "$secs" <<'PY'
+  # The same log with a dedup window of 1,000,000 records instead of the
+  # default 4,000,000: start-up follows the window, not the log.
+  echo "dedup_window_messages = 1000000" >> "$dir/verifier.conf"
+  local window_ms
+  start; window_ms=$startup_ms; stop
+  python3 - "$dir/rows" "$small_ms" "$before" "$big_ms" "$lines" "$log_bytes" "$secs" "$window_ms" <<'PY'
 import re, sys
 sys.path.insert(0, "tools/bench")
 from bench_rows import emit
-rows_path, small_ms, before, big_ms, lines, log_bytes, secs = sys.argv[1:]
+rows_path, small_ms, before, big_ms, lines, log_bytes, secs, window_ms = sys.argv[1:]
 def ms(text, pct):
     m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)", text, re.M)
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
@@ -323,6 +329,8 @@ print("| start-up until \"listening\" | ms | baseline | ratio | goal |")
 print("| --- | ---: | ---: | ---: | --- |")
 print(f"| telemetry log of {int(lines):,} lines ({int(log_bytes) / 1e9:.2f} GB), {rows[-1]['n']:,} devices | {big:,} | "
       f"{small:,} (same registry, log of {int(before):,} lines) | {big / small:.2f}x | < 5,000 ms: {'met' if big < 5000 else '**missed**'} |")
+print(f"| same log, dedup_window_messages = 1,000,000 (default 4,000,000) | {int(window_ms):,} | {small:,} | "
+      f"{int(window_ms) / small:.2f}x | |")
 emit(f"verifier start-up with a telemetry log of {int(lines)} lines", big, 5000, "ms",
      baseline_name="goal: 5 s", goal=1.0, better="lower")
 emit(f"verifier start-up with a telemetry log of {int(lines)} lines vs a small log", big, small, "ms",
@@ -338,7 +346,7 @@ spool_part() {
   build //tools/bench:spool_scaling
   mkdir -m 700 "$work/spool"
   "$bin/tools/bench/spool_scaling" --dir "$work/spool" --backlog "${SCALING_SPOOL_BACKLOG:-1000000}" \
-    --seconds "${SCALING_SPOOL_SECONDS:-3}" --callers 8 > "$work/spool.out"
+    --seconds "${SCALING_SPOOL_SECONDS:-1}" --rounds "${SCALING_SPOOL_ROUNDS:-4}" --callers 8 > "$work/spool.out"
   python3 - "$work/spool.out" <<'PY'
 import sys
 sys.path.insert(0, "tools/bench")
@@ -351,7 +359,7 @@ e, f = rows["empty"], rows["backlog"]
 n = int(f["waiting"])
 callers = e["callers"]
 print("SqliteSpool, WAL, synchronous=FULL, 48-byte payloads from 1,000 devices; the backlog written in bulk, "
-      "then the spool reopened on it; each rate measured for the same seconds on both spools.")
+      f"then the spool reopened on it; the two spools take turns ({e['rounds']} slices each, alternating), so both see the same disk.")
 print()
 print(f"| operation | {n:,} waiting | empty spool (same run) | ratio | goal |")
 print("| --- | ---: | ---: | ---: | --- |")

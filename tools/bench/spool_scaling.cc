@@ -3,7 +3,8 @@
 // messages waiting (the cloud down for hours) next to an empty one, in the
 // same run:
 //   - enqueue rate (SqliteSpool::Insert, synchronous=FULL unless --normal),
-//     one caller and --callers concurrent callers, --seconds each;
+//     one caller and --callers concurrent callers, the two spools taking
+//     turns (--rounds slices of --seconds each);
 //   - the database's bytes on disk per waiting message, next to the bytes
 //     the spool itself counts per message (payload and ids).
 // The backlog is written straight into the spool's own table in one SQLite
@@ -11,7 +12,8 @@
 // million durable one-by-one commits would take the whole time budget;
 // then the spool is reopened on it as a restarted gateway would.
 // Prints key=value lines:
-//   spool=empty|backlog waiting=N open_ms=O rate1=R rateN=R db_bytes=B logical_bytes=L
+//   spool=empty|backlog waiting=N open_ms=O rate1=R rateN=R callers=C db_bytes=B
+//   logical_bytes=L rounds=K
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -112,7 +114,8 @@ int main(int argc, char** argv) {
   cxsec::CommandLine cl({
       {"dir", true, "an empty directory for the two spools", "DIR"},
       {"backlog", true, "messages waiting in the full spool (default 1000000)", "N"},
-      {"seconds", true, "seconds per enqueue measurement (default 3)", "S"},
+      {"seconds", true, "seconds per enqueue slice (default 1)", "S"},
+      {"rounds", true, "turns each spool takes (default 3)", "N"},
       {"callers", true, "concurrent callers of the second measurement (default 8)", "N"},
       {"normal", false, "synchronous=NORMAL instead of FULL", ""},
   });
@@ -123,21 +126,29 @@ int main(int argc, char** argv) {
   }
   std::string dir = cl.Value("dir", "");
   absl::StatusOr<long long> backlog = cl.IntValue("backlog", 1000000, 0, 100000000);
-  absl::StatusOr<long long> seconds = cl.IntValue("seconds", 3, 1, 600);
+  absl::StatusOr<long long> seconds = cl.IntValue("seconds", 1, 1, 600);
+  absl::StatusOr<long long> rounds = cl.IntValue("rounds", 3, 1, 100);
   absl::StatusOr<long long> callers = cl.IntValue("callers", 8, 1, 256);
-  if (dir.empty() || !backlog.ok() || !seconds.ok() || !callers.ok()) return 2;
+  if (dir.empty() || !backlog.ok() || !seconds.ok() || !rounds.ok() || !callers.ok()) return 2;
 
-  for (const char* name : {"empty", "backlog"}) {
-    const bool full = std::string(name) == "backlog";
+  struct Side {
+    const char* name;
+    std::unique_ptr<cxsec::SqliteSpool> spool;
+    int64_t next_id = 0, waiting = 0, logical = 0, db_bytes = 0;
+    double open_ms = 0, done1 = 0, secs1 = 0, doneN = 0, secsN = 0;
+  };
+  Side sides[2] = {{"empty"}, {"backlog"}};
+  for (Side& side : sides) {
+    const bool full = std::string(side.name) == "backlog";
     cxsec::SqliteSpoolOptions options;
-    options.path = absl::StrCat(dir, "/", name, ".db");
+    options.path = absl::StrCat(dir, "/", side.name, ".db");
     options.sync = cl.Has("normal") ? cxsec::SpoolSync::kNormal : cxsec::SpoolSync::kFull;
     // The default cap is 1,000,000 messages: room for the backlog and the
     // measurement on top of it (a gateway needs spool_max_messages raised
     // the same way to hold a million).
     options.max_messages = *backlog * 2 + 1000000;
     options.max_bytes = 4ll << 30;
-    int64_t next_id = full ? *backlog : 0;
+    side.next_id = full ? *backlog : 0;
     if (full) {
       {  // let the spool create its schema, then fill its table
         auto created = cxsec::SqliteSpool::Open(options);
@@ -157,18 +168,33 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "spool_scaling: %s\n", std::string(spool.status().message()).c_str());
       return 1;
     }
-    const double open_ms = absl::ToDoubleMilliseconds(absl::Now() - o0);
-    const int64_t waiting = (*spool)->Count();
-    const int64_t logical = (*spool)->Bytes();
-    const int64_t db_bytes = FileSize(options.path) + FileSize(options.path + "-wal");
-    const double rate1 = EnqueueRate(**spool, 1, *seconds, &next_id);
-    const double rate_n = EnqueueRate(**spool, static_cast<int>(*callers), *seconds, &next_id);
+    side.open_ms = absl::ToDoubleMilliseconds(absl::Now() - o0);
+    side.spool = std::move(*spool);
+    side.waiting = side.spool->Count();
+    side.logical = side.spool->Bytes();
+    side.db_bytes = FileSize(options.path) + FileSize(options.path + "-wal");
+  }
+  // The disk's speed drifts with whatever else the machine does: the two
+  // spools take turns, --rounds times, one --seconds slice each, and each
+  // rate is the sum of its slices.
+  for (long long round = 0; round < *rounds; ++round) {
+    for (Side& side : sides) {
+      side.done1 += EnqueueRate(*side.spool, 1, *seconds, &side.next_id) * *seconds;
+      side.secs1 += *seconds;
+    }
+    for (Side& side : sides) {
+      side.doneN += EnqueueRate(*side.spool, static_cast<int>(*callers), *seconds,
+                                &side.next_id) * *seconds;
+      side.secsN += *seconds;
+    }
+  }
+  for (Side& side : sides) {
     std::printf(
         "spool=%s waiting=%lld open_ms=%.1f rate1=%.1f rateN=%.1f callers=%lld db_bytes=%lld "
-        "logical_bytes=%lld\n",
-        name, static_cast<long long>(waiting), open_ms, rate1, rate_n, *callers,
-        static_cast<long long>(db_bytes), static_cast<long long>(logical));
-    std::fflush(stdout);
+        "logical_bytes=%lld rounds=%lld\n",
+        side.name, static_cast<long long>(side.waiting), side.open_ms, side.done1 / side.secs1,
+        side.doneN / side.secsN, *callers, static_cast<long long>(side.db_bytes),
+        static_cast<long long>(side.logical), *rounds);
   }
   return 0;
 }
