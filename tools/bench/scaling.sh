@@ -91,7 +91,8 @@ gateway_part() {
       "$scaling" --dir "$dir" --gateway "127.0.0.1:$port" --hold "$count" --first "$held" \
         < "$dir/in-$holders" > "$dir/holder-$holders" 2>> "$dir/holders.err" &
       pids+=($!)
-      exec {fd}> "$dir/in-$holders"  # kept open: the holder waits for its EOF
+      # shellcheck disable=SC2034  # fd: kept open, the holder waits for its EOF
+      exec {fd}> "$dir/in-$holders"
       held=$((held + count)); holders=$((holders + 1))
     done
     for i in $(seq 0 $((holders - 1))); do wait_for "$dir/holder-$i" held= >/dev/null; done
