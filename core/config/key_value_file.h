@@ -43,6 +43,24 @@ struct ConfigKey {
 };
 
 // KeyValueFile: a parsed file; entries keep their line numbers for errors.
+// QuoteKey: a key name for an error message. Key files (.seal,
+// security.txt) hold secrets as hex values; a line where a value ended up
+// left of the '=' must not have it quoted into a log, so a name with a run
+// of 16 or more hex digits, or one longer than 64 bytes, is described by
+// its length only.
+inline std::string QuoteKey(absl::string_view key) {
+  size_t run = 0;
+  for (char c : key) {
+    run = absl::ascii_isxdigit(static_cast<unsigned char>(c)) ? run + 1 : 0;
+    if (run >= 16) {
+      return absl::StrCat("of ", key.size(), " characters (not quoted: it "
+                          "looks like key material)");
+    }
+  }
+  if (key.size() > 64) return absl::StrCat("of ", key.size(), " characters");
+  return absl::StrCat("'", key, "'");
+}
+
 class KeyValueFile {
  public:
   struct Entry {
@@ -98,8 +116,8 @@ class KeyValueFile {
               c == '.' || c == '-')) {
           return file.LineError(
               line_number,
-              absl::StrCat("key '", key,
-                           "' may only hold a-z, 0-9, '_', '.' and '-'"));
+              absl::StrCat("key ", QuoteKey(key),
+                           " may only hold a-z, 0-9, '_', '.' and '-'"));
         }
       }
       auto [it, inserted] =
@@ -107,7 +125,7 @@ class KeyValueFile {
       if (!inserted) {
         return file.LineError(
             line_number,
-            absl::StrCat("duplicate key '", key, "' (first set on line ",
+            absl::StrCat("duplicate key ", QuoteKey(key), " (first set on line ",
                          file.entries_[it->second].line, ")"));
       }
       if (file.entries_.size() >= limits.max_entries) {
@@ -141,8 +159,8 @@ class KeyValueFile {
         std::vector<absl::string_view> names;
         for (const ConfigKey& k : schema) names.push_back(k.name);
         return LineError(entry.line,
-                         absl::StrCat("unknown key '", entry.key,
-                                      "' (known keys: ",
+                         absl::StrCat("unknown key ", QuoteKey(entry.key),
+                                      " (known keys: ",
                                       absl::StrJoin(names, ", "), ")"));
       }
     }

@@ -84,4 +84,26 @@ TEST(KeyValueFileTest, ErrorsNeverEchoValues) {
 }
 
 }  // namespace
+// A secret pushed left of the '=' (a hex key as a key name) is never
+// quoted into an error (found by //core/seal:seal_key_file_fuzzer).
+TEST(KeyValueFileTest, KeyNamesThatLookLikeKeyMaterialAreNotQuoted) {
+  const std::string secret = "b949300512c2b21eca8b2680c9bf314e";
+  for (const std::string& text : std::vector<std::string>{
+           "Key" + secret + " = 1\n", secret + " = 1\n" + secret + " = 2\n"}) {
+    absl::StatusOr<KeyValueFile> file = KeyValueFile::Parse(text, "k.seal");
+    ASSERT_FALSE(file.ok());
+    EXPECT_EQ(file.status().message().find(secret), std::string::npos)
+        << file.status();
+  }
+  absl::StatusOr<KeyValueFile> unknown =
+      KeyValueFile::Parse(secret + " = 1\n", "k.seal");
+  ASSERT_TRUE(unknown.ok());
+  absl::Status checked = unknown->CheckKeys({{"device", false, ""}});
+  ASSERT_FALSE(checked.ok());
+  EXPECT_EQ(checked.message().find(secret), std::string::npos) << checked;
+  EXPECT_NE(checked.message().find("looks like key material"),
+            std::string::npos)
+      << checked;
+}
+
 }  // namespace cxsec

@@ -206,9 +206,10 @@ absl::StatusOr<std::string> DeviceIdFromText(absl::string_view text) {
                return absl::ascii_isxdigit(static_cast<unsigned char>(c));
              });
   if (!hex) {
+    // Not quoted: a shifted CSV column can put a network key here.
     return absl::InvalidArgumentError(
-        absl::StrCat("device id \"", absl::CHexEscape(text.substr(0, 40)),
-                     "\": expected D followed by 16 hex digits"));
+        absl::StrCat("device id of ", text.size(),
+                     " characters: expected D followed by 16 hex digits"));
   }
   return absl::StrCat("D", absl::AsciiStrToUpper(text.substr(1)));
 }

@@ -269,6 +269,15 @@ TEST(MiotyKeyStoreTest, DeviceIdsDefaultToDPlusTheEuiAndRoundTrip) {
               std::string::npos)
         << r.status();
   }
+  // A network key in the device id column (a shifted CSV) is not quoted
+  // into the error (found by key_store_import_fuzzer).
+  MiotyKeyStore shifted;
+  absl::StatusOr<ImportReport> leaked = shifted.Import(
+      std::string("70b3d56770001234,1234,") + kKeyA + ",," + kKeyB + "\n",
+      "x.csv");
+  ASSERT_FALSE(leaked.ok());
+  EXPECT_EQ(leaked.status().message().find(kKeyB), std::string::npos)
+      << leaked.status();
   MiotyKeyStore empty_id;
   EXPECT_FALSE(empty_id
                    .Import(std::string("[{\"eui\": \"0011223344556688\", "
