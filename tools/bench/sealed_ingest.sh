@@ -19,37 +19,21 @@ bazel build --jobs=2 -c opt ${CXSEC_BAZEL_FLAGS:-} //targets/verifier:cxsec-veri
 bin="$root/bazel-bin"
 work="$(mktemp -d)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/key.pem" \
-  -out "$work/cert.pem" -days 1 -subj /CN=localhost >/dev/null 2>&1
-chmod 600 "$work/key.pem"
+# shellcheck source=tools/bench/lib/verifier_bench.sh
+source "$root/tools/bench/lib/verifier_bench.sh"
+vb_cert
 "$bin/tools/cxsec" provision --out "$work/seal" --seal-new-master >/dev/null
-port=$((20000 + RANDOM % 20000))
-cat > "$work/verifier.conf" <<CONF
-data_dir = $work/data
-listen = 127.0.0.1:$port
-tls_cert = $work/cert.pem
-tls_key = $work/key.pem
-threads = ${VERIFIER_THREADS:-2}
-seal_master_file = $work/seal/seal-master.key
-CONF
-chmod 600 "$work/verifier.conf"
-"$bin/targets/verifier/cxsec-verifier" --config="$work/verifier.conf" > "$work/stdout" 2> "$work/stderr" &
-pids+=($!)
-server_pid=$!
-for _ in $(seq 1 100); do grep -q listening "$work/stderr" 2>/dev/null && break; sleep 0.1; done
-admin="$(cat "$work/data/bootstrap-admin.key")"
-url="https://127.0.0.1:$port"
-api() { curl -sk -X "$1" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "$url$2" -d "$3" >/dev/null; }
-api POST /v1/projects '{"id":"bench"}'
-api POST /v1/gateways '{"id":"G0123456789abcdef01","project":"bench"}'
-nonce=$(curl -sk -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-  "$url/v1/gateways/G0123456789abcdef01/enrollment-challenge" -d '{}' |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["nonce"])')
-"$bin/targets/verifier/bench_token" "$work/gw.pem" G0123456789abcdef01 bench 1 "$nonce" > "$work/tokens"
-curl -skf -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-  "$url/v1/gateways/G0123456789abcdef01/keys" --data-binary @"$work/gw.pem.enroll.json" >/dev/null
+vb_start ingest "seal_master_file = $work/seal/seal-master.key"
+server_pid="${vb_pid[ingest]}"
+url="https://127.0.0.1:${vb_port[ingest]}"
+api() { vb_api ingest "$@"; }
+vb_enroll ingest 1
 # One sealed device per wrk thread: a device's sequences must arrive in
 # order give or take the replay window (32), and each thread keeps its
 # connections' requests within that. 25,000 readings per device and second
@@ -65,7 +49,7 @@ for t in 1 2; do
   tail -n +2 "$work/payloads$t" > "$work/sealed$t"
 done
 head -1 "$work/payloads1" > "$work/plain"
-token="$(head -1 "$work/tokens")"
+token="$(head -1 "$work/ingest/tokens")"
 # Each wrk thread takes its own half of the sealed readings (offset); the
 # unsealed run numbers its message ids per thread. Globals, not locals:
 # thread:set/get reach globals only.
@@ -118,7 +102,7 @@ LUA
 }
 make_plain_lua plain1
 make_plain_lua plain2
-ticks() { sed 's/^.*) //' "/proc/$server_pid/stat" | awk '{print $12 + $13}'; }
+ticks() { vb_ticks "$server_pid"; }
 run() {
   local name="$1" t0 t1
   shift
@@ -130,8 +114,8 @@ run() {
 run plain1 -s "$work/plain1.lua" "$url/"
 run sealed -s "$work/sealed.lua" "$url/"
 run plain2 -s "$work/plain2.lua" "$url/"
-sealed_stored=$(grep -c '"seal":{' "$work/data/telemetry.ndjson" || true)
-plain_stored=$(grep -c "\"deviceId\":\"$plain_device\"" "$work/data/telemetry.ndjson" || true)
+sealed_stored=$(grep -c '"seal":{' "$work/ingest/data/telemetry.ndjson" || true)
+plain_stored=$(grep -c "\"deviceId\":\"$plain_device\"" "$work/ingest/data/telemetry.ndjson" || true)
 echo "server threads: ${VERIFIER_THREADS:-2}; wrk -t2 -c${WRK_CONNECTIONS:-32}, ${secs}s per run; $(nproc) cores shared by wrk and the server; load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 python3 - "$work" "$(getconf CLK_TCK)" "$sealed_stored" "$plain_stored" <<'PY'

@@ -24,52 +24,34 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 # shellcheck disable=SC2086  # a list of flags, split on purpose
 bazel build --jobs=2 -c opt ${CXSEC_BAZEL_FLAGS:-} //targets/verifier:cxsec-verifier //targets/verifier:bench_token >/dev/null 2>&1
-bin="$root/bazel-bin/targets/verifier"
+bin="$root/bazel-bin"
 work="$(mktemp -d)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/key.pem" \
-  -out "$work/cert.pem" -days 1 -subj /CN=localhost >/dev/null 2>&1
-chmod 600 "$work/key.pem"
-port=$((20000 + RANDOM % 20000))
-cat > "$work/verifier.conf" <<CONF
-data_dir = $work/data
-listen = 127.0.0.1:$port
-tls_cert = $work/cert.pem
-tls_key = $work/key.pem
-threads = ${VERIFIER_THREADS:-2}
-CONF
+# shellcheck source=tools/bench/lib/verifier_bench.sh
+source "$root/tools/bench/lib/verifier_bench.sh"
+vb_cert
 if [ "${VERIFIER_SINK:-ndjson}" = redis ]; then
-  redis_port=$((port + 1))
-  mkdir -p "$work/redis"
-  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --save '' \
-    --appendonly yes --appendfsync always --daemonize no --logfile "$work/redis.log" &
-  pids+=($!)
-  redis_pid=$!
-  for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
-  printf 'telemetry_sink = redis\nredis_address = 127.0.0.1:%s\n' "$redis_port" >> "$work/verifier.conf"
+  vb_start_redis v
+  redis_pid="${vb_redis_pid[v]}"
+  vb_start v "telemetry_sink = redis
+redis_address = 127.0.0.1:${vb_redis_port[v]}"
+else
+  vb_start v
 fi
-chmod 600 "$work/verifier.conf"
-"$bin/cxsec-verifier" --config="$work/verifier.conf" > "$work/stdout" 2> "$work/stderr" &
-pids+=($!)
-for _ in $(seq 1 100); do grep -q listening "$work/stderr" 2>/dev/null && break; sleep 0.1; done
-admin="$(cat "$work/data/bootstrap-admin.key")"
-url="https://127.0.0.1:$port"
-api() { curl -sk -X "$1" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "$url$2" -d "$3" >/dev/null; }
-api POST /v1/projects '{"id":"bench"}'
-api POST /v1/gateways '{"id":"G0123456789abcdef01","project":"bench"}'
-# Key enrolment needs a challenge signed by the new key (docs/VERIFIER_API.md).
-nonce=$(curl -sk -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-  "$url/v1/gateways/G0123456789abcdef01/enrollment-challenge" -d '{}' |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["nonce"])')
+server_pid="${vb_pid[v]}"
+url="https://127.0.0.1:${vb_port[v]}"
+api() { vb_api v "$@"; }
 # Fresh tokens for the fresh-token run: 12,000 per second of the run (two
 # wrk threads, half each), more than this verifier answers on two cores,
 # so no token is sent twice and none is a cache hit (checked below).
-"$bin/bench_token" "$work/gw.pem" G0123456789abcdef01 bench $((12000 * secs)) "$nonce" > "$work/tokens"
-head -1 "$work/tokens" > "$work/token"
-curl -skf -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-  "$url/v1/gateways/G0123456789abcdef01/keys" --data-binary @"$work/gw.pem.enroll.json" >/dev/null
+vb_enroll v $((12000 * secs))
+head -1 "$work/v/tokens" > "$work/token"
 api POST /v1/devices '{"id":"dev-1","project":"bench"}'
 # Message ids carry the wrk thread (every thread's Lua state starts with
 # the same math.random sequence and the same counter), so no POST is a
@@ -93,7 +75,7 @@ LUA
 # sent twice; done() prints how many requests the busiest thread built.
 cat > "$work/fresh.lua" <<LUA
 local tokens = {}
-for line in io.lines("$work/tokens") do tokens[#tokens + 1] = line end
+for line in io.lines("$work/v/tokens") do tokens[#tokens + 1] = line end
 local half = math.floor(#tokens / 2)
 local next_offset = 0
 local threads = {}
@@ -122,11 +104,10 @@ LUA
 # output ($work/NAME.wrk, also appended to wrk.out to count non-2xx
 # answers) and the server's CPU time over the run: utime + stime of
 # /proc/PID/stat in clock ticks, before and after ($work/NAME.ticks).
-server_pid="${pids[-1]}"
-ticks() { sed 's/^.*) //' "/proc/$server_pid/stat" | awk '{print $12 + $13}'; }
+ticks() { vb_ticks "$server_pid"; }
 # With the Redis sink, redis-server's CPU over each run too: a message's
 # cost is the verifier's and the store's ($work/NAME.redis_ticks).
-redis_ticks() { if [ -n "${redis_pid:-}" ]; then sed 's/^.*) //' "/proc/$redis_pid/stat" | awk '{print $12 + $13}'; else echo 0; fi; }
+redis_ticks() { if [ -n "${redis_pid:-}" ]; then vb_ticks "$redis_pid"; else echo 0; fi; }
 run() {
   local name="$1" t0 t1 r0 r1
   shift
@@ -141,7 +122,7 @@ run() {
 }
 run healthz "$url/healthz"
 run telemetry -s "$work/post.lua" "$url/"
-log_lines() { if [ -f "$work/data/telemetry.ndjson" ]; then wc -l < "$work/data/telemetry.ndjson"; else echo -1; fi; }
+log_lines() { if [ -f "$work/v/data/telemetry.ndjson" ]; then wc -l < "$work/v/data/telemetry.ndjson"; else echo -1; fi; }
 log_lines > "$work/telemetry.stored"
 run healthz2 "$url/healthz"
 run fresh -s "$work/fresh.lua" "$url/"
@@ -153,7 +134,7 @@ log_lines > "$work/fresh.stored"
 #    process's rusage at exit closes the verify test;
 #  - one fdatasync'd append: write + fdatasync of a line as long as the
 #    verifier's own NDJSON lines, in its data directory, in a loop.
-python3 - "$secs" "$work/data" > "$work/bare" <<'PY'
+python3 - "$secs" "$work/v/data" > "$work/bare" <<'PY'
 import os, re, subprocess, sys, time
 secs, data = sys.argv[1], sys.argv[2]
 hz = os.sysconf("SC_CLK_TCK")

@@ -9,7 +9,7 @@ honest one, and records the verifier's verdict for it:
 
   flip           one bit of the envelope flipped          seal_tag_mismatch
   forge          an envelope made without the node's key seal_tag_mismatch
-  move           the reading posted as another device's   seal_tag_mismatch
+  move           a DTLS reading posted as another device's seal_tag_mismatch
   strip          a plain CBOR reading instead             seal_required
   replay         an accepted reading under a new id       duplicate
   mioty_counter  a Mioty frame under other counter bits   seal_tag_mismatch
@@ -79,7 +79,10 @@ class State:
                     continue
                 if attack == "replay" and (mioty or not self.accepted):
                     continue
-                if attack == "move" and not self.other(message):
+                # Moved under its own counter, a Mioty frame's id would be
+                # the other device's honest frame's id ("mioty-<device>-<counter>",
+                # counters run in step): move DTLS readings only.
+                if attack == "move" and (mioty or not self.other(message)):
                     continue
                 # A gap is counted when a later reading is accepted after a
                 # device's first: never drop a device's first reading.
@@ -103,7 +106,13 @@ class State:
 def mount(state, attack, message, n):
     """The injected message for `attack`, or None for drop."""
     forged = dict(message)
-    forged["messageId"] = "%s-attack-%s-%d" % (message["messageId"], attack, n)
+    if message.get("transport") == "mioty":
+        # A Mioty id must stay "mioty-<device>-<counter>" (the verifier reads
+        # the sequence from it); a counter 2^31 away never meets an honest one.
+        prefix, counter = message["messageId"].rsplit("-", 1)
+        forged["messageId"] = "%s-%d" % (prefix, (int(counter) + (1 << 31)) % (1 << 32))
+    else:
+        forged["messageId"] = "%s-attack-%s-%d" % (message["messageId"], attack, n)
     raw = bytearray(b64d(message["payload"]))
     if attack == "flip":
         raw[len(raw) // 2] ^= 0x01
@@ -112,9 +121,6 @@ def mount(state, attack, message, n):
         forged["payload"] = b64e(bytes(raw[:5]) + os.urandom(len(raw) - 5))
     elif attack == "move":
         forged["deviceId"] = state.other(message)
-        if message.get("transport") == "mioty":
-            counter = message["messageId"].rsplit("-", 1)[1]
-            forged["messageId"] = "mioty-%s-%s" % (forged["deviceId"], counter)
     elif attack == "strip":
         forged["payload"] = b64e(bytes([0xA1, 0x61, 0x6E, 0x00]))
     elif attack == "replay":
@@ -125,6 +131,7 @@ def mount(state, attack, message, n):
     elif attack == "mioty_counter":
         prefix, counter = message["messageId"].rsplit("-", 1)
         forged["messageId"] = "%s-%d" % (prefix, (int(counter) + (1 << 24)) % (1 << 32))
+        forged["payload"] = message["payload"]
     elif attack == "drop":
         return None
     return forged
