@@ -4,6 +4,7 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <utility>
 
@@ -16,16 +17,11 @@
 
 namespace cxsec::verifier {
 
-// Kept byte-for-byte in docs/SCALE_OUT.md ("The append script").
-const char kRedisAppendScript[] = R"lua(
-local seen = redis.call('GET', KEYS[2])
-if seen then
-  local sp = string.find(seen, ' ', 1, true)
-  local sha = sp and string.sub(seen, 1, sp - 1) or ''
-  if sha == '' or ARGV[1] == '' or sha == ARGV[1] then return 'duplicate' end
-  return 'conflict'
-end
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
+// The end both append scripts share: the stream entry (its fields from
+// ARGV[fields_from] on), the dedup key, and the trimming of the dedup
+// window.
+constexpr char kAppendTail[] = R"lua(
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, fields_from))
 local ttl = tonumber(ARGV[2])
 if ttl > 0 then
   redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. id, 'EX', ttl)
@@ -57,12 +53,37 @@ end
 return id
 )lua";
 
+// JoinScript: `head` followed by `tail`, as one NUL-terminated array at
+// compile time (no static initialisation order to worry about).
+template <size_t H, size_t T>
+constexpr std::array<char, H + T - 1> JoinScript(const char (&head)[H],
+                                                 const char (&tail)[T]) {
+  std::array<char, H + T - 1> out{};
+  for (size_t i = 0; i + 1 < H; ++i) out[i] = head[i];
+  for (size_t i = 0; i < T; ++i) out[H - 1 + i] = tail[i];
+  return out;
+}
+
+// Described in docs/SCALE_OUT.md ("The append script").
+constexpr char kAppendHead[] = R"lua(
+local seen = redis.call('GET', KEYS[2])
+if seen then
+  local sp = string.find(seen, ' ', 1, true)
+  local sha = sp and string.sub(seen, 1, sp - 1) or ''
+  if sha == '' or ARGV[1] == '' or sha == ARGV[1] then return 'duplicate' end
+  return 'conflict'
+end
+local fields_from = 4
+)lua";
+constexpr auto kAppendScript = JoinScript(kAppendHead, kAppendTail);
+const char* const kRedisAppendScript = kAppendScript.data();
+
 // Described in docs/SCALE_OUT.md ("The sealed append script").
 // The device's state is one string: struct '<BI4I4I4I4I8' (version 1,
 // epoch, highest sequence, window, gap window, gaps), then 32 tags of 8
 // bytes (slot = sequence % 32). Its transitions are ApplySealedReading's
 // (core/seal/seal_counter_state.h), bit for bit.
-const char kRedisSealedAppendScript[] = R"lua(
+constexpr char kSealedAppendHead[] = R"lua(
 local epoch = tonumber(ARGV[4])
 local seq = tonumber(ARGV[5])
 local tag = ARGV[6]
@@ -121,37 +142,10 @@ local function u32(x) if x < 0 then return x + 4294967296 end return x end
 redis.call('SET', KEYS[4], struct.pack('<BI4I4I4I4I8', 1, e, hi, u32(win), u32(gwin), gaps) .. tags)
 if not has then redis.call('HINCRBY', KEYS[5], 'devices', 1) end
 if gaps ~= gaps_before then redis.call('HINCRBY', KEYS[5], 'gaps', gaps - gaps_before) end
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 7))
-local ttl = tonumber(ARGV[2])
-if ttl > 0 then
-  redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. id, 'EX', ttl)
-else
-  redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. id)
-end
-redis.call('LPUSH', KEYS[3], id .. ' ' .. KEYS[2])
-local function forget(entry)
-  local sp = string.find(entry, ' ', 1, true)
-  local eid = string.sub(entry, 1, sp - 1)
-  local key = string.sub(entry, sp + 1)
-  local v = redis.call('GET', key)
-  if v and string.sub(v, -(#eid + 1)) == ' ' .. eid then
-    redis.call('DEL', key)
-  end
-end
-local excess = redis.call('LLEN', KEYS[3]) - tonumber(ARGV[3])
-for i = 1, math.min(excess, 8) do forget(redis.call('RPOP', KEYS[3])) end
-if ttl > 0 then
-  local cutoff = tonumber(string.match(id, '^(%d+)')) - ttl * 1000
-  for i = 1, 8 do
-    local last = redis.call('LINDEX', KEYS[3], -1)
-    if not last or tonumber(string.match(last, '^(%d+)')) >= cutoff then
-      break
-    end
-    forget(redis.call('RPOP', KEYS[3]))
-  end
-end
-return id
+local fields_from = 7
 )lua";
+constexpr auto kSealedAppendScript = JoinScript(kSealedAppendHead, kAppendTail);
+const char* const kRedisSealedAppendScript = kSealedAppendScript.data();
 
 namespace {
 

@@ -62,7 +62,7 @@ namespace cxsec::verifier {
 // empty), ARGV[2] the dedup TTL in seconds (0: none), ARGV[3] the window's
 // size in messages, ARGV[4..] the stream entry's field/value pairs.
 // Returns the new entry's id, "duplicate" or "conflict".
-extern const char kRedisAppendScript[];
+extern const char* const kRedisAppendScript;
 
 // kRedisSealedAppendScript: the append of a sealed reading (a LogRecord
 // with `seal`; docs/SCALE_OUT.md, "The sealed append script"). The same
@@ -75,7 +75,7 @@ extern const char kRedisAppendScript[];
 // in one atomic step, or changes nothing. Returns the entry's id,
 // "duplicate", "conflict" (sequence reused with other bytes),
 // "replayed_sequence" or "stale_epoch".
-extern const char kRedisSealedAppendScript[];
+extern const char* const kRedisSealedAppendScript;
 
 struct RedisSinkOptions {
   std::string host = "127.0.0.1";
