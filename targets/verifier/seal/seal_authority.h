@@ -149,8 +149,11 @@ class SealAuthority {
   // store's cluster-wide totals, the same on every instance, and the
   // devices this instance caches).
   std::string RenderMetrics() const;
-  // Log-line fields for a stored sealed reading.
-  static nlohmann::json LogFields(const SealCheck& check);
+  // AppendLogFields appends a stored sealed reading's log-line members,
+  // `,"reading":"...","seal":{"epoch","mode","sequence","tag"}`, to `line`
+  // (a JSON object's members without its closing brace). "reading" is the
+  // reading as base64url, left out when the verifier cannot decrypt it.
+  static void AppendLogFields(const SealCheck& check, std::string* line);
 
  private:
   struct DeviceKeys;

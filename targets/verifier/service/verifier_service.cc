@@ -524,16 +524,14 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
       // A sealed reading is deduplicated by (device, epoch, sequence), never
       // by the message id its gateway chose.
       std::string dedup_id = m.message_id;
+      std::string text = line.dump();
+      // Splice the already-validated payload (and a sealed reading's
+      // fields) in without building or re-parsing JSON for them.
+      text.pop_back();
       if (sealed.has_value()) {
-        line["seal"] = SealAuthority::LogFields(*sealed);
-        if (sealed->reading.has_value()) {
-          line["reading"] = Base64UrlEncode(ByteView(*sealed->reading));
-        }
+        SealAuthority::AppendLogFields(*sealed, &text);
         dedup_id = sealed->dedup_message_id;
       }
-      std::string text = line.dump();
-      // Splice the already-validated payload in without re-parsing it.
-      text.pop_back();
       absl::StrAppend(&text, ",\"payload\":", m.payload_json, "}");
       records.push_back(LogRecord{DedupKey(m.device_id, dedup_id),
                                   std::move(text), digest, gateway.project,
