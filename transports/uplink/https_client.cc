@@ -207,6 +207,10 @@ struct HttpsClient::Impl {
       throw StatusError{absl::UnavailableError(absl::StrCat(
           "cannot connect to ", url.host, ":", url.port, ": ", ec.message()))};
     }
+    // A batch's last TLS record is a small segment: with Nagle it waits
+    // for the ACK of the one before, which the verifier delays by 40 ms.
+    // That wait, twice per batch, paced the whole uplink (tools/bench/e2e.sh).
+    socket.socket().set_option(asio::ip::tcp::no_delay(true), ec);
     socket.expires_after(ToChrono(options.timeout));
     co_await stream->async_handshake(
         asio::ssl::stream_base::client,

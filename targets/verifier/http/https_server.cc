@@ -242,6 +242,10 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<HttpsServer::State> state) {
       }
       continue;  // e.g. EMFILE: keep serving existing connections
     }
+    // An answer's last TLS record must not wait for the ACK of the one
+    // before (Nagle against the client's delayed ACK: 40 ms).
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
     auto executor = socket.get_executor();
     asio::co_spawn(executor, RunSession(state, std::move(socket)),
                    asio::detached);
