@@ -350,6 +350,8 @@ absl::StatusOr<GatewayTransports> OpenTransports(
     CXSEC_ASSIGN_OR_RETURN(
         options.max_sessions_per_identity,
         config.GetInt("dtls_max_sessions_per_identity", 4, 0, 1'000'000));
+    CXSEC_ASSIGN_OR_RETURN(options.commit_threads,
+                           config.GetInt("dtls_commit_threads", 8, 0, 256));
     options.take_receipts = ReceiptsToDtls(receipts);
     dtls_slot = EnabledTransport<dtls::DtlsServer>(
         std::make_unique<dtls::DtlsServer>(options, std::move(security)));
@@ -644,6 +646,9 @@ int main(int argc, char** argv) {
               {"dtls_max_sessions_per_identity", false,
                "DTLS sessions per node; a newer one ends the oldest (4; 0: "
                "no limit)"},
+              {"dtls_commit_threads", false,
+               "threads queueing DTLS readings into the spool; answers are "
+               "separate, readings share fsyncs (8; 0: piggy-backed)"},
               {"mioty_listen", false, "Mioty base-station UDP address:port"},
               {"mioty_keys", false, "Mioty key store file, mode 0600"},
               {"spool_dir", false,

@@ -6,10 +6,17 @@
 #include <arpa/inet.h>
 #include <coap3/coap.h>
 #include <gnutls/gnutls.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <deque>
 #include <mutex>
 #include <span>
 #include <string>
@@ -107,6 +114,83 @@ absl::Status CheckSealedEnvelope(ByteView payload) {
   }
 }
 
+// CommitPool: the threads that call the MessageSink for readings answered
+// separately (DtlsServerOptions::commit_threads). The server's thread
+// submits a job and goes on; a worker runs it (the spool's fsync'd commit,
+// shared with whatever other workers commit at the same time), queues it
+// as done and wakes the server's thread through an eventfd, which takes
+// the finished jobs on its own thread (libcoap is not thread-safe).
+// Destruction runs every job already submitted: each is a reading the node
+// was told (empty ACK) the gateway has.
+template <class Job>
+class CommitPool {
+ public:
+  CommitPool(size_t threads, std::function<void(Job*)> run)
+      : run_(std::move(run)), wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    for (size_t i = 0; i < threads; ++i) {
+      workers_.emplace_back([this] { Work(); });
+    }
+  }
+  ~CommitPool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    ready_.notify_all();
+    for (std::thread& t : workers_) t.join();
+    if (wake_fd_ >= 0) close(wake_fd_);
+  }
+  bool ok() const { return wake_fd_ >= 0; }
+  // Readable while finished jobs wait for TakeDone.
+  int wake_fd() const { return wake_fd_; }
+  void Submit(Job* job) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      todo_.push_back(job);
+    }
+    ready_.notify_one();
+  }
+  std::vector<Job*> TakeDone() {
+    uint64_t count;
+    while (read(wake_fd_, &count, sizeof(count)) > 0) {
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Job*> done;
+    done.swap(done_);
+    return done;
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      Job* job = nullptr;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        ready_.wait(lock, [this] { return stopping_ || !todo_.empty(); });
+        if (todo_.empty()) return;  // stopping, and nothing left to run
+        job = todo_.front();
+        todo_.pop_front();
+      }
+      run_(job);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        done_.push_back(job);
+      }
+      const uint64_t one = 1;
+      (void)!write(wake_fd_, &one, sizeof(one));
+    }
+  }
+
+  std::function<void(Job*)> run_;
+  const int wake_fd_;
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<Job*> todo_;
+  std::vector<Job*> done_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
 }  // namespace
 
 absl::Status CheckCcm8OnlyPriority() {
@@ -179,6 +263,20 @@ struct DtlsServer::Loop {
   // serial tells a freed session from a new one at the same address.
   std::vector<std::pair<coap_session_t*, uint64_t>> to_evict;
   absl::flat_hash_map<std::string, Bucket> buckets;
+
+  // A reading answered separately: submitted to `pool`, answered when the
+  // worker is done. Owned by `pending`; the libcoap async's app data and
+  // the pool's queues point at it.
+  struct Pending {
+    coap_session_t* session = nullptr;  // held by its libcoap async
+    Bytes token;
+    std::string device_id;
+    bool sealed = false;
+    VerifiedMessage message;  // the worker's until done
+    absl::Status queued;      // the sink's answer, set by the worker
+  };
+  absl::flat_hash_map<Pending*, std::unique_ptr<Pending>> pending;
+  std::unique_ptr<CommitPool<Pending>> pool;  // null: answer in the handler
 
   static Loop* From(coap_session_t* session) {
     return static_cast<Loop*>(coap_get_app_data(coap_session_get_context(session)));
@@ -486,6 +584,20 @@ struct DtlsServer::Loop {
   // -- POST /t --------------------------------------------------------------
   void OnTelemetry(coap_session_t* session, const coap_pdu_t* request,
                    coap_pdu_t* response) {
+    // libcoap hands a triggered async back as its request again: the
+    // reading was checked when it came; only its answer is left to send.
+    if (pool != nullptr) {
+      if (coap_async_t* async =
+              coap_find_async(session, coap_pdu_get_token(request))) {
+        auto* done = static_cast<Pending*>(coap_async_get_app_data(async));
+        if (done != nullptr) {
+          coap_async_set_app_data(async, nullptr);
+          Answer(done->device_id, done->sealed, done->queued, response);
+          pending.erase(done);
+        }
+        return;
+      }
+    }
     SessionInfo* info = Authorized(session, response);
     if (info == nullptr) return;
     if (!TakeToken(info->device_id)) {
@@ -539,9 +651,50 @@ struct DtlsServer::Loop {
     message.transport = std::string(kName);
     message.received_at = absl::Now();
     message.payload.assign(payload.begin(), payload.end());
-    absl::Status queued = sink(std::move(message));
+    if (pool != nullptr && coap_pdu_get_type(request) == COAP_MESSAGE_CON) {
+      // Registered with no delay: it fires when TakeCommitted triggers it.
+      // Returning without a response code makes libcoap send the empty ACK
+      // (and repeat it for a retransmission of this request meanwhile).
+      if (coap_async_t* async = coap_register_async(session, request, 0)) {
+        auto job = std::make_unique<Pending>();
+        coap_bin_const_t token = coap_pdu_get_token(request);
+        job->session = session;
+        job->token.assign(token.s, token.s + token.length);
+        job->device_id = info->device_id;
+        job->sealed = sealed;
+        job->message = std::move(message);
+        Pending* raw = job.get();
+        coap_async_set_app_data(async, raw);
+        pending.emplace(raw, std::move(job));
+        pool->Submit(raw);
+        return;
+      }
+    }
+    Answer(info->device_id, sealed, sink(std::move(message)), response);
+  }
+
+  // TakeCommitted triggers the asyncs of readings the pool is done with;
+  // libcoap answers them in its next pass (OnTelemetry's first branch).
+  // True when there were any.
+  bool TakeCommitted() {
+    std::vector<Pending*> done = pool->TakeDone();
+    for (Pending* job : done) {
+      coap_bin_const_t token{job->token.size(), job->token.data()};
+      coap_async_t* async = coap_find_async(job->session, token);
+      if (async != nullptr) {
+        coap_async_trigger(async);
+      } else {
+        pending.erase(job);  // libcoap dropped it: nobody to answer
+      }
+    }
+    return !done.empty();
+  }
+
+  // Answer: the reply to a reading the sink has answered `queued` for.
+  void Answer(const std::string& device_id, bool sealed,
+              const absl::Status& queued, coap_pdu_t* response) {
     if (!queued.ok()) {
-      Log(absl::StrCat("could not queue a message of ", info->device_id, ": ",
+      Log(absl::StrCat("could not queue a message of ", device_id, ": ",
                        queued.message()));
       Count([](DtlsServerCounters& c) { ++c.sink_failures; });
       coap_pdu_set_code(response, Code(503));
@@ -552,7 +705,7 @@ struct DtlsServer::Loop {
     // (opaque here: only the node can check them).
     Bytes receipts;
     if (sealed && server->options_.take_receipts) {
-      receipts = server->options_.take_receipts(info->device_id,
+      receipts = server->options_.take_receipts(device_id,
                                                 kMaxReceiptPayloadBytes);
       if (receipts.size() > kMaxReceiptPayloadBytes) receipts.clear();
     }
@@ -724,12 +877,41 @@ void DtlsServer::Run(MessageSink sink, absl::Notification* bound,
   coap_resource_t* key = coap_resource_init(coap_make_str_const("k"), 0);
   coap_register_handler(key, COAP_REQUEST_GET, KeyHandler);
   coap_add_resource(context, key);
+  if (options_.commit_threads > 0) {
+    Loop* l = &loop;
+    loop.pool = std::make_unique<CommitPool<Loop::Pending>>(
+        options_.commit_threads, [l](Loop::Pending* job) {
+          job->queued = l->sink(std::move(job->message));
+        });
+    if (!loop.pool->ok()) {
+      return fail(absl::InternalError(
+          absl::StrCat("eventfd failed: ", strerror(errno))));
+    }
+  }
   bound->Notify();
 
+  // libcoap's own epoll descriptor (its sockets and timers) and the pool's
+  // eventfd, waited on together, so a finished commit is answered at once.
+  const int coap_fd = coap_context_get_coap_fd(context);
   while (!stop_.load()) {
-    if (coap_io_process(context, 100) < 0) break;
+    if (coap_fd >= 0) {
+      pollfd fds[2] = {{coap_fd, POLLIN, 0}, {-1, POLLIN, 0}};
+      if (loop.pool != nullptr) fds[1].fd = loop.pool->wake_fd();
+      if (poll(fds, 2, 100) < 0 && errno != EINTR) break;
+      if (coap_io_process(context, COAP_IO_NO_WAIT) < 0) break;
+    } else if (coap_io_process(context, loop.pending.empty() ? 100 : 1) < 0) {
+      break;
+    }
+    if (loop.pool != nullptr && loop.TakeCommitted() &&
+        coap_io_process(context, COAP_IO_NO_WAIT) < 0) {
+      break;
+    }
     if (!loop.to_evict.empty()) loop.EndEvicted();
   }
+  // Every reading already handed to the pool is committed before the
+  // server stops (the node holds an empty ACK for it).
+  loop.pool.reset();
+  loop.pending.clear();
   coap_free_context(context);
 }
 

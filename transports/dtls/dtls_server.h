@@ -22,6 +22,9 @@
 // - Denial-of-service limits: concurrent handshakes, established sessions,
 //   sessions per identity (the oldest are ended), idle timeout,
 //   per-identity request rate, payload size; all in DtlsServerOptions.
+// - The answer to a confirmable POST /t is separate (an empty ACK, then the
+//   2.04 once the sink returned) when commit_threads > 0: the sink runs on
+//   those threads, and the server's thread serves other nodes meanwhile.
 // - Message ids: the node's reading id when it sends one, else a random
 //   per-session nonce and the request's number (message_ids.h), so two
 //   sessions never share an id and a retransmission keeps its own.
@@ -78,6 +81,14 @@ struct DtlsServerOptions {
   // Called on the server's thread.
   std::function<Bytes(absl::string_view device_id, size_t max_bytes)>
       take_receipts;
+  // Threads that hand accepted readings to the MessageSink (the gateway's
+  // fsync'd spool) while the server's thread goes on serving other nodes.
+  // A confirmable POST /t is then answered as a separate response (RFC
+  // 7252 5.2.2): an empty ACK at once, the 2.04 (or 5.03) as a confirmable
+  // message once the sink returned, so readings of many nodes share one
+  // spool commit instead of queueing for one fsync each. 0: the sink is
+  // called on the server's thread and the answer is piggy-backed.
+  size_t commit_threads = 8;
 };
 
 // DtlsServerCounters: what an operator (and the tests) can observe.

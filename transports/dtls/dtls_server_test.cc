@@ -41,11 +41,28 @@ struct RecordingSink {
   // The next call takes this long, as a slow disk would: the node's ACK
   // timer runs out and it retransmits.
   std::atomic<int> delay_next_ms{0};
+  // > 0: each call waits (at most 3 s) until this many calls are in the
+  // sink at once, as readings of several nodes sharing one spool commit
+  // would be; `most_at_once` tells how many ever were.
+  int hold_until_at_once = 0;
+  int at_once = 0;
+  int most_at_once = 0;
 
   MessageSink AsSink() {
     return [this](VerifiedMessage m) -> absl::Status {
       if (int delay = delay_next_ms.exchange(0); delay > 0) {
         absl::SleepFor(absl::Milliseconds(delay));
+      }
+      if (hold_until_at_once > 0) {
+        absl::MutexLock lock(&mutex);
+        ++at_once;
+        most_at_once = std::max(most_at_once, at_once);
+        mutex.AwaitWithTimeout(
+            absl::Condition(
+                +[](RecordingSink* s) { return s->at_once >= s->hold_until_at_once; },
+                this),
+            absl::Seconds(3));
+        --at_once;
       }
       if (fail) return absl::UnavailableError("spool full");
       absl::MutexLock lock(&mutex);
@@ -640,11 +657,14 @@ TEST_F(CoapClientTest, ReadingIdOptionNamesTheReading) {
   EXPECT_EQ(sink_.size(), 2u);
 }
 
-// A CON whose piggy-backed 2.04 comes late is retransmitted with the same
-// message id and token, and libcoap hands each copy to the handler: the
-// copies must carry one message id, so the spool stores the reading once.
+// Answered in the handler (commit_threads = 0), a CON whose piggy-backed
+// 2.04 comes late is retransmitted with the same message id and token, and
+// libcoap hands each copy to the handler: the copies must carry one
+// message id, so the spool stores the reading once.
 TEST_F(DtlsServerTest, RetransmissionKeepsItsMessageId) {
-  StartServer();
+  DtlsServerOptions options;
+  options.commit_threads = 0;
+  StartServer(options);
   auto node = Node(WriteNodeKey(security_, DeviceId(20), 1, "n20.key"));
   sink_.delay_next_ms = 2500;  // the node's ACK timeout is 1 s
   absl::StatusOr<CoapResponse> r =
@@ -658,6 +678,52 @@ TEST_F(DtlsServerTest, RetransmissionKeepsItsMessageId) {
   ASSERT_TRUE(node->Exchange(2, "t", EncodeTelemetry(false, {{"t", 2}})).ok());
   EXPECT_NE(sink_.ids().back(), ids[0]);
   EXPECT_TRUE(absl::EndsWith(sink_.ids().back(), "-2")) << sink_.ids().back();
+}
+
+// With commit threads (the default) a slow commit is answered separately:
+// the node's retransmission gets the empty ACK again instead of reaching
+// the sink a second time, and the 2.04 follows once the commit is done.
+TEST_F(DtlsServerTest, SlowCommitIsAnsweredSeparatelyAndQueuedOnce) {
+  StartServer();
+  auto node = Node(WriteNodeKey(security_, DeviceId(21), 1, "n21.key"));
+  sink_.delay_next_ms = 2500;  // the node's ACK timeout is 1 s
+  absl::StatusOr<CoapResponse> r =
+      node->Exchange(2 /*POST*/, "t", EncodeTelemetry(false, {{"t", 1}}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->code, 204);
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(sink_.size(), 1u);
+  EXPECT_EQ(server_->Counters().messages_accepted, 1u);
+  ASSERT_TRUE(node->Exchange(2, "t", EncodeTelemetry(false, {{"t", 2}})).ok());
+  EXPECT_EQ(sink_.size(), 2u);
+}
+
+// Readings of several nodes are in the sink at the same time (so the
+// spool can commit them with one fsync): with the sink called on the
+// server's thread, as before, never more than one was.
+TEST_F(DtlsServerTest, ReadingsOfSeveralNodesAreQueuedAtOnce) {
+  StartServer();
+  constexpr int kNodes = 4;
+  std::vector<std::unique_ptr<DtlsNode>> nodes;
+  for (int i = 0; i < kNodes; ++i) {
+    nodes.push_back(Node(WriteNodeKey(security_, DeviceId(30 + i), 1,
+                                      absl::StrCat("n", 30 + i, ".key"))));
+    ASSERT_NE(nodes.back(), nullptr);
+    // Handshake first, so the readings below arrive close together.
+    ASSERT_TRUE(nodes.back()->PostReading(false, 1).ok());
+  }
+  sink_.hold_until_at_once = kNodes;
+  std::vector<std::thread> posts;
+  std::atomic<int> answered{0};
+  for (auto& node : nodes) {
+    posts.emplace_back([&node, &answered] {
+      if (node->PostReading(false, 2).ok()) ++answered;
+    });
+  }
+  for (std::thread& t : posts) t.join();
+  EXPECT_EQ(answered.load(), kNodes);
+  EXPECT_EQ(sink_.most_at_once, kNodes);
+  EXPECT_EQ(sink_.size(), 2u * kNodes);
 }
 
 // cxsec-node's reading id: a retry in a new DTLS session (the first timed
