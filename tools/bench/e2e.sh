@@ -50,6 +50,23 @@ print("| --- | ---: | ---: | ---: |")
 print(f"| messages/s into the verifier's log | {e2e:,.0f} | {base:,.0f} | {e2e / base:.2f} |")
 print(f"| latency p50 (ms): node ack vs direct POST | {p50:.2f} | {b50:.2f} | {p50 / b50:.2f} |")
 print(f"| latency p99 (ms): node ack vs direct POST | {p99:.2f} | {b99:.2f} | {p99 / b99:.2f} |")
+st = dict(kv.split("=") for kv in re.search(r"^stages: (.*)$", text, re.M).group(1).split())
+acked = num(r"^load: acked=(\d+)")
+hz = int(st["clk_tck"])
+def per(us_key, count):
+    return int(st[us_key]) / count if count else 0.0
+uplink_n = int(st.get("uplink_messages", 0)) or 1
+print()
+print(f"Where a reading's time goes ({acked:,.0f} readings; wall-clock stages from the gateway, CPU per process over load and drain):")
+print()
+print("| stage | us per reading |")
+print("| --- | ---: |")
+print(f"| DTLS thread -> spool commit (fsync shared by the readings committed together), wall | {per('dtls_spool_commit_us', int(st['dtls_spool_commits'])):.0f} |")
+print(f"| uplink: read the batch from the spool and encode it, wall | {per('uplink_build_us', uplink_n):.1f} |")
+print(f"| uplink: HTTPS round trip incl. the verifier's work, wall | {per('uplink_round_trip_us', uplink_n):.1f} |")
+print(f"| uplink: decode the answer, remove from the spool, wall | {per('uplink_acknowledge_us', uplink_n):.1f} |")
+print(f"| cxsec-gateway CPU (DTLS, spool, uplink) | {int(st['gateway_cpu_ticks']) / hz / acked * 1e6:.1f} |")
+print(f"| cxsec-verifier CPU | {int(st['verifier_cpu_ticks']) / hz / acked * 1e6:.1f} |")
 direct = "wrk POST straight to cxsec-verifier"
 emit("messages/s into the verifier's log", e2e, base, "messages/s", baseline_name=direct)
 emit("latency p50: node ack vs direct POST", p50, b50, "ms", baseline_name=direct, better="lower")

@@ -367,7 +367,10 @@ start_gateway
 # 5. Nodes: each posts `posts` readings, one a second.
 node_pids=()
 load_start=$(date +%s.%N)
+# CPU ticks (user + system) of a process, for the load's per-stage report.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 if [ -n "$dtls_load" ]; then
+  gateway_ticks0=$(cpu_ticks "$gateway_pid") verifier_ticks0=$(cpu_ticks "$verifier_pid")
   keys=$(for id in "${dtls_ids[@]}"; do printf '%s,' "$work/deploy/devices/$id.key"; done)
   "$dtls_load" --gateway "127.0.0.1:$dtls_port" --keys "$keys" --seconds "$load_seconds" \
     >"$work/load.out" 2>"$work/load.err" &
@@ -595,6 +598,16 @@ tamper_drops=0
 [ "$tamper" -eq 0 ] || tamper_drops=$(jq -r 'select(.attack == "drop") | .messageId' "$work/tamper.log" 2>/dev/null | wc -l)
 for _ in $(seq 1 900); do [ "$(count_log)" -ge "$((sent - tamper_drops))" ] && break; sleep 0.2; done
 delivered_at=$(date +%s.%N)
+if [ -n "$dtls_load" ]; then
+  # Where the time went: CPU of each process over the load and its drain,
+  # and the gateway's own stage times, which it prints when it stops.
+  gateway_ticks=$(( $(cpu_ticks "$gateway_pid") - gateway_ticks0 ))
+  verifier_ticks=$(( $(cpu_ticks "$verifier_pid") - verifier_ticks0 ))
+  kill -TERM "$gateway_pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$gateway_pid" 2>/dev/null || break; sleep 0.1; done
+  stage_line=$(grep -a 'cxsec-gateway: stages' "$work/gateway.err" | tail -n 1 | sed 's/^cxsec-gateway: stages //')
+  stage_line="$stage_line gateway_cpu_ticks=$gateway_ticks verifier_cpu_ticks=$verifier_ticks clk_tck=$(getconf CLK_TCK)"
+fi
 sleep 1
 verified=$(count_log)
 unique=$(jq -r '.deviceId + " " + .messageId' "$log" 2>/dev/null | sort -u | wc -l)
@@ -791,6 +804,7 @@ fi
 lost=$((sent - unique - dropped))
 if [ -n "$dtls_load" ]; then
   echo "load: $load_line"
+  echo "stages: $stage_line"
   python3 -c "import sys; print('end-to-end: %.0f messages/s into the verifier log' % ($unique / ($delivered_at - $load_start)))"
 fi
 if [ "$baseline_seconds" -gt 0 ]; then

@@ -107,6 +107,10 @@ struct DtlsServerCounters {
   uint64_t rate_limited = 0;
   uint64_t sink_failures = 0;
   uint64_t keys_served = 0;
+  // Time readings spent in the MessageSink (the spool commit), summed
+  // (wall clock, microseconds), and how many calls that was.
+  uint64_t sink_calls = 0;
+  uint64_t sink_us = 0;
   std::string last_failed_identity;
   std::string last_cipher_suite;      // e.g. "PSK-AES-128-CCM-8 DTLS1.2"
 };

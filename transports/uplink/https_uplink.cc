@@ -124,6 +124,7 @@ struct HttpsUplink::State {
       absl::MutexLock lock(&mutex);
       pending = false;
     }
+    const absl::Time started = absl::Now();
     absl::StatusOr<std::vector<SpooledMessage>> batch =
         spool->Peek(batch_limit, options.batch_max_bytes);
     if (!batch.ok()) return batch.status();
@@ -141,9 +142,11 @@ struct HttpsUplink::State {
       return absl::UnauthenticatedError(absl::StrCat(
           "no bearer token for the verifier: ", token.status().message()));
     }
-    absl::StatusOr<HttpsResponse> response = client->Post(
-        "/v1/telemetry", *token, "application/json",
-        EncodeTelemetryBatch(messages));
+    std::string body = EncodeTelemetryBatch(messages);
+    const absl::Time built = absl::Now();
+    absl::StatusOr<HttpsResponse> response =
+        client->Post("/v1/telemetry", *token, "application/json", body);
+    const absl::Time answered = absl::Now();
     if (!response.ok()) return response.status();
     if (response->status == 400 || response->status == 413) {
       return Refused(*batch, *response);
@@ -219,8 +222,13 @@ struct HttpsUplink::State {
       ++delta.conflicts;
     }
     bool progress = !done.empty() || !conflicts.empty();
+    const absl::Time acknowledged = absl::Now();
     absl::MutexLock lock(&mutex);
     ++stats.batches_sent;
+    stats.messages_sent += static_cast<int64_t>(messages.size());
+    stats.build_us += absl::ToInt64Microseconds(built - started);
+    stats.round_trip_us += absl::ToInt64Microseconds(answered - built);
+    stats.acknowledge_us += absl::ToInt64Microseconds(acknowledged - answered);
     stats.accepted += delta.accepted;
     stats.duplicates += delta.duplicates;
     stats.rejected += delta.rejected;

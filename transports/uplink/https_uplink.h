@@ -86,6 +86,14 @@ struct UplinkStats {
   int64_t batches_sent = 0;
   int64_t failed_attempts = 0;  // batches that must be retried
   int64_t spooled_now = 0;
+  // Where a delivered batch's time went (wall clock, microseconds, summed
+  // over batches the verifier answered 200): reading it from the spool and
+  // encoding it, the HTTPS round trip (the verifier's work included), and
+  // decoding the answer and removing what it settled from the spool.
+  int64_t messages_sent = 0;  // in those batches
+  int64_t build_us = 0;
+  int64_t round_trip_us = 0;
+  int64_t acknowledge_us = 0;
   std::string last_error;  // the latest failure, empty after a success
 };
 
