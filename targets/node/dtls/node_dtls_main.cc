@@ -25,7 +25,8 @@
 //   4. handshakes with the gateway as PSK identity "D<id>.<epoch>", the
 //      records carried as SLIP frames over UART0 (uart_datagram_link.h),
 //      retransmission timers on SysTick;
-//   5. posts kReadings readings as CoAP CON POST /t, Content-Format CBOR,
+//   5. posts kReadings readings (back to back, or kReadingIntervalMs
+//      apart) as CoAP CON POST /t, Content-Format CBOR,
 //      payload {"v3": {"d": {"t": value}, "s": "p"}} (the bytes cxsec-node
 //      posts; sealed: the envelope of {"v3": {"d": {"rs": .., "t": value,
 //      "ur": ..}, "s": "p"}}, Content-Format octet-stream), each with a
@@ -92,6 +93,14 @@ constexpr uint32_t kReadings = CXSEC_NODE_DTLS_READINGS;
 #define CXSEC_NODE_SEAL_EPOCH_READINGS 0
 #endif
 constexpr uint32_t kSealEpochReadings = CXSEC_NODE_SEAL_EPOCH_READINGS;
+// Milliseconds between two readings (0, the default: back to back). A
+// node in the field reads its sensor every so often; the untrusted-gateway
+// test paces its nodes so that a seal receipt has come back before the
+// receipt window closes, as it would with a real interval.
+#ifndef CXSEC_NODE_DTLS_READING_INTERVAL_MS
+#define CXSEC_NODE_DTLS_READING_INTERVAL_MS 0
+#endif
+constexpr uint32_t kReadingIntervalMs = CXSEC_NODE_DTLS_READING_INTERVAL_MS;
 // Readings a seal receipt may take to come back (cxsec-node's
 // seal_receipt_window).
 #ifndef CXSEC_NODE_SEAL_RECEIPT_WINDOW
@@ -432,6 +441,13 @@ uint8_t Post(uint16_t message_id,
   Stop(kFailedExitCode, "post", "no_answer");
 }
 
+// Pause sleeps `milliseconds` on the board clock (each SysTick interrupt
+// wakes the core from WFI, so QEMU does not spin a host CPU meanwhile).
+void Pause(uint32_t milliseconds) {
+  const uint64_t until = board::MonotonicMilliseconds() + milliseconds;
+  while (board::MonotonicMilliseconds() < until) __asm__ volatile("wfi");
+}
+
 // HeapPeak: Mbed TLS's allocator zeroes its buffer at init and never
 // clears freed blocks, so the highest non-zero byte bounds the peak.
 size_t HeapPeak() {
@@ -464,6 +480,7 @@ int main() {
   uint16_t message_id =
       static_cast<uint16_t>((message_id_bytes[0] << 8) | message_id_bytes[1]);
   for (uint32_t i = 0; i < kReadings; ++i) {
+    if (i != 0 && kReadingIntervalMs != 0) Pause(kReadingIntervalMs);
     // The synthetic sensor: a temperature in m°C that moves with the boot
     // and the reading, so readings differ across reboots.
     const int32_t reading =
