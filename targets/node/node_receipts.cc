@@ -85,4 +85,14 @@ void SealReceiptTracker::OnAcknowledged(ByteView envelope, ByteView answer) {
   if (offset != answer.size()) ++counters_.bad_receipts;  // a partial one
 }
 
+std::shared_ptr<SealReceiptTracker> NewSealReceiptTracker(
+    std::shared_ptr<const NodeSealer> sealer, int window,
+    SealReceiptTracker::Logger log) {
+  return std::make_shared<SealReceiptTracker>(
+      [sealer](ByteView bytes, seal::SealReceipt& out) {
+        return sealer->CheckReceipt(bytes, out);
+      },
+      window, std::move(log));
+}
+
 }  // namespace cxsec::node

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -28,6 +29,7 @@
 
 #include "core/bytes.h"
 #include "core/seal/seal_receipt.h"
+#include "targets/node/node_seal.h"
 
 namespace cxsec::node {
 
@@ -74,6 +76,12 @@ class SealReceiptTracker {
   std::set<uint32_t> unreceipted_;
   SealReceiptCounters counters_;
 };
+
+// NewSealReceiptTracker: the tracker a sealing DTLS cxsec-node runs, its
+// receipts checked with `sealer`'s keys (which ratchet as it seals).
+std::shared_ptr<SealReceiptTracker> NewSealReceiptTracker(
+    std::shared_ptr<const NodeSealer> sealer, int window,
+    SealReceiptTracker::Logger log);
 
 }  // namespace cxsec::node
 
