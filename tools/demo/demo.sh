@@ -20,9 +20,10 @@
 # holds the seal master, those devices are registered with seal =
 # required, and the report gives their verdicts and counter state. The
 # first N QEMU Mioty and the first N QEMU DTLS nodes seal too: their seal
-# key area (`cxsec provision --seal-master`, DIR/devices/<id>.sealarea) is
-# loaded at 0x003F8000 (and, for DTLS, erased sequence sectors at
-# 0x003F6000), and they count among the sealed devices in the report.
+# key area sector (`cxsec provision --seal-master`, DIR/devices/<id>.sealarea)
+# is loaded at 0x003F8000 and its erased ratchet sector (<id>.sealratchet)
+# at 0x003F5000 (and, for DTLS, erased sequence sectors at 0x003F6000),
+# and they count among the sealed devices in the report.
 # --tamper puts a compromised gateway's uplink (tools/demo/tamper_proxy.py)
 # between the gateway and the verifier: it mounts each attack on a sealed
 # reading once, and the demo fails unless each got its named verdict, the
@@ -435,12 +436,14 @@ set_qemu_boot() {
   fi
 }
 # qemu_seal_loads ID: the extra loader devices of a sealed QEMU node, into
-# the array qemu_seal: its seal key area in its own sector, and for DTLS
-# (which keeps its own sealed-readings sequence) erased sequence sectors.
+# the array qemu_seal: its seal key area's two sectors as provision wrote
+# them, and for DTLS (which keeps its own sealed-readings sequence) erased
+# sequence sectors.
 qemu_seal_loads() {
   qemu_seal=()
   [ "$(seal_policy "$1")" = required ] || return 0
-  qemu_seal=(-device "loader,file=$work/seal/devices/$1.sealarea,addr=0x003F8000")
+  qemu_seal=(-device "loader,file=$work/seal/devices/$1.sealarea,addr=0x003F8000"
+    -device "loader,file=$work/seal/devices/$1.sealratchet,addr=0x003F5000")
   [ "$2" = dtls ] && qemu_seal+=(-device "loader,file=$work/qemu/erased_counter.bin,addr=0x003F6000")
   return 0
 }
