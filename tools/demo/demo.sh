@@ -939,7 +939,7 @@ if [ "$lost" -ne 0 ] || [ "$duplicates" -ne 0 ] || [ "$node_errors" -ne 0 ] || [
     tail -n 20 "$work/qemu-dtls/$id/console.txt" >&2 || true
     tail -n 5 "$work/qemu-dtls/$id/bridge.err" >&2 || true
   done
-  echo "demo FAILED: messages lost or duplicated (work dir $work)" >&2
+  echo "demo FAILED: messages lost or duplicated, or a check above failed (work dir $work)" >&2
   exit 1
 fi
 echo "demo passed: every message arrived exactly once"
