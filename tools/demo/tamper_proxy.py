@@ -17,8 +17,9 @@ honest one, and records the verifier's verdict for it:
   strip          a plain CBOR reading instead             seal_required
   replay         an accepted reading under a new id       duplicate
   mioty_counter  a Mioty frame under other counter bits   seal_tag_mismatch
-  drop           the reading swallowed, the gateway told
-                 "accepted"                               a gap at the verifier
+  drop           a run of DROP_RUN (2) consecutive readings
+                 of one device swallowed, the gateway
+                 told "accepted" for each                 a gap each at the verifier
 
 Each attack is mounted once per transport that has a sealed device (move
 and replay on DTLS only, mioty_counter on Mioty only; drop on DTLS only,
@@ -32,8 +33,8 @@ every payload (base64url-decoded), and logs {"attack": "marker_visible"}
 each time it sees it: in encrypted mode it must never see it.
 
 Honest messages are forwarded unchanged, so the verifier's counter state
-must end exactly as without the attacks (apart from the dropped reading's
-gap). Results go to --log as JSON lines {attack, transport, deviceId,
+must end exactly as without the attacks (apart from the dropped readings'
+gaps). Results go to --log as JSON lines {attack, transport, deviceId,
 messageId, verdict}. It runs in its own process: its Python ssl (OpenSSL 3) never
 shares a process with cxsec's BoringSSL.
 """
@@ -54,6 +55,10 @@ ATTACKS = {
              "replay"],
     "mioty": ["flip", "flip_header", "flip_tag", "forge", "strip", "mioty_counter"],
 }
+# Drop swallows this many consecutive sealed readings of one device (a run,
+# not a single reading): each must show as a gap and, on its node, as an
+# unreceipted reading.
+DROP_RUN = 2
 # Envelope overhead around the body: header (and DTLS sequence), and tag.
 PREFIX = {"dtls": 5, "mioty": 1}
 TAG_SIZE = 8
@@ -88,6 +93,13 @@ class State:
         self.pending = {t: list(a) for t, a in ATTACKS.items()}
         self.accepted = []  # honest sealed DTLS messages the verifier accepted
         self.devices_accepted = set()  # sealed devices with one accepted
+        self.drop_run = {}  # device -> readings of its run still to drop
+        # (device, messageId) of every sealed message seen: the gateway
+        # sends a reading again under its id when the node retransmitted
+        # it (a slow 2.04), and only a fresh reading may start or continue
+        # a run of drops; the dropped ones' later copies are dropped too.
+        self.seen = set()
+        self.dropped_ids = set()
         self.log = open(log_path, "a", buffering=1)
         self.marker = b""
 
@@ -98,6 +110,16 @@ class State:
     def take(self, message):
         """The attack to mount next to `message`, or None."""
         with self.lock:
+            key = (message["deviceId"], message["messageId"])
+            if key in self.dropped_ids:
+                return "drop_copy"
+            fresh = key not in self.seen
+            self.seen.add(key)
+            # The rest of a run of drops: the device's next readings.
+            if fresh and self.drop_run.get(message["deviceId"], 0) > 0:
+                self.drop_run[message["deviceId"]] -= 1
+                self.dropped_ids.add(key)
+                return "drop"
             pending = self.pending[transport_of(message)]
             for attack in pending:
                 if attack == "replay" and not self.accepted:
@@ -111,8 +133,12 @@ class State:
                 # device's first: never drop a device's first reading.
                 # Dropped on a DTLS node only, which has a way back for
                 # seal receipts: it must notice that its reading got none.
-                if attack == "drop" and message["deviceId"] not in self.devices_accepted:
+                if attack == "drop" and (
+                        not fresh or message["deviceId"] not in self.devices_accepted):
                     continue
+                if attack == "drop":
+                    self.drop_run[message["deviceId"]] = DROP_RUN - 1
+                    self.dropped_ids.add(key)
                 pending.remove(attack)
                 return attack
         return None
@@ -163,7 +189,7 @@ def mount(state, attack, message, n):
         prefix, counter = message["messageId"].rsplit("-", 1)
         forged["messageId"] = "%s-%d" % (prefix, (int(counter) + (1 << 24)) % (1 << 32))
         forged["payload"] = message["payload"]
-    elif attack == "drop":
+    elif attack in ("drop", "drop_copy"):
         return None
     return forged
 
@@ -220,8 +246,10 @@ def make_handler(state, upstream_port, upstream_ctx):
                     forged = mount(state, attack, m, i)
                     if forged is None:
                         dropped.append(m)
+                        # A later copy of a dropped reading is logged apart:
+                        # the demo counts the readings dropped, not copies.
                         state.log.write(json.dumps({
-                            "attack": "drop", "transport": transport_of(m),
+                            "attack": attack, "transport": transport_of(m),
                             "deviceId": m["deviceId"],
                             "messageId": m["messageId"], "verdict": "dropped"}) + "\n")
                         continue
