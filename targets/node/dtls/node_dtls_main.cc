@@ -362,14 +362,22 @@ void Handshake() {
   Log("\n");
 }
 
+// LateAnswer: called with the payload of a 2.04 that answers an earlier
+// post, which arrives while the node waits for a later one: when the
+// gateway was slow, the node retransmitted, and the gateway answers both
+// the original and the retransmission; the node goes on after the first.
+using LateAnswer = void (*)(std::span<const uint8_t> payload);
+
 // Post sends one CON POST and waits for its answer, retransmitting the
 // same message on each ACK timeout. Returns the response code; the
 // response's payload (at most `answer.size()` bytes of it) goes to
-// `answer`, its size to `answer_size`.
+// `answer`, its size to `answer_size`. A 2.04 piggybacked on the ACK of
+// an earlier message id goes to `late_answer` (if not null).
 uint8_t Post(uint16_t message_id,
              std::span<const uint8_t, device::kCoapTokenSize> token,
              std::span<const uint8_t> payload, uint16_t content_format,
-             std::span<uint8_t> answer, size_t& answer_size) {
+             std::span<uint8_t> answer, size_t& answer_size,
+             LateAnswer late_answer) {
   answer_size = 0;
   // Keeps the payload of the response that is returned.
   auto keep_payload = [&](std::span<const uint8_t> message) {
@@ -420,6 +428,12 @@ uint8_t Post(uint16_t message_id,
           keep_payload(std::span(response.data(), static_cast<size_t>(read)));
           return header.code;
         }
+      } else if (header.type == device::kCoapAck &&
+                 header.code == device::CoapCode(2, 4) &&
+                 late_answer != nullptr) {
+        const auto body = cxsec::node::FindCoapPayload(
+            std::span(response.data(), static_cast<size_t>(read)));
+        if (body && !body->empty()) late_answer(*body);
       } else if ((header.type == device::kCoapConfirmable ||
                   header.type == device::kCoapNonConfirmable) &&
                  same_token) {
@@ -446,6 +460,14 @@ uint8_t Post(uint16_t message_id,
 void Pause(uint32_t milliseconds) {
   const uint64_t until = board::MonotonicMilliseconds() + milliseconds;
   while (board::MonotonicMilliseconds() < until) __asm__ volatile("wfi");
+}
+
+// ReceiptsInLateAnswer: a late 2.04 (LateAnswer) may carry the receipts
+// the gateway took from its box for this device: they are checked and
+// counted as any others (a receipt already settled changes nothing), so
+// a retransmission does not make a receipted reading look unreceipted.
+void ReceiptsInLateAnswer(std::span<const uint8_t> payload) {
+  seal_receipts.OnAnswer(seal_keys.mac_key(), seal_keys.epoch(), payload);
 }
 
 // HeapPeak: Mbed TLS's allocator zeroes its buffer at init and never
@@ -552,8 +574,9 @@ int main() {
     Random(token);
     std::array<uint8_t, kAnswerMaxSize> answer;
     size_t answer_size = 0;
-    const uint8_t code = Post(message_id++, token, body, content_format,
-                              answer, answer_size);
+    const uint8_t code =
+        Post(message_id++, token, body, content_format, answer, answer_size,
+             sealing ? ReceiptsInLateAnswer : nullptr);
     if (code != device::CoapCode(2, 4)) {
       Log("node_dtls: post of reading ");
       LogDecimal(static_cast<uint32_t>(reading));
