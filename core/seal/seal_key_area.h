@@ -1,6 +1,7 @@
 // The seal key area: the small binary blob in a node's flash that holds its
 // sealed-readings keys (docs/SEALED_READINGS.md) for the current epoch.
-// `cxsec provision --seal-master` writes it (DIR/devices/<id>.sealarea); a
+// `cxsec provision --seal-master` writes it (DIR/devices/<id>.sealarea, the
+// area at the start of an otherwise erased 4 KiB flash sector); a
 // firmware node parses it at start-up and rewrites it when it ratchets to
 // the next epoch (DeviceSealKeys::Advance), erasing the old keys. Separate
 // from the node key area (core/device/node_key_area.h): the gateway-facing

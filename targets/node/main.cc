@@ -55,11 +55,8 @@ absl::Status RunDtls(const KeyValueFile& config) {
     // and reported inside the next sealed readings ("ur", "rs").
     CXSEC_ASSIGN_OR_RETURN(long long window,
                            config.GetInt("seal_receipt_window", 3, 1, 1000));
-    receipts = std::make_shared<SealReceiptTracker>(
-        [sealer](ByteView bytes, seal::SealReceipt& out) {
-          return sealer->CheckReceipt(bytes, out);
-        },
-        static_cast<int>(window), [](const std::string& line) {
+    receipts = NewSealReceiptTracker(
+        sealer, static_cast<int>(window), [](const std::string& line) {
           std::fprintf(stderr, "cxsec-node: %s\n", line.c_str());
         });
     options.sealed_reading_fields = [receipts] {

@@ -8,9 +8,17 @@
 // count and the highest receipted sequence go inside every sealed reading
 // ("ur", "rs"), where the gateway cannot change them.
 //
+// Seal epochs: when a reading is acknowledged the tracker keeps the two
+// receipts the verifier can send for it (ExpectedSealReceipts, made with
+// the key it was sealed with), and settles it with a receipt equal to one
+// of them. So a receipt of epoch E still settles its reading after the
+// node moved to E+1 and erased E's key, as long as the reading is tracked
+// (awaiting, or counted unreceipted and remembered). Other receipts are
+// checked with the node's key of its current epoch.
+//
 // In memory: a restarted node starts from zero.
 //
-//   SealReceiptTracker tracker(checker, /*window=*/3, log);
+//   SealReceiptTracker tracker(checker, expecter, /*window=*/3, log);
 //   options.sealed_reading_fields = [&] { return tracker.NextReadingFields(); };
 //   options.on_sealed_acknowledged = [&](ByteView e, ByteView a) {
 //     tracker.OnAcknowledged(e, a);
@@ -21,13 +29,15 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <set>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/bytes.h"
 #include "core/seal/seal_receipt.h"
+#include "targets/node/node_seal.h"
 
 namespace cxsec::node {
 
@@ -45,10 +55,15 @@ class SealReceiptTracker {
   // current epoch (NodeSealer::CheckReceipt).
   using Checker =
       std::function<seal::SealReason(ByteView bytes, seal::SealReceipt& out)>;
+  // Expecter: the receipts the verifier can send for a sealed envelope the
+  // node just had acknowledged (NodeSealer::ExpectedReceipts); nullopt if
+  // it cannot tell (its receipt is then checked by Checker).
+  using Expecter =
+      std::function<std::optional<ExpectedSealReceipts>(ByteView envelope)>;
   using Logger = std::function<void(const std::string& line)>;
 
   // `window`: readings a receipt may take to come back (at least 1).
-  SealReceiptTracker(Checker check, int window, Logger log);
+  SealReceiptTracker(Checker check, Expecter expect, int window, Logger log);
 
   // NextReadingFields: called once before each sealed reading is sealed.
   // Counts the sequences whose window has passed without a receipt (and
@@ -62,18 +77,33 @@ class SealReceiptTracker {
   const SealReceiptCounters& counters() const { return counters_; }
 
  private:
+  struct Awaiting {
+    uint64_t reading = 0;  // index of its reading
+    std::optional<ExpectedSealReceipts> expected;
+  };
+
+  // CheckOne: one 17-byte receipt; true (and `sequence` set) when it is
+  // genuine.
+  bool CheckOne(ByteView bytes, uint32_t& sequence) const;
   void Receipted(uint32_t sequence);
 
   Checker check_;
+  Expecter expect_;
   int window_;
   Logger log_;
   uint64_t readings_ = 0;  // sealed readings prepared so far
-  // Acknowledged, no receipt yet: sequence -> index of its reading.
-  std::map<uint32_t, uint64_t> awaiting_;
+  // Acknowledged, no receipt yet, by sequence.
+  std::map<uint32_t, Awaiting> awaiting_;
   // Counted unreceipted, kept (bounded) so a late receipt takes it back.
-  std::set<uint32_t> unreceipted_;
+  std::map<uint32_t, std::optional<ExpectedSealReceipts>> unreceipted_;
   SealReceiptCounters counters_;
 };
+
+// NewSealReceiptTracker: the tracker a sealing DTLS cxsec-node runs, its
+// receipts checked with `sealer`'s keys (which ratchet as it seals).
+std::shared_ptr<SealReceiptTracker> NewSealReceiptTracker(
+    std::shared_ptr<const NodeSealer> sealer, int window,
+    SealReceiptTracker::Logger log);
 
 }  // namespace cxsec::node
 

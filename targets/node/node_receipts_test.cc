@@ -4,6 +4,7 @@
 #include "targets/node/node_receipts.h"
 
 #include <array>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,26 @@ class SealReceiptTrackerTest : public ::testing::Test {
           return Receipts::Check(
               keys_.mac_key(), keys_.epoch(), seal::Transport::kDtlsCoap,
               std::span<const uint8_t>(bytes.data(), bytes.size()), out);
+        },
+        [this](ByteView envelope) -> std::optional<ExpectedSealReceipts> {
+          seal::SealedEnvelope parsed;
+          if (seal::ParseSealedEnvelope(
+                  seal::Transport::kDtlsCoap,
+                  std::span<const uint8_t>(envelope.data(), envelope.size()),
+                  parsed) != seal::SealReason::kNone) {
+            return std::nullopt;
+          }
+          ExpectedSealReceipts expected;
+          expected.sequence = parsed.sequence;
+          for (auto verdict : {seal::ReceiptVerdict::kAccepted,
+                               seal::ReceiptVerdict::kDuplicate}) {
+            EXPECT_EQ(Receipts::Make(keys_.mac_key(), seal::Transport::kDtlsCoap,
+                                     verdict, 0, parsed.sequence,
+                                     expected.by_verdict[static_cast<size_t>(
+                                         verdict)]),
+                      seal::SealReason::kNone);
+          }
+          return expected;
         },
         window, [this](const std::string& line) { log_.push_back(line); });
   }

@@ -212,6 +212,33 @@ seal::SealReason NodeSealer::CheckReceipt(ByteView bytes,
       std::span<const uint8_t>(bytes.data(), bytes.size()), out);
 }
 
+std::optional<ExpectedSealReceipts> NodeSealer::ExpectedReceipts(
+    ByteView envelope) const {
+  seal::SealedEnvelope parsed;
+  if (seal::ParseSealedEnvelope(
+          options_.transport,
+          std::span<const uint8_t>(envelope.data(), envelope.size()),
+          parsed) != seal::SealReason::kNone ||
+      options_.transport != seal::Transport::kDtlsCoap ||
+      parsed.epoch_low4 != (keys_.epoch() & 0x0F)) {
+    return std::nullopt;
+  }
+  ExpectedSealReceipts expected;
+  expected.epoch = keys_.epoch();
+  expected.sequence = parsed.sequence;
+  for (seal::ReceiptVerdict verdict :
+       {seal::ReceiptVerdict::kAccepted, seal::ReceiptVerdict::kDuplicate}) {
+    if (seal::SealReceiptCodec<seal::BoringSslSealCrypto>::Make(
+            keys_.mac_key(), options_.transport, verdict, expected.epoch,
+            expected.sequence,
+            expected.by_verdict[static_cast<size_t>(verdict)]) !=
+        seal::SealReason::kNone) {
+      return std::nullopt;
+    }
+  }
+  return expected;
+}
+
 std::vector<ConfigKey> NodeSealConfigKeys() {
   return {
       {"seal_key_file", false,

@@ -19,6 +19,7 @@
 #ifndef CXSEC_TARGETS_NODE_NODE_SEAL_H_
 #define CXSEC_TARGETS_NODE_NODE_SEAL_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -34,6 +35,19 @@
 #include "core/seal/sealed_reading.h"
 
 namespace cxsec::node {
+
+// ExpectedSealReceipts: the two receipts the verifier can send back for one
+// sealed reading (docs/SEALED_READINGS.md, "Receipts"), indexed by verdict
+// (0 accepted, 1 duplicate), made by the node with the MAC key of the epoch
+// the reading was sealed in. Kept while the reading awaits its receipt,
+// they let a receipt settle it after the node moved to a later epoch and
+// erased that key; they reveal nothing of the key, and open or forge no
+// reading.
+struct ExpectedSealReceipts {
+  uint32_t epoch = 0;
+  uint32_t sequence = 0;
+  std::array<std::array<uint8_t, seal::kReceiptSize>, 2> by_verdict{};
+};
 
 struct NodeSealOptions {
   std::string key_file;   // the .seal file, mode 0600
@@ -78,6 +92,14 @@ class NodeSealer {
   // "Receipts") with this node's MAC key of its current epoch.
   [[nodiscard]] seal::SealReason CheckReceipt(ByteView bytes,
                                               seal::SealReceipt& out) const;
+
+  // ExpectedReceipts makes the receipts the verifier can send for the
+  // sealed `envelope` (DTLS/CoAP) this node just sealed, with its MAC key of
+  // its current epoch: call it before the next reading is sealed, which may
+  // move the node to a later epoch. nullopt when `envelope` is not one of
+  // the current epoch (its header's low epoch bits differ).
+  [[nodiscard]] std::optional<ExpectedSealReceipts> ExpectedReceipts(
+      ByteView envelope) const;
 
   seal::SealMode mode() const { return mode_; }
   seal::Transport transport() const { return options_.transport; }

@@ -7,11 +7,14 @@
 
 #include <sys/stat.h>
 
+#include <array>
 #include <cstdlib>
 #include <memory>
 #include <set>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/config/key_value_file.h"
@@ -21,6 +24,7 @@
 #include "core/seal/seal_master_secret.h"
 #include "gtest/gtest.h"
 #include "platforms/posix/files.h"
+#include "targets/node/node_receipts.h"
 
 namespace cxsec::node {
 namespace {
@@ -349,6 +353,118 @@ TEST(NodeSealTest, RatchetsToTheNextEpochOnItsOwnAndErasesTheOldKeys) {
                   epoch0.mac.Reveal(SecretAccess::Grant()))),
               std::string::npos);
   }
+}
+
+// VerifierReceipt: the receipt the verifier sends for (`epoch`,
+// `sequence`), made with that epoch's MAC key as it derives it.
+Bytes VerifierReceipt(uint32_t epoch, uint32_t sequence,
+                      seal::ReceiptVerdict verdict = seal::ReceiptVerdict::kAccepted) {
+  const ProvisionedKeys keys = Provision(kDeviceId, epoch);
+  ByteView raw = keys.mac.Reveal(SecretAccess::Grant());
+  seal::SealKey<seal::BoringSslSealCrypto> mac;
+  EXPECT_EQ(mac.Load(std::span(raw.data(), raw.size())), seal::SealReason::kNone);
+  std::array<uint8_t, seal::kReceiptSize> out{};
+  EXPECT_EQ(seal::SealReceiptCodec<seal::BoringSslSealCrypto>::Make(
+                mac, Transport::kDtlsCoap, verdict, epoch, sequence, out),
+            seal::SealReason::kNone);
+  return Bytes(out.begin(), out.end());
+}
+
+// A node that ratchets every 3 readings, with the tracker cxsec-node runs
+// (NewSealReceiptTracker): receipts come back one reading late, so the
+// last reading of each epoch is receipted in the next epoch's first 2.04,
+// after the node erased the key it was sealed with. The receipt still
+// settles it: no reading is counted unreceipted, no receipt as bad.
+TEST(NodeSealTest, ReceiptsOfAnEarlierEpochStillSettleTheirReadings) {
+  const std::string file = WriteSealFile("receipts-epoch.seal", kDeviceId,
+                                         Provision(kDeviceId, 0), true);
+  const std::string sequence_file = TempPath("receipts-epoch.seq");
+  std::remove(sequence_file.c_str());
+  NodeSealOptions options = Options(file, Transport::kDtlsCoap, sequence_file);
+  options.epoch_readings = 3;
+  absl::StatusOr<std::unique_ptr<NodeSealer>> opened = NodeSealer::Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::shared_ptr<NodeSealer> sealer = std::move(*opened);
+  std::vector<std::string> log;
+  std::shared_ptr<SealReceiptTracker> tracker = NewSealReceiptTracker(
+      sealer, 3, [&log](const std::string& line) { log.push_back(line); });
+  Bytes answer;  // the 2.04's payload: the previous reading's receipt
+  for (uint32_t sequence = 0; sequence < 10; ++sequence) {
+    const auto fields = tracker->NextReadingFields();
+    ASSERT_EQ(fields.size(), 2u);
+    EXPECT_EQ(fields[0], (std::pair<std::string, int64_t>{"ur", 0}))
+        << "sequence " << sequence;
+    absl::StatusOr<Bytes> envelope = sealer->SealNext(kReading);
+    ASSERT_TRUE(envelope.ok()) << envelope.status();
+    ASSERT_EQ(sealer->epoch(), sequence / 3);
+    tracker->OnAcknowledged(*envelope, answer);
+    // Every other receipt says duplicate (an honest retry): it settles too.
+    answer = VerifierReceipt(sequence / 3, sequence,
+                             sequence % 2 == 0 ? seal::ReceiptVerdict::kAccepted
+                                               : seal::ReceiptVerdict::kDuplicate);
+  }
+  EXPECT_EQ(tracker->counters().acknowledged, 10u);
+  EXPECT_EQ(tracker->counters().receipted, 9u);
+  EXPECT_EQ(tracker->counters().unreceipted, 0u);
+  EXPECT_EQ(tracker->counters().bad_receipts, 0u);
+  EXPECT_EQ(tracker->counters().highest_receipted, 8);
+  EXPECT_TRUE(log.empty()) << log.front();
+}
+
+// Across an epoch the node still refuses what it refused before: a receipt
+// of the earlier epoch with a wrong MAC (or for a reading it never sent)
+// is bad and settles nothing, so a reading the gateway dropped just before
+// the epoch moved is unreceipted; its genuine receipt, arriving late (two
+// epochs on, while the node still remembers it), takes that back.
+TEST(NodeSealTest, AcrossAnEpochForgedReceiptsStayBadAndLateOnesStillCount) {
+  const std::string file = WriteSealFile("receipts-forged.seal", kDeviceId,
+                                         Provision(kDeviceId, 0), true);
+  const std::string sequence_file = TempPath("receipts-forged.seq");
+  std::remove(sequence_file.c_str());
+  NodeSealOptions options = Options(file, Transport::kDtlsCoap, sequence_file);
+  options.epoch_readings = 3;
+  absl::StatusOr<std::unique_ptr<NodeSealer>> opened = NodeSealer::Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::shared_ptr<NodeSealer> sealer = std::move(*opened);
+  std::vector<std::string> log;
+  std::shared_ptr<SealReceiptTracker> tracker = NewSealReceiptTracker(
+      sealer, 3, [&log](const std::string& line) { log.push_back(line); });
+  std::vector<std::pair<std::string, int64_t>> fields;
+  for (uint32_t sequence = 0; sequence < 8; ++sequence) {
+    fields = tracker->NextReadingFields();
+    absl::StatusOr<Bytes> envelope = sealer->SealNext(kReading);
+    ASSERT_TRUE(envelope.ok()) << envelope.status();
+    Bytes answer;
+    if (sequence > 0 && sequence != 3) {  // reading 2's receipt is withheld
+      answer = VerifierReceipt((sequence - 1) / 3, sequence - 1);
+    }
+    if (sequence == 3) {
+      Bytes forged = VerifierReceipt(0, 2);
+      forged[16] ^= 1;  // reading 2's receipt, its MAC altered
+      Bytes never_sent = VerifierReceipt(0, 40);
+      answer = forged;
+      answer.insert(answer.end(), never_sent.begin(), never_sent.end());
+    }
+    if (sequence == 7) {  // epoch 2: reading 2's receipt after all
+      Bytes late = VerifierReceipt(0, 2);
+      answer.insert(answer.end(), late.begin(), late.end());
+    }
+    tracker->OnAcknowledged(*envelope, answer);
+    if (sequence == 6) {
+      // Reading 6 was prepared 4 readings after reading 2's 2.04.
+      EXPECT_EQ(fields[0], (std::pair<std::string, int64_t>{"ur", 1}));
+    }
+  }
+  EXPECT_EQ(tracker->counters().bad_receipts, 2u);
+  EXPECT_EQ(tracker->NextReadingFields()[0],
+            (std::pair<std::string, int64_t>{"ur", 0}));
+  EXPECT_EQ(tracker->counters().receipted, 7u);
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_NE(log[0].find("sealed reading 2 was acknowledged"), std::string::npos)
+      << log[0];
+  EXPECT_NE(log[1].find("sealed reading 2 got its receipt late"),
+            std::string::npos)
+      << log[1];
 }
 
 absl::Status Validate(const std::string& text) {

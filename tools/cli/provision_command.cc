@@ -29,8 +29,12 @@
 //     per device DIR/devices/<id>.seal (0600): the node's sealed-readings
 //     MAC and encryption keys of epoch N (default 0), derived from the
 //     master(s) (mode 0600 each, refused when broader), and the same keys
-//     as DIR/devices/<id>.sealarea (0600), a seal key area for a firmware
-//     node's flash (core/seal/seal_key_area.h). Writes nothing else.
+//     as DIR/devices/<id>.sealarea (0600), the 4 KiB sector a firmware node
+//     holds its seal key area in (core/seal/seal_key_area.h, then erased
+//     flash), with DIR/devices/<id>.sealratchet (0600), the erased sector
+//     its epoch ratchet takes turns with (docs/NODE_FIRMWARE.md): flashing
+//     both leaves no area of an earlier provisioning behind. Writes nothing
+//     else.
 //   cxsec rollover --security FILE --start [--fresh-master]
 //                  [--compromised D...,D...] | --retire
 //     start a key rollover (next_epoch = epoch + 1; gateways accept both
@@ -55,6 +59,7 @@
 #include "core/seal/seal_master_secret.h"
 #include "core/status.h"
 #include "platforms/posix/files.h"
+#include "targets/node/bootloader/flash_layout.h"
 #include "tools/cli/command_registry.h"
 #include "transports/dtls/security_loader.h"
 #include "transports/mioty/key_store.h"
@@ -326,9 +331,13 @@ absl::Status ProvisionSeal(const CommandLine& cl, const std::string& out,
       ByteView raw_enc = enc->Reveal(SecretAccess::Grant());
       std::copy(raw_enc.begin(), raw_enc.end(), area.enc_key.begin());
     }
-    std::string blob(seal::kSealKeyAreaSize, '\0');
+    // The whole sector, erased (0xFF) after the area: a node that
+    // ratcheted before keeps its epoch start record there (8 bytes after
+    // the area), which must not outlive a re-provisioning.
+    std::string blob(node::bootloader::kSectorSize, '\xff');
     const device::KeyAreaReason written_area = seal::WriteSealKeyArea(
-        area, std::span(reinterpret_cast<uint8_t*>(blob.data()), blob.size()));
+        area, std::span(reinterpret_cast<uint8_t*>(blob.data()),
+                        seal::kSealKeyAreaSize));
     seal::WipeSealKeyArea(area);
     if (written_area != device::KeyAreaReason::kNone) {
       SecureZero(blob.data(), blob.size());
@@ -339,6 +348,12 @@ absl::Status ProvisionSeal(const CommandLine& cl, const std::string& out,
         absl::StrCat(dir, "/", id, ".sealarea"), blob, 0600);
     SecureZero(blob.data(), blob.size());
     CXSEC_RETURN_IF_ERROR(area_written);
+    // The ratchet's other sector, erased: an area a ratchet left there
+    // before would otherwise win at boot when its epoch is later than the
+    // one provisioned now (node_seal_ratchet.h takes the later epoch).
+    CXSEC_RETURN_IF_ERROR(CreateFileExclusively(
+        absl::StrCat(dir, "/", id, ".sealratchet"),
+        std::string(node::bootloader::kSectorSize, '\xff'), 0600));
     std::string text =
         seal::FormatSealKeyFile(id, e, mac, enc ? &*enc : nullptr);
     absl::Status written =
@@ -347,8 +362,9 @@ absl::Status ProvisionSeal(const CommandLine& cl, const std::string& out,
     CXSEC_RETURN_IF_ERROR(written);
   }
   std::printf(
-      "wrote %zu sealed-readings key files and key areas (epoch %lld%s) to "
-      "%s\n",
+      "wrote %zu sealed-readings key files and key area sectors (epoch "
+      "%lld%s; flash <id>.sealarea at the seal key area, 0x003F8000, and "
+      "<id>.sealratchet at its ratchet sector, 0x003F5000) to %s\n",
       ids.size(), epoch, cl.Has("seal-mac-only") ? ", MAC-only" : "",
       dir.c_str());
   return absl::OkStatus();

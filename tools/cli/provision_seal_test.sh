@@ -41,6 +41,19 @@ check "seal key area CRC-32 (zlib)" \
   "$(python3 -c 'import sys,zlib,struct; b=open(sys.argv[1],"rb").read(); print(struct.pack("<I", zlib.crc32(b[:52])).hex())' "$a")" \
   "$(xxd -p -s 52 -l 4 "$a")"
 check "no security.txt written" no "$([[ -e "$T/out/security.txt" ]] && echo yes || echo no)"
+# Flashed as whole sectors (docs/NODE_FIRMWARE.md, "Seal epochs on the
+# node"): the key area's sector is the area, then erased flash (0xFF: no
+# epoch start record of an earlier provisioning survives), and the
+# ratchet's second sector (0x003F5000) comes erased, so a re-provisioned
+# node cannot take an area of a later epoch left there from before.
+check "seal key area sector: 4096 bytes" 4096 "$(stat -c %s "$a")"
+check "seal key area sector: erased after the area" 0 \
+  "$(tail -c +57 "$a" | tr -d '\377' | wc -c)"
+r="$T/out/devices/D0011223344556677.sealratchet"
+check "ratchet sector written" yes "$([[ -f "$r" ]] && echo yes || echo no)"
+check "ratchet sector is 0600" 600 "$(stat -c %a "$r" 2>/dev/null)"
+check "ratchet sector: 4096 bytes" 4096 "$(stat -c %s "$r" 2>/dev/null)"
+check "ratchet sector: all erased (0xFF)" 0 "$(tr -d '\377' <"$r" 2>/dev/null | wc -c)"
 
 "$CXSEC" provision --out "$T/e17" --devices D0011223344556677 \
   --seal-master "$T/master.key" --seal-epoch 17 >/dev/null
@@ -82,7 +95,7 @@ chmod 600 "$T/master.key"
 "$CXSEC" provision --out "$T/badid" --devices D0011223344556677,Dnothex \
   --seal-master "$T/master.key" >/dev/null 2>&1
 check "bad id refused" 2 $?
-check "bad id: nothing written" no "$([[ -e "$T/badid/devices/D0011223344556677.seal" || -e "$T/badid/devices/D0011223344556677.sealarea" ]] && echo yes || echo no)"
+check "bad id: nothing written" no "$([[ -e "$T/badid/devices/D0011223344556677.seal" || -e "$T/badid/devices/D0011223344556677.sealarea" || -e "$T/badid/devices/D0011223344556677.sealratchet" ]] && echo yes || echo no)"
 
 # Never overwrites.
 overwritten=1

@@ -13,19 +13,30 @@
 #                      [--dtls-load BINARY --load-seconds S --dtls-rate R]
 #                      [--baseline-seconds S] [--qemu-mioty-nodes N]
 #                      [--qemu-dtls-nodes N] [--qemu-via-bootloader]
-#                      [--sealed-nodes N [--tamper] [--seal-epoch-readings N]]
+#                      [--sealed-nodes N [--tamper [--tamper-qemu]] [--seal-epoch-readings N]]
+#                      [--qemu-dtls-app NAME]
 # --sealed-nodes N: the first N host DTLS and the first N host Mioty nodes
 # seal their readings end to end (docs/SEALED_READINGS.md): the verifier
 # holds the seal master, those devices are registered with seal =
 # required, and the report gives their verdicts and counter state. The
 # first N QEMU Mioty and the first N QEMU DTLS nodes seal too: their seal
-# key area (`cxsec provision --seal-master`, DIR/devices/<id>.sealarea) is
-# loaded at 0x003F8000 (and, for DTLS, erased sequence sectors at
-# 0x003F6000), and they count among the sealed devices in the report.
+# key area sector (`cxsec provision --seal-master`, DIR/devices/<id>.sealarea)
+# is loaded at 0x003F8000 and its erased ratchet sector (<id>.sealratchet)
+# at 0x003F5000 (and, for DTLS, erased sequence sectors at 0x003F6000),
+# and they count among the sealed devices in the report.
 # --tamper puts a compromised gateway's uplink (tools/demo/tamper_proxy.py)
 # between the gateway and the verifier: it mounts each attack on a sealed
 # reading once, and the demo fails unless each got its named verdict, the
 # dropped reading shows as a gap, and every honest message arrived once.
+# With --tamper-qemu it attacks the sealed QEMU firmware nodes instead of
+# the host ones (every attack on each radio that has a sealed QEMU node),
+# and the report requires the same of them: each verdict, each device's
+# counter state at the verifier exactly what its honest readings make it,
+# the dropped reading a gap and (on a DTLS node) unreceipted on its
+# console and inside its later sealed readings.
+# --qemu-dtls-app NAME boots NAME_primary_slot.bin (targets/node/dtls) as
+# the QEMU DTLS nodes' application instead of node_dtls's (with
+# --qemu-via-bootloader): node_dtls_tamper sends 10 readings 250 ms apart.
 # --dtls-load replaces the DTLS cxsec-node processes by tools/bench's
 # closed-loop load generator (for tools/bench/e2e.sh); --baseline-seconds
 # then posts to the verifier directly with wrk, as the same gateway.
@@ -54,7 +65,7 @@ kill_gateway_at=-1 verifier_down_at=-1 verifier_down_for=30
 spool_max_messages=1000000 expect_503=0 kill_tpm_at=-1 tpm_down_for=10 token_lifetime=3600
 dtls_load="" load_seconds=10 dtls_rate=10 baseline_seconds=0 firmware=1
 qemu_mioty_nodes=0 qemu_dtls_nodes=0 qemu_via_bootloader=0
-sealed_nodes=0 tamper=0 seal_epoch_readings=0
+sealed_nodes=0 tamper=0 tamper_qemu=0 seal_epoch_readings=0 qemu_dtls_app=node_dtls
 while [ $# -gt 0 ]; do
   case "$1" in
     --dtls-nodes) dtls_nodes="$2"; shift 2 ;;
@@ -79,6 +90,8 @@ while [ $# -gt 0 ]; do
     --qemu-via-bootloader) qemu_via_bootloader=1; shift ;;
     --sealed-nodes) sealed_nodes="$2"; shift 2 ;;
     --tamper) tamper=1; shift ;;
+    --tamper-qemu) tamper_qemu=1; shift ;;
+    --qemu-dtls-app) qemu_dtls_app="$2"; shift 2 ;;
     --seal-epoch-readings) seal_epoch_readings="$2"; shift 2 ;;
     *) echo "demo: unknown flag $1" >&2; exit 2 ;;
   esac
@@ -259,13 +272,20 @@ for eui in "${mioty_ids[@]}" "${qemu_ids[@]}"; do mioty_device_ids+=("D${eui^^}"
 # Sealed nodes: the first N host DTLS and Mioty nodes, registered with
 # seal = required, each with its seal key file (provisioned from the
 # verifier's master; never given to the gateway).
-sealed_ids=() sealed_spec=""
+# sealed_spec: the devices the tamper proxy attacks (DEVICE:TRANSPORT,...),
+# the host nodes, or with --tamper-qemu the QEMU nodes; the others' every
+# reading still has to arrive untouched.
+sealed_ids=() sealed_spec="" qemu_spec=""
 for id in "${dtls_ids[@]:0:$sealed_nodes}"; do sealed_ids+=("$id"); sealed_spec+="$id:dtls,"; done
 for eui in "${mioty_ids[@]:0:$sealed_nodes}"; do sealed_ids+=("D${eui^^}"); sealed_spec+="D${eui^^}:mioty,"; done
-# Sealed QEMU nodes are not in sealed_spec: the tamper proxy attacks host
-# nodes only, so a QEMU node's every reading still has to arrive.
-for eui in "${qemu_ids[@]:0:$sealed_nodes}"; do sealed_ids+=("D${eui^^}"); done
-for id in "${qemu_dtls_ids[@]:0:$sealed_nodes}"; do sealed_ids+=("$id"); done
+for eui in "${qemu_ids[@]:0:$sealed_nodes}"; do sealed_ids+=("D${eui^^}"); qemu_spec+="D${eui^^}:mioty,"; done
+for id in "${qemu_dtls_ids[@]:0:$sealed_nodes}"; do sealed_ids+=("$id"); qemu_spec+="$id:dtls,"; done
+[ "$tamper_qemu" -eq 0 ] || sealed_spec="$qemu_spec"
+if [ "$tamper" -eq 1 ] && [ -z "$sealed_spec" ]; then
+  echo "demo: --tamper needs sealed nodes to attack (--sealed-nodes; with --tamper-qemu, QEMU ones)" >&2; exit 2
+fi
+# attacked DEVICE: whether the tamper proxy attacks that device.
+attacked() { [ "$tamper" -eq 1 ] && case ",$sealed_spec" in *",$1:"*) true ;; *) false ;; esac; }
 if [ "${#sealed_ids[@]}" -gt 0 ]; then
   "$cxsec" provision --out "$work/seal" --devices "$(IFS=,; echo "${sealed_ids[*]}")" \
     --seal-master "$work/seal/seal-master.key" >/dev/null
@@ -409,20 +429,24 @@ set_qemu_boot() {
   local app="$1" dir
   case "$app" in node_mioty) dir=mioty ;; *) dir=dtls ;; esac
   if [ "$qemu_via_bootloader" -eq 1 ]; then
+    local slot="$app"
+    [ "$app" = node_mioty ] || slot="$qemu_dtls_app"
     qemu_boot=(-kernel "$bin/targets/node/bootloader/bootloader.elf"
-      -device "loader,file=$bin/targets/node/$dir/${app}_primary_slot.bin,addr=0x00300000"
+      -device "loader,file=$bin/targets/node/$dir/${slot}_primary_slot.bin,addr=0x00300000"
       -device "loader,file=$work/qemu/erased_boot_state.bin,addr=0x003FF000")
   else
     qemu_boot=(-kernel "$bin/targets/node/$dir/$app.elf")
   fi
 }
 # qemu_seal_loads ID: the extra loader devices of a sealed QEMU node, into
-# the array qemu_seal: its seal key area in its own sector, and for DTLS
-# (which keeps its own sealed-readings sequence) erased sequence sectors.
+# the array qemu_seal: its seal key area's two sectors as provision wrote
+# them, and for DTLS (which keeps its own sealed-readings sequence) erased
+# sequence sectors.
 qemu_seal_loads() {
   qemu_seal=()
   [ "$(seal_policy "$1")" = required ] || return 0
-  qemu_seal=(-device "loader,file=$work/seal/devices/$1.sealarea,addr=0x003F8000")
+  qemu_seal=(-device "loader,file=$work/seal/devices/$1.sealarea,addr=0x003F8000"
+    -device "loader,file=$work/seal/devices/$1.sealratchet,addr=0x003F5000")
   [ "$2" = dtls ] && qemu_seal+=(-device "loader,file=$work/qemu/erased_counter.bin,addr=0x003F6000")
   return 0
 }
@@ -623,21 +647,32 @@ echo "rejected at the cloud, by reason:"
 echo "$metrics" | sed -n 's/^cxsec_rejections_total{reason="\(.*\)"} \(.*\)$/  \1: \2/p'
 echo "  (expected: unknown_device: $rogue_posts, from the unregistered device)"
 echo "firmware: $firmware_report"
+# drops_of DEVICE: how many of its readings the tampering uplink dropped.
+drops_of() {
+  [ "$tamper" -eq 1 ] || { echo 0; return; }
+  jq -r --arg d "$1" 'select(.attack == "drop" and .deviceId == $d) | .messageId' "$work/tamper.log" 2>/dev/null | wc -l
+}
 # qemu_check_sealed ID SENT CONSOLE: a sealed QEMU node's readings all
-# arrived sealed (opened and accepted with seal = required); when the
+# arrived sealed (opened and accepted with seal = required), but for those
+# a tampering uplink dropped; when the
 # firmware moved to later seal epochs on its own (the in-slot builds
 # ratchet every 2 or 3 readings), the verifier followed it to the same
 # epoch;
-# a DTLS node's seal receipts line is shown, and none of its readings may
-# be unreceipted (nothing drops them here).
+# a DTLS node's seal receipts line is shown, and as many of its readings
+# are unreceipted as the uplink dropped (none without --tamper-qemu).
 qemu_sealed=0
 qemu_check_sealed() {
   [ "$(seal_policy "$1")" = required ] || return 0
-  local n node_epoch verifier_epoch receipts
+  local n node_epoch verifier_epoch receipts drops
+  drops=$(drops_of "$1")
   n=$(jq -r --arg d "$1" 'select(.deviceId == $d and .seal != null) | .messageId' "$log" 2>/dev/null | sort -u | wc -l)
-  echo "    sealed (seal = required): $n of $2 readings opened and accepted"
+  if [ "$drops" -eq 0 ]; then
+    echo "    sealed (seal = required): $n of $2 readings opened and accepted"
+  else
+    echo "    sealed (seal = required): $n of $2 readings opened and accepted, $drops dropped by the uplink"
+  fi
   qemu_sealed=$((qemu_sealed + 1))
-  [ "$n" -eq "$2" ] || qemu_missing=1
+  [ "$n" -eq "$(($2 - drops))" ] || qemu_missing=1
   node_epoch=$(sed -n 's/^node_[a-z]*: seal epoch \([0-9]*\) from sequence .*/\1/p' "$3" | tail -1)
   if [ -n "$node_epoch" ]; then
     verifier_epoch=$(curl -sf --cacert "$work/ca.pem" -H "Authorization: Bearer $admin_key" "$api/v1/devices/$1" | jq -r '.sealState.epoch // 0')
@@ -647,17 +682,18 @@ qemu_check_sealed() {
   receipts=$(grep '^node_dtls: seal receipts ' "$3" || true)
   if [ -n "$receipts" ]; then
     echo "    ${receipts#node_dtls: }"
-    case "$receipts" in *" unreceipted=0 "*) ;; *) qemu_missing=1 ;; esac
+    case "$receipts" in *" unreceipted=$drops "*) ;; *)
+      echo "demo: QEMU DTLS node $1: expected unreceipted=$drops" >&2; qemu_missing=1 ;; esac
   fi
 }
 if [ "$qemu_mioty_nodes" -gt 0 ]; then
-  echo "QEMU Mioty nodes: $qemu_mioty_nodes, readings sent: $qemu_sent"
+  echo "QEMU Mioty nodes: $qemu_mioty_nodes, readings sent: $(cat "$work"/qemu/*/console.txt | grep -c '^node_mioty: sent reading' || true)"
   for eui in "${qemu_ids[@]}"; do
     at_cloud=$(jq -r --arg d "D${eui^^}" 'select(.deviceId == $d) | .messageId' "$log" 2>/dev/null | sort -u | wc -l)
     node_sent=$(grep -c '^node_mioty: sent reading' "$work/qemu/$eui/console.txt" || true)
     echo "  $eui: sent $node_sent, verified at the cloud $at_cloud; $(cat "$work/qemu/$eui/bridge.out")"
     grep -E '^(bootloader: image|node_mioty: (sealing|REFUSED))' "$work/qemu/$eui/console.txt" | sed 's/^/    /' || true
-    [ "$at_cloud" -eq "$node_sent" ] || qemu_missing=1
+    [ "$at_cloud" -eq "$((node_sent - $(drops_of "D${eui^^}")))" ] || qemu_missing=1
     qemu_check_sealed "D${eui^^}" "$node_sent" "$work/qemu/$eui/console.txt"
   done
 fi
@@ -668,7 +704,7 @@ if [ "$qemu_dtls_nodes" -gt 0 ]; then
     node_acked=$(grep -c '^node_dtls: acked reading' "$work/qemu-dtls/$id/console.txt" || true)
     echo "  $id: acknowledged $node_acked, verified at the cloud $at_cloud; $(cat "$work/qemu-dtls/$id/bridge.out")"
     grep -E '^(bootloader: image|node_dtls: (handshake|sealing|stack|FAILED|REFUSED))' "$work/qemu-dtls/$id/console.txt" | sed 's/^/    /' || true
-    [ "$at_cloud" -eq "$node_acked" ] || qemu_missing=1
+    [ "$at_cloud" -eq "$((node_acked - $(drops_of "$id")))" ] || qemu_missing=1
     qemu_check_sealed "$id" "$node_acked" "$work/qemu-dtls/$id/console.txt"
   done
 fi
@@ -694,19 +730,39 @@ if [ "${#sealed_ids[@]}" -gt 0 ]; then
     echo "demo: no sealed device reached a later key epoch at the verifier" >&2; seal_failed=1
   fi
   if [ "$tamper" -eq 1 ]; then
-    declare -A expected=([flip]=rejected/seal_tag_mismatch [forge]=rejected/seal_tag_mismatch
+    declare -A expected=([flip]=rejected/seal_tag_mismatch [flip_header]=rejected/seal_tag_mismatch
+      [flip_tag]=rejected/seal_tag_mismatch [forge]=rejected/seal_tag_mismatch
       [move]=rejected/seal_tag_mismatch [strip]=rejected/seal_required [replay]=duplicate
       [mioty_counter]=rejected/seal_tag_mismatch [drop]=dropped)
+    declare -A attacks=([dtls]="drop flip flip_header flip_tag forge move strip replay"
+      [mioty]="flip flip_header flip_tag forge strip mioty_counter")
+    # Drop swallows a run of two consecutive readings of one device
+    # (tamper_proxy.py's DROP_RUN); every other attack is one message.
+    declare -A times=([drop]=2)
     tamper_lines=()
-    for attack in flip forge move strip replay mioty_counter drop; do
-      got=$(jq -r --arg a "$attack" 'select(.attack == $a) | .verdict' "$work/tamper.log" 2>/dev/null | head -1)
-      tamper_lines+=("$attack: ${got:-not mounted} (expected ${expected[$attack]})")
-      [ "$got" = "${expected[$attack]}" ] || seal_failed=1
+    # Each attack once on each radio that has an attacked device, on one
+    # of those devices, with its verdict.
+    for transport in dtls mioty; do
+      case ",$sealed_spec" in *":$transport,"*) ;; *) continue ;; esac
+      for attack in ${attacks[$transport]}; do
+        got=$(jq -r --arg a "$attack" --arg t "$transport" \
+          'select(.attack == $a and .transport == $t) | .verdict + " on " + .deviceId' \
+          "$work/tamper.log" 2>/dev/null | sort | uniq -c | sed 's/^ *//')
+        n="${times[$attack]:-1}"
+        tamper_lines+=("$transport $attack: ${got:-not mounted} (expected $n: ${expected[$attack]})")
+        case "$got" in "$n ${expected[$attack]} on "*) ;; *) seal_failed=1 ;; esac
+        [ "$(echo "$got" | wc -l)" -eq 1 ] || seal_failed=1
+        # Never on a device the proxy was not told to attack.
+        attacked "${got##* on }" || seal_failed=1
+      done
     done
     dropped=$(jq -r 'select(.attack == "drop") | .messageId' "$work/tamper.log" 2>/dev/null | wc -l)
-    # Encrypted mode: the marker the sealed nodes put in their readings is
-    # nowhere on the way (the uplink's bodies and payloads, the gateway's
-    # spool and logs) and is in the verifier's opened readings.
+    # Encrypted mode: the marker the sealed host DTLS nodes put in their
+    # readings is nowhere on the way (the uplink's bodies and payloads, the
+    # gateway's spool and logs) and is in the verifier's opened readings
+    # (when there are such nodes: the firmware puts no marker in).
+    marker_nodes=$(( dtls_nodes < sealed_nodes ? dtls_nodes : sealed_nodes ))
+    [ -z "$dtls_load" ] || marker_nodes=0
     seen_on_uplink=$(jq -r 'select(.attack == "marker_visible") | .deviceId' "$work/tamper.log" 2>/dev/null | wc -l)
     seen_at_gateway=$({ grep -rlaF "$marker" "$work/spool" "$work/gateway.out" "$work/gateway.err" 2>/dev/null || true; } | wc -l)
     at_verifier=$(python3 -c 'import base64, json, sys
@@ -716,20 +772,40 @@ for line in open(sys.argv[1]):
     if r and sys.argv[2].encode() in base64.urlsafe_b64decode(r + "=" * (-len(r) % 4)):
         n += 1
 print(n)' "$log" "$marker")
-    tamper_lines+=("marker in clear on the uplink: $seen_on_uplink, in the gateway's spool and logs: $seen_at_gateway files, in the verifier's opened readings: $at_verifier")
-    if [ "$seen_on_uplink" -ne 0 ] || [ "$seen_at_gateway" -ne 0 ] || [ "$at_verifier" -eq 0 ]; then
+    tamper_lines+=("marker in clear on the uplink: $seen_on_uplink, in the gateway's spool and logs: $seen_at_gateway files, in the verifier's opened readings: $at_verifier$([ "$marker_nodes" -gt 0 ] || echo " (no sealed host DTLS node puts it in)")")
+    if [ "$seen_on_uplink" -ne 0 ] || [ "$seen_at_gateway" -ne 0 ] || { [ "$marker_nodes" -gt 0 ] && [ "$at_verifier" -eq 0 ]; }; then
       echo "demo: the sealed readings' marker was visible on the way, or missing at the verifier" >&2; seal_failed=1
     fi
     # The dropped reading is the only gap: nothing the attacks did moved
     # any device's counter state.
     [ "$seal_gaps" -eq "$dropped" ] || { echo "demo: sealed gaps $seal_gaps, dropped $dropped" >&2; seal_failed=1; }
+    # Per device: its counter state at the verifier is exactly what its
+    # honest readings in the log make it (the latest epoch, the highest
+    # sequence of that epoch), and its gaps are its dropped readings.
+    state_ok=0
+    for id in "${sealed_ids[@]}"; do
+      state=$(curl -sf --cacert "$work/ca.pem" -H "Authorization: Bearer $admin_key" "$api/v1/devices/$id" | jq -c .sealState)
+      want=$(jq -s -c --arg d "$id" --argjson gaps "$(drops_of "$id")" \
+        '[.[] | select(.deviceId == $d and .seal != null) | .seal] | (map(.epoch) | max) as $e |
+         {epoch: $e, highestSequence: (map(select(.epoch == $e) | .sequence) | max), gaps: $gaps}' "$log")
+      got=$(echo "$state" | jq -c '{epoch, highestSequence, gaps}')
+      if [ "$got" = "$want" ]; then
+        state_ok=$((state_ok + 1))
+      else
+        echo "demo: $id: counter state $got at the verifier, its honest readings make it $want" >&2; seal_failed=1
+      fi
+    done
+    tamper_lines+=("counter state: $state_ok of ${#sealed_ids[@]} sealed devices as their honest readings make it (epoch, highest sequence; gaps = its dropped readings)")
     # Seal receipts (docs/SEALED_READINGS.md, "Receipts"): the DTLS node
-    # whose reading was dropped after the gateway had acknowledged it got
-    # no receipt for it, says so on stderr, and reports it ("ur") inside
-    # its next sealed readings; no honest node reports any.
-    dropped_device=$(jq -r 'select(.attack == "drop") | .deviceId' "$work/tamper.log" 2>/dev/null | head -1)
-    receipt_report=$(python3 - "$log" "$dropped_device" "$work/nodes" "${dtls_ids[@]:0:$sealed_nodes}" <<'PY'
-import base64, json, sys
+    # whose readings were dropped after the gateway had acknowledged them
+    # got no receipt for them, says so on stderr (a QEMU node: on its
+    # console), and reports them ("ur") inside its next sealed readings;
+    # no honest node reports any.
+    receipt_nodes=()
+    for id in "${dtls_ids[@]:0:$sealed_nodes}"; do receipt_nodes+=("$id=$work/nodes/$id.err"); done
+    for id in "${qemu_dtls_ids[@]:0:$sealed_nodes}"; do receipt_nodes+=("$id=$work/qemu-dtls/$id/console.txt"); done
+    receipt_report=$(python3 - "$log" "$work/tamper.log" "${receipt_nodes[@]}" <<'PY'
+import base64, json, re, sys
 
 def cbor(b, i=0):
     """A minimal CBOR decoder for the node's readings: (value, next)."""
@@ -766,7 +842,14 @@ def cbor(b, i=0):
         return {20: False, 21: True, 22: None}.get(info, n), i
     raise ValueError("tag")
 
-log, dropped, nodes, ids = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+log, tamper_log = sys.argv[1], sys.argv[2]
+logs = dict(arg.split("=", 1) for arg in sys.argv[3:])
+ids = list(logs)
+dropped = {d: 0 for d in ids}
+for line in open(tamper_log):
+    attack = json.loads(line)
+    if attack.get("attack") == "drop" and attack.get("deviceId") in dropped:
+        dropped[attack["deviceId"]] += 1
 worst = {d: 0 for d in ids}
 for line in open(log):
     entry = json.loads(line)
@@ -777,12 +860,19 @@ for line in open(log):
     data = next(iter(value.values())).get("d", {}) if isinstance(value, dict) else {}
     worst[d] = max(worst[d], data.get("ur", 0))
 ok = True
+firmware = re.compile(r"^node_dtls: (\d+) sealed reading\(s\) acknowledged by the gateway without a receipt")
 for d in ids:
-    logged = sum("no receipt came back" in l for l in open("%s/%s.err" % (nodes, d), errors="replace"))
-    want = 1 if d == dropped else 0
+    logged = 0
+    for l in open(logs[d], errors="replace"):
+        if "no receipt came back" in l:  # cxsec-node: one line a reading
+            logged += 1
+        elif firmware.match(l):  # node_dtls: one line a check
+            logged += int(firmware.match(l).group(1))
+    want = dropped[d]
     ok &= worst[d] == want and logged == want
-    print("%s: unreceipted %d in its sealed readings, %d on its stderr (expected %d)%s"
-          % (d, worst[d], logged, want, " [its reading was dropped]" if d == dropped else ""))
+    print("%s: unreceipted %d in its sealed readings, %d on its %s (expected %d)%s"
+          % (d, worst[d], logged, "console" if logs[d].endswith("console.txt") else "stderr",
+             want, " [%d of its readings dropped]" % want if want else ""))
 print("ok" if ok else "FAILED")
 PY
 ) || true
@@ -871,7 +961,7 @@ if [ "$lost" -ne 0 ] || [ "$duplicates" -ne 0 ] || [ "$node_errors" -ne 0 ] || [
     tail -n 20 "$work/qemu-dtls/$id/console.txt" >&2 || true
     tail -n 5 "$work/qemu-dtls/$id/bridge.err" >&2 || true
   done
-  echo "demo FAILED: messages lost or duplicated (work dir $work)" >&2
+  echo "demo FAILED: messages lost or duplicated, or a check above failed (work dir $work)" >&2
   exit 1
 fi
 echo "demo passed: every message arrived exactly once"

@@ -7,23 +7,35 @@ batches it sends. For sealed devices it mounts each attack of
 docs/SEALED_READINGS.md once, as an extra message injected next to the
 honest one, and records the verifier's verdict for it:
 
-  flip           one bit of the envelope flipped          seal_tag_mismatch
-  forge          an envelope made without the node's key seal_tag_mismatch
+  flip           one bit of the body flipped              seal_tag_mismatch
+  flip_header    the header's mode bit flipped            seal_tag_mismatch
+  flip_tag       one bit of the tag flipped               seal_tag_mismatch
+  forge          an envelope made without the node's key
+                 (DTLS: same header and sequence, another
+                 body and tag)                            seal_tag_mismatch
   move           a DTLS reading posted as another device's seal_tag_mismatch
   strip          a plain CBOR reading instead             seal_required
   replay         an accepted reading under a new id       duplicate
   mioty_counter  a Mioty frame under other counter bits   seal_tag_mismatch
-  drop           the reading swallowed, the gateway told
-                 "accepted"                               a gap at the verifier
+  drop           a run of DROP_RUN (2) consecutive readings
+                 of one device swallowed, the gateway
+                 told "accepted" for each                 a gap each at the verifier
+
+Each attack is mounted once per transport that has a sealed device (move
+and replay on DTLS only, mioty_counter on Mioty only; drop on DTLS only,
+where the node has receipts to notice it), and log lines carry the
+transport. --sealed names the devices attacked: the host nodes in
+untrusted_gateway_test, the QEMU firmware nodes in
+untrusted_gateway_qemu_test.
 
 With --marker, it also looks for that text in every body it carries and
 every payload (base64url-decoded), and logs {"attack": "marker_visible"}
 each time it sees it: in encrypted mode it must never see it.
 
 Honest messages are forwarded unchanged, so the verifier's counter state
-must end exactly as without the attacks (apart from the dropped reading's
-gap). Results go to --log as JSON lines {attack, deviceId, messageId,
-verdict}. It runs in its own process: its Python ssl (OpenSSL 3) never
+must end exactly as without the attacks (apart from the dropped readings'
+gaps). Results go to --log as JSON lines {attack, transport, deviceId,
+messageId, verdict}. It runs in its own process: its Python ssl (OpenSSL 3) never
 shares a process with cxsec's BoringSSL.
 """
 import argparse
@@ -35,7 +47,25 @@ import os
 import ssl
 import threading
 
-ATTACKS = ["flip", "forge", "move", "strip", "replay", "mioty_counter", "drop"]
+# Tried in this order for each sealed reading. Drop comes first so that it
+# takes the earliest reading it may (not a device's first): the node must
+# send enough readings after it to count it as unreceipted.
+ATTACKS = {
+    "dtls": ["drop", "flip", "flip_header", "flip_tag", "forge", "move", "strip",
+             "replay"],
+    "mioty": ["flip", "flip_header", "flip_tag", "forge", "strip", "mioty_counter"],
+}
+# Drop swallows this many consecutive sealed readings of one device (a run,
+# not a single reading): each must show as a gap and, on its node, as an
+# unreceipted reading.
+DROP_RUN = 2
+# Envelope overhead around the body: header (and DTLS sequence), and tag.
+PREFIX = {"dtls": 5, "mioty": 1}
+TAG_SIZE = 8
+
+
+def transport_of(message):
+    return "mioty" if message.get("transport") == "mioty" else "dtls"
 
 
 def b64d(text):
@@ -60,9 +90,16 @@ class State:
     def __init__(self, sealed, log_path):
         self.lock = threading.Lock()
         self.sealed = sealed
-        self.pending = list(ATTACKS)
+        self.pending = {t: list(a) for t, a in ATTACKS.items()}
         self.accepted = []  # honest sealed DTLS messages the verifier accepted
         self.devices_accepted = set()  # sealed devices with one accepted
+        self.drop_run = {}  # device -> readings of its run still to drop
+        # (device, messageId) of every sealed message seen: the gateway
+        # sends a reading again under its id when the node retransmitted
+        # it (a slow 2.04), and only a fresh reading may start or continue
+        # a run of drops; the dropped ones' later copies are dropped too.
+        self.seen = set()
+        self.dropped_ids = set()
         self.log = open(log_path, "a", buffering=1)
         self.marker = b""
 
@@ -73,26 +110,36 @@ class State:
     def take(self, message):
         """The attack to mount next to `message`, or None."""
         with self.lock:
-            for attack in self.pending:
-                mioty = message.get("transport") == "mioty"
-                if attack == "mioty_counter" and not mioty:
-                    continue
-                if attack == "replay" and (mioty or not self.accepted):
+            key = (message["deviceId"], message["messageId"])
+            if key in self.dropped_ids:
+                return "drop_copy"
+            fresh = key not in self.seen
+            self.seen.add(key)
+            # The rest of a run of drops: the device's next readings.
+            if fresh and self.drop_run.get(message["deviceId"], 0) > 0:
+                self.drop_run[message["deviceId"]] -= 1
+                self.dropped_ids.add(key)
+                return "drop"
+            pending = self.pending[transport_of(message)]
+            for attack in pending:
+                if attack == "replay" and not self.accepted:
                     continue
                 # Moved under its own counter, a Mioty frame's id would be
                 # the other device's honest frame's id ("mioty-<device>-<counter>",
                 # counters run in step): move DTLS readings only.
-                if attack == "move" and (mioty or not self.other(message)):
+                if attack == "move" and not self.other(message):
                     continue
                 # A gap is counted when a later reading is accepted after a
                 # device's first: never drop a device's first reading.
-                if attack == "drop" and message["deviceId"] not in self.devices_accepted:
+                # Dropped on a DTLS node only, which has a way back for
+                # seal receipts: it must notice that its reading got none.
+                if attack == "drop" and (
+                        not fresh or message["deviceId"] not in self.devices_accepted):
                     continue
-                # Dropped on a DTLS node, which has a way back for seal
-                # receipts: it must notice that its reading got none.
-                if attack == "drop" and mioty:
-                    continue
-                self.pending.remove(attack)
+                if attack == "drop":
+                    self.drop_run[message["deviceId"]] = DROP_RUN - 1
+                    self.dropped_ids.add(key)
+                pending.remove(attack)
                 return attack
         return None
 
@@ -114,11 +161,21 @@ def mount(state, attack, message, n):
     else:
         forged["messageId"] = "%s-attack-%s-%d" % (message["messageId"], attack, n)
     raw = bytearray(b64d(message["payload"]))
+    prefix = PREFIX[transport_of(message)]
     if attack == "flip":
-        raw[len(raw) // 2] ^= 0x01
+        # The middle of the body (the envelope itself if it has none).
+        body = len(raw) - prefix - TAG_SIZE
+        raw[prefix + body // 2 if body > 0 else len(raw) // 2] ^= 0x01
+        forged["payload"] = b64e(bytes(raw))
+    elif attack == "flip_header":
+        # Mode bit: still a version 1 header, so still a sealed reading.
+        raw[0] ^= 0x10
+        forged["payload"] = b64e(bytes(raw))
+    elif attack == "flip_tag":
+        raw[-1] ^= 0x80
         forged["payload"] = b64e(bytes(raw))
     elif attack == "forge":
-        forged["payload"] = b64e(bytes(raw[:5]) + os.urandom(len(raw) - 5))
+        forged["payload"] = b64e(bytes(raw[:prefix]) + os.urandom(len(raw) - prefix))
     elif attack == "move":
         forged["deviceId"] = state.other(message)
     elif attack == "strip":
@@ -132,7 +189,7 @@ def mount(state, attack, message, n):
         prefix, counter = message["messageId"].rsplit("-", 1)
         forged["messageId"] = "%s-%d" % (prefix, (int(counter) + (1 << 24)) % (1 << 32))
         forged["payload"] = message["payload"]
-    elif attack == "drop":
+    elif attack in ("drop", "drop_copy"):
         return None
     return forged
 
@@ -189,11 +246,15 @@ def make_handler(state, upstream_port, upstream_ctx):
                     forged = mount(state, attack, m, i)
                     if forged is None:
                         dropped.append(m)
+                        # A later copy of a dropped reading is logged apart:
+                        # the demo counts the readings dropped, not copies.
                         state.log.write(json.dumps({
-                            "attack": "drop", "deviceId": m["deviceId"],
+                            "attack": attack, "transport": transport_of(m),
+                            "deviceId": m["deviceId"],
                             "messageId": m["messageId"], "verdict": "dropped"}) + "\n")
                         continue
-                    injected[(forged["deviceId"], forged["messageId"])] = attack
+                    injected[(forged["deviceId"], forged["messageId"])] = (
+                        attack, transport_of(m))
                     out.append(forged)
                 out.append(m)
             results = []
@@ -209,7 +270,8 @@ def make_handler(state, upstream_port, upstream_ctx):
                 if key in injected:
                     verdict = r["status"] + ("/" + r["error"] if "error" in r else "")
                     state.log.write(json.dumps({
-                        "attack": injected[key], "deviceId": m["deviceId"],
+                        "attack": injected[key][0], "transport": injected[key][1],
+                        "deviceId": m["deviceId"],
                         "messageId": m["messageId"], "verdict": verdict}) + "\n")
                     continue
                 if r["status"] == "accepted" and m["deviceId"] in state.sealed:

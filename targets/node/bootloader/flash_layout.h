@@ -12,12 +12,14 @@
 //     +0x80000  swap scratch, 256 KiB (a whole slot's image region)
 //     +0xF5000  seal key area ratchet sector: the firmware nodes write
 //               the next seal epoch's area here (or back in +0xF8000)
-//               before erasing the old one (node_seal_ratchet.h)
+//               before erasing the old one (node_seal_ratchet.h);
+//               `cxsec provision --seal-master` writes it erased
 //     +0xF6000  DTLS node's sealed-readings sequence, 2 sectors (A/B,
 //               the frame counter store's format)
 //     +0xF8000  seal key area sector (core/seal/seal_key_area.h;
-//               `cxsec provision --seal-master` writes its first 56
-//               bytes; erased: the node sends unsealed readings)
+//               `cxsec provision --seal-master` writes the whole sector,
+//               the 56-byte area then 0xFF; erased: the node sends
+//               unsealed readings)
 //     +0xF9000  boot state backup sector (the journal while compacted)
 //     +0xFA000  DTLS node boot counter, 2 sectors
 //     +0xFC000  Mioty frame counter, 2 sectors (the node app's, A/B)

@@ -25,7 +25,8 @@
 //   4. handshakes with the gateway as PSK identity "D<id>.<epoch>", the
 //      records carried as SLIP frames over UART0 (uart_datagram_link.h),
 //      retransmission timers on SysTick;
-//   5. posts kReadings readings as CoAP CON POST /t, Content-Format CBOR,
+//   5. posts kReadings readings (back to back, or kReadingIntervalMs
+//      apart) as CoAP CON POST /t, Content-Format CBOR,
 //      payload {"v3": {"d": {"t": value}, "s": "p"}} (the bytes cxsec-node
 //      posts; sealed: the envelope of {"v3": {"d": {"rs": .., "t": value,
 //      "ur": ..}, "s": "p"}}, Content-Format octet-stream), each with a
@@ -92,6 +93,14 @@ constexpr uint32_t kReadings = CXSEC_NODE_DTLS_READINGS;
 #define CXSEC_NODE_SEAL_EPOCH_READINGS 0
 #endif
 constexpr uint32_t kSealEpochReadings = CXSEC_NODE_SEAL_EPOCH_READINGS;
+// Milliseconds between two readings (0, the default: back to back). A
+// node in the field reads its sensor every so often; the untrusted-gateway
+// test paces its nodes so that a seal receipt has come back before the
+// receipt window closes, as it would with a real interval.
+#ifndef CXSEC_NODE_DTLS_READING_INTERVAL_MS
+#define CXSEC_NODE_DTLS_READING_INTERVAL_MS 0
+#endif
+constexpr uint32_t kReadingIntervalMs = CXSEC_NODE_DTLS_READING_INTERVAL_MS;
 // Readings a seal receipt may take to come back (cxsec-node's
 // seal_receipt_window).
 #ifndef CXSEC_NODE_SEAL_RECEIPT_WINDOW
@@ -353,14 +362,22 @@ void Handshake() {
   Log("\n");
 }
 
+// LateAnswer: called with the payload of a 2.04 that answers an earlier
+// post, which arrives while the node waits for a later one: when the
+// gateway was slow, the node retransmitted, and the gateway answers both
+// the original and the retransmission; the node goes on after the first.
+using LateAnswer = void (*)(std::span<const uint8_t> payload);
+
 // Post sends one CON POST and waits for its answer, retransmitting the
 // same message on each ACK timeout. Returns the response code; the
 // response's payload (at most `answer.size()` bytes of it) goes to
-// `answer`, its size to `answer_size`.
+// `answer`, its size to `answer_size`. A 2.04 piggybacked on the ACK of
+// an earlier message id goes to `late_answer` (if not null).
 uint8_t Post(uint16_t message_id,
              std::span<const uint8_t, device::kCoapTokenSize> token,
              std::span<const uint8_t> payload, uint16_t content_format,
-             std::span<uint8_t> answer, size_t& answer_size) {
+             std::span<uint8_t> answer, size_t& answer_size,
+             LateAnswer late_answer) {
   answer_size = 0;
   // Keeps the payload of the response that is returned.
   auto keep_payload = [&](std::span<const uint8_t> message) {
@@ -411,6 +428,12 @@ uint8_t Post(uint16_t message_id,
           keep_payload(std::span(response.data(), static_cast<size_t>(read)));
           return header.code;
         }
+      } else if (header.type == device::kCoapAck &&
+                 header.code == device::CoapCode(2, 4) &&
+                 late_answer != nullptr) {
+        const auto body = cxsec::node::FindCoapPayload(
+            std::span(response.data(), static_cast<size_t>(read)));
+        if (body && !body->empty()) late_answer(*body);
       } else if ((header.type == device::kCoapConfirmable ||
                   header.type == device::kCoapNonConfirmable) &&
                  same_token) {
@@ -430,6 +453,21 @@ uint8_t Post(uint16_t message_id,
     timeout *= 2;
   }
   Stop(kFailedExitCode, "post", "no_answer");
+}
+
+// Pause sleeps `milliseconds` on the board clock (each SysTick interrupt
+// wakes the core from WFI, so QEMU does not spin a host CPU meanwhile).
+void Pause(uint32_t milliseconds) {
+  const uint64_t until = board::MonotonicMilliseconds() + milliseconds;
+  while (board::MonotonicMilliseconds() < until) __asm__ volatile("wfi");
+}
+
+// ReceiptsInLateAnswer: a late 2.04 (LateAnswer) may carry the receipts
+// the gateway took from its box for this device: they are checked and
+// counted as any others (a receipt already settled changes nothing), so
+// a retransmission does not make a receipted reading look unreceipted.
+void ReceiptsInLateAnswer(std::span<const uint8_t> payload) {
+  seal_receipts.OnAnswer(seal_keys.mac_key(), seal_keys.epoch(), payload);
 }
 
 // HeapPeak: Mbed TLS's allocator zeroes its buffer at init and never
@@ -464,6 +502,7 @@ int main() {
   uint16_t message_id =
       static_cast<uint16_t>((message_id_bytes[0] << 8) | message_id_bytes[1]);
   for (uint32_t i = 0; i < kReadings; ++i) {
+    if (i != 0 && kReadingIntervalMs != 0) Pause(kReadingIntervalMs);
     // The synthetic sensor: a temperature in m°C that moves with the boot
     // and the reading, so readings differ across reboots.
     const int32_t reading =
@@ -535,8 +574,9 @@ int main() {
     Random(token);
     std::array<uint8_t, kAnswerMaxSize> answer;
     size_t answer_size = 0;
-    const uint8_t code = Post(message_id++, token, body, content_format,
-                              answer, answer_size);
+    const uint8_t code =
+        Post(message_id++, token, body, content_format, answer, answer_size,
+             sealing ? ReceiptsInLateAnswer : nullptr);
     if (code != device::CoapCode(2, 4)) {
       Log("node_dtls: post of reading ");
       LogDecimal(static_cast<uint32_t>(reading));
