@@ -28,7 +28,7 @@ if ttl > 0 then
 else
   redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. id)
 end
-redis.call('LPUSH', KEYS[3], id .. ' ' .. KEYS[2])
+local listed = redis.call('LPUSH', KEYS[3], id .. ' ' .. KEYS[2])
 local function forget(entry)
   local sp = string.find(entry, ' ', 1, true)
   local eid = string.sub(entry, 1, sp - 1)
@@ -38,7 +38,7 @@ local function forget(entry)
     redis.call('DEL', key)
   end
 end
-local excess = redis.call('LLEN', KEYS[3]) - tonumber(ARGV[3])
+local excess = listed - tonumber(ARGV[3])
 for i = 1, math.min(excess, 8) do forget(redis.call('RPOP', KEYS[3])) end
 if ttl > 0 then
   local cutoff = tonumber(string.match(id, '^(%d+)')) - ttl * 1000
@@ -449,8 +449,6 @@ RedisTelemetrySink::RunScripts(const std::vector<Waiter>& group) {
     add(r.device_id);
     add("messageId");
     add(r.message_id);
-    add("payloadSha256");
-    add(sha);
     add("record");
     add(r.line);
     return redisAppendCommandArgv(context_, static_cast<int>(argv.size()),
