@@ -370,24 +370,47 @@ Bytes VerifierReceipt(uint32_t epoch, uint32_t sequence,
   return Bytes(out.begin(), out.end());
 }
 
+// A DTLS node that ratchets every 3 readings, with the receipt tracker
+// cxsec-node runs (NewSealReceiptTracker, window 3) logging into `log`;
+// `sealer` is null (and the test failed) if it could not be opened.
+struct RatchetingDtlsNode {
+  std::shared_ptr<NodeSealer> sealer;
+  std::shared_ptr<SealReceiptTracker> tracker;
+  std::shared_ptr<std::vector<std::string>> log =
+      std::make_shared<std::vector<std::string>>();
+};
+
+RatchetingDtlsNode OpenRatchetingDtlsNode(const std::string& name) {
+  const std::string file = WriteSealFile(name + ".seal", kDeviceId,
+                                         Provision(kDeviceId, 0), true);
+  const std::string sequence_file = TempPath(name + ".seq");
+  std::remove(sequence_file.c_str());
+  NodeSealOptions options = Options(file, Transport::kDtlsCoap, sequence_file);
+  options.epoch_readings = 3;
+  RatchetingDtlsNode node;
+  absl::StatusOr<std::unique_ptr<NodeSealer>> opened = NodeSealer::Open(options);
+  if (!opened.ok()) {
+    ADD_FAILURE() << opened.status();
+    return node;
+  }
+  node.sealer = std::move(*opened);
+  node.tracker = NewSealReceiptTracker(
+      node.sealer, 3,
+      [log = node.log](const std::string& line) { log->push_back(line); });
+  return node;
+}
+
 // A node that ratchets every 3 readings, with the tracker cxsec-node runs
 // (NewSealReceiptTracker): receipts come back one reading late, so the
 // last reading of each epoch is receipted in the next epoch's first 2.04,
 // after the node erased the key it was sealed with. The receipt still
 // settles it: no reading is counted unreceipted, no receipt as bad.
 TEST(NodeSealTest, ReceiptsOfAnEarlierEpochStillSettleTheirReadings) {
-  const std::string file = WriteSealFile("receipts-epoch.seal", kDeviceId,
-                                         Provision(kDeviceId, 0), true);
-  const std::string sequence_file = TempPath("receipts-epoch.seq");
-  std::remove(sequence_file.c_str());
-  NodeSealOptions options = Options(file, Transport::kDtlsCoap, sequence_file);
-  options.epoch_readings = 3;
-  absl::StatusOr<std::unique_ptr<NodeSealer>> opened = NodeSealer::Open(options);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  std::shared_ptr<NodeSealer> sealer = std::move(*opened);
-  std::vector<std::string> log;
-  std::shared_ptr<SealReceiptTracker> tracker = NewSealReceiptTracker(
-      sealer, 3, [&log](const std::string& line) { log.push_back(line); });
+  RatchetingDtlsNode node = OpenRatchetingDtlsNode("receipts-epoch");
+  ASSERT_NE(node.sealer, nullptr);
+  NodeSealer* sealer = node.sealer.get();
+  SealReceiptTracker* tracker = node.tracker.get();
+  const std::vector<std::string>& log = *node.log;
   Bytes answer;  // the 2.04's payload: the previous reading's receipt
   for (uint32_t sequence = 0; sequence < 10; ++sequence) {
     const auto fields = tracker->NextReadingFields();
@@ -417,18 +440,11 @@ TEST(NodeSealTest, ReceiptsOfAnEarlierEpochStillSettleTheirReadings) {
 // the epoch moved is unreceipted; its genuine receipt, arriving late (two
 // epochs on, while the node still remembers it), takes that back.
 TEST(NodeSealTest, AcrossAnEpochForgedReceiptsStayBadAndLateOnesStillCount) {
-  const std::string file = WriteSealFile("receipts-forged.seal", kDeviceId,
-                                         Provision(kDeviceId, 0), true);
-  const std::string sequence_file = TempPath("receipts-forged.seq");
-  std::remove(sequence_file.c_str());
-  NodeSealOptions options = Options(file, Transport::kDtlsCoap, sequence_file);
-  options.epoch_readings = 3;
-  absl::StatusOr<std::unique_ptr<NodeSealer>> opened = NodeSealer::Open(options);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  std::shared_ptr<NodeSealer> sealer = std::move(*opened);
-  std::vector<std::string> log;
-  std::shared_ptr<SealReceiptTracker> tracker = NewSealReceiptTracker(
-      sealer, 3, [&log](const std::string& line) { log.push_back(line); });
+  RatchetingDtlsNode node = OpenRatchetingDtlsNode("receipts-forged");
+  ASSERT_NE(node.sealer, nullptr);
+  NodeSealer* sealer = node.sealer.get();
+  SealReceiptTracker* tracker = node.tracker.get();
+  const std::vector<std::string>& log = *node.log;
   std::vector<std::pair<std::string, int64_t>> fields;
   for (uint32_t sequence = 0; sequence < 8; ++sequence) {
     fields = tracker->NextReadingFields();
