@@ -118,10 +118,10 @@ bool IsSealedPayload(absl::string_view payload_json, Bytes* bytes) {
   return true;
 }
 
-struct SealAuthority::DeviceKeys {
+struct SealDeviceKeys {
   uint32_t epoch = 0;
-  HostSealCodec::Key mac;
-  HostSealCodec::Key enc;  // unloaded: check only
+  seal::HostSealCodec::Key mac;
+  seal::HostSealCodec::Key enc;  // unloaded: check only
 };
 
 absl::StatusOr<std::unique_ptr<SealAuthority>> SealAuthority::Open(
@@ -233,11 +233,11 @@ absl::Status SealAuthority::CatchUp(uint64_t offset) {
   return absl::OkStatus();
 }
 
-SealAuthority::DeviceKeys* SealAuthority::KeysFor(absl::string_view device_id,
-                                                  uint32_t epoch) {
+std::shared_ptr<const SealDeviceKeys> SealAuthority::KeysFor(
+    absl::string_view device_id, uint32_t epoch) {
   auto it = keys_.find(device_id);
-  if (it != keys_.end() && it->second->epoch == epoch) return it->second.get();
-  auto keys = std::make_unique<DeviceKeys>();
+  if (it != keys_.end() && it->second->epoch == epoch) return it->second;
+  auto keys = std::make_shared<SealDeviceKeys>();
   keys->epoch = epoch;
   absl::StatusOr<SecretBytes> mac =
       seal::DeriveSealKey(seal::KeyBranch::kMac, mac_master_, device_id, epoch);
@@ -261,13 +261,9 @@ SealAuthority::DeviceKeys* SealAuthority::KeysFor(absl::string_view device_id,
   // Cache the device's newest epoch only: readings of an older one are
   // stale anyway, and a burst of them must not evict the current keys.
   if (it == keys_.end() || it->second->epoch < epoch) {
-    DeviceKeys* raw_keys = keys.get();
-    keys_[std::string(device_id)] = std::move(keys);
-    return raw_keys;
+    keys_[std::string(device_id)] = keys;
   }
-  // Kept alive until the next call (callers hold mu_ throughout).
-  scratch_keys_ = std::move(keys);
-  return scratch_keys_.get();
+  return keys;
 }
 
 SealCheck SealAuthority::Check(absl::string_view device_id,
@@ -355,14 +351,17 @@ void SealAuthority::Decide(absl::string_view device_id,
                            const SealCounterState& state_in, SealCheck& check) {
   const seal::Transport* transport = &transport_value;
   SealCounterState state = state_in;
-  std::lock_guard<std::mutex> lock(mu_);
   auto epoch = seal::ReconstructEpoch(state.epoch, envelope.epoch_low4);
   if (!epoch.ok()) {
     check.rejection = "seal_unknown_epoch";
     return;
   }
   check.epoch = epoch.value();
-  DeviceKeys* keys = KeysFor(device_id, check.epoch);
+  std::shared_ptr<const SealDeviceKeys> keys;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    keys = KeysFor(device_id, check.epoch);
+  }
   if (keys == nullptr) {
     check.rejection = "seal_key_unavailable";
     return;
@@ -394,6 +393,7 @@ void SealAuthority::Decide(absl::string_view device_id,
       std::span<const uint8_t, seal::kTagSize>(check.tag));
   check.dedup_message_id =
       absl::StrCat("seal/", check.epoch, "/", check.sequence);
+  check.keys = std::move(keys);
 }
 
 void SealAuthority::Commit(absl::string_view device_id, uint32_t epoch,
@@ -416,16 +416,28 @@ std::string SealAuthority::Receipt(absl::string_view device_id,
                                    uint32_t epoch, uint32_t sequence,
                                    seal::ReceiptVerdict verdict) {
   if (TransportOf(transport) != seal::Transport::kDtlsCoap) return "";
-  std::array<uint8_t, seal::kReceiptSize> receipt{};
+  std::shared_ptr<const SealDeviceKeys> keys;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    DeviceKeys* keys = KeysFor(device_id, epoch);
-    if (keys == nullptr ||
-        seal::SealReceiptCodec<seal::BoringSslSealCrypto>::Make(
-            keys->mac, seal::Transport::kDtlsCoap, verdict, epoch, sequence,
-            receipt) != SealReason::kNone) {
-      return "";
-    }
+    keys = KeysFor(device_id, epoch);
+  }
+  if (keys == nullptr) return "";
+  return Receipt(keys.get(), transport, sequence, verdict);
+}
+
+std::string SealAuthority::Receipt(const SealDeviceKeys* keys,
+                                   absl::string_view transport,
+                                   uint32_t sequence,
+                                   seal::ReceiptVerdict verdict) {
+  if (keys == nullptr ||
+      TransportOf(transport) != seal::Transport::kDtlsCoap) {
+    return "";
+  }
+  std::array<uint8_t, seal::kReceiptSize> receipt{};
+  if (seal::SealReceiptCodec<seal::BoringSslSealCrypto>::Make(
+          keys->mac, seal::Transport::kDtlsCoap, verdict, keys->epoch, sequence,
+          receipt) != SealReason::kNone) {
+    return "";
   }
   return Base64UrlEncode(ByteView(receipt.data(), receipt.size()));
 }

@@ -84,6 +84,11 @@ struct SealAuthorityOptions {
   size_t cached_devices = 100000;
 };
 
+// SealDeviceKeys: one device's keys of one epoch (defined in the .cc).
+// Immutable once derived, so a holder uses them without the authority's
+// lock.
+struct SealDeviceKeys;
+
 // SealCheck: what Check decided for one sealed payload.
 struct SealCheck {
   // Empty: the tag verified and `verdict` says what to do; otherwise a
@@ -102,6 +107,9 @@ struct SealCheck {
   // With shared state: the state could not be loaded now; nothing is
   // decided and the gateway must send the reading again ("retry").
   bool retry = false;
+  // The keys the tag verified with (null when it did not): the reading's
+  // receipt is made with them, without a lookup or the authority's lock.
+  std::shared_ptr<const SealDeviceKeys> keys;
 };
 
 class SealAuthority {
@@ -129,6 +137,14 @@ class SealAuthority {
   std::string Receipt(absl::string_view device_id,
                       absl::string_view transport, uint32_t epoch,
                       uint32_t sequence, seal::ReceiptVerdict verdict);
+  // The same with the keys a check returned (SealCheck::keys, of `epoch`):
+  // no lookup and no lock. The telemetry path makes one per stored
+  // reading on the sink's completion thread, and taking the lock there
+  // stalled the request threads' checks behind it.
+  // Empty when `keys` is null.
+  static std::string Receipt(const SealDeviceKeys* keys,
+                             absl::string_view transport, uint32_t sequence,
+                             seal::ReceiptVerdict verdict);
   // ForgetCached: with shared state, drops the device's cached copy, so
   // the next Check loads it again (called when the sink's verdict for a
   // reading differs from the cache's: another instance moved the state).
@@ -156,7 +172,6 @@ class SealAuthority {
   static void AppendLogFields(const SealCheck& check, std::string* line);
 
  private:
-  struct DeviceKeys;
   SealAuthority() = default;
   [[nodiscard]] absl::Status LoadSnapshot(uint64_t* offset);
   [[nodiscard]] absl::Status CatchUp(uint64_t offset);
@@ -165,21 +180,22 @@ class SealAuthority {
   absl::StatusOr<seal::SealCounterState> LoadShared(
       absl::string_view device_id);
   // Decide verifies `envelope` against `state` and fills `check` (mu_ not
-  // held; takes it for the keys).
+  // held; takes it for the keys only, not for the AES work).
   void Decide(absl::string_view device_id, seal::Transport transport,
               const seal::SealedEnvelope& envelope,
               const seal::SealCounterState& state, SealCheck& check);
   // Keys of `epoch` for the device (derived from the masters, cached at the
-  // device's newest epoch); null on a derivation error.
-  DeviceKeys* KeysFor(absl::string_view device_id, uint32_t epoch);
+  // device's newest epoch); null on a derivation error. mu_ held.
+  std::shared_ptr<const SealDeviceKeys> KeysFor(absl::string_view device_id,
+                                                uint32_t epoch);
 
   SealAuthorityOptions options_;
   SecretBytes mac_master_;
   std::optional<SecretBytes> enc_master_;  // nullopt: check only
   mutable std::mutex mu_;
   absl::flat_hash_map<std::string, seal::SealCounterState> states_;
-  absl::flat_hash_map<std::string, std::unique_ptr<DeviceKeys>> keys_;
-  std::unique_ptr<DeviceKeys> scratch_keys_;  // an older epoch's, one call
+  absl::flat_hash_map<std::string, std::shared_ptr<const SealDeviceKeys>>
+      keys_;
   absl::Time last_snapshot_ = absl::InfinitePast();
   bool dirty_ = false;
 };

@@ -432,6 +432,7 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
     uint32_t sequence;
     std::array<uint8_t, seal::kTagSize> tag;
     std::string transport;  // for its receipt
+    std::shared_ptr<const SealDeviceKeys> keys;  // to make it with
   };
   std::vector<SealedRecord> sealed_records;
   int64_t received_ms = absl::ToUnixMillis(clock_->Now());
@@ -484,9 +485,9 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
             // under another message id): stored once already.
             metrics_.CountDuplicates(1);
             result.verdict = TelemetryVerdict::kDuplicate;
-            result.receipt =
-                seal_->Receipt(m.device_id, m.transport, sealed->epoch,
-                               sealed->sequence, seal::ReceiptVerdict::kDuplicate);
+            result.receipt = SealAuthority::Receipt(
+                sealed->keys.get(), m.transport, sealed->sequence,
+                seal::ReceiptVerdict::kDuplicate);
           } else if (sealed->verdict != seal::SealVerdict::kAccepted) {
             rejection = seal::SealVerdictName(sealed->verdict);
           }
@@ -540,9 +541,9 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
       if (sealed.has_value()) {
         records.back().seal =
             SealedFields{sealed->epoch, sealed->sequence, sealed->tag};
-        sealed_records.push_back(SealedRecord{records.size() - 1, m.device_id,
-                                              sealed->epoch, sealed->sequence,
-                                              sealed->tag, m.transport});
+        sealed_records.push_back(SealedRecord{
+            records.size() - 1, m.device_id, sealed->epoch, sealed->sequence,
+            sealed->tag, m.transport, std::move(sealed->keys)});
       }
     }
     results.push_back(std::move(result));
@@ -631,8 +632,8 @@ void VerifierService::Telemetry(const HttpRequest& request, const Caller& caller
                 seal_->Commit(s.device_id, s.epoch, s.sequence, s.tag);
               }
               // The verifier holds it: a receipt goes back to the node.
-              results[record_index[s.record]].receipt = seal_->Receipt(
-                  s.device_id, s.transport, s.epoch, s.sequence,
+              results[record_index[s.record]].receipt = SealAuthority::Receipt(
+                  s.keys.get(), s.transport, s.sequence,
                   outcome == TelemetrySink::Outcome::kStored
                       ? seal::ReceiptVerdict::kAccepted
                       : seal::ReceiptVerdict::kDuplicate);
