@@ -97,12 +97,17 @@ def cxsec_dependencies():
     _maybe(generated_files_repository, name = "rules_cc", files = _RULES_CC_SHIM)
     _maybe(generated_files_repository, name = "remote_coverage_tools", files = _COVERAGE_STUB)
 
+    # BoringSSL for every host binary: compiled from Debian's source package
+    # (tools/setup/install-deps.sh unpacks it) with its x86-64 assembly,
+    # which Debian's binary package leaves out (third_party/boringssl.BUILD).
     _maybe(
-        system_library_repository,
+        debian_source_repository,
         name = "boringssl",
-        debian_package = "android-libboringssl-dev",
-        symlinks = {"/usr/include/android/openssl": "include/openssl"},
-        build_files = {Label("//third_party:boringssl.BUILD"): "BUILD.bazel"},
+        source_dir = "/opt/cxsec/src/boringssl",
+        debian_source_package = "android-platform-external-boringssl",
+        version_prefix = "13.0.0+r24",
+        directories = ["src", "linux-x86_64", "err_data.c", "BUILD.generated.bzl"],
+        build_file_template = Label("//third_party:boringssl.BUILD"),
     )
 
     _maybe(system_absl_repository, name = "com_google_absl", targets = _ABSL_TARGETS)

@@ -1,4 +1,5 @@
-// BoringSSL as cxsec's crypto backend (Debian's android-libboringssl-dev).
+// BoringSSL as cxsec's crypto backend (compiled from Debian's source package,
+// third_party/boringssl.BUILD).
 // Header-only; link @boringssl//:crypto. OpenSSL 3 exports the same names,
 // so a build that picked up /usr/include/openssl by mistake stops here.
 #ifndef CXSEC_CORE_CRYPTO_BORINGSSL_BACKEND_H_

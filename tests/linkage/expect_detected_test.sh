@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The OpenSSL 3 ban must not be a test that cannot fail: run the checker on
-# binaries that do load libcrypto.so.3 and require it to fail and say why.
+# The crypto-library ban must not be a test that cannot fail: run the
+# checker on binaries that do load libcrypto.so.3 (OpenSSL 3) or
+# libcrypto.so.0 (Debian's packaged BoringSSL) and require it to fail and
+# say why.
 set -uo pipefail
 checker="$1"
 shift
@@ -12,8 +14,8 @@ for canary in "$@"; do
     echo "$out" >&2
     exit 1
   fi
-  if ! grep -q 'libcrypto.so.3' <<<"$out"; then
-    echo "FAIL: checker did not name libcrypto.so.3 for $canary:" >&2
+  if ! grep -qE 'libcrypto\.so\.[03]' <<<"$out"; then
+    echo "FAIL: checker did not name libcrypto.so.3 or .so.0 for $canary:" >&2
     echo "$out" >&2
     exit 1
   fi

@@ -2,7 +2,9 @@
 # JWT benchmarks next to BoringSSL's own rates, measured in the same run.
 #   tools/bench/jwt.sh            # builds -c opt, runs, prints a markdown table
 #   REPETITIONS=1 MIN_TIME=0.2 tools/bench/jwt.sh   # a quick look
-# Needs: bazel, swtpm (for the TPM rows), bssl-tool (android-boringssl).
+# Needs: bazel, swtpm (for the TPM rows), bssl-tool (android-boringssl),
+# openssl (OpenSSL 3's command-line tool: the P-256 baseline of issue 20
+# item 4; it runs in its own process, never in cxsec's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MIN_TIME="${MIN_TIME:-1}"
@@ -22,8 +24,11 @@ BIN="$(bazel info -c opt bazel-bin 2>/dev/null)/platforms/tpm/jwt_benchmark"
   --benchmark_format=json >"$OUT/cxsec.json"
 bssl-tool speed -filter ECDSA -json >"$OUT/bssl.txt" 2>&1 || true
 bssl-tool speed -filter Ed25519 -json >>"$OUT/bssl.txt" 2>&1 || true
+# OpenSSL 3 on the same CPU, same minutes: the fastest P-256 this machine
+# has. -mr prints "+F4:<n>:256:<signs/s>:<verifies/s>" on stdout.
+openssl speed -seconds 2 -mr ecdsap256 >"$OUT/openssl.txt" 2>/dev/null || true
 
-python3 - "$OUT/cxsec.json" "$OUT/bssl.txt" <<'PY'
+python3 - "$OUT/cxsec.json" "$OUT/bssl.txt" "$OUT/openssl.txt" <<'PY'
 import json, re, sys
 sys.path.insert(0, "tools/bench")
 from bench_rows import emit
@@ -51,6 +56,11 @@ def base(pattern):
         if re.fullmatch(pattern, k):
             return v
     return None
+ossl = {}
+for line in open(sys.argv[3]):
+    m = re.match(r"\+F4:\d+:256:([\d.]+):([\d.]+)", line.strip())
+    if m:
+        ossl["sign"], ossl["verify"] = float(m.group(1)), float(m.group(2))
 rows = []
 def row(op, rates, baseline, label, goal=""):
     wall, cpu = rates
@@ -69,6 +79,11 @@ row("verify cold EdDSA", per_sec("BM_VerifyCold/eddsa:1"), base(r"Ed25519 verify
 row("verify warm (cache hit)", per_sec("BM_VerifyWarm"), 1_000_000, "goal 1,000,000/s", ">= 1.0x")
 row("signature only ES256 (in-process)", per_sec("BM_SignatureOnly/es256:0"), base(r"ECDSA P-256 verify"), "bssl ECDSA P-256 verify")
 row("signature only EdDSA (in-process)", per_sec("BM_SignatureOnly/eddsa:1"), base(r"Ed25519 verify"), "bssl Ed25519 verify")
+# cxsec's BoringSSL is built from Debian's source with its x86-64 assembly
+# (third_party/boringssl.BUILD); bssl-tool above is Debian's binary build
+# (-DOPENSSL_SMALL, portable P-256). The goal is OpenSSL 3's rate.
+row("P-256 verify (in-process) vs OpenSSL 3", per_sec("BM_SignatureOnly/es256:0"), ossl.get("verify"), "openssl speed ecdsap256 verify", ">= 1.0x")
+row("P-256 sign (in-process, with SHA-256 of a token) vs OpenSSL 3", per_sec("BM_SignOnly/es256:0"), ossl.get("sign"), "openssl speed ecdsap256 sign")
 # Same binary, same moment: JWT overhead over the bare signature check.
 # This ratio survives a busy machine better than the bssl-tool rows.
 for alg, key in (("ES256", "es256:0"), ("EdDSA", "eddsa:1")):

@@ -3,14 +3,16 @@
 # valid, cached gateway token (authentication + fdatasync'd NDJSON storage)
 # next to GET /healthz on the same server in the same run (the plain HTTPS
 # request rate), and POST /v1/telemetry with a fresh token per request next
-# to `bssl-tool speed` ECDSA P-256 verify (one core) in the same run.
+# to one ECDSA P-256 verify of cxsec's own BoringSSL (in-process, one core:
+# jwt_benchmark's BM_SignatureOnly/es256) in the same run.
 # Prints: operation | cxsec | baseline | ratio.
 # wrk and the server share the machine's cores, so the request rates
 # mostly measure wrk on a two-core box. A second table gives the server's
 # CPU time per request (utime + stime of its /proc/PID/stat before and
 # after each wrk run, over the requests wrk completed) next to the CPU time
 # of the bare work, measured in the same run: one ECDSA P-256 verify
-# (bssl-tool speed) for a fresh-token request, a GET /healthz on the same
+# (cxsec's BoringSSL, the library the server links) for a fresh-token
+# request, a GET /healthz on the same
 # server and one write+fdatasync of a line of the log's line size in the
 # same directory for a cached-token request. Goals (issue 20 item 7):
 # fresh token <= 1.25x one P-256 verify, cached token <= 2x one /healthz.
@@ -23,7 +25,7 @@ secs="${1:-10}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 # shellcheck disable=SC2086  # a list of flags, split on purpose
-bazel build --jobs=2 -c opt ${CXSEC_BAZEL_FLAGS:-} //targets/verifier:cxsec-verifier //targets/verifier:bench_token >/dev/null 2>&1
+bazel build --jobs=2 -c opt ${CXSEC_BAZEL_FLAGS:-} //targets/verifier:cxsec-verifier //targets/verifier:bench_token //platforms/tpm:jwt_benchmark >/dev/null 2>&1
 bin="$root/bazel-bin"
 work="$(mktemp -d)"
 pids=()
@@ -128,32 +130,21 @@ run healthz2 "$url/healthz"
 run fresh -s "$work/fresh.lua" "$url/"
 log_lines > "$work/fresh.stored"
 # Bare work of the same run, as CPU time on this machine:
-#  - one ECDSA P-256 verify: `bssl-tool speed -filter 'ECDSA P-256'` runs
-#    the signing test, then the verify test; line-buffered, so the CPU time
-#    read from /proc when the signing line arrives splits the two, and the
-#    process's rusage at exit closes the verify test;
+#  - one ECDSA P-256 verify by the BoringSSL the server links (built from
+#    source with its assembly, third_party/boringssl.BUILD):
+#    jwt_benchmark's BM_SignatureOnly/es256, CPU time per verify; Debian's
+#    bssl-tool would measure its packaged, slower build instead;
 #  - one fdatasync'd append: write + fdatasync of a line as long as the
 #    verifier's own NDJSON lines, in its data directory, in a loop.
-python3 - "$secs" "$work/v/data" > "$work/bare" <<'PY'
-import os, re, subprocess, sys, time
-secs, data = sys.argv[1], sys.argv[2]
-hz = os.sysconf("SC_CLK_TCK")
-def ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / hz
-p = subprocess.Popen(["stdbuf", "-oL", "bssl-tool", "speed", "-filter", "ECDSA P-256", "-timeout", secs],
-                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-sign_end, verifies, rate = None, 0, 0.0
-for line in p.stdout:
-    if "P-256 sign" in line and sign_end is None:
-        sign_end = ticks(p.pid)
-    m = re.search(r"Did (\d+) ECDSA P-256 verify operations in \d+us \(([\d.]+) ops/sec\)", line)
-    if m:
-        verifies, rate = int(m.group(1)), float(m.group(2))
-_, status, usage = os.wait4(p.pid, 0)
-total = usage.ru_utime + usage.ru_stime
-verify_us = (total - sign_end) / verifies * 1e6 if verifies and sign_end is not None else 0.0
+python3 - "$secs" "$work/v/data" "$bin/platforms/tpm/jwt_benchmark" > "$work/bare" <<'PY'
+import json, os, subprocess, sys, time
+secs, data, jwt_bench = sys.argv[1], sys.argv[2], sys.argv[3]
+out = subprocess.run([jwt_bench, "--benchmark_filter=^BM_SignatureOnly/es256", f"--benchmark_min_time={secs}",
+                      "--benchmark_format=json"], capture_output=True, text=True, check=True).stdout
+b = json.loads(out)["benchmarks"][0]
+unit = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b["time_unit"]]
+verify_us = b["cpu_time"] * unit
+rate = 1e6 / verify_us if verify_us else 0.0
 log = os.path.join(data, "telemetry.ndjson")
 lines = []
 if os.path.exists(log):  # not with VERIFIER_SINK=redis
@@ -171,7 +162,7 @@ append_us = (time.process_time() - c0) / n * 1e6
 append_wall_us = (time.monotonic() - w0) / n * 1e6
 os.close(fd)
 os.unlink(path)
-print(f"bssl_rate={rate} verify_cpu_us={verify_us:.2f} line_bytes={size} "
+print(f"verify_rate={rate} verify_cpu_us={verify_us:.2f} line_bytes={size} "
       f"append_cpu_us={append_us:.2f} append_wall_us={append_wall_us:.1f}")
 PY
 cores=$(nproc)
@@ -191,7 +182,7 @@ def wrk(name):
     cpu_s = int(open(f"{work}/{name}.ticks").read()) / hz
     return rate, reqs, cpu_s
 bare = dict(kv.split("=") for kv in open(f"{work}/bare").read().split())
-bssl = float(bare["bssl_rate"])
+verify_rate = float(bare["verify_rate"])
 verify_us, append_us = float(bare["verify_cpu_us"]), float(bare["append_cpu_us"])
 (h1, hn1, hc1), (h2, hn2, hc2) = wrk("healthz"), wrk("healthz2")
 telemetry, tn, tc = wrk("telemetry")
@@ -210,18 +201,18 @@ print()
 print("| operation | cxsec | baseline | ratio |")
 print("| --- | --- | --- | --- |")
 print(f"| POST /v1/telemetry, cached token, fdatasync'd (req/s) vs GET /healthz same server (mean of runs before and after: {h1:.2f}, {h2:.2f}) | {telemetry:.2f} | {healthz:.2f} | {ratio(telemetry, healthz)} |")
-print(f"| POST /v1/telemetry, fresh ES256 token per request (req/s) vs bssl-tool ECDSA P-256 verify, 1 core | {fresh:.2f} | {bssl:.1f} | {ratio(fresh, bssl)} |")
-print(f"| same, vs bssl-tool verify x {cores} cores | {fresh:.2f} | {bssl * cores:.2f} | {ratio(fresh, bssl * cores)} |")
+print(f"| POST /v1/telemetry, fresh ES256 token per request (req/s) vs one ECDSA P-256 verify of cxsec's BoringSSL, 1 core | {fresh:.2f} | {verify_rate:.1f} | {ratio(fresh, verify_rate)} |")
+print(f"| same, vs that verify x {cores} cores | {fresh:.2f} | {verify_rate * cores:.2f} | {ratio(fresh, verify_rate * cores)} |")
 emit("POST /v1/telemetry, cached token (req/s) vs GET /healthz", telemetry, healthz, "req/s", baseline_name="GET /healthz, same server, mean of runs before and after")
-emit("POST /v1/telemetry, fresh ES256 token (req/s) vs bssl-tool P-256 verify, 1 core", fresh, bssl, "req/s", baseline_name="bssl-tool speed ECDSA P-256 verify")
-emit("POST /v1/telemetry, fresh ES256 token (req/s) vs bssl-tool P-256 verify x cores", fresh, bssl * cores, "req/s", baseline_name=f"bssl-tool speed ECDSA P-256 verify x {cores}")
+emit("POST /v1/telemetry, fresh ES256 token (req/s) vs P-256 verify, 1 core", fresh, verify_rate, "req/s", baseline_name="ECDSA P-256 verify, cxsec's BoringSSL, in-process")
+emit("POST /v1/telemetry, fresh ES256 token (req/s) vs P-256 verify x cores", fresh, verify_rate * cores, "req/s", baseline_name=f"ECDSA P-256 verify, cxsec's BoringSSL, in-process x {cores}")
 print()
 print("Server CPU time per request (utime + stime of the server process over each wrk run, divided by the requests wrk completed) next to the CPU time of the bare work, same run:")
 print()
 print("| operation | server CPU per request (us) | bare work, CPU (us) | ratio | goal |")
 print("| --- | ---: | --- | ---: | --- |")
 rows = (
-    ("POST /v1/telemetry, fresh ES256 token", fresh_us, verify_us, "one ECDSA P-256 verify (bssl-tool speed)", 1.25),
+    ("POST /v1/telemetry, fresh ES256 token", fresh_us, verify_us, "one ECDSA P-256 verify (cxsec's BoringSSL, in-process)", 1.25),
     ("POST /v1/telemetry, cached token", cached_us, healthz_us, "one GET /healthz, same server", 2.0),
     ("POST /v1/telemetry, cached token vs /healthz + one append", cached_us, healthz_us + append_us,
      f"GET /healthz + one write+fdatasync of a {bare['line_bytes']}-byte line", None),

@@ -55,11 +55,12 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 export DEBIAN_FRONTEND=noninteractive
-# deb-src entries for `apt-get source mbedtls` (below): a copy of the deb
+# deb-src entries for `apt-get source` (below): a copy of the deb
 # stanzas of debian.sources (bookworm, bookworm-updates, bookworm-security)
 # with Types: deb-src, in a file of its own. Added before the one apt-get
 # update that the package install and the source download share.
 MBEDTLS_DIR=/opt/cxsec/src/mbedtls
+BORINGSSL_DIR=/opt/cxsec/src/boringssl
 DEB_SRC_FILE=/etc/apt/sources.list.d/cxsec-deb-src.sources
 apt_updated=0
 if [ ! -f "$DEB_SRC_FILE" ]; then
@@ -79,31 +80,41 @@ else
   echo "install-deps: done"
 fi
 
-# Mbed TLS source for the Cortex-M node firmware (third_party/mbedtls.bzl
-# reads it from here). It comes from Debian's source package, unpacked with
-# Debian's patches applied, so nothing is downloaded from anywhere but
-# Debian. apt-get source needs deb-src entries: a copy of the deb stanzas of
+# Sources that cxsec compiles itself, from Debian's source packages,
+# unpacked with Debian's patches applied, so nothing is downloaded from
+# anywhere but Debian:
+#   - Mbed TLS for the Cortex-M node firmware (third_party/mbedtls.BUILD);
+#   - BoringSSL for every host binary (third_party/boringssl.BUILD): the
+#     same source as Debian's android-libboringssl, built with its x86-64
+#     assembly, which Debian's -DOPENSSL_SMALL build leaves out (P-256 two
+#     to three times slower; docs/PERFORMANCE.md).
+# apt-get source needs deb-src entries: a copy of the deb stanzas of
 # debian.sources (bookworm, bookworm-updates, bookworm-security) with
 # Types: deb-src, in a file of its own; apt-get update runs only when that
 # file is new. Idempotent: skipped when the tree is there and its stamp names
 # the version apt would fetch.
-mbedtls_version=$(apt-cache showsrc --only-source mbedtls 2>/dev/null | sed -n 's/^Version: //p' | sort -V | tail -n 1)
-if [ -z "$mbedtls_version" ]; then
-  echo "install-deps: apt knows no source package mbedtls (check $DEB_SRC_FILE)" >&2
-  exit 1
-fi
-if [ "$(cat "$MBEDTLS_DIR/.cxsec-debian-version" 2>/dev/null)" = "$mbedtls_version" ]; then
-  echo "install-deps: Mbed TLS $mbedtls_version source present in $MBEDTLS_DIR"
-else
-  echo "install-deps: apt-get source mbedtls=$mbedtls_version into $MBEDTLS_DIR"
+unpack_debian_source() {  # PACKAGE DIR FILE_THAT_MUST_EXIST
+  local package="$1" dir="$2" check="$3" version unpack tree
+  version=$(apt-cache showsrc --only-source "$package" 2>/dev/null | sed -n 's/^Version: //p' | sort -V | tail -n 1)
+  if [ -z "$version" ]; then
+    echo "install-deps: apt knows no source package $package (check $DEB_SRC_FILE)" >&2
+    exit 1
+  fi
+  if [ "$(cat "$dir/.cxsec-debian-version" 2>/dev/null)" = "$version" ]; then
+    echo "install-deps: $package $version source present in $dir"
+    return
+  fi
+  echo "install-deps: apt-get source $package=$version into $dir"
   unpack=$(mktemp -d)
-  (cd "$unpack" && $SUDO apt-get source -qq "mbedtls=$mbedtls_version" >/dev/null)
-  tree=$(find "$unpack" -mindepth 1 -maxdepth 1 -type d -name 'mbedtls-*' | head -n 1)
-  [ -n "$tree" ] && [ -f "$tree/include/mbedtls/version.h" ] || { echo "install-deps: apt-get source gave no mbedtls tree" >&2; exit 1; }
-  echo "$mbedtls_version" | $SUDO tee "$tree/.cxsec-debian-version" >/dev/null
-  $SUDO mkdir -p "$(dirname "$MBEDTLS_DIR")"
-  $SUDO rm -rf "$MBEDTLS_DIR"
-  $SUDO mv "$tree" "$MBEDTLS_DIR"
-  $SUDO chmod -R a+rX "$MBEDTLS_DIR"
+  (cd "$unpack" && $SUDO apt-get source -qq "$package=$version" >/dev/null 2>&1)
+  tree=$(find "$unpack" -mindepth 1 -maxdepth 1 -type d | head -n 1)
+  [ -n "$tree" ] && [ -f "$tree/$check" ] || { echo "install-deps: apt-get source gave no $package tree" >&2; exit 1; }
+  echo "$version" | $SUDO tee "$tree/.cxsec-debian-version" >/dev/null
+  $SUDO mkdir -p "$(dirname "$dir")"
+  $SUDO rm -rf "$dir"
+  $SUDO mv "$tree" "$dir"
+  $SUDO chmod -R a+rX "$dir"
   $SUDO rm -rf "$unpack"
-fi
+}
+unpack_debian_source mbedtls "$MBEDTLS_DIR" include/mbedtls/version.h
+unpack_debian_source android-platform-external-boringssl "$BORINGSSL_DIR" BUILD.generated.bzl
