@@ -411,20 +411,6 @@ void SealAuthority::Commit(absl::string_view device_id, uint32_t epoch,
   dirty_ = true;
 }
 
-std::string SealAuthority::Receipt(absl::string_view device_id,
-                                   absl::string_view transport,
-                                   uint32_t epoch, uint32_t sequence,
-                                   seal::ReceiptVerdict verdict) {
-  if (TransportOf(transport) != seal::Transport::kDtlsCoap) return "";
-  std::shared_ptr<const SealDeviceKeys> keys;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    keys = KeysFor(device_id, epoch);
-  }
-  if (keys == nullptr) return "";
-  return Receipt(keys.get(), transport, sequence, verdict);
-}
-
 std::string SealAuthority::Receipt(const SealDeviceKeys* keys,
                                    absl::string_view transport,
                                    uint32_t sequence,

@@ -130,18 +130,13 @@ class SealAuthority {
   void Commit(absl::string_view device_id, uint32_t epoch, uint32_t sequence,
               const std::array<uint8_t, seal::kTagSize>& tag);
   // Receipt: the receipt (docs/SEALED_READINGS.md, "Receipts") of a
-  // reading of `device_id` at (`epoch`, `sequence`) that the verifier holds
+  // reading at (`keys`->epoch, `sequence`) that the verifier holds
   // (`verdict`), as base64url for the answer's "receipt"; made with the
-  // device's K_mac(epoch). Empty for transports other than "dtls" (no way
-  // back to a Mioty node) and when the key cannot be derived.
-  std::string Receipt(absl::string_view device_id,
-                      absl::string_view transport, uint32_t epoch,
-                      uint32_t sequence, seal::ReceiptVerdict verdict);
-  // The same with the keys a check returned (SealCheck::keys, of `epoch`):
-  // no lookup and no lock. The telemetry path makes one per stored
-  // reading on the sink's completion thread, and taking the lock there
-  // stalled the request threads' checks behind it.
-  // Empty when `keys` is null.
+  // device's K_mac(epoch), the keys its check returned (SealCheck::keys).
+  // No lookup and no lock: the sink's completion thread makes one per
+  // stored reading and need not wait for the request threads' checks.
+  // Empty for transports other than "dtls" (no way back to a Mioty node)
+  // and when `keys` is null.
   static std::string Receipt(const SealDeviceKeys* keys,
                              absl::string_view transport, uint32_t sequence,
                              seal::ReceiptVerdict verdict);
