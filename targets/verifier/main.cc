@@ -331,7 +331,7 @@ absl::Status Run(const KeyValueFile& config) {
   // Sealed readings: the masters stay on the verifier side (never in
   // anything a gateway reads); the counter state commits with the log.
   // With the Redis sink the counter state lives in Redis, shared by all
-  // instances and advanced by the sink's sealed append script atomically
+  // instances and advanced by the sink's append script atomically
   // with the stream entry (docs/SCALE_OUT.md); this process only caches it.
   std::unique_ptr<RedisSealState> shared_seal_state;
   std::unique_ptr<SealAuthority> seal;

@@ -1,10 +1,10 @@
 // RedisSealState: the sealed-readings counter state that several verifier
-// instances share through Redis (telemetry_sink = redis; docs/SCALE_OUT.md,
-// "The sealed append script"). The state is written only by the Redis
-// sink's sealed append script, atomically with the reading's stream entry
-// and dedup key; this class only reads it, for the SealAuthority's cache
-// (epoch reconstruction and early rejection), a device's record and the
-// metrics.
+// instances share through Redis (telemetry_sink = redis;
+// docs/SCALE_OUT.md, "Sealed readings in the append script"). The state is
+// written only by the Redis sink's append script, atomically with the
+// reading's stream entry and dedup key; this class only reads it, for
+// the SealAuthority's cache (epoch reconstruction and early rejection), a
+// device's record and the metrics.
 //
 //   RedisSealStateOptions options{.host = "127.0.0.1", .port = 6379};
 //   auto shared = std::make_unique<RedisSealState>(std::move(options));
@@ -37,7 +37,7 @@ namespace cxsec::verifier {
 inline constexpr size_t kRedisSealStateSize = 25 + 32 * 8;
 
 // DecodeRedisSealState: the state a device's key holds (`raw`, as the
-// sealed append script wrote it). DATA_LOSS for any other size or version.
+// append script wrote it). DATA_LOSS for any other size or version.
 [[nodiscard]] absl::StatusOr<seal::SealCounterState> DecodeRedisSealState(
     absl::string_view raw);
 // EncodeRedisSealState: the inverse (tests, and a migration from a

@@ -1,5 +1,5 @@
-// The Redis sink's sealed append script (kRedisSealedAppendScript) against
-// ApplySealedReading (core/seal/seal_counter_state.h), on a real
+// The Redis sink's append script (kRedisAppendScript) for sealed readings
+// against // ApplySealedReading (core/seal/seal_counter_state.h), on a real
 // redis-server: the same readings go to both, and after each one the
 // verdicts agree and the state in Redis (read back by RedisSealState)
 // equals the C++ state field by field. A table of named transitions

@@ -14,7 +14,7 @@
 // line twice is a no-op: the same tag in the window is a duplicate), so a
 // crash anywhere loses no advance and invents none. With the Redis sink
 // (options.shared_state) none of that: the state lives in Redis, advanced
-// by the sink's sealed append script with the stream entry, and the map
+// by the sink's append script with the stream entry, and the map
 // here is a bounded cache of it.
 //
 //   CXSEC_ASSIGN_OR_RETURN(auto seal, SealAuthority::Open(options));
@@ -53,7 +53,7 @@ bool IsSealedPayload(absl::string_view payload_json, Bytes* bytes);
 
 // SharedSealState: counter state that lives outside this process, written
 // atomically with each stored reading by the telemetry sink (the Redis
-// sink's sealed append script, docs/SCALE_OUT.md). With one, the
+// sink's append script, docs/SCALE_OUT.md). With one, the
 // authority's own map is only a bounded cache, loaded per device on first
 // use, for epoch reconstruction and early rejection; the sink's answer is
 // the verdict. Implemented by RedisSealState (redis_seal_state.h).

@@ -4,8 +4,8 @@
 #include <sys/time.h>
 
 #include <algorithm>
-#include <array>
 #include <cstdio>
+#include <deque>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -17,18 +17,135 @@
 
 namespace cxsec::verifier {
 
-// The end both append scripts share: the stream entry (its fields from
-// ARGV[fields_from] on), the dedup key, and the trimming of the dedup
-// window.
-constexpr char kAppendTail[] = R"lua(
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, fields_from))
-local ttl = tonumber(ARGV[2])
-if ttl > 0 then
-  redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. id, 'EX', ttl)
-else
-  redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. id)
+// Described in docs/SCALE_OUT.md ("The append script"). One call stores
+// a batch of messages, plain and sealed, in order, atomically.
+//
+// The device's state of a sealed reading is one string: struct
+// '<BI4I4I4I4I8' (version 1, epoch, highest sequence, window, gap window,
+// gaps), then 32 tags of 8 bytes (slot = sequence % 32). Its transitions
+// are ApplySealedReading's (core/seal/seal_counter_state.h), bit for bit.
+constexpr char kAppendScript[] = R"lua(
+local ttl = tonumber(ARGV[1])
+local window_size = tonumber(ARGV[2])
+if not ttl or not window_size then return redis.error_reply('ERR bad window arguments') end
+local stream, window, stats = KEYS[1], KEYS[2], KEYS[3]
+-- Every message is parsed before anything is written, so a malformed
+-- call changes nothing.
+local msgs = {}
+local k, a = 4, 3
+while a <= #ARGV do
+  local m = {kind = ARGV[a], sha = ARGV[a + 1], nf = tonumber(ARGV[a + 2]), dedup = KEYS[k]}
+  a, k = a + 3, k + 1
+  if m.kind == 's' then
+    m.state = KEYS[k]
+    m.epoch, m.seq, m.tag = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2]
+    a, k = a + 3, k + 1
+    if not m.state or not m.epoch or not m.seq or not m.tag or #m.tag ~= 8 then
+      return redis.error_reply('ERR bad seal arguments')
+    end
+  elseif m.kind ~= 'p' then
+    return redis.error_reply('ERR bad message kind')
+  end
+  if not m.dedup or not m.sha or not m.nf or m.nf < 2 or m.nf % 2 ~= 0 then
+    return redis.error_reply('ERR bad message arguments')
+  end
+  m.from = a
+  a = a + m.nf
+  msgs[#msgs + 1] = m
 end
-local listed = redis.call('LPUSH', KEYS[3], id .. ' ' .. KEYS[2])
+if a ~= #ARGV + 1 or k ~= #KEYS + 1 then
+  return redis.error_reply('ERR arguments do not match the keys')
+end
+
+local function seen_verdict(m)
+  local seen = redis.call('GET', m.dedup)
+  if not seen then return nil end
+  local sp = string.find(seen, ' ', 1, true)
+  local sha = sp and string.sub(seen, 1, sp - 1) or ''
+  if sha == '' or m.sha == '' or sha == m.sha then return 'duplicate' end
+  return 'conflict'
+end
+
+local function u32(x) if x < 0 then return x + 4294967296 end return x end
+
+-- The device's state moved by one sealed reading: nil (state written, go
+-- on and store) or the verdict that stops it (nothing written).
+local function advance_seal(m)
+  local epoch, seq, tag = m.epoch, m.seq, m.tag
+  local raw = redis.call('GET', m.state)
+  local has, e, hi, win, gwin, gaps = false, 0, 0, 0, 0, 0
+  local tags = string.rep('\0', 256)
+  if raw then
+    -- The length first: struct.unpack raises on a short string, which
+    -- would fail the whole call instead of this message.
+    if #raw ~= 281 or string.byte(raw, 1) ~= 1 then return 'error: seal state of unknown version' end
+    local v
+    v, e, hi, win, gwin, gaps = struct.unpack('<BI4I4I4I4I8', raw)
+    tags = string.sub(raw, 26)
+    has = true
+  end
+  local gaps_before = gaps
+  if epoch < e then return 'stale_epoch' end
+  local at = (seq % 32) * 8
+  if not has or epoch > e then
+    e, hi, win, gwin = epoch, seq, 1, 0
+  elseif seq > hi then
+    local ahead = seq - hi
+    gaps = gaps + ahead - 1
+    local skipped
+    if ahead >= 32 then
+      win, gwin, skipped = 0, 0, 4294967294
+    else
+      win, gwin = bit.lshift(win, ahead), bit.lshift(gwin, ahead)
+      skipped = bit.lshift(1, ahead) - 2
+    end
+    gwin = bit.bor(gwin, skipped)
+    win = bit.bor(win, 1)
+    hi = seq
+  else
+    local behind = hi - seq
+    if behind >= 32 then return 'replayed_sequence' end
+    local b = bit.lshift(1, behind)
+    if bit.band(win, b) ~= 0 then
+      if string.sub(tags, at + 1, at + 8) == tag then return 'duplicate' end
+      return 'conflict'
+    end
+    win = bit.bor(win, b)
+    if bit.band(gwin, b) ~= 0 then
+      gwin = bit.band(gwin, bit.bnot(b))
+      gaps = gaps - 1
+    end
+  end
+  tags = string.sub(tags, 1, at) .. tag .. string.sub(tags, at + 9)
+  local seen = seen_verdict(m)
+  if seen then return seen end
+  redis.call('SET', m.state, struct.pack('<BI4I4I4I4I8', 1, e, hi, u32(win), u32(gwin), gaps) .. tags)
+  if not has then redis.call('HINCRBY', stats, 'devices', 1) end
+  if gaps ~= gaps_before then redis.call('HINCRBY', stats, 'gaps', gaps - gaps_before) end
+  return nil
+end
+
+local results = {}
+local listed, last_id, stored = 0, nil, 0
+for i, m in ipairs(msgs) do
+  local verdict
+  if m.kind == 's' then verdict = advance_seal(m) else verdict = seen_verdict(m) end
+  if not verdict then
+    local id = redis.call('XADD', stream, '*', unpack(ARGV, m.from, m.from + m.nf - 1))
+    if ttl > 0 then
+      redis.call('SET', m.dedup, m.sha .. ' ' .. id, 'EX', ttl)
+    else
+      redis.call('SET', m.dedup, m.sha .. ' ' .. id)
+    end
+    listed = redis.call('LPUSH', window, id .. ' ' .. m.dedup)
+    last_id, stored = id, stored + 1
+    verdict = id
+  end
+  results[i] = verdict
+end
+
+-- Trim the window once per call: at most 8 entries per stored message
+-- for the count, and as many for the age.
 local function forget(entry)
   local sp = string.find(entry, ' ', 1, true)
   local eid = string.sub(entry, 1, sp - 1)
@@ -38,114 +155,23 @@ local function forget(entry)
     redis.call('DEL', key)
   end
 end
-local excess = listed - tonumber(ARGV[3])
-for i = 1, math.min(excess, 8) do forget(redis.call('RPOP', KEYS[3])) end
-if ttl > 0 then
-  local cutoff = tonumber(string.match(id, '^(%d+)')) - ttl * 1000
-  for i = 1, 8 do
-    local last = redis.call('LINDEX', KEYS[3], -1)
-    if not last or tonumber(string.match(last, '^(%d+)')) >= cutoff then
-      break
+if stored > 0 then
+  local excess = listed - window_size
+  for i = 1, math.min(excess, 8 * stored) do forget(redis.call('RPOP', window)) end
+  if ttl > 0 then
+    local cutoff = tonumber(string.match(last_id, '^(%d+)')) - ttl * 1000
+    for i = 1, 8 * stored do
+      local last = redis.call('LINDEX', window, -1)
+      if not last or tonumber(string.match(last, '^(%d+)')) >= cutoff then
+        break
+      end
+      forget(redis.call('RPOP', window))
     end
-    forget(redis.call('RPOP', KEYS[3]))
   end
 end
-return id
+return results
 )lua";
-
-// JoinScript: `head` followed by `tail`, as one NUL-terminated array at
-// compile time (no static initialisation order to worry about).
-template <size_t H, size_t T>
-constexpr std::array<char, H + T - 1> JoinScript(const char (&head)[H],
-                                                 const char (&tail)[T]) {
-  std::array<char, H + T - 1> out{};
-  for (size_t i = 0; i + 1 < H; ++i) out[i] = head[i];
-  for (size_t i = 0; i < T; ++i) out[H - 1 + i] = tail[i];
-  return out;
-}
-
-// Described in docs/SCALE_OUT.md ("The append script").
-constexpr char kAppendHead[] = R"lua(
-local seen = redis.call('GET', KEYS[2])
-if seen then
-  local sp = string.find(seen, ' ', 1, true)
-  local sha = sp and string.sub(seen, 1, sp - 1) or ''
-  if sha == '' or ARGV[1] == '' or sha == ARGV[1] then return 'duplicate' end
-  return 'conflict'
-end
-local fields_from = 4
-)lua";
-constexpr auto kAppendScript = JoinScript(kAppendHead, kAppendTail);
-const char* const kRedisAppendScript = kAppendScript.data();
-
-// Described in docs/SCALE_OUT.md ("The sealed append script").
-// The device's state is one string: struct '<BI4I4I4I4I8' (version 1,
-// epoch, highest sequence, window, gap window, gaps), then 32 tags of 8
-// bytes (slot = sequence % 32). Its transitions are ApplySealedReading's
-// (core/seal/seal_counter_state.h), bit for bit.
-constexpr char kSealedAppendHead[] = R"lua(
-local epoch = tonumber(ARGV[4])
-local seq = tonumber(ARGV[5])
-local tag = ARGV[6]
-if not epoch or not seq or #tag ~= 8 then return redis.error_reply('ERR bad seal arguments') end
-local raw = redis.call('GET', KEYS[4])
-local has, e, hi, win, gwin, gaps = false, 0, 0, 0, 0, 0
-local tags = string.rep('\0', 256)
-if raw then
-  local v
-  v, e, hi, win, gwin, gaps = struct.unpack('<BI4I4I4I4I8', raw)
-  if v ~= 1 or #raw ~= 281 then return redis.error_reply('ERR seal state of unknown version') end
-  tags = string.sub(raw, 26)
-  has = true
-end
-local gaps_before = gaps
-if epoch < e then return 'stale_epoch' end
-local at = (seq % 32) * 8
-if not has or epoch > e then
-  e, hi, win, gwin = epoch, seq, 1, 0
-elseif seq > hi then
-  local ahead = seq - hi
-  gaps = gaps + ahead - 1
-  local skipped
-  if ahead >= 32 then
-    win, gwin, skipped = 0, 0, 4294967294
-  else
-    win, gwin = bit.lshift(win, ahead), bit.lshift(gwin, ahead)
-    skipped = bit.lshift(1, ahead) - 2
-  end
-  gwin = bit.bor(gwin, skipped)
-  win = bit.bor(win, 1)
-  hi = seq
-else
-  local behind = hi - seq
-  if behind >= 32 then return 'replayed_sequence' end
-  local b = bit.lshift(1, behind)
-  if bit.band(win, b) ~= 0 then
-    if string.sub(tags, at + 1, at + 8) == tag then return 'duplicate' end
-    return 'conflict'
-  end
-  win = bit.bor(win, b)
-  if bit.band(gwin, b) ~= 0 then
-    gwin = bit.band(gwin, bit.bnot(b))
-    gaps = gaps - 1
-  end
-end
-tags = string.sub(tags, 1, at) .. tag .. string.sub(tags, at + 9)
-local seen = redis.call('GET', KEYS[2])
-if seen then
-  local sp = string.find(seen, ' ', 1, true)
-  local sha = sp and string.sub(seen, 1, sp - 1) or ''
-  if sha == '' or ARGV[1] == '' or sha == ARGV[1] then return 'duplicate' end
-  return 'conflict'
-end
-local function u32(x) if x < 0 then return x + 4294967296 end return x end
-redis.call('SET', KEYS[4], struct.pack('<BI4I4I4I4I8', 1, e, hi, u32(win), u32(gwin), gaps) .. tags)
-if not has then redis.call('HINCRBY', KEYS[5], 'devices', 1) end
-if gaps ~= gaps_before then redis.call('HINCRBY', KEYS[5], 'gaps', gaps - gaps_before) end
-local fields_from = 7
-)lua";
-constexpr auto kSealedAppendScript = JoinScript(kSealedAppendHead, kAppendTail);
-const char* const kRedisSealedAppendScript = kSealedAppendScript.data();
+const char* const kRedisAppendScript = kAppendScript;
 
 namespace {
 
@@ -244,45 +270,27 @@ void RedisTelemetrySink::WorkLoop() {
     absl::Status connected = EnsureConnected();
     (void)connected;  // logged by Connect; calls retry it
   }
+  std::deque<Flight> flights;
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty() && stopping_) return;
-    std::vector<Waiter> group;
-    group.swap(queue_);
-    lock.unlock();
-    Store(group);
-    lock.lock();
-  }
-}
-
-void RedisTelemetrySink::Store(std::vector<Waiter>& group) {
-  absl::StatusOr<std::vector<Outcome>> outcomes = RunScripts(group);
-  if (outcomes.ok() && options_.wait_replicas > 0) {
-    absl::StatusOr<long long> replicas = WaitForReplicas();
-    if (!replicas.ok()) {
-      outcomes = replicas.status();
-    } else if (*replicas < options_.wait_replicas) {
-      // Not confirmed: nothing of this group is acknowledged. Stored
-      // entries stay in the stream (a resend is then a duplicate, answered
-      // once WAIT confirms it); duplicates and conflicts wait too, since
-      // the write they refer to is not confirmed either.
-      wait_short_.fetch_add(1);
-      for (Outcome& o : *outcomes) {
-        if (o != Outcome::kStoreFailed) o = Outcome::kNotReplicated;
-      }
+    if (flights.empty()) {
+      work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything answered
     }
-  }
-  size_t at = 0;
-  for (Waiter& w : group) {
-    if (!outcomes.ok()) {
-      w.done(outcomes.status());
+    // A new group is sent before the replies of the one in flight are
+    // read, so Redis finds it waiting when it has fsynced the previous
+    // one instead of idling for a round trip through this thread.
+    if (!queue_.empty() && flights.size() < kMaxFlights) {
+      Flight flight;
+      flight.group.swap(queue_);
+      lock.unlock();
+      Send(std::move(flight), flights);
+      lock.lock();
       continue;
     }
-    std::vector<Outcome> mine(outcomes->begin() + at,
-                              outcomes->begin() + at + w.records.size());
-    at += w.records.size();
-    w.done(std::move(mine));
+    lock.unlock();
+    Receive(flights);
+    lock.lock();
   }
 }
 
@@ -368,17 +376,6 @@ absl::Status RedisTelemetrySink::Connect() {
             : absl::string_view("unexpected reply")));
   }
   script_sha_.assign(loaded->str, loaded->len);
-  Reply sealed(static_cast<redisReply*>(
-      redisCommand(c, "SCRIPT LOAD %s", kRedisSealedAppendScript)));
-  if (sealed == nullptr) return fail(c->errstr);
-  if (sealed->type != REDIS_REPLY_STRING) {
-    return fail(absl::StrCat(
-        "SCRIPT LOAD (sealed) failed: ",
-        sealed->type == REDIS_REPLY_ERROR
-            ? absl::string_view(sealed->str, sealed->len)
-            : absl::string_view("unexpected reply")));
-  }
-  sealed_script_sha_.assign(sealed->str, sealed->len);
   context_ = c;
   return absl::OkStatus();
 }
@@ -394,159 +391,304 @@ void RedisTelemetrySink::Disconnect(absl::string_view why) {
   next_attempt_ = absl::InfinitePast();
 }
 
-absl::StatusOr<std::vector<TelemetrySink::Outcome>>
-RedisTelemetrySink::RunScripts(const std::vector<Waiter>& group) {
-  if (absl::Status s = EnsureConnected(); !s.ok()) return s;
+namespace {
+
+// The arguments of one script call: the command, the script (or its
+// SHA-1), numkeys, the keys, then the other arguments. Add* refers to
+// bytes that outlive the call; Keep* stores them here (in a deque, whose
+// elements never move).
+class ScriptCall {
+ public:
+  void AddKey(absl::string_view s) { keys_.push_back(s); }
+  void KeepKey(std::string s) { keys_.push_back(Own(std::move(s))); }
+  void AddArg(absl::string_view s) { args_.push_back(s); }
+  void KeepArg(std::string s) { args_.push_back(Own(std::move(s))); }
+
+  // Queues the call on `c` (redisAppendCommandArgv copies the bytes).
+  bool Append(redisContext* c, absl::string_view command,
+              absl::string_view script) {
+    std::string numkeys = absl::StrCat(keys_.size());
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    size_t n = 3 + keys_.size() + args_.size();
+    argv.reserve(n);
+    lens.reserve(n);
+    auto add = [&](absl::string_view s) {
+      argv.push_back(s.data());
+      lens.push_back(s.size());
+    };
+    add(command);
+    add(script);
+    add(numkeys);
+    for (absl::string_view k : keys_) add(k);
+    for (absl::string_view a : args_) add(a);
+    return redisAppendCommandArgv(c, static_cast<int>(argv.size()),
+                                  argv.data(), lens.data()) == REDIS_OK;
+  }
+
+ private:
+  absl::string_view Own(std::string s) {
+    owned_.push_back(std::move(s));
+    return owned_.back();
+  }
+  std::deque<std::string> owned_;
+  std::vector<absl::string_view> keys_;
+  std::vector<absl::string_view> args_;
+};
+
+}  // namespace
+
+bool RedisTelemetrySink::AppendCall(const Flight& flight, size_t call,
+                                    bool by_sha) {
   const std::string stream = stream_key();
   const std::string window = options_.key_prefix + "seen-order";
   const std::string ttl = absl::StrCat(
       absl::ToInt64Seconds(options_.dedup_window.max_age));
   const std::string count = absl::StrCat(options_.dedup_window.max_messages);
   const std::string stats = seal_stats_key();
-
-  std::vector<const LogRecord*> records;
-  for (const Waiter& w : group) {
-    for (const LogRecord& r : w.records) records.push_back(&r);
+  ScriptCall c;
+  c.AddKey(stream);
+  c.AddKey(window);
+  c.AddKey(stats);
+  c.AddArg(ttl);
+  c.AddArg(count);
+  size_t end = std::min(flight.records.size(), (call + 1) * kMessagesPerCall);
+  for (size_t i = call * kMessagesPerCall; i < end; ++i) {
+    const LogRecord& r = *flight.records[i];
+    c.KeepKey(DedupRedisKey(r.dedup_key));
+    c.AddArg(r.seal.has_value() ? "s" : "p");
+    c.KeepArg(r.payload_sha256.has_value()
+                  ? HexEncode(ByteView(*r.payload_sha256))
+                  : std::string());
+    c.AddArg("8");  // the entry's fields: 4 name/value pairs
+    if (r.seal.has_value()) {
+      c.KeepKey(SealStateKey(r.device_id));
+      c.KeepArg(absl::StrCat(r.seal->epoch));
+      c.KeepArg(absl::StrCat(r.seal->sequence));
+      c.AddArg(absl::string_view(
+          reinterpret_cast<const char*>(r.seal->tag.data()),
+          r.seal->tag.size()));
+    }
+    c.AddArg("project");
+    c.AddArg(r.project);
+    c.AddArg("deviceId");
+    c.AddArg(r.device_id);
+    c.AddArg("messageId");
+    c.AddArg(r.message_id);
+    c.AddArg("record");
+    c.AddArg(r.line);
   }
-  // The arguments of one record's call, after the command and the script.
-  auto append = [&](const LogRecord& r, bool by_sha) {
-    std::string dedup = DedupRedisKey(r.dedup_key);
-    std::string sha = r.payload_sha256.has_value()
-                          ? HexEncode(ByteView(*r.payload_sha256))
-                          : std::string();
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    auto add = [&](absl::string_view s) {
-      argv.push_back(s.data());
-      lens.push_back(s.size());
-    };
-    add(by_sha ? "EVALSHA" : "EVAL");
-    std::string state_key, epoch, sequence;
-    if (!r.seal.has_value()) {
-      add(by_sha ? absl::string_view(script_sha_)
-                 : absl::string_view(kRedisAppendScript));
-      add("3");
-      const std::string* parts[] = {&stream, &dedup, &window,
-                                    &sha,    &ttl,   &count};
-      for (const std::string* p : parts) add(*p);
-    } else {
-      add(by_sha ? absl::string_view(sealed_script_sha_)
-                 : absl::string_view(kRedisSealedAppendScript));
-      add("5");
-      state_key = SealStateKey(r.device_id);
-      epoch = absl::StrCat(r.seal->epoch);
-      sequence = absl::StrCat(r.seal->sequence);
-      const std::string* parts[] = {&stream, &dedup, &window, &state_key,
-                                    &stats,  &sha,   &ttl,    &count,
-                                    &epoch,  &sequence};
-      for (const std::string* p : parts) add(*p);
-      add(absl::string_view(reinterpret_cast<const char*>(r.seal->tag.data()),
-                            r.seal->tag.size()));
-    }
-    add("project");
-    add(r.project);
-    add("deviceId");
-    add(r.device_id);
-    add("messageId");
-    add(r.message_id);
-    add("record");
-    add(r.line);
-    return redisAppendCommandArgv(context_, static_cast<int>(argv.size()),
-                                  argv.data(), lens.data()) == REDIS_OK;
-  };
-
-  std::vector<Outcome> outcomes(records.size(), Outcome::kStoreFailed);
-  std::vector<size_t> pending(records.size());
-  for (size_t i = 0; i < records.size(); ++i) pending[i] = i;
-  // The second round (EVAL) only for calls answered NOSCRIPT: a Redis that
-  // restarted or failed over between SCRIPT LOAD and now.
-  for (int round = 0; round < 2 && !pending.empty(); ++round) {
-    for (size_t i : pending) {
-      if (!append(*records[i], round == 0)) {
-        std::string why = context_->errstr;
-        Disconnect(why);
-        return absl::UnavailableError(absl::StrCat("redis sink: ", why));
-      }
-    }
-    std::vector<size_t> noscript;
-    std::string first_error;
-    for (size_t i : pending) {
-      void* raw = nullptr;
-      if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
-        std::string why = context_->errstr;
-        Disconnect(why);
-        return absl::UnavailableError(absl::StrCat("redis sink: ", why));
-      }
-      Reply reply(static_cast<redisReply*>(raw));
-      if (reply->type == REDIS_REPLY_ERROR) {
-        absl::string_view text(reply->str, reply->len);
-        if (absl::StartsWith(text, "NOSCRIPT")) {
-          noscript.push_back(i);
-        } else {
-          store_errors_.fetch_add(1);
-          if (first_error.empty()) first_error = std::string(text);
-          outcomes[i] = Outcome::kStoreFailed;
-        }
-        continue;
-      }
-      if (reply->type != REDIS_REPLY_STRING) {
-        store_errors_.fetch_add(1);
-        if (first_error.empty()) first_error = "unexpected reply type";
-        continue;
-      }
-      absl::string_view text(reply->str, reply->len);
-      if (text == "duplicate") {
-        outcomes[i] = Outcome::kDuplicate;
-      } else if (text == "conflict") {
-        outcomes[i] = Outcome::kConflict;
-      } else if (text == "replayed_sequence" && records[i]->seal.has_value()) {
-        outcomes[i] = Outcome::kReplayedSequence;
-      } else if (text == "stale_epoch" && records[i]->seal.has_value()) {
-        outcomes[i] = Outcome::kStaleEpoch;
-      } else if (IsStreamId(text)) {
-        outcomes[i] = Outcome::kStored;
-      } else {
-        store_errors_.fetch_add(1);
-        if (first_error.empty()) first_error = "unexpected script answer";
-      }
-    }
-    if (!first_error.empty()) {
-      Log(absl::StrCat("append refused: ", first_error.substr(0, 200)));
-    }
-    pending.swap(noscript);
-  }
-  return outcomes;
+  return c.Append(context_, by_sha ? "EVALSHA" : "EVAL",
+                  by_sha ? absl::string_view(script_sha_)
+                         : absl::string_view(kRedisAppendScript));
 }
 
-absl::StatusOr<long long> RedisTelemetrySink::WaitForReplicas() {
-  // The fence is a write on this connection after every script of the
-  // group, so WAIT covers the writes the duplicates found (made before it,
-  // possibly by another instance) as well as this group's own.
+bool RedisTelemetrySink::AppendWait() {
+  // The fence is a write on this connection after every script before
+  // it, so WAIT covers the writes the duplicates found (made before it,
+  // possibly by another instance) as well as the scripts' own.
   const std::string fence = options_.key_prefix + "wait-fence";
   const std::string replicas = absl::StrCat(options_.wait_replicas);
   const std::string millis =
       absl::StrCat(absl::ToInt64Milliseconds(options_.wait_timeout));
   const char* incr[] = {"INCR", fence.c_str()};
   const char* wait[] = {"WAIT", replicas.c_str(), millis.c_str()};
-  if (redisAppendCommandArgv(context_, 2, incr, nullptr) != REDIS_OK ||
-      redisAppendCommandArgv(context_, 3, wait, nullptr) != REDIS_OK) {
-    std::string why = context_->errstr;
-    Disconnect(why);
-    return absl::UnavailableError(absl::StrCat("redis sink: ", why));
+  return redisAppendCommandArgv(context_, 2, incr, nullptr) == REDIS_OK &&
+         redisAppendCommandArgv(context_, 3, wait, nullptr) == REDIS_OK;
+}
+
+bool RedisTelemetrySink::Flush() {
+  int done = 0;
+  while (done == 0) {
+    if (redisBufferWrite(context_, &done) != REDIS_OK) return false;
   }
-  long long confirmed = -1;
+  return true;
+}
+
+bool RedisTelemetrySink::ReadWait(long long& replicas) {
   for (int i = 0; i < 2; ++i) {
     void* raw = nullptr;
     if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
-      std::string why = context_->errstr;
-      Disconnect(why);
-      return absl::UnavailableError(absl::StrCat("redis sink: ", why));
+      return false;
     }
     Reply reply(static_cast<redisReply*>(raw));
     if (i == 0) continue;  // INCR: an error here shows in WAIT's count
-    if (reply->type == REDIS_REPLY_INTEGER) confirmed = reply->integer;
+    replicas = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
   }
-  return confirmed < 0 ? 0 : confirmed;
+  return true;
+}
+
+void RedisTelemetrySink::Send(Flight flight, std::deque<Flight>& flights) {
+  for (const Waiter& w : flight.group) {
+    for (const LogRecord& r : w.records) flight.records.push_back(&r);
+  }
+  flight.outcomes.assign(flight.records.size(), Outcome::kStoreFailed);
+  if (absl::Status s = EnsureConnected(); !s.ok()) {
+    Answer(flight, s);
+    return;
+  }
+  for (size_t call = 0; call < flight.calls(); ++call) {
+    if (!AppendCall(flight, call, /*by_sha=*/true)) {
+      return ConnectionLost(flights, &flight);
+    }
+  }
+  if (options_.wait_replicas > 0 && !AppendWait()) {
+    return ConnectionLost(flights, &flight);
+  }
+  if (!Flush()) return ConnectionLost(flights, &flight);
+  flights.push_back(std::move(flight));
+}
+
+void RedisTelemetrySink::ConnectionLost(std::deque<Flight>& flights,
+                                        Flight* unsent) {
+  std::string why = context_ != nullptr ? context_->errstr : "not connected";
+  Disconnect(why);
+  absl::Status status =
+      absl::UnavailableError(absl::StrCat("redis sink: ", why));
+  if (unsent != nullptr) Answer(*unsent, status);
+  for (Flight& f : flights) Answer(f, status);
+  flights.clear();
+}
+
+void RedisTelemetrySink::ParseCallReply(Flight& flight, size_t call,
+                                        const redisReply& reply) {
+  auto failed = [&](absl::string_view why) {
+    store_errors_.fetch_add(1);
+    if (flight.first_error.empty()) flight.first_error = std::string(why);
+  };
+  size_t from = call * kMessagesPerCall;
+  size_t n = std::min(flight.records.size(), from + kMessagesPerCall) - from;
+  if (reply.type == REDIS_REPLY_ERROR) {
+    absl::string_view text(reply.str, reply.len);
+    if (absl::StartsWith(text, "NOSCRIPT")) {
+      flight.noscript.push_back(call);
+    } else {
+      // Redis refused the whole call (OOM, READONLY, NOREPLICAS, ...:
+      // checked before a script's first write): its messages stay
+      // kStoreFailed and are answered retry.
+      failed(text);
+    }
+    return;
+  }
+  if (reply.type != REDIS_REPLY_ARRAY || reply.elements != n) {
+    failed("unexpected reply shape");
+    return;
+  }
+  for (size_t j = 0; j < n; ++j) {
+    const redisReply* e = reply.element[j];
+    const LogRecord& r = *flight.records[from + j];
+    if (e->type != REDIS_REPLY_STRING) {
+      failed("unexpected reply type");
+      continue;
+    }
+    absl::string_view text(e->str, e->len);
+    Outcome& o = flight.outcomes[from + j];
+    if (text == "duplicate") {
+      o = Outcome::kDuplicate;
+    } else if (text == "conflict") {
+      o = Outcome::kConflict;
+    } else if (text == "replayed_sequence" && r.seal.has_value()) {
+      o = Outcome::kReplayedSequence;
+    } else if (text == "stale_epoch" && r.seal.has_value()) {
+      o = Outcome::kStaleEpoch;
+    } else if (IsStreamId(text)) {
+      o = Outcome::kStored;
+    } else {
+      failed(absl::StartsWith(text, "error:") ? text
+                                               : "unexpected script answer");
+    }
+  }
+}
+
+bool RedisTelemetrySink::ReadFlight(Flight& flight) {
+  for (size_t call = 0; call < flight.calls(); ++call) {
+    void* raw = nullptr;
+    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+      return false;
+    }
+    Reply reply(static_cast<redisReply*>(raw));
+    ParseCallReply(flight, call, *reply);
+  }
+  return options_.wait_replicas == 0 || ReadWait(flight.replicas);
+}
+
+void RedisTelemetrySink::Receive(std::deque<Flight>& flights) {
+  if (!ReadFlight(flights.front())) return ConnectionLost(flights, nullptr);
+  if (flights.front().noscript.empty()) {
+    Answer(flights.front(), absl::OkStatus());
+    flights.pop_front();
+    return;
+  }
+  // A Redis that restarted or failed over since SCRIPT LOAD: the calls
+  // answered NOSCRIPT go again with EVAL, which loads the script. The
+  // replies of the later flight come first, so it is read and finished
+  // here too.
+  for (size_t i = 1; i < flights.size(); ++i) {
+    if (!ReadFlight(flights[i])) return ConnectionLost(flights, nullptr);
+  }
+  for (Flight& f : flights) {
+    for (size_t call : f.noscript) {
+      if (!AppendCall(f, call, /*by_sha=*/false)) {
+        return ConnectionLost(flights, nullptr);
+      }
+    }
+  }
+  if (options_.wait_replicas > 0 && !AppendWait()) {
+    return ConnectionLost(flights, nullptr);
+  }
+  for (Flight& f : flights) {
+    std::vector<size_t> again;
+    again.swap(f.noscript);
+    for (size_t call : again) {
+      void* raw = nullptr;
+      if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+        return ConnectionLost(flights, nullptr);
+      }
+      Reply reply(static_cast<redisReply*>(raw));
+      ParseCallReply(f, call, *reply);
+    }
+    // EVAL cannot answer NOSCRIPT; if it did, those messages stay
+    // kStoreFailed.
+    if (!f.noscript.empty() && f.first_error.empty()) {
+      f.first_error = "NOSCRIPT after EVAL";
+    }
+    f.noscript.clear();
+  }
+  if (options_.wait_replicas > 0) {
+    long long replicas = 0;
+    if (!ReadWait(replicas)) return ConnectionLost(flights, nullptr);
+    for (Flight& f : flights) f.replicas = std::min(f.replicas, replicas);
+  }
+  for (Flight& f : flights) Answer(f, absl::OkStatus());
+  flights.clear();
+}
+
+void RedisTelemetrySink::Answer(Flight& flight, const absl::Status& status) {
+  if (status.ok() && options_.wait_replicas > 0 &&
+      flight.replicas < options_.wait_replicas) {
+    // Not confirmed: nothing of this group is acknowledged. Stored
+    // entries stay in the stream (a resend is then a duplicate, answered
+    // once WAIT confirms it); duplicates and conflicts wait too, since
+    // the write they refer to is not confirmed either.
+    wait_short_.fetch_add(1);
+    for (Outcome& o : flight.outcomes) {
+      if (o != Outcome::kStoreFailed) o = Outcome::kNotReplicated;
+    }
+  }
+  if (!flight.first_error.empty()) {
+    Log(absl::StrCat("append refused: ", flight.first_error.substr(0, 200)));
+  }
+  size_t at = 0;
+  for (Waiter& w : flight.group) {
+    if (!status.ok()) {
+      w.done(status);
+      continue;
+    }
+    std::vector<Outcome> mine(flight.outcomes.begin() + at,
+                              flight.outcomes.begin() + at + w.records.size());
+    at += w.records.size();
+    w.done(std::move(mine));
+  }
 }
 
 std::string RedisTelemetrySink::RenderMetrics() const {

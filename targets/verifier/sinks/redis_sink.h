@@ -4,14 +4,14 @@
 // same message sent to two instances is stored once and downstream
 // consumers read one stream.
 //
-// Each message is stored by one Lua script call (kAppendScript, run with
-// EVALSHA, EVAL after NOSCRIPT) that checks the message's dedup key and,
-// only if it is absent, appends the stream entry and sets the key, in one
-// atomic step: an id is never marked seen without its message being
-// stored, and never stored twice within the dedup window. The calls of
-// everything queued meanwhile (one or more request batches) go to Redis as
-// one pipeline from one worker thread; server threads never block on
-// Redis.
+// Messages are stored by a Lua script (kRedisAppendScript, run with
+// EVALSHA, EVAL after NOSCRIPT) that, for each message in order, checks
+// its dedup key and, only if it is absent, appends the stream entry and
+// sets the key, in one atomic step: an id is never marked seen without
+// its message being stored, and never stored twice within the dedup
+// window. Everything queued meanwhile (one or more request batches) is
+// stored by one call per kMessagesPerCall messages, all in one pipeline
+// from one worker thread; server threads never block on Redis.
 //
 // With `wait_replicas` > 0 the batch is acknowledged only after `WAIT`
 // confirmed that many replicas; otherwise its messages are answered
@@ -37,6 +37,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -53,29 +54,25 @@
 #include "targets/verifier/sinks/telemetry_sink.h"
 
 struct redisContext;
+struct redisReply;
 
 namespace cxsec::verifier {
 
-// kRedisAppendScript: the Lua script of one append (docs/SCALE_OUT.md,
-// "The append script"). KEYS[1] the stream, KEYS[2] the dedup key, KEYS[3]
-// the dedup window list; ARGV[1] the payload's SHA-256 (hex, may be
-// empty), ARGV[2] the dedup TTL in seconds (0: none), ARGV[3] the window's
-// size in messages, ARGV[4..] the stream entry's field/value pairs.
-// Returns the new entry's id, "duplicate" or "conflict".
+// kRedisAppendScript: the Lua script that stores a batch of messages
+// (docs/SCALE_OUT.md, "The append script"). KEYS[1] the stream, KEYS[2]
+// the dedup window list, KEYS[3] the seal statistics hash (fields
+// "devices", "gaps"), then per message its dedup key and, for a sealed
+// reading, the device's counter state (SealStateKey). ARGV[1] the dedup
+// TTL in seconds (0: none), ARGV[2] the window's size in messages, then
+// per message: "p" (plain) or "s" (sealed), the payload's SHA-256 (hex,
+// may be empty), the number of entry fields that follow, for "s" the
+// epoch, the sequence and the 8-byte tag, then the entry's field/value
+// pairs. A sealed reading first moves the device's state exactly as
+// ApplySealedReading does. Returns one answer per message, in order: the
+// new entry's id, "duplicate", "conflict", for sealed readings also
+// "replayed_sequence" or "stale_epoch", or "error: ..." (that message
+// only; nothing of it written).
 extern const char* const kRedisAppendScript;
-
-// kRedisSealedAppendScript: the append of a sealed reading (a LogRecord
-// with `seal`; docs/SCALE_OUT.md, "The sealed append script"). The same
-// KEYS[1..3] and ARGV[1..3] as kRedisAppendScript, plus KEYS[4] the
-// device's counter state (SealStateKey), KEYS[5] the cluster-wide seal
-// statistics hash (fields "devices", "gaps"); ARGV[4] the epoch, ARGV[5]
-// the sequence, ARGV[6] the 8-byte tag, ARGV[7..] the entry's fields. It
-// applies the reading to the device's state exactly as ApplySealedReading
-// does, and stores the entry, sets the dedup key and writes the new state
-// in one atomic step, or changes nothing. Returns the entry's id,
-// "duplicate", "conflict" (sequence reused with other bytes),
-// "replayed_sequence" or "stale_epoch".
-extern const char* const kRedisSealedAppendScript;
 
 struct RedisSinkOptions {
   std::string host = "127.0.0.1";
@@ -139,24 +136,53 @@ class RedisTelemetrySink : public TelemetrySink {
   std::string RenderMetrics() const;
 
  private:
+  // Messages per script call; a group larger than this is several calls
+  // in one pipeline.
+  static constexpr size_t kMessagesPerCall = 128;
   struct Waiter {
     std::vector<LogRecord> records;
     AppendCallback done;
   };
   explicit RedisTelemetrySink(RedisSinkOptions options)
       : options_(std::move(options)) {}
+  // A group of request batches sent to Redis whose replies are not read
+  // yet.
+  struct Flight {
+    std::vector<Waiter> group;
+    std::vector<const LogRecord*> records;  // into `group`
+    std::vector<Outcome> outcomes;          // one per record
+    std::vector<size_t> noscript;  // calls answered NOSCRIPT
+    long long replicas = 0;        // WAIT's answer, if asked
+    std::string first_error;       // of a refused call, for the log
+    size_t calls() const {
+      return (records.size() + kMessagesPerCall - 1) / kMessagesPerCall;
+    }
+  };
+  // At most this many groups in flight: one Redis works on, one waiting
+  // behind it.
+  static constexpr size_t kMaxFlights = 2;
+
   void WorkLoop();
-  // Store answers every waiter of `group` (on the worker thread).
-  void Store(std::vector<Waiter>& group);
+  // Send queues `flight`'s script calls (and INCR + WAIT) and pushes it on
+  // `flights`; if it cannot, it answers it (and, when the connection
+  // dropped, everything in `flights`) with the error.
+  void Send(Flight flight, std::deque<Flight>& flights);
+  // Receive reads the replies of the first flight and answers it (after a
+  // NOSCRIPT, every flight).
+  void Receive(std::deque<Flight>& flights);
+  bool ReadFlight(Flight& flight);
+  void ParseCallReply(Flight& flight, size_t call, const redisReply& reply);
+  void Answer(Flight& flight, const absl::Status& status);
+  // Disconnects and answers `unsent` and every flight UNAVAILABLE.
+  void ConnectionLost(std::deque<Flight>& flights, Flight* unsent);
+  [[nodiscard]] bool AppendCall(const Flight& flight, size_t call,
+                                bool by_sha);
+  [[nodiscard]] bool AppendWait();
+  [[nodiscard]] bool ReadWait(long long& replicas);
+  [[nodiscard]] bool Flush();
   [[nodiscard]] absl::Status EnsureConnected();
   [[nodiscard]] absl::Status Connect();
   void Disconnect(absl::string_view why);
-  // RunScripts: one outcome per record of `group`, in order.
-  [[nodiscard]] absl::StatusOr<std::vector<Outcome>> RunScripts(
-      const std::vector<Waiter>& group);
-  // WaitForReplicas: how many replicas confirmed everything this
-  // connection wrote, including a fence write after the scripts.
-  [[nodiscard]] absl::StatusOr<long long> WaitForReplicas();
 
   RedisSinkOptions options_;
   std::mutex mu_;
@@ -168,7 +194,6 @@ class RedisTelemetrySink : public TelemetrySink {
   // Worker thread only.
   redisContext* context_ = nullptr;
   std::string script_sha_;
-  std::string sealed_script_sha_;
   absl::Time next_attempt_ = absl::InfinitePast();
   absl::Duration backoff_ = absl::ZeroDuration();
 

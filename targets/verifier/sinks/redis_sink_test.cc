@@ -3,7 +3,9 @@
 // conflicts, the dedup window (count and TTL), Redis stopped and killed
 // under load (503-style errors, reconnect, nothing marked seen without its
 // entry), WAIT without and with a replica, AUTH with a password that never
-// reaches the log, and a flushed script cache.
+// reaches the log, a flushed script cache (also under load, with two
+// groups in flight), batches spanning several script calls, a corrupt
+// seal state, and malformed script calls.
 #include "targets/verifier/sinks/redis_sink.h"
 
 #include <atomic>
@@ -439,6 +441,148 @@ TEST_F(RedisSinkTest, FlushedScriptCacheFallsBackToEval) {
   EXPECT_EQ(*sink->AppendDurably({Record("m2"), Record("m1")}),
             (std::vector<Outcome>{Outcome::kStored, Outcome::kDuplicate}));
   EXPECT_EQ(Int(*redis, {"XLEN", "cxsec:telemetry"}), 2);
+}
+
+TEST_F(RedisSinkTest, BatchLargerThanOneScriptCallKeepsOrderAndVerdicts) {
+  auto redis = StartRedis();
+  ASSERT_NE(redis, nullptr);
+  auto sink = StartSink(Options(*redis));
+  ASSERT_NE(sink, nullptr);
+  // 300 new ids, then a resend of m5 and m7 with another payload, across
+  // three script calls: the verdicts come back in order, and the stream
+  // holds the ids in the order they were given.
+  std::vector<LogRecord> records;
+  std::vector<Outcome> expected;
+  for (int i = 0; i < 300; ++i) {
+    records.push_back(Record(absl::StrCat("m", i)));
+    expected.push_back(Outcome::kStored);
+    if (i == 200) {
+      records.push_back(Record("m5"));
+      expected.push_back(Outcome::kDuplicate);
+    }
+    if (i == 260) {
+      records.push_back(Record("m7", "2"));
+      expected.push_back(Outcome::kConflict);
+    }
+  }
+  auto outcomes = sink->AppendDurably(std::move(records));
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  EXPECT_EQ(*outcomes, expected);
+  EXPECT_EQ(Int(*redis, {"XLEN", "cxsec:telemetry"}), 300);
+  absl::StatusOr<std::string> all =
+      redis->Command({"XRANGE", "cxsec:telemetry", "-", "+"});
+  ASSERT_TRUE(all.ok()) << all.status();
+  std::vector<std::string> parts = absl::StrSplit(*all, '\n');
+  int next = 0;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (parts[i] == "messageId") {
+      EXPECT_EQ(parts[i + 1], absl::StrCat("m", next)) << "entry " << next;
+      ++next;
+    }
+  }
+  EXPECT_EQ(next, 300);
+  ExpectSeenKeysMatchStream(*redis, *sink);
+}
+
+TEST_F(RedisSinkTest, CorruptSealStateFailsOnlyThatReading) {
+  auto redis = StartRedis();
+  ASSERT_NE(redis, nullptr);
+  auto sink = StartSink(Options(*redis));
+  ASSERT_NE(sink, nullptr);
+  ASSERT_TRUE(redis->Command({"SET", sink->SealStateKey("dev-2"), "junk"}).ok());
+  auto sealed = [](const std::string& device, uint32_t sequence) {
+    std::string id = absl::StrCat("seal/1/", sequence);
+    LogRecord r{DedupKey(device, id),
+                absl::StrCat(R"({"deviceId":")", device, R"(","payload":1})"),
+                Sha256(AsBytes("1")), "acme", device, id};
+    r.seal = SealedFields{1, sequence, {1, 2, 3, 4, 5, 6, 7, 8}};
+    return r;
+  };
+  std::vector<LogRecord> records;
+  records.push_back(Record("m1"));
+  records.push_back(sealed("dev-2", 1));
+  records.push_back(sealed("dev-3", 1));
+  ::testing::internal::CaptureStderr();
+  auto outcomes = sink->AppendDurably(std::move(records));
+  std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  EXPECT_EQ(*outcomes, (std::vector<Outcome>{Outcome::kStored,
+                                             Outcome::kStoreFailed,
+                                             Outcome::kStored}));
+  EXPECT_NE(log.find("seal state of unknown version"), std::string::npos)
+      << log;
+  EXPECT_EQ(Int(*redis, {"XLEN", "cxsec:telemetry"}), 2);
+  EXPECT_EQ(*redis->Command({"GET", sink->SealStateKey("dev-2")}), "junk");
+}
+
+TEST_F(RedisSinkTest, MalformedScriptCallWritesNothing) {
+  auto redis = StartRedis();
+  ASSERT_NE(redis, nullptr);
+  // A valid plain message first, then a sealed one whose tag is 7 bytes:
+  // the script refuses the call before its first write.
+  std::vector<std::string> call = {
+      "EVAL", kRedisAppendScript, "6", "t:telemetry", "t:seen-order",
+      "t:seal-stats", "t:seen:1", "t:seen:2", "t:seal:dev-1",
+      "0", "100",
+      "p", "", "2", "record", "one",
+      "s", "", "2", "1", "1", "1234567", "record", "two"};
+  absl::StatusOr<std::string> answer = redis->Command(call);
+  ASSERT_FALSE(answer.ok());
+  EXPECT_NE(answer.status().message().find("bad seal arguments"),
+            std::string::npos)
+      << answer.status();
+  EXPECT_EQ(Int(*redis, {"EXISTS", "t:telemetry", "t:seen:1", "t:seen-order",
+                         "t:seal:dev-1"}),
+            0);
+  // A field count that runs past the arguments, and keys that do not
+  // match the messages, are refused the same way.
+  std::vector<std::string> short_fields = {
+      "EVAL", kRedisAppendScript, "4", "t:telemetry", "t:seen-order",
+      "t:seal-stats", "t:seen:1", "0", "100", "p", "", "4", "record", "one"};
+  EXPECT_FALSE(redis->Command(short_fields).ok());
+  std::vector<std::string> extra_key = {
+      "EVAL", kRedisAppendScript, "5", "t:telemetry", "t:seen-order",
+      "t:seal-stats", "t:seen:1", "t:seen:2", "0", "100", "p", "", "2",
+      "record", "one"};
+  EXPECT_FALSE(redis->Command(extra_key).ok());
+  EXPECT_EQ(Int(*redis, {"EXISTS", "t:telemetry", "t:seen:1"}), 0);
+}
+
+TEST_F(RedisSinkTest, ScriptCacheFlushedUnderLoadLosesNothing) {
+  auto redis = StartRedis();
+  ASSERT_NE(redis, nullptr);
+  auto sink = StartSink(Options(*redis));
+  ASSERT_NE(sink, nullptr);
+  // Eight callers keep two groups in flight while the script cache is
+  // flushed again and again: every call answered NOSCRIPT is sent again
+  // with EVAL, in both flights, and nothing fails or is stored twice.
+  std::atomic<bool> running{true};
+  std::atomic<int> stored{0}, other{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 8; ++t) {
+    callers.emplace_back([&, t] {
+      for (int batch = 0; running.load() || batch < 5; ++batch) {
+        std::vector<LogRecord> records;
+        for (int i = 0; i < 3; ++i) {
+          records.push_back(Record(absl::StrCat("c", t, "-", batch, "-", i)));
+        }
+        auto outcomes = sink->AppendDurably(std::move(records));
+        ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+        for (Outcome o : *outcomes) {
+          (o == Outcome::kStored ? stored : other).fetch_add(1);
+        }
+      }
+    });
+  }
+  for (int i = 0; i < 20; ++i) {
+    absl::SleepFor(absl::Milliseconds(30));
+    ASSERT_TRUE(redis->Command({"SCRIPT", "FLUSH"}).ok());
+  }
+  running.store(false);
+  for (std::thread& t : callers) t.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(Int(*redis, {"XLEN", "cxsec:telemetry"}), stored.load());
+  ExpectSeenKeysMatchStream(*redis, *sink);
 }
 
 TEST_F(RedisSinkTest, BadOptionsAreRefused) {

@@ -28,8 +28,8 @@
 namespace cxsec::verifier {
 
 // SealedFields: what a sink that keeps the sealed-readings counter state
-// itself (the Redis sink, docs/SCALE_OUT.md "The sealed append script")
-// needs to apply a sealed reading in the same atomic step as storing it.
+// itself (the Redis sink, docs/SCALE_OUT.md "Sealed readings in the
+// append script") needs to apply a sealed reading in the same atomic step as storing it.
 struct SealedFields {
   uint32_t epoch = 0;
   uint32_t sequence = 0;
@@ -68,8 +68,10 @@ class TelemetrySink {
     // Not decided now; the gateway must send it again (verdict "retry"):
     kNotReplicated,  // stored, or found stored, but the required replicas
                      // did not confirm it in time
-    kStoreFailed,    // the store refused this one message (e.g. Redis out
-                     // of memory, a read-only replica); nothing was stored
+    kStoreFailed,    // the store refused this message (e.g. Redis out of
+                     // memory, a read-only replica): not stored, or (a
+                     // Redis call that failed midway) stored and marked
+                     // seen, so that its resend is a duplicate
     // Sealed readings, from a sink holding the shared counter state (Redis
     // sink): another instance moved the device's state past this reading
     // since this instance checked it. Nothing was stored.
