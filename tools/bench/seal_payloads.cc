@@ -1,9 +1,14 @@
-// seal_payloads: sealed readings for tools/bench/sealed_ingest.sh, one per
-// line as the gateway posts them (base64url of the envelope): DTLS/CoAP
-// encoding, encrypted mode, sequences 0..N-1 of one device at epoch 0,
-// keys derived from a master file as `cxsec provision --seal-master` does.
-// Also prints, first, the unsealed reading (base64url) of the same CBOR so
-// the baseline run posts the same reading without its envelope.
+// seal_payloads: readings for tools/bench/sealed_ingest.sh, one per line
+// as the gateway posts them: the unsealed reading (base64url of its CBOR),
+// a space, and the same reading sealed (base64url of the envelope):
+// DTLS/CoAP encoding, encrypted mode, sequences 0..N-1 of one device at
+// epoch 0, keys derived from a master file as `cxsec provision
+// --seal-master` does. Reading i is {"t": 65536 + i} (a 4-byte CBOR
+// integer, so every line has the same length): every line differs, on
+// the unsealed side too, so the load client holds as many distinct
+// strings for either run (wrk's Lua interns strings: a table of one
+// repeated payload was one string, and its garbage collector then did
+// less work for the unsealed runs than for the sealed ones).
 //   seal_payloads MASTER_FILE DEVICE_ID COUNT > payloads.txt
 #include <cstdio>
 #include <cstdlib>
@@ -44,10 +49,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const long count = std::strtol(argv[3], nullptr, 10);
-  Bytes reading = EncodeTelemetry(false, {{"t", 21500}});
-  std::printf("%s\n", Base64UrlEncode(ByteView(reading)).c_str());
-  Bytes out(reading.size() + seal::kDtlsOverhead);
   for (long i = 0; i < count; ++i) {
+    Bytes reading = EncodeTelemetry(false, {{"t", 65536 + i}});
+    Bytes out(reading.size() + seal::kDtlsOverhead);
     auto size = seal::HostSealCodec::Seal(
         keys, seal::Transport::kDtlsCoap, seal::SealMode::kEncrypted,
         static_cast<uint32_t>(i),
@@ -58,7 +62,7 @@ int main(int argc, char** argv) {
                    seal::SealReasonName(size.reason()));
       return 1;
     }
-    std::printf("%s\n",
+    std::printf("%s %s\n", Base64UrlEncode(ByteView(reading)).c_str(),
                 Base64UrlEncode(ByteView(out.data(), size.value())).c_str());
   }
   return 0;

@@ -2,7 +2,7 @@
 # Sealed-readings ingest of cxsec-verifier (issue 16 item 6): POST
 # /v1/telemetry of sealed readings (DTLS encoding, encrypted; the verifier
 # checks the tag, decrypts, applies the counter state and stores) next to
-# the same reading unsealed, on the same server, in the same run. Runs
+# the same readings unsealed, on the same server, in the same run. Runs
 # alternate, unsealed first and last (U S U S U S U); each sealed run is
 # compared with the mean of the unsealed runs on either side of it, and
 # the row gives the median of those ratios: on a shared two-core machine
@@ -56,11 +56,11 @@ for round in $(seq 1 "$rounds"); do
     id="${sealed_ids[$((t - 1))]}$round"
     api POST /v1/devices "{\"id\":\"$id\",\"project\":\"bench\",\"seal\":\"required\"}"
     "$bin/tools/bench/seal_payloads" "$work/seal/seal-master.key" "$id" $((25000 * secs)) > "$work/payloads$round.$t"
-    tail -n +2 "$work/payloads$round.$t" > "$work/sealed$round.$t"
+    cut -d' ' -f2 "$work/payloads$round.$t" > "$work/sealed$round.$t"
   done
 done
-head -1 "$work/payloads1.1" > "$work/plain"
-awk -v n=$((25000 * secs)) -v p="$(cat "$work/plain")" 'BEGIN { for (i = 0; i < n; i++) print p }' > "$work/plain_payloads"
+# The same readings unsealed, as many distinct strings as a sealed run's.
+cut -d' ' -f1 "$work/payloads1.1" > "$work/plain_payloads"
 token="$(head -1 "$work/ingest/tokens")"
 # Each wrk thread takes its own half of the sealed readings (offset); the
 # unsealed run numbers its message ids per thread. Globals, not locals:
