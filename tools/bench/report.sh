@@ -47,6 +47,11 @@ export BENCH_ROWS="$tmp.rows"
   echo "moves by more than 10% now and then: re-run the section before"
   echo "believing a single row."
   echo
+  echo "This file is replaced whole by every run. Hand runs of single"
+  echo "sections between full reports, and the analysis behind the figures"
+  echo "(why a ratio is what it is, what was tried), are in"
+  echo "docs/PERFORMANCE_NOTES.md."
+  echo
   for script in tools/bench/*.sh; do
     # Not sections: this script, the regression guard and its test.
     case "$(basename "$script")" in report.sh | compare.sh | compare_test.sh) continue ;; esac
