@@ -440,18 +440,12 @@ class ScriptCall {
 
 bool RedisTelemetrySink::AppendCall(const Flight& flight, size_t call,
                                     bool by_sha) {
-  const std::string stream = stream_key();
-  const std::string window = options_.key_prefix + "seen-order";
-  const std::string ttl = absl::StrCat(
-      absl::ToInt64Seconds(options_.dedup_window.max_age));
-  const std::string count = absl::StrCat(options_.dedup_window.max_messages);
-  const std::string stats = seal_stats_key();
   ScriptCall c;
-  c.AddKey(stream);
-  c.AddKey(window);
-  c.AddKey(stats);
-  c.AddArg(ttl);
-  c.AddArg(count);
+  c.AddKey(stream_key_);
+  c.AddKey(window_key_);
+  c.AddKey(stats_key_);
+  c.AddArg(ttl_arg_);
+  c.AddArg(window_size_arg_);
   size_t end = std::min(flight.records.size(), (call + 1) * kMessagesPerCall);
   for (size_t i = call * kMessagesPerCall; i < end; ++i) {
     const LogRecord& r = *flight.records[i];
@@ -600,14 +594,19 @@ void RedisTelemetrySink::ParseCallReply(Flight& flight, size_t call,
   }
 }
 
+bool RedisTelemetrySink::ReadCallReply(Flight& flight, size_t call) {
+  void* raw = nullptr;
+  if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+    return false;
+  }
+  Reply reply(static_cast<redisReply*>(raw));
+  ParseCallReply(flight, call, *reply);
+  return true;
+}
+
 bool RedisTelemetrySink::ReadFlight(Flight& flight) {
   for (size_t call = 0; call < flight.calls(); ++call) {
-    void* raw = nullptr;
-    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
-      return false;
-    }
-    Reply reply(static_cast<redisReply*>(raw));
-    ParseCallReply(flight, call, *reply);
+    if (!ReadCallReply(flight, call)) return false;
   }
   return options_.wait_replicas == 0 || ReadWait(flight.replicas);
 }
@@ -640,12 +639,7 @@ void RedisTelemetrySink::Receive(std::deque<Flight>& flights) {
     std::vector<size_t> again;
     again.swap(f.noscript);
     for (size_t call : again) {
-      void* raw = nullptr;
-      if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
-        return ConnectionLost(flights, nullptr);
-      }
-      Reply reply(static_cast<redisReply*>(raw));
-      ParseCallReply(f, call, *reply);
+      if (!ReadCallReply(f, call)) return ConnectionLost(flights, nullptr);
     }
     // EVAL cannot answer NOSCRIPT; if it did, those messages stay
     // kStoreFailed.

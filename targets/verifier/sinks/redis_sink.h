@@ -144,7 +144,13 @@ class RedisTelemetrySink : public TelemetrySink {
     AppendCallback done;
   };
   explicit RedisTelemetrySink(RedisSinkOptions options)
-      : options_(std::move(options)) {}
+      : options_(std::move(options)),
+        stream_key_(stream_key()),
+        window_key_(options_.key_prefix + "seen-order"),
+        stats_key_(seal_stats_key()),
+        ttl_arg_(absl::StrCat(
+            absl::ToInt64Seconds(options_.dedup_window.max_age))),
+        window_size_arg_(absl::StrCat(options_.dedup_window.max_messages)) {}
   // A group of request batches sent to Redis whose replies are not read
   // yet.
   struct Flight {
@@ -171,6 +177,9 @@ class RedisTelemetrySink : public TelemetrySink {
   // NOSCRIPT, every flight).
   void Receive(std::deque<Flight>& flights);
   bool ReadFlight(Flight& flight);
+  // ReadCallReply reads the reply to one script call of `flight`; false
+  // when the connection failed.
+  bool ReadCallReply(Flight& flight, size_t call);
   void ParseCallReply(Flight& flight, size_t call, const redisReply& reply);
   void Answer(Flight& flight, const absl::Status& status);
   // Disconnects and answers `unsent` and every flight UNAVAILABLE.
@@ -185,6 +194,12 @@ class RedisTelemetrySink : public TelemetrySink {
   void Disconnect(absl::string_view why);
 
   RedisSinkOptions options_;
+  // The keys and arguments every script call starts with, built once.
+  const std::string stream_key_;
+  const std::string window_key_;
+  const std::string stats_key_;
+  const std::string ttl_arg_;
+  const std::string window_size_arg_;
   std::mutex mu_;
   std::condition_variable work_cv_;
   std::vector<Waiter> queue_;
