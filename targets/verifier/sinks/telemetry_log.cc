@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -45,8 +46,13 @@ DedupIndex::Entry DedupIndex::NewEntry(
     absl::string_view dedup_key,
     const std::optional<Sha256Digest>& payload_sha256,
     int64_t received_unix_ms) {
-  Entry entry{
-      HashKey(dedup_key), {}, payload_sha256.has_value(), received_unix_ms};
+  return NewEntry(HashKey(dedup_key), payload_sha256, received_unix_ms);
+}
+
+DedupIndex::Entry DedupIndex::NewEntry(
+    const KeyHash& key, const std::optional<Sha256Digest>& payload_sha256,
+    int64_t received_unix_ms) {
+  Entry entry{key, {}, payload_sha256.has_value(), received_unix_ms};
   if (payload_sha256.has_value()) {
     std::copy_n(payload_sha256->begin(), entry.payload.size(),
                 entry.payload.begin());
@@ -74,6 +80,10 @@ std::optional<uint64_t> DedupIndex::Find(const KeyHash& key) const {
   if (it == slots_.end()) return std::nullopt;
   return first_seq_ +
          static_cast<uint32_t>(*it - static_cast<uint32_t>(first_seq_));
+}
+
+void DedupIndex::Reserve(size_t records) {
+  slots_.reserve(std::min<uint64_t>(records, window_.max_messages));
 }
 
 void DedupIndex::PopFront() {
@@ -116,99 +126,138 @@ void DedupIndex::EvictOlderThan(int64_t cutoff_unix_ms) {
 
 namespace {
 
-// What the index needs from one stored line.
+// What the index needs from one stored line. The ids point into the line
+// (the fast path) or into `owned_*` (lines the fast scan declined); filled
+// in place, never moved, so the views stay valid.
 struct RecordHeader {
-  std::string device_id;
-  std::string message_id;
+  absl::string_view device_id;
+  absl::string_view message_id;
   std::optional<Sha256Digest> payload_sha256;
   int64_t received_unix_ms = 0;  // 0: the line has no receivedAt
+  std::string owned_device_id;
+  std::string owned_message_id;
 };
 
+// 0..15 for a hex digit, -1 otherwise; a table because start-up decodes
+// one digest per record of the window (millions).
+constexpr std::array<int8_t, 256> kHexValue = [] {
+  std::array<int8_t, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[c] = static_cast<int8_t>(hex_internal::Nibble(static_cast<char>(c)));
+  return t;
+}();
+
 std::optional<Sha256Digest> DecodeDigest(absl::string_view hex) {
-  absl::StatusOr<Bytes> bytes = HexDecodeExact(hex, 32, "payloadSha256");
-  if (!bytes.ok()) return std::nullopt;
   Sha256Digest digest{};
-  std::copy(bytes->begin(), bytes->end(), digest.begin());
+  if (hex.size() != 2 * digest.size()) return std::nullopt;
+  for (size_t i = 0; i < digest.size(); ++i) {
+    int hi = kHexValue[static_cast<uint8_t>(hex[2 * i])];
+    int lo = kHexValue[static_cast<uint8_t>(hex[2 * i + 1])];
+    if ((hi | lo) < 0) return std::nullopt;
+    digest[i] = static_cast<uint8_t>((hi << 4) | lo);
+  }
   return digest;
 }
 
 // The verifier writes its fields (sorted, escape-free for valid ids)
 // before "payload", so a scan of the line's head finds them without
-// parsing the payload. nullopt: anything unusual (an escape, a legacy line
+// parsing the payload. false: anything unusual (an escape, a legacy line
 // with "payload" before "payloadSha256"); the caller parses it fully.
-std::optional<RecordHeader> ScanHeader(absl::string_view line) {
-  RecordHeader h;
+bool ScanHeader(absl::string_view line, RecordHeader* h) {
   bool has_device = false, has_message = false;
-  size_t i = 0;
-  auto at = [&](char c) { return i < line.size() && line[i] == c; };
-  auto read_string = [&]() -> std::optional<absl::string_view> {
-    if (!at('"')) return std::nullopt;
-    size_t end = line.find_first_of("\"\\", i + 1);
-    if (end == absl::string_view::npos || line[end] != '"') return std::nullopt;
-    absl::string_view s = line.substr(i + 1, end - i - 1);
-    i = end + 1;
-    return s;
+  const char* p = line.data();
+  const char* const end = line.data() + line.size();
+  auto at = [&](char c) { return p < end && *p == c; };
+  // A string without escapes: memchr, as this runs over every line of
+  // the window.
+  auto read_string = [&](absl::string_view* out) {
+    if (!at('"')) return false;
+    const char* close =
+        static_cast<const char*>(std::memchr(p + 1, '"', end - p - 1));
+    if (close == nullptr ||
+        std::memchr(p + 1, '\\', close - p - 1) != nullptr) {
+      return false;
+    }
+    *out = absl::string_view(p + 1, close - p - 1);
+    p = close + 1;
+    return true;
   };
-  if (!at('{')) return std::nullopt;
-  ++i;
+  if (!at('{')) return false;
+  ++p;
   for (;;) {
-    std::optional<absl::string_view> key = read_string();
-    if (!key.has_value() || !at(':')) return std::nullopt;
-    ++i;
-    if (*key == "payload") break;  // everything the index needs comes first
+    absl::string_view key;
+    if (!read_string(&key) || !at(':')) return false;
+    ++p;
+    if (key == "payload") break;  // everything the index needs comes first
     if (at('"')) {
-      std::optional<absl::string_view> value = read_string();
-      if (!value.has_value()) return std::nullopt;
-      if (*key == "deviceId") {
-        h.device_id = std::string(*value);
+      absl::string_view value;
+      if (!read_string(&value)) return false;
+      if (key == "deviceId") {
+        h->device_id = value;
         has_device = true;
-      } else if (*key == "messageId") {
-        h.message_id = std::string(*value);
+      } else if (key == "messageId") {
+        h->message_id = value;
         has_message = true;
-      } else if (*key == "payloadSha256") {
-        h.payload_sha256 = DecodeDigest(*value);
+      } else if (key == "payloadSha256") {
+        h->payload_sha256 = DecodeDigest(value);
       }
     } else {
-      size_t end = line.find_first_of(",}", i);
-      if (end == absl::string_view::npos) return std::nullopt;
-      absl::string_view number = line.substr(i, end - i);
-      if (number.empty() ||
-          number.find_first_of("{[\"") != absl::string_view::npos)
-        return std::nullopt;
-      if (*key == "receivedAt" &&
-          !absl::SimpleAtoi(number, &h.received_unix_ms))
-        return std::nullopt;
-      i = end;
+      const char* number = p;
+      while (p < end && *p != ',' && *p != '}') {
+        if (*p == '{' || *p == '[' || *p == '"') return false;
+        ++p;
+      }
+      if (p == end || p == number) return false;
+      if (key == "receivedAt" &&
+          !absl::SimpleAtoi(absl::string_view(number, p - number),
+                            &h->received_unix_ms)) {
+        return false;
+      }
     }
     if (at('}')) break;
-    if (!at(',')) return std::nullopt;
-    ++i;
+    if (!at(',')) return false;
+    ++p;
   }
-  if (!has_device || !has_message || !h.payload_sha256.has_value())
-    return std::nullopt;
-  return h;
+  return has_device && has_message && h->payload_sha256.has_value();
 }
 
-std::optional<RecordHeader> ParseHeader(absl::string_view line) {
-  if (std::optional<RecordHeader> fast = ScanHeader(line)) return fast;
+bool ParseHeader(absl::string_view line, RecordHeader* h) {
+  if (ScanHeader(line, h)) return true;
+  *h = RecordHeader();
   nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
-  if (record.is_discarded() || !record.is_object()) return std::nullopt;
+  if (record.is_discarded() || !record.is_object()) return false;
   auto device = record.find("deviceId");
   auto message = record.find("messageId");
   if (device == record.end() || !device->is_string() ||
       message == record.end() || !message->is_string()) {
-    return std::nullopt;
+    return false;
   }
-  RecordHeader h;
-  h.device_id = device->get<std::string>();
-  h.message_id = message->get<std::string>();
+  h->owned_device_id = device->get<std::string>();
+  h->owned_message_id = message->get<std::string>();
+  h->device_id = h->owned_device_id;
+  h->message_id = h->owned_message_id;
   auto hash = record.find("payloadSha256");
   if (hash != record.end() && hash->is_string())
-    h.payload_sha256 = DecodeDigest(hash->get_ref<const std::string&>());
+    h->payload_sha256 = DecodeDigest(hash->get_ref<const std::string&>());
   auto received = record.find("receivedAt");
   if (received != record.end() && received->is_number_integer())
-    h.received_unix_ms = received->get<int64_t>();
-  return h;
+    h->received_unix_ms = received->get<int64_t>();
+  return true;
+}
+
+// The index key of a stored record: HashKey(DedupKey(device, message)),
+// without building the string for ids of ordinary length.
+DedupIndex::KeyHash StoredRecordKey(const RecordHeader& h) {
+  char key[256];
+  const size_t n = h.device_id.size() + 1 + h.message_id.size();
+  if (n > sizeof(key)) {
+    return DedupIndex::HashKey(DedupKey(h.device_id, h.message_id));
+  }
+  std::memcpy(key, h.device_id.data(), h.device_id.size());
+  key[h.device_id.size()] = '\n';  // DedupKey's separator
+  std::memcpy(key + h.device_id.size() + 1, h.message_id.data(),
+              h.message_id.size());
+  return DedupIndex::HashKey(absl::string_view(key, n));
 }
 
 absl::Status ReadAt(int fd, const std::string& path, uint64_t offset, size_t n,
@@ -287,13 +336,21 @@ absl::Status TelemetryLog::LoadIndex(uint64_t size, size_t chunk_bytes) {
   const bool by_age = window.max_age > absl::ZeroDuration();
   const int64_t cutoff =
       by_age ? absl::ToUnixMillis(clock_->Now() - window.max_age) : 0;
+  // Stored lines are over 128 bytes (the fields before the payload alone
+  // are), so this bounds the records the log holds; reserving up front
+  // spares the index its rehashes, each of which reads every entry again.
+  index_.Reserve(size / 128);
   std::string buf;  // the log's bytes [buf_start, buf_start + buf.size())
   uint64_t buf_start = size;
   size_t end = 0;  // lines at or after buf_start + end are done
   while (!index_.full()) {
     // The line before `end` (whose newline is at end - 1) starts after the
     // previous newline, or at the file's start.
-    size_t from = end >= 2 ? buf.rfind('\n', end - 2) : std::string::npos;
+    size_t from = std::string::npos;
+    if (end >= 2) {
+      const void* nl = memrchr(buf.data(), '\n', end - 1);
+      if (nl != nullptr) from = static_cast<const char*>(nl) - buf.data();
+    }
     if (from == std::string::npos && buf_start > 0) {
       uint64_t start = buf_start > chunk_bytes ? buf_start - chunk_bytes : 0;
       std::string more(buf_start - start, '\0');
@@ -310,12 +367,11 @@ absl::Status TelemetryLog::LoadIndex(uint64_t size, size_t chunk_bytes) {
     absl::string_view line(buf.data() + line_start, end - 1 - line_start);
     end = line_start;
     if (line.empty()) continue;
-    std::optional<RecordHeader> h = ParseHeader(line);
-    if (!h.has_value()) continue;  // not a record; kept in the file
-    if (by_age && h->received_unix_ms < cutoff) break;
-    index_.PushFront(DedupIndex::NewEntry(DedupKey(h->device_id, h->message_id),
-                                          h->payload_sha256,
-                                          h->received_unix_ms));
+    RecordHeader h;
+    if (!ParseHeader(line, &h)) continue;  // not a record; kept in the file
+    if (by_age && h.received_unix_ms < cutoff) break;
+    index_.PushFront(DedupIndex::NewEntry(StoredRecordKey(h), h.payload_sha256,
+                                          h.received_unix_ms));
   }
   return absl::OkStatus();
 }

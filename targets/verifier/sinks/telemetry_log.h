@@ -92,6 +92,11 @@ class DedupIndex {
   static Entry NewEntry(absl::string_view dedup_key,
                         const std::optional<Sha256Digest>& payload_sha256,
                         int64_t received_unix_ms);
+  static Entry NewEntry(const KeyHash& key,
+                        const std::optional<Sha256Digest>& payload_sha256,
+                        int64_t received_unix_ms);
+  // Reserve makes room for `records` entries (at most the window) at once.
+  void Reserve(size_t records);
 
   // Find returns the sequence number of `key`'s entry, or nullopt.
   std::optional<uint64_t> Find(const KeyHash& key) const;

@@ -167,10 +167,12 @@ TEST(TelemetryLogTest, RestartKeepsOnlyTheAgeWindow) {
 }
 
 // Logs written by earlier versions load: lines with the payload in the
-// middle, without a hash, non-record lines, long lines and a torn tail.
+// middle, without a hash, non-record lines, long lines and a torn tail;
+// so do ids longer than the start-up scan's key buffer (256 bytes).
 TEST(TelemetryLogTest, ExistingLogsLoadInSmallChunks) {
   std::string path = TempPath("legacy.ndjson");
   std::string big(70000, 'x');
+  std::string long_id(300, 'L');
   {
     std::ofstream old(path);
     old << "{\"deviceId\":\"dev-1\",\"messageId\":\"nohash\",\"payload\":{}}\n"
@@ -179,13 +181,14 @@ TEST(TelemetryLogTest, ExistingLogsLoadInSmallChunks) {
         << "\",\"payloadSha256\":\""
         << HexEncode(ByteView(Sha256(AsBytes("\"" + big + "\"")))) << "\"}\n"
         << Record("esc\\\"aped", "{\"v\":1}").line << "\n"
+        << Record(long_id, "{\"v\":1}").line << "\n"
         << "{\"deviceId\":\"dev-1\",\"messageId\":\"torn\",\"payl";
   }
   TelemetryLogOptions options;
   options.load_chunk_bytes = 4096;
   auto log = TelemetryLog::Open(path, options);
   ASSERT_TRUE(log.ok()) << log.status();
-  EXPECT_EQ((*log)->dedup_entries(), 3u);
+  EXPECT_EQ((*log)->dedup_entries(), 4u);
   std::string text = ReadAll(path);
   EXPECT_EQ(text.back(), '\n') << "torn tail not cut";
   EXPECT_EQ((*log)->durable_bytes(), text.size());
@@ -193,6 +196,8 @@ TEST(TelemetryLogTest, ExistingLogsLoadInSmallChunks) {
   EXPECT_EQ(AppendOne(**log, "big", "\"" + big + "\""), Outcome::kDuplicate);
   EXPECT_EQ(AppendOne(**log, "big", "{}"), Outcome::kConflict);
   EXPECT_EQ(AppendOne(**log, "esc\\\"aped"), Outcome::kDuplicate);
+  EXPECT_EQ(AppendOne(**log, long_id), Outcome::kDuplicate);
+  EXPECT_EQ(AppendOne(**log, long_id, "{}"), Outcome::kConflict);
   EXPECT_EQ(AppendOne(**log, "torn"), Outcome::kStored);
 }
 
