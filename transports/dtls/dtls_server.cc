@@ -33,6 +33,7 @@
 #include "core/seal/sealed_reading.h"
 #include "transports/dtls/identity.h"
 #include "transports/dtls/message_ids.h"
+#include "transports/dtls/session_walk_limiter.h"
 
 namespace cxsec::dtls {
 namespace {
@@ -277,6 +278,7 @@ struct DtlsServer::Loop {
   };
   absl::flat_hash_map<Pending*, std::unique_ptr<Pending>> pending;
   std::unique_ptr<CommitPool<Pending>> pool;  // null: answer in the handler
+  ScopedSessionWalkLimit* walk_limit = nullptr;
 
   static Loop* From(coap_session_t* session) {
     return static_cast<Loop*>(coap_get_app_data(coap_session_get_context(session)));
@@ -405,6 +407,14 @@ struct DtlsServer::Loop {
   }
 
   void OnEvent(coap_session_t* session, coap_event_t event) {
+    if ((event == COAP_EVENT_DTLS_CLOSED || event == COAP_EVENT_DTLS_ERROR) &&
+        walk_limit != nullptr) {
+      // libcoap frees an ended session only on a walk; until then it keeps
+      // its address, and a node coming back from the same address and port
+      // would be talking to the dead session (dropped until its DTLS
+      // retransmission, a second or more later).
+      walk_limit->WalkOnNextCall();
+    }
     auto it = sessions.find(session);
     if (it == sessions.end()) return;
     switch (event) {
@@ -902,6 +912,12 @@ void DtlsServer::Run(MessageSink sink, absl::Notification* bound,
   }
   bound->Notify();
 
+  // libcoap walks every session per datagram; this keeps it to one walk
+  // per interval, so a packet's cost does not grow with the sessions held.
+  auto walk_limit = std::make_unique<ScopedSessionWalkLimit>(context);
+  loop.walk_limit = walk_limit.get();
+  bool walk_limit_checked = false;
+  SessionWalkCounts published_walks;
   // libcoap's own epoll descriptor (its sockets and timers) and the pool's
   // eventfd, waited on together, so a finished commit is answered at once.
   const int coap_fd = coap_context_get_coap_fd(context);
@@ -919,11 +935,29 @@ void DtlsServer::Run(MessageSink sink, absl::Notification* bound,
       break;
     }
     if (!loop.to_evict.empty()) loop.EndEvicted();
+    if (!walk_limit_checked) {
+      walk_limit_checked = true;
+      if (!walk_limit->engaged()) {
+        Log("libcoap does not call the session walk limiter: each datagram "
+            "costs a walk over every session held");
+      }
+    }
+    if (const SessionWalkCounts walks = walk_limit->counts();
+        walks.walks != published_walks.walks ||
+        walks.skipped != published_walks.skipped) {
+      published_walks = walks;
+      loop.Count([&](DtlsServerCounters& c) {
+        c.session_walks = walks.walks;
+        c.session_walks_skipped = walks.skipped;
+      });
+    }
   }
   // Every reading already handed to the pool is committed before the
   // server stops (the node holds an empty ACK for it).
   loop.pool.reset();
   loop.pending.clear();
+  loop.walk_limit = nullptr;
+  walk_limit.reset();
   coap_free_context(context);
 }
 

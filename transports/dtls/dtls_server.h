@@ -111,6 +111,10 @@ struct DtlsServerCounters {
   // (wall clock, microseconds), and how many calls that was.
   uint64_t sink_calls = 0;
   uint64_t sink_us = 0;
+  // libcoap's walks over every session (session_walk_limiter.h): done,
+  // and skipped because one ran less than an interval ago.
+  uint64_t session_walks = 0;
+  uint64_t session_walks_skipped = 0;
   std::string last_failed_identity;
   std::string last_cipher_suite;      // e.g. "PSK-AES-128-CCM-8 DTLS1.2"
 };

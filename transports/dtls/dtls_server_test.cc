@@ -412,6 +412,21 @@ TEST_F(DtlsServerTest, ReadingSurvivesAGatewayRestartWithBackoff) {
   EXPECT_TRUE(posted.ok()) << posted;
 }
 
+// libcoap walks every session before and after each datagram; the server
+// limits that to one walk per interval (session_walk_limiter.h). The
+// counters prove libcoap's calls reach the limiter in this binary (walks)
+// and that datagrams share walks (skipped), while every reading is still
+// answered; the next test shows the idle timeout still fires.
+TEST_F(DtlsServerTest, DatagramsShareLibcoapsWalkOverEverySession) {
+  StartServer();
+  auto node = Node(WriteNodeKey(security_, DeviceId(13), 1, "n13.key"));
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(node->PostReading(false, i).ok());
+  EXPECT_EQ(sink_.size(), 10u);
+  DtlsServerCounters c = server_->Counters();
+  EXPECT_GT(c.session_walks, 0u);
+  EXPECT_GT(c.session_walks_skipped, 0u);
+}
+
 TEST_F(DtlsServerTest, IdleSessionsExpireAndTheNodeHandshakesAgain) {
   DtlsServerOptions options;
   options.idle_timeout_seconds = 1;

@@ -1,0 +1,110 @@
+// See session_walk_limiter.h.
+#include "transports/dtls/session_walk_limiter.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+namespace cxsec::dtls {
+namespace {
+
+using PrepareIoFn = unsigned (*)(coap_context_t*, coap_socket_t*[], unsigned,
+                                 unsigned*, coap_tick_t);
+
+// libcoap's own coap_io_prepare_io, which the definition below shadows.
+PrepareIoFn LibcoapPrepareIo() {
+  static const PrepareIoFn real = [] {
+    // The library by its soname (the -lcoap-3-gnutls the build links), so
+    // the lookup cannot land on the shadowing definition in this binary.
+    void* library = dlopen("libcoap-3-gnutls.so.3", RTLD_LAZY | RTLD_NOLOAD);
+    void* fn =
+        library != nullptr ? dlsym(library, "coap_io_prepare_io") : nullptr;
+    if (fn == nullptr) {
+      std::fprintf(stderr,
+                   "cxsec-dtls: libcoap's coap_io_prepare_io not found: %s\n",
+                   dlerror());
+      std::abort();
+    }
+    return reinterpret_cast<PrepareIoFn>(fn);
+  }();
+  return real;
+}
+
+thread_local ScopedSessionWalkLimit* t_limit = nullptr;
+
+coap_tick_t Ticks(std::chrono::microseconds d) {
+  return static_cast<coap_tick_t>(
+      (d.count() * COAP_TICKS_PER_SECOND + 999'999) / 1'000'000);
+}
+
+unsigned TicksToMs(coap_tick_t ticks) {
+  return static_cast<unsigned>((ticks * 1000 + COAP_TICKS_PER_SECOND - 1) /
+                               COAP_TICKS_PER_SECOND);
+}
+
+}  // namespace
+
+ScopedSessionWalkLimit::ScopedSessionWalkLimit(coap_context_t* context)
+    : context_(context), interval_(Ticks(kMinInterval)) {
+  // Only with epoll: without it coap_io_prepare_io also lists the sockets
+  // select() waits on, and every call must do that.
+  if (coap_context_get_coap_fd(context) >= 0 && t_limit == nullptr) {
+    LibcoapPrepareIo();  // fail at start, not in the middle of serving
+    t_limit = this;
+  }
+}
+
+ScopedSessionWalkLimit::~ScopedSessionWalkLimit() {
+  if (t_limit == this) t_limit = nullptr;
+}
+
+unsigned ScopedSessionWalkLimit::Prepare(coap_socket_t* sockets[],
+                                         unsigned max_sockets,
+                                         unsigned* num_sockets,
+                                         coap_tick_t now) {
+  const bool timers_due = next_timeout_ != 0 && now >= next_timeout_;
+  if (walked_ && !walk_requested_ && !timers_due &&
+      now < last_walk_ + interval_) {
+    ++counts_.skipped;
+    *num_sockets = 0;
+    // Wake for the walk that is due, or earlier for the last walk's
+    // timers, so nothing the skipped walk would have found waits longer.
+    coap_tick_t due = last_walk_ + interval_;
+    if (next_timeout_ != 0) due = std::min(due, next_timeout_);
+    return std::max(1u, TicksToMs(due - now));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  unsigned timeout_ms =
+      LibcoapPrepareIo()(context_, sockets, max_sockets, num_sockets, now);
+  const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - start);
+  ++counts_.walks;
+  walked_ = true;
+  walk_requested_ = false;
+  last_walk_ = now;
+  next_timeout_ =
+      timeout_ms == 0
+          ? 0
+          : now +
+                (coap_tick_t{timeout_ms} * COAP_TICKS_PER_SECOND + 999) / 1000;
+  interval_ =
+      Ticks(std::clamp(took * kIntervalPerWalk, kMinInterval, kMaxInterval));
+  return timeout_ms;
+}
+
+}  // namespace cxsec::dtls
+
+// libcoap's coap_io_prepare_io, shadowed: see session_walk_limiter.h.
+// Exported from the binary by the library's linkopts.
+unsigned int coap_io_prepare_io(coap_context_t* ctx, coap_socket_t* sockets[],
+                                unsigned int max_sockets,
+                                unsigned int* num_sockets, coap_tick_t now) {
+  cxsec::dtls::ScopedSessionWalkLimit* limit = cxsec::dtls::t_limit;
+  if (limit != nullptr && limit->context() == ctx) {
+    return limit->Prepare(sockets, max_sockets, num_sockets, now);
+  }
+  return cxsec::dtls::LibcoapPrepareIo()(ctx, sockets, max_sockets, num_sockets,
+                                         now);
+}

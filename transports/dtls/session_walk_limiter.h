@@ -1,0 +1,81 @@
+// Keeps libcoap's per-datagram walk over every session from making the
+// gateway's cost per packet grow with the sessions it holds.
+//
+// libcoap 4.3.1 (Debian's libcoap-3-gnutls) calls coap_io_prepare_io, which
+// visits every session of every endpoint to find idle sessions, DTLS
+// retransmission timeouts and the next wake-up, before and after each
+// datagram it reads (coap_io_process, coap_io_do_epoll). Holding 10,000
+// sessions, that walk took 87% of the gateway's CPU and handshakes ran at
+// 0.02x of their rate with 100 sessions (docs/PERFORMANCE_NOTES.md).
+//
+// The library exports coap_io_prepare_io and calls it through its PLT, so
+// the definition in session_walk_limiter.cc, linked into the binary and
+// exported from it, is the one libcoap calls. For a context registered
+// here by the thread that drives it, the real walk runs at most once per
+// interval; in between the call returns the time until the next walk is
+// due, so libcoap's timer wakes the thread for it. Timers (idle timeout,
+// DTLS retransmission) therefore fire up to one interval late; a session
+// that ended is still freed at once, as its owner asks for the next walk
+// (WalkOnNextCall). The interval is 20 times the last walk's duration,
+// between 5 and 100 ms, so walking costs at most about 5% of the thread
+// while the shortest libcoap timer (DTLS, 1 s) keeps its meaning. Every
+// other context (clients, other threads) passes straight through.
+//
+// Should a rebuilt libcoap bind the call internally, the limiter simply
+// stops being called: nothing breaks, and engaged() says so.
+#ifndef CXSEC_TRANSPORTS_DTLS_SESSION_WALK_LIMITER_H_
+#define CXSEC_TRANSPORTS_DTLS_SESSION_WALK_LIMITER_H_
+
+#include <coap3/coap.h>
+
+#include <chrono>
+#include <cstdint>
+
+namespace cxsec::dtls {
+
+struct SessionWalkCounts {
+  uint64_t walks = 0;    // real walks over every session
+  uint64_t skipped = 0;  // calls answered without one
+};
+
+// ScopedSessionWalkLimit limits the walks of `context` while it lives; it
+// must live on the thread that runs `context` (libcoap's calls come from
+// there), one per thread.
+class ScopedSessionWalkLimit {
+ public:
+  static constexpr std::chrono::microseconds kMinInterval{5'000};
+  static constexpr std::chrono::microseconds kMaxInterval{100'000};
+  static constexpr int kIntervalPerWalk = 20;
+
+  explicit ScopedSessionWalkLimit(coap_context_t* context);
+  ~ScopedSessionWalkLimit();
+  ScopedSessionWalkLimit(const ScopedSessionWalkLimit&) = delete;
+  ScopedSessionWalkLimit& operator=(const ScopedSessionWalkLimit&) = delete;
+
+  // engaged: libcoap's calls for the context reach the limiter (true once
+  // libcoap has prepared its I/O at least once through it).
+  bool engaged() const { return counts_.walks + counts_.skipped > 0; }
+  SessionWalkCounts counts() const { return counts_; }
+  // WalkOnNextCall: the next call walks, whatever the interval (a session
+  // ended: libcoap frees it, and forgets its address, only on a walk).
+  void WalkOnNextCall() { walk_requested_ = true; }
+
+  // For the interposed coap_io_prepare_io only.
+  unsigned Prepare(coap_socket_t* sockets[], unsigned max_sockets,
+                   unsigned* num_sockets, coap_tick_t now);
+  coap_context_t* context() const { return context_; }
+
+ private:
+  coap_context_t* const context_;
+  SessionWalkCounts counts_;
+  bool walked_ = false;
+  bool walk_requested_ = false;
+  coap_tick_t last_walk_ = 0;  // libcoap ticks (ms) of the last walk
+  coap_tick_t next_timeout_ =
+      0;                      // when the last walk's timers are due; 0: none
+  coap_tick_t interval_ = 0;  // ticks
+};
+
+}  // namespace cxsec::dtls
+
+#endif  // CXSEC_TRANSPORTS_DTLS_SESSION_WALK_LIMITER_H_
