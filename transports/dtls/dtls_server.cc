@@ -279,6 +279,8 @@ struct DtlsServer::Loop {
   absl::flat_hash_map<Pending*, std::unique_ptr<Pending>> pending;
   std::unique_ptr<CommitPool<Pending>> pool;  // null: answer in the handler
   ScopedSessionWalkLimit* walk_limit = nullptr;
+  // Sessions that ended (DTLS close or error) since libcoap last returned.
+  std::vector<coap_session_t*> ended;
 
   static Loop* From(coap_session_t* session) {
     return static_cast<Loop*>(coap_get_app_data(coap_session_get_context(session)));
@@ -407,13 +409,14 @@ struct DtlsServer::Loop {
   }
 
   void OnEvent(coap_session_t* session, coap_event_t event) {
-    if ((event == COAP_EVENT_DTLS_CLOSED || event == COAP_EVENT_DTLS_ERROR) &&
-        walk_limit != nullptr) {
-      // libcoap frees an ended session only on a walk; until then it keeps
-      // its address, and a node coming back from the same address and port
-      // would be talking to the dead session (dropped until its DTLS
-      // retransmission, a second or more later).
-      walk_limit->WalkOnNextCall();
+    if (event == COAP_EVENT_DTLS_CLOSED || event == COAP_EVENT_DTLS_ERROR) {
+      // Freed by FreeEnded once libcoap returns; listed once, as a freed
+      // session must not be looked at again.
+      if (std::find(ended.begin(), ended.end(), session) == ended.end()) {
+        ended.push_back(session);
+      }
+    } else if (event == COAP_EVENT_SERVER_SESSION_DEL) {
+      std::erase(ended, session);  // libcoap's walk frees it now
     }
     auto it = sessions.find(session);
     if (it == sessions.end()) return;
@@ -481,6 +484,27 @@ struct DtlsServer::Loop {
     }
   }
 
+  // FreeEnded frees the sessions that ended, as libcoap's walk over every
+  // session would on its next pass (server session, no references left):
+  // the walk runs only once per interval now (session_walk_limiter.h), and
+  // until an ended session is freed libcoap keeps it under its address,
+  // where a node coming back from the same address and port would meet
+  // the dead session (its datagrams dropped until a DTLS retransmission,
+  // a second or more later). A session something still holds (a pending
+  // separate answer) turns into a client session, which libcoap frees at
+  // its last release. Runs between coap_io_process calls, outside every
+  // libcoap callback.
+  void FreeEnded() {
+    for (coap_session_t* session : ended) {
+      if (coap_session_get_state(session) != COAP_SESSION_STATE_NONE) {
+        walk_limit->WalkOnNextCall();  // unexpected: let libcoap decide
+        continue;
+      }
+      if (coap_session_set_type_client(session)) coap_session_release(session);
+    }
+    ended.clear();
+  }
+
   // EndEvicted ends the sessions EnforceIdentityCap chose; runs between two
   // coap_io_process calls, outside every libcoap callback.
   void EndEvicted() {
@@ -495,8 +519,8 @@ struct DtlsServer::Loop {
                        " sessions for one identity"));
       Count([](DtlsServerCounters& c) { ++c.sessions_evicted; });
       // Sends close_notify and frees the DTLS state; libcoap raises
-      // COAP_EVENT_DTLS_CLOSED (OnEvent forgets the session) and frees the
-      // session itself on its next pass.
+      // COAP_EVENT_DTLS_CLOSED (OnEvent forgets the session, FreeEnded
+      // frees it).
       coap_session_disconnected(session, COAP_NACK_NOT_DELIVERABLE);
       // In case libcoap raised no event for it (e.g. no DTLS state left).
       it = sessions.find(session);
@@ -930,11 +954,15 @@ void DtlsServer::Run(MessageSink sink, absl::Notification* bound,
     } else if (coap_io_process(context, loop.pending.empty() ? 100 : 1) < 0) {
       break;
     }
-    if (loop.pool != nullptr && loop.TakeCommitted() &&
-        coap_io_process(context, COAP_IO_NO_WAIT) < 0) {
-      break;
+    loop.FreeEnded();
+    if (loop.pool != nullptr && loop.TakeCommitted()) {
+      if (coap_io_process(context, COAP_IO_NO_WAIT) < 0) break;
+      loop.FreeEnded();
     }
-    if (!loop.to_evict.empty()) loop.EndEvicted();
+    if (!loop.to_evict.empty()) {
+      loop.EndEvicted();
+      loop.FreeEnded();
+    }
     if (!walk_limit_checked) {
       walk_limit_checked = true;
       if (!walk_limit->engaged()) {
@@ -956,6 +984,7 @@ void DtlsServer::Run(MessageSink sink, absl::Notification* bound,
   // server stops (the node holds an empty ACK for it).
   loop.pool.reset();
   loop.pending.clear();
+  loop.FreeEnded();
   loop.walk_limit = nullptr;
   walk_limit.reset();
   coap_free_context(context);

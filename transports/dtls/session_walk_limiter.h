@@ -14,12 +14,14 @@
 // here by the thread that drives it, the real walk runs at most once per
 // interval; in between the call returns the time until the next walk is
 // due, so libcoap's timer wakes the thread for it. Timers (idle timeout,
-// DTLS retransmission) therefore fire up to one interval late; a session
-// that ended is still freed at once, as its owner asks for the next walk
-// (WalkOnNextCall). The interval is 20 times the last walk's duration,
-// between 5 and 100 ms, so walking costs at most about 5% of the thread
-// while the shortest libcoap timer (DTLS, 1 s) keeps its meaning. Every
-// other context (clients, other threads) passes straight through.
+// DTLS retransmission) therefore fire up to one interval late. A session
+// that ended must still be freed at once (libcoap forgets its address only
+// then): DtlsServer frees those itself, as the walk would, and can ask for
+// a walk on the next call (WalkOnNextCall). The interval is 20 times the
+// last walk's duration, between 5 and 100 ms, so walking costs at most
+// about 5% of the thread while the shortest libcoap timer (DTLS, 1 s)
+// keeps its meaning. Every other context (clients, other threads) passes
+// straight through.
 //
 // Should a rebuilt libcoap bind the call internally, the limiter simply
 // stops being called: nothing breaks, and engaged() says so.
@@ -56,8 +58,8 @@ class ScopedSessionWalkLimit {
   // libcoap has prepared its I/O at least once through it).
   bool engaged() const { return counts_.walks + counts_.skipped > 0; }
   SessionWalkCounts counts() const { return counts_; }
-  // WalkOnNextCall: the next call walks, whatever the interval (a session
-  // ended: libcoap frees it, and forgets its address, only on a walk).
+  // WalkOnNextCall: the next call walks, whatever the interval (e.g. a
+  // session ended in a state its owner cannot free it in).
   void WalkOnNextCall() { walk_requested_ = true; }
 
   // For the interposed coap_io_prepare_io only.
