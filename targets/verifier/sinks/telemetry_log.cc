@@ -9,9 +9,14 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -329,21 +334,77 @@ absl::StatusOr<std::unique_ptr<TelemetryLog>> TelemetryLog::Open(
   return log;
 }
 
-absl::Status TelemetryLog::LoadIndex(uint64_t size, size_t chunk_bytes) {
-  // Newest first, so only the window's worth of the log is read; a newer
-  // record of a key wins over an older one (as appends would have had it).
-  const DedupWindow& window = index_.window();
-  const bool by_age = window.max_age > absl::ZeroDuration();
-  const int64_t cutoff =
-      by_age ? absl::ToUnixMillis(clock_->Now() - window.max_age) : 0;
-  // Stored lines are over 128 bytes (the fields before the payload alone
-  // are), so this bounds the records the log holds; reserving up front
-  // spares the index its rehashes, each of which reads every entry again.
-  index_.Reserve(size / 128);
+namespace {
+
+// One record as the index needs it, parsed on the reading thread.
+struct LoadedRecord {
+  DedupIndex::KeyHash key;
+  std::optional<Sha256Digest> payload_sha256;
+  int64_t received_unix_ms;
+};
+
+// Batches of parsed records, newest first, from the thread that reads and
+// parses the log to the one that fills the index; bounded, so the reader
+// runs at most a few batches ahead of what the index takes.
+class RecordBatches {
+ public:
+  static constexpr size_t kBatchRecords = 4096;
+  static constexpr size_t kMaxQueued = 4;
+
+  // Push hands over a batch; false once the consumer has stopped.
+  bool Push(std::vector<LoadedRecord> batch) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return stopped_ || queued_.size() < kMaxQueued; });
+    if (stopped_) return false;
+    queued_.push_back(std::move(batch));
+    cv_.notify_all();
+    return true;
+  }
+  // Finish: the reader has no more batches.
+  void Finish() {
+    std::lock_guard<std::mutex> lock(mu_);
+    finished_ = true;
+    cv_.notify_all();
+  }
+  // Pop waits for the next batch; nullopt once the reader has finished and
+  // everything was taken.
+  std::optional<std::vector<LoadedRecord>> Pop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return finished_ || !queued_.empty(); });
+    if (queued_.empty()) return std::nullopt;
+    std::vector<LoadedRecord> batch = std::move(queued_.front());
+    queued_.pop_front();
+    cv_.notify_all();
+    return batch;
+  }
+  // Stop: the consumer needs no more; a waiting Push returns false.
+  void Stop() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::vector<LoadedRecord>> queued_;
+  bool finished_ = false;
+  bool stopped_ = false;
+};
+
+// ReadRecordsNewestFirst reads the log's first `size` bytes backwards in
+// chunks and hands every record line, parsed, to `out`, newest first,
+// until the file's start or until `out` is stopped. Lines that are not
+// records are skipped (they stay in the file).
+absl::Status ReadRecordsNewestFirst(int fd, const std::string& path,
+                                    uint64_t size, size_t chunk_bytes,
+                                    RecordBatches& out) {
+  std::vector<LoadedRecord> batch;
+  batch.reserve(RecordBatches::kBatchRecords);
   std::string buf;  // the log's bytes [buf_start, buf_start + buf.size())
   uint64_t buf_start = size;
   size_t end = 0;  // lines at or after buf_start + end are done
-  while (!index_.full()) {
+  for (;;) {
     // The line before `end` (whose newline is at end - 1) starts after the
     // previous newline, or at the file's start.
     size_t from = std::string::npos;
@@ -354,8 +415,7 @@ absl::Status TelemetryLog::LoadIndex(uint64_t size, size_t chunk_bytes) {
     if (from == std::string::npos && buf_start > 0) {
       uint64_t start = buf_start > chunk_bytes ? buf_start - chunk_bytes : 0;
       std::string more(buf_start - start, '\0');
-      CXSEC_RETURN_IF_ERROR(
-          ReadAt(fd_, path_, start, more.size(), more.data()));
+      CXSEC_RETURN_IF_ERROR(ReadAt(fd, path, start, more.size(), more.data()));
       more.append(buf, 0, end);
       end = more.size();
       buf.swap(more);
@@ -369,11 +429,58 @@ absl::Status TelemetryLog::LoadIndex(uint64_t size, size_t chunk_bytes) {
     if (line.empty()) continue;
     RecordHeader h;
     if (!ParseHeader(line, &h)) continue;  // not a record; kept in the file
-    if (by_age && h.received_unix_ms < cutoff) break;
-    index_.PushFront(DedupIndex::NewEntry(StoredRecordKey(h), h.payload_sha256,
-                                          h.received_unix_ms));
+    batch.push_back(
+        LoadedRecord{StoredRecordKey(h), h.payload_sha256, h.received_unix_ms});
+    if (batch.size() == RecordBatches::kBatchRecords) {
+      if (!out.Push(std::move(batch))) return absl::OkStatus();
+      batch = std::vector<LoadedRecord>();
+      batch.reserve(RecordBatches::kBatchRecords);
+    }
   }
+  if (!batch.empty()) out.Push(std::move(batch));
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status TelemetryLog::LoadIndex(uint64_t size, size_t chunk_bytes) {
+  // Newest first, so only the window's worth of the log is read; a newer
+  // record of a key wins over an older one (as appends would have had it).
+  const DedupWindow& window = index_.window();
+  const bool by_age = window.max_age > absl::ZeroDuration();
+  const int64_t cutoff =
+      by_age ? absl::ToUnixMillis(clock_->Now() - window.max_age) : 0;
+  // Stored lines are over 128 bytes (the fields before the payload alone
+  // are), so this bounds the records the log holds; reserving up front
+  // spares the index its rehashes, each of which reads every entry again.
+  index_.Reserve(size / 128);
+  // Reading and parsing the lines (hashing each key) is about half of the
+  // work and filling the index the other half: a thread of its own reads
+  // while this one fills, so start-up takes the longer of the two.
+  RecordBatches batches;
+  absl::Status read_status;
+  std::thread reader([&] {
+    read_status =
+        ReadRecordsNewestFirst(fd_, path_, size, chunk_bytes, batches);
+    batches.Finish();
+  });
+  bool done = false;  // the window is full, or the records got too old
+  while (!done) {
+    std::optional<std::vector<LoadedRecord>> batch = batches.Pop();
+    if (!batch.has_value()) break;
+    for (const LoadedRecord& r : *batch) {
+      if (index_.full() || (by_age && r.received_unix_ms < cutoff)) {
+        done = true;
+        break;
+      }
+      index_.PushFront(
+          DedupIndex::NewEntry(r.key, r.payload_sha256, r.received_unix_ms));
+    }
+  }
+  batches.Stop();
+  reader.join();
+  // A read error past the records the index needed does not matter.
+  return done ? absl::OkStatus() : read_status;
 }
 
 TelemetryLog::~TelemetryLog() {
