@@ -6,7 +6,9 @@ object per line to the file named by $BENCH_ROWS (set by report.sh, with
 $BENCH_SECTION naming the section); without $BENCH_ROWS it does nothing,
 so a section run by hand prints only its table. report.sh then runs
 `python3 tools/bench/bench_rows.py assemble ROWS OUT.json ...` to write the
-JSON document that tools/bench/compare.sh reads.
+JSON document that tools/bench/compare.sh reads, and
+`python3 tools/bench/bench_rows.py goals ROWS` for the Markdown table of
+every row that has a goal, met or missed, which ends the report.
 
     import sys; sys.path.insert(0, "tools/bench")
     from bench_rows import emit
@@ -69,7 +71,35 @@ def assemble(rows_path, out_path, generated, machine, load):
         f.write("\n  ]\n}\n")
 
 
+def goals(rows_path):
+    """Prints one Markdown table of the rows with a goal, in section order."""
+    rows = []
+    if os.path.exists(rows_path):
+        with open(rows_path) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    rows = [r for r in rows if r.get("goal") is not None]
+    missed = sum(1 for r in rows if r.get("met") is False)
+    print(f"Every row of this run that has a goal: {len(rows)}, of which "
+          f"{missed} missed. The ratio is the row's figure over its same-run "
+          "baseline, as in the section above.")
+    print()
+    print("| section | row | ratio | goal | met |")
+    print("| --- | --- | ---: | ---: | --- |")
+    for r in rows:
+        bound = (">= " if r["better"] == "higher" else "<= ") + f"{r['goal']:g}"
+        ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        if r.get("met") is None:
+            met = "not measured"
+        else:
+            met = "met" if r["met"] else "**MISSED**"
+        print(f"| {r['section']} | {r['name']} | {ratio} | {bound} | {met} |")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 7 or sys.argv[1] != "assemble":
-        sys.exit("usage: bench_rows.py assemble ROWS OUT.json DATE MACHINE LOAD")
-    assemble(*sys.argv[2:])
+    if len(sys.argv) == 3 and sys.argv[1] == "goals":
+        goals(sys.argv[2])
+    elif len(sys.argv) == 7 and sys.argv[1] == "assemble":
+        assemble(*sys.argv[2:])
+    else:
+        sys.exit("usage: bench_rows.py assemble ROWS OUT.json DATE MACHINE LOAD\n"
+                 "       bench_rows.py goals ROWS")

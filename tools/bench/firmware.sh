@@ -42,7 +42,9 @@ for label, arg, sig_ops, name in (("ECDSA P-256", 1, ecdsa_verify, "ecdsa"), ("E
     emit(f"{label} signature verify", sig_us, bssl_sig_us, "us", baseline_name="bssl-tool speed", better="lower")
     budget = hash_us + sig_us
     rows.append((f"verify 1 MiB image, {label} (us)", f"{total:.0f}", f"{budget:.0f} (hash + one verify, same binary)", f"{total / budget:.2f}x"))
-    emit(f"verify 1 MiB image, {label}", total, budget, "us", baseline_name="hash + one verify, same binary", better="lower")
+    # Goal of issue 20 item 5: at most 1.1x of one hash pass plus one check.
+    emit(f"verify 1 MiB image, {label}", total, budget, "us", baseline_name="hash + one verify, same binary",
+         goal=1.1, better="lower")
     base = b["BM_PeakStack/0/0/iterations:1"]["peak_stack_bytes"]
     peak = b[f"BM_PeakStack/{arg}/0/iterations:1"]["peak_stack_bytes"] - base
     bare = b[f"BM_PeakStack/{arg}/1/iterations:1"]["peak_stack_bytes"] - base

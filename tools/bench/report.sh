@@ -47,6 +47,9 @@ export BENCH_ROWS="$tmp.rows"
   echo "moves by more than 10% now and then: re-run the section before"
   echo "believing a single row."
   echo
+  echo "Every goal of this run, met or missed, is listed in the last section,"
+  echo "\"Goals\"."
+  echo
   echo "This file is replaced whole by every run. Hand runs of single"
   echo "sections between full reports, and the analysis behind the figures"
   echo "(why a ratio is what it is, what was tried), are in"
@@ -64,6 +67,9 @@ export BENCH_ROWS="$tmp.rows"
     fi
     echo
   done
+  echo "## Goals"
+  echo
+  python3 tools/bench/bench_rows.py goals "$BENCH_ROWS"
 } >"$tmp"
 mv "$tmp" "$out"
 python3 tools/bench/bench_rows.py assemble "$BENCH_ROWS" "$json_out" \
