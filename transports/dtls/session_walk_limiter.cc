@@ -65,7 +65,7 @@ unsigned ScopedSessionWalkLimit::Prepare(coap_socket_t* sockets[],
                                          unsigned* num_sockets,
                                          coap_tick_t now) {
   const bool timers_due = next_timeout_ != 0 && now >= next_timeout_;
-  if (walked_ && !walk_requested_ && !timers_due &&
+  if (counts_.walks > 0 && !walk_requested_ && !timers_due &&
       now < last_walk_ + interval_) {
     ++counts_.skipped;
     *num_sockets = 0;
@@ -81,7 +81,6 @@ unsigned ScopedSessionWalkLimit::Prepare(coap_socket_t* sockets[],
   const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
   ++counts_.walks;
-  walked_ = true;
   walk_requested_ = false;
   last_walk_ = now;
   next_timeout_ =

@@ -70,7 +70,6 @@ class ScopedSessionWalkLimit {
  private:
   coap_context_t* const context_;
   SessionWalkCounts counts_;
-  bool walked_ = false;
   bool walk_requested_ = false;
   coap_tick_t last_walk_ = 0;  // libcoap ticks (ms) of the last walk
   coap_tick_t next_timeout_ =

@@ -259,7 +259,7 @@ DedupIndex::KeyHash StoredRecordKey(const RecordHeader& h) {
     return DedupIndex::HashKey(DedupKey(h.device_id, h.message_id));
   }
   std::memcpy(key, h.device_id.data(), h.device_id.size());
-  key[h.device_id.size()] = '\n';  // DedupKey's separator
+  key[h.device_id.size()] = kDedupKeySeparator;
   std::memcpy(key + h.device_id.size() + 1, h.message_id.data(),
               h.message_id.size());
   return DedupIndex::HashKey(absl::string_view(key, n));

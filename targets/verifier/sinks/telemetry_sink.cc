@@ -10,8 +10,8 @@ namespace cxsec::verifier {
 
 std::string DedupKey(absl::string_view device_id,
                      absl::string_view message_id) {
-  // '\n' cannot occur in either id (both are validated), so it separates.
-  return absl::StrCat(device_id, "\n", message_id);
+  return absl::StrCat(device_id, absl::string_view(&kDedupKeySeparator, 1),
+                      message_id);
 }
 
 absl::StatusOr<std::vector<TelemetrySink::Outcome>>

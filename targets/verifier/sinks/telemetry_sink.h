@@ -56,7 +56,10 @@ struct LogRecord {
   std::optional<SealedFields> seal;
 };
 
-// DedupKey: the identity of a message for deduplication.
+// DedupKey: the identity of a message for deduplication: the device id,
+// kDedupKeySeparator, the message id. The separator cannot occur in either
+// id (both are validated).
+inline constexpr char kDedupKeySeparator = '\n';
 std::string DedupKey(absl::string_view device_id, absl::string_view message_id);
 
 class TelemetrySink {
