@@ -57,8 +57,22 @@ if a ~= #ARGV + 1 or k ~= #KEYS + 1 then
   return redis.error_reply('ERR arguments do not match the keys')
 end
 
+-- Every key a message may read, in one MGET: `known` holds each key's
+-- value as this call has left it (false: none), since each redis.call
+-- costs Redis far more than a table lookup. Nothing else writes while the
+-- script runs.
+local known, wanted = {}, {}
+for _, m in ipairs(msgs) do
+  wanted[#wanted + 1] = m.dedup
+  if m.state then wanted[#wanted + 1] = m.state end
+end
+if #wanted > 0 then
+  local values = redis.call('MGET', unpack(wanted))
+  for i, key in ipairs(wanted) do known[key] = values[i] end
+end
+
 local function seen_verdict(m)
-  local seen = redis.call('GET', m.dedup)
+  local seen = known[m.dedup]
   if not seen then return nil end
   local sp = string.find(seen, ' ', 1, true)
   local sha = sp and string.sub(seen, 1, sp - 1) or ''
@@ -72,7 +86,7 @@ local function u32(x) if x < 0 then return x + 4294967296 end return x end
 -- on and store) or the verdict that stops it (nothing written).
 local function advance_seal(m)
   local epoch, seq, tag = m.epoch, m.seq, m.tag
-  local raw = redis.call('GET', m.state)
+  local raw = known[m.state]
   local has, e, hi, win, gwin, gaps = false, 0, 0, 0, 0, 0
   local tags = string.rep('\0', 256)
   if raw then
@@ -119,54 +133,74 @@ local function advance_seal(m)
   tags = string.sub(tags, 1, at) .. tag .. string.sub(tags, at + 9)
   local seen = seen_verdict(m)
   if seen then return seen end
-  redis.call('SET', m.state, struct.pack('<BI4I4I4I4I8', 1, e, hi, u32(win), u32(gwin), gaps) .. tags)
+  local state = struct.pack('<BI4I4I4I4I8', 1, e, hi, u32(win), u32(gwin), gaps) .. tags
+  redis.call('SET', m.state, state)
+  known[m.state] = state
   if not has then redis.call('HINCRBY', stats, 'devices', 1) end
   if gaps ~= gaps_before then redis.call('HINCRBY', stats, 'gaps', gaps - gaps_before) end
   return nil
 end
 
 local results = {}
-local listed, last_id, stored = 0, nil, 0
+local pushed, last_id, stored = {}, nil, 0
 for i, m in ipairs(msgs) do
   local verdict
   if m.kind == 's' then verdict = advance_seal(m) else verdict = seen_verdict(m) end
   if not verdict then
     local id = redis.call('XADD', stream, '*', unpack(ARGV, m.from, m.from + m.nf - 1))
+    local value = m.sha .. ' ' .. id
     if ttl > 0 then
-      redis.call('SET', m.dedup, m.sha .. ' ' .. id, 'EX', ttl)
+      redis.call('SET', m.dedup, value, 'EX', ttl)
     else
-      redis.call('SET', m.dedup, m.sha .. ' ' .. id)
+      redis.call('SET', m.dedup, value)
     end
-    listed = redis.call('LPUSH', window, id .. ' ' .. m.dedup)
+    known[m.dedup] = value
+    pushed[#pushed + 1] = id .. ' ' .. m.dedup
     last_id, stored = id, stored + 1
     verdict = id
   end
   results[i] = verdict
 end
 
--- Trim the window once per call: at most 8 entries per stored message
--- for the count, and as many for the age.
-local function forget(entry)
-  local sp = string.find(entry, ' ', 1, true)
-  local eid = string.sub(entry, 1, sp - 1)
-  local key = string.sub(entry, sp + 1)
-  local v = redis.call('GET', key)
-  if v and string.sub(v, -(#eid + 1)) == ' ' .. eid then
-    redis.call('DEL', key)
-  end
-end
+-- The window: one LPUSH for the call, then a trim that pops at most 8
+-- entries per stored message for the count and as many for the age, and
+-- deletes each popped entry's key if it still names that entry (a key
+-- re-stored after it expired belongs to its newer entry).
 if stored > 0 then
-  local excess = listed - window_size
-  for i = 1, math.min(excess, 8 * stored) do forget(redis.call('RPOP', window)) end
+  local listed = redis.call('LPUSH', window, unpack(pushed))
+  local popped = {}
+  local function pop(n)
+    local got = redis.call('RPOP', window, n)
+    if got then for _, entry in ipairs(got) do popped[#popped + 1] = entry end end
+  end
+  local excess = math.min(listed - window_size, 8 * stored)
+  if excess > 0 then pop(excess) end
   if ttl > 0 then
     local cutoff = tonumber(string.match(last_id, '^(%d+)')) - ttl * 1000
-    for i = 1, 8 * stored do
-      local last = redis.call('LINDEX', window, -1)
-      if not last or tonumber(string.match(last, '^(%d+)')) >= cutoff then
-        break
+    local function old(entry) return entry and tonumber(string.match(entry, '^(%d+)')) < cutoff end
+    if old(redis.call('LINDEX', window, -1)) then
+      local tail = redis.call('LRANGE', window, -8 * stored, -1)
+      local n = 0
+      for i = #tail, 1, -1 do
+        if not old(tail[i]) then break end
+        n = n + 1
       end
-      forget(redis.call('RPOP', window))
+      pop(n)
     end
+  end
+  if #popped > 0 then
+    local ids, keys = {}, {}
+    for i, entry in ipairs(popped) do
+      local sp = string.find(entry, ' ', 1, true)
+      ids[i], keys[i] = string.sub(entry, 1, sp - 1), string.sub(entry, sp + 1)
+    end
+    local values = redis.call('MGET', unpack(keys))
+    local doomed = {}
+    for i, key in ipairs(keys) do
+      local v = values[i]
+      if v and string.sub(v, -(#ids[i] + 1)) == ' ' .. ids[i] then doomed[#doomed + 1] = key end
+    end
+    if #doomed > 0 then redis.call('DEL', unpack(doomed)) end
   end
 end
 return results

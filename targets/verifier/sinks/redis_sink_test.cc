@@ -241,6 +241,14 @@ TEST_F(RedisSinkTest, CountWindowForgetsTheOldestAndTtlWindowExpires) {
   EXPECT_EQ(*sink->AppendDurably({Record("m5"), Record("m1")}),
             (std::vector<Outcome>{Outcome::kDuplicate, Outcome::kStored}));
   EXPECT_EQ(Int(*redis, {"XLEN", "cxsec:telemetry"}), 6);
+  EXPECT_EQ(Int(*redis, {"LLEN", "cxsec:seen-order"}), 3);
+  // A batch larger than the window: one call pops what it pushed over.
+  EXPECT_EQ(*sink->AppendDurably({Record("b1"), Record("b2"), Record("b3"),
+                                  Record("b4"), Record("b5")}),
+            std::vector<Outcome>(5, Outcome::kStored));
+  EXPECT_EQ(Int(*redis, {"LLEN", "cxsec:seen-order"}), 3);
+  EXPECT_EQ(*sink->AppendDurably({Record("b2"), Record("b3")}),
+            (std::vector<Outcome>{Outcome::kStored, Outcome::kDuplicate}));
 
   RedisSinkOptions aged = Options(*redis);
   aged.key_prefix = "aged:";
@@ -255,8 +263,11 @@ TEST_F(RedisSinkTest, CountWindowForgetsTheOldestAndTtlWindowExpires) {
   EXPECT_EQ(*short_lived->AppendDurably({Record("t1")}),
             std::vector<Outcome>{Outcome::kStored});
   EXPECT_EQ(Int(*redis, {"XLEN", "aged:telemetry"}), 2);
-  // The age trim dropped the expired entry from the window list.
+  // The age trim dropped the expired entry from the window list, but not
+  // the key t1 was stored under again, which names the newer entry.
   EXPECT_EQ(Int(*redis, {"LLEN", "aged:seen-order"}), 1);
+  EXPECT_EQ(*short_lived->AppendDurably({Record("t1")}),
+            std::vector<Outcome>{Outcome::kDuplicate});
 }
 
 TEST_F(RedisSinkTest, RedisStoppedFailsTheCallThenTheSinkReconnects) {
