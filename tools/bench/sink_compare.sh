@@ -67,7 +67,7 @@ turn() {
   wrk -t2 -c"${WRK_CONNECTIONS:-32}" -d"${secs}s" -s "$work/$sink/post$n.lua" \
     "https://127.0.0.1:${vb_port[$sink]}/" > "$work/$sink.$n.wrk"
   t1=$(vb_ticks "${vb_pid[$sink]}")
-  [ "$sink" != redis ] || r1=$(vb_ticks "${vb_redis_pid[redis]}")
+  [ "$sink" != redis ] || { vb_redis_settle redis; r1=$(vb_ticks "${vb_redis_pid[redis]}"); }
   echo "$((t1 - t0)) $((r1 - r0))" > "$work/$sink.$n.ticks"
 }
 turn ndjson 1

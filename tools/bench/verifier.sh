@@ -109,7 +109,7 @@ LUA
 ticks() { vb_ticks "$server_pid"; }
 # With the Redis sink, redis-server's CPU over each run too: a message's
 # cost is the verifier's and the store's ($work/NAME.redis_ticks).
-redis_ticks() { if [ -n "${redis_pid:-}" ]; then vb_ticks "$redis_pid"; else echo 0; fi; }
+redis_ticks() { if [ -n "${redis_pid:-}" ]; then vb_redis_settle v; vb_ticks "$redis_pid"; else echo 0; fi; }
 run() {
   local name="$1" t0 t1 r0 r1
   shift

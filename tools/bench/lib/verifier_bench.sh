@@ -24,13 +24,16 @@ vb_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# vb_start_redis NAME: a redis-server with AOF and appendfsync always.
+# vb_start_redis NAME: a redis-server with AOF and appendfsync always
+# (and Redis's defaults otherwise, as docs/SCALE_OUT.md deploys it);
+# VB_REDIS_EXTRA adds flags for experiments, e.g. "--rdbcompression no".
 vb_start_redis() {
   local name="$1" port
   port=$(vb_free_port)
   mkdir -p "$work/$name/redis"
+  # shellcheck disable=SC2086  # VB_REDIS_EXTRA is a list of flags, split on purpose
   redis-server --port "$port" --bind 127.0.0.1 --dir "$work/$name/redis" --save '' \
-    --appendonly yes --appendfsync always --daemonize no --logfile "$work/$name/redis.log" &
+    --appendonly yes --appendfsync always ${VB_REDIS_EXTRA:-} --daemonize no --logfile "$work/$name/redis.log" &
   pids+=($!)
   vb_redis_pid[$name]=$!
   vb_redis_port[$name]=$port
@@ -83,4 +86,17 @@ vb_enroll() {
     "$url/v1/gateways/G0123456789abcdef01/keys" --data-binary @"$work/$name/gw.pem.enroll.json" >/dev/null
 }
 
-vb_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# vb_ticks PID: the CPU clock ticks of PID and of its children it has
+# reaped (utime + stime + cutime + cstime), so redis-server's AOF rewrites,
+# which run in a forked child, count as its work.
+vb_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13 + $14 + $15}'; }
+
+# vb_redis_settle NAME: waits (up to 60 s) until NAME's redis-server has no
+# AOF rewrite running, so that the rewrite's CPU is counted (vb_ticks) in
+# the turn that caused it and does not load the next one.
+vb_redis_settle() {
+  for _ in $(seq 1 600); do
+    redis-cli -p "${vb_redis_port[$1]}" info persistence | grep -q '^aof_rewrite_in_progress:0' && return 0
+    sleep 0.1
+  done
+}
