@@ -6,6 +6,7 @@
 # a cached gateway token. Prints each sink's rate (mean of its two turns),
 # the ratio (goal: Redis at least 0.8x of NDJSON), and the CPU time per
 # message: the verifier's, and with Redis also redis-server's.
+# Then the same with 16 messages per POST (SINK_COMPARE_BATCH; 0 skips).
 # Usage: tools/bench/sink_compare.sh [seconds per turn, default 10]
 # Extra bazel flags: CXSEC_BAZEL_FLAGS (e.g. --config=cached).
 set -euo pipefail
@@ -116,3 +117,17 @@ print()
 print(f"non-2xx answers: {non2xx} (must be 0). Stored: NDJSON {stored_ndjson} lines for {sent['ndjson']} messages in completed POSTs, "
       f"Redis {stored_redis} stream entries for {sent['redis']}.")
 PY
+
+# The same comparison with gateway-sized batches, in fresh instances: a
+# single message per POST is the worst case for the NDJSON sink's per-POST
+# costs, a batch shows the Redis sink's per-message ceiling (one
+# redis-server thread). SINK_COMPARE_BATCH=0 skips it.
+batch="${SINK_COMPARE_BATCH:-16}"
+if [ "$per" = 1 ] && [ "$batch" != 0 ]; then
+  cleanup
+  trap - EXIT
+  echo
+  echo "### $batch messages per POST"
+  echo
+  MESSAGES_PER_POST="$batch" exec bash "$0" "$secs"
+fi
