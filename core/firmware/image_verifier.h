@@ -316,20 +316,34 @@ struct [[nodiscard]] VerifyOutcome {
   // Only an ImageVerifier may produce an accepted outcome.
   template <FirmwareCryptoPolicy Crypto>
   friend class ImageVerifier;
-  static VerifyOutcome Accept(const ImageHeader& header,
-                              const std::array<uint8_t, 32>& digest,
-                              uint32_t security_counter, bool has_counter,
-                              size_t key_index, SignatureAlgorithm algorithm,
-                              uint32_t image_end) {
+  // The verifier builds its answer in place, in the caller's outcome: the
+  // header and digest go straight into it while it is still a rejection
+  // (Pending), so they need no copy on the verifier's stack during the
+  // signature check; Accept then turns it into an accepted outcome.
+  static VerifyOutcome Pending() {
     VerifyOutcome out;
-    out.image_.header_ = header;
-    out.image_.digest_ = digest;
-    out.image_.security_counter_ = security_counter;
-    out.image_.has_security_counter_ = has_counter;
-    out.image_.key_index_ = key_index;
-    out.image_.algorithm_ = algorithm;
-    out.image_.image_end_ = image_end;
+    out.reason = RejectReason::kBadSignature;  // fails closed until Accept
     return out;
+  }
+  ImageHeader& pending_header() { return image_.header_; }
+  std::span<uint8_t, 32> pending_digest() { return image_.digest_; }
+  // Fail makes this a rejection (an offset past 32 bits is clamped) and
+  // clears what a pending outcome held.
+  void Fail(RejectReason why, uint64_t where) {
+    reason = why;
+    offset = where > 0xffffffffu ? 0xffffffffu : static_cast<uint32_t>(where);
+    image_.header_ = ImageHeader{};
+    image_.digest_.fill(0);
+  }
+  void Accept(uint32_t security_counter, bool has_counter, size_t key_index,
+              SignatureAlgorithm algorithm, uint32_t image_end) {
+    image_.security_counter_ = security_counter;
+    image_.has_security_counter_ = has_counter;
+    image_.key_index_ = key_index;
+    image_.algorithm_ = algorithm;
+    image_.image_end_ = image_end;
+    reason = RejectReason::kNone;
+    offset = 0;
   }
 
   VerifiedImage image_;
@@ -338,8 +352,7 @@ struct [[nodiscard]] VerifyOutcome {
 inline VerifyOutcome VerifyOutcome::Reject(RejectReason reason,
                                            uint64_t offset) {
   VerifyOutcome out;
-  out.reason = reason;
-  out.offset = offset > 0xffffffffu ? 0xffffffffu : static_cast<uint32_t>(offset);
+  out.Fail(reason, offset);
   return out;
 }
 
@@ -504,12 +517,14 @@ inline bool ConstantTimeEquals(const uint8_t* a, const uint8_t* b,
 
 // HashedImage: what ImageVerifier's first phase (ParseAndHash: header, TLV
 // walk, hash, key lookup) hands to the signature check. Only this stays on
-// the stack while the crypto backend verifies the signature, so it holds
-// values, not the walk's or the hash's working state.
+// the verifier's stack while the crypto backend verifies the signature
+// (BoringSSL's checks alone take about 4 KiB), so it holds a few values,
+// not the walk's or the hash's working state. The header and digest wait
+// in the caller's outcome (VerifyOutcome::Pending), the signature in the
+// caller's buffer at kSignatureAt, which hashing no longer needs.
+inline constexpr size_t kSignatureAt = 0;
+static_assert(kSignatureAt + kMaxEcdsaP256SignatureSize <= kMinBufferSize);
 struct HashedImage {
-  ImageHeader header;
-  std::array<uint8_t, kSha256Size> digest{};
-  std::array<uint8_t, kMaxEcdsaP256SignatureSize> signature{};
   uint8_t signature_size = 0;
   bool has_security_counter = false;
   uint32_t security_counter = 0;
@@ -557,25 +572,29 @@ class ImageVerifier {
   [[gnu::noinline]] static internal::Rejection ParseAndHash(
       const ImageSource& source, std::span<const TrustedKey> trusted_keys,
       const VerifyOptions& options, std::span<uint8_t> buffer,
-      internal::HashedImage& image);
+      internal::HashedImage& image, VerifyOutcome& pending);
 };
 
 template <FirmwareCryptoPolicy Crypto>
 VerifyOutcome ImageVerifier<Crypto>::Verify(
     const ImageSource& source, std::span<const TrustedKey> trusted_keys,
     const VerifyOptions& options, std::span<uint8_t> buffer) {
+  // Every return is `out`, so it is built in the caller's storage.
+  VerifyOutcome out = VerifyOutcome::Pending();
   internal::HashedImage image;
   const internal::Rejection parsed =
-      ParseAndHash(source, trusted_keys, options, buffer, image);
+      ParseAndHash(source, trusted_keys, options, buffer, image, out);
   if (parsed.reason != RejectReason::kNone) {
-    return VerifyOutcome::Reject(parsed.reason, parsed.offset);
+    out.Fail(parsed.reason, parsed.offset);
+    return out;
   }
   const TrustedKey& key = trusted_keys[image.key_index];
   const std::span<const uint8_t> public_key(key.public_key.data(),
                                             key.public_key_size);
-  const std::span<const uint8_t> signature(image.signature.data(),
-                                           image.signature_size);
-  const std::span<const uint8_t, kSha256Size> signed_digest(image.digest);
+  const std::span<const uint8_t> signature(
+      buffer.data() + internal::kSignatureAt, image.signature_size);
+  const std::span<const uint8_t, kSha256Size> signed_digest(
+      out.pending_digest());
   SignatureCheck check = SignatureCheck::kInvalid;
   if (key.algorithm == SignatureAlgorithm::kEd25519) {
     if (key.public_key_size == 32 &&
@@ -586,34 +605,35 @@ VerifyOutcome ImageVerifier<Crypto>::Verify(
     check = Crypto::VerifyEcdsaP256(public_key, signed_digest, signature);
   }
   if (check == SignatureCheck::kUnsupported) {
-    return VerifyOutcome::Reject(RejectReason::kSignatureTypeUnsupported,
-                                 image.protected_end);
+    out.Fail(RejectReason::kSignatureTypeUnsupported, image.protected_end);
+    return out;
   }
   if (check != SignatureCheck::kValid) {
-    return VerifyOutcome::Reject(RejectReason::kBadSignature,
-                                 image.protected_end);
+    out.Fail(RejectReason::kBadSignature, image.protected_end);
+    return out;
   }
 
   if (!image.has_security_counter && options.require_security_counter) {
-    return VerifyOutcome::Reject(RejectReason::kMissingSecurityCounter,
-                                 image.body_end);
+    out.Fail(RejectReason::kMissingSecurityCounter, image.body_end);
+    return out;
   }
   const uint32_t image_counter =
       image.has_security_counter ? image.security_counter : 0;
   if (image_counter < options.stored_security_counter) {
-    return VerifyOutcome::Reject(RejectReason::kRollback, image.body_end);
+    out.Fail(RejectReason::kRollback, image.body_end);
+    return out;
   }
 
-  return VerifyOutcome::Accept(image.header, image.digest, image_counter,
-                               image.has_security_counter, image.key_index,
-                               key.algorithm, image.unprotected_end);
+  out.Accept(image_counter, image.has_security_counter, image.key_index,
+             key.algorithm, image.unprotected_end);
+  return out;
 }
 
 template <FirmwareCryptoPolicy Crypto>
 internal::Rejection ImageVerifier<Crypto>::ParseAndHash(
     const ImageSource& source, std::span<const TrustedKey> trusted_keys,
     const VerifyOptions& options, std::span<uint8_t> buffer,
-    internal::HashedImage& image) {
+    internal::HashedImage& image, VerifyOutcome& pending) {
   using internal::ReadExact;
   if (buffer.size() < internal::kMinBufferSize) {
     return VerifyOutcome::Reject(RejectReason::kBufferTooSmall, 0);
@@ -748,9 +768,10 @@ internal::Rejection ImageVerifier<Crypto>::ParseAndHash(
   }
 
   // Every offset is at most source.size, a uint32_t.
-  image.header = header;
-  image.digest = digest;
-  image.signature = tlvs.signature;
+  pending.pending_header() = header;
+  std::memcpy(pending.pending_digest().data(), digest.data(), kSha256Size);
+  std::memcpy(buffer.data() + internal::kSignatureAt, tlvs.signature.data(),
+              tlvs.signature_size);
   image.signature_size = tlvs.signature_size;
   image.has_security_counter = tlvs.has_security_counter;
   image.security_counter = tlvs.security_counter;
