@@ -56,9 +56,9 @@ export BENCH_ROWS="$tmp.rows"
   echo "docs/PERFORMANCE_NOTES.md."
   echo
   for script in tools/bench/*.sh; do
-    # Not sections: this script, the regression guard and the tests of it
-    # and of the Goals section.
-    case "$(basename "$script")" in report.sh | compare.sh | compare_test.sh | goals_test.sh) continue ;; esac
+    # Not sections: this script, the regression guard, and every test
+    # (*_test.sh: the Bazel tests of the guard and of the Goals section).
+    case "$(basename "$script")" in report.sh | compare.sh | *_test.sh) continue ;; esac
     echo "## $(basename "$script" .sh)"
     echo
     if ! BENCH_SECTION="$(basename "$script" .sh)" bash "$script" 2>"$tmp.err"; then
