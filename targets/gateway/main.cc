@@ -477,7 +477,8 @@ void PrintCounters(GatewayCore& core) {
         "cxsec-gateway: dtls accepted=%llu sealed=%llu handshakes_ok=%llu "
         "handshakes_failed=%llu unknown_identities=%llu sessions_refused=%llu "
         "sessions_evicted=%llu wrong_suite=%llu malformed=%llu too_large=%llu "
-        "rate_limited=%llu sink_failures=%llu keys_served=%llu suite=%s\n",
+        "rate_limited=%llu sink_failures=%llu keys_served=%llu "
+        "answers_separate=%llu answers_dropped=%llu suite=%s\n",
         static_cast<unsigned long long>(c.messages_accepted),
         static_cast<unsigned long long>(c.sealed_accepted),
         static_cast<unsigned long long>(c.handshakes_ok),
@@ -491,6 +492,8 @@ void PrintCounters(GatewayCore& core) {
         static_cast<unsigned long long>(c.rate_limited),
         static_cast<unsigned long long>(c.sink_failures),
         static_cast<unsigned long long>(c.keys_served),
+        static_cast<unsigned long long>(c.answers_separate),
+        static_cast<unsigned long long>(c.answers_dropped),
         c.last_cipher_suite.empty() ? "none" : c.last_cipher_suite.c_str());
   }
   auto& mioty_slot =

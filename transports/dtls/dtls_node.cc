@@ -39,6 +39,8 @@ coap_response_t OnResponse(coap_session_t* session, const coap_pdu_t*,
   if (!SameToken(received, node->pending_.token)) return COAP_RESPONSE_OK;
   coap_pdu_code_t code = coap_pdu_get_code(received);
   node->pending_.response.code = (code >> 5) * 100 + (code & 0x1f);
+  node->pending_.response.piggybacked =
+      coap_pdu_get_type(received) == COAP_MESSAGE_ACK;
   size_t length = 0;
   const uint8_t* data = nullptr;
   if (coap_get_data(received, &length, &data)) {

@@ -95,6 +95,9 @@ struct DtlsNodeOptions {
 struct CoapResponse {
   int code = 0;
   Bytes body;
+  // On the ACK of the request (true) or in a separate message after an
+  // empty ACK (false).
+  bool piggybacked = false;
 };
 
 class DtlsNode {

@@ -265,18 +265,27 @@ struct DtlsServer::Loop {
   std::vector<std::pair<coap_session_t*, uint64_t>> to_evict;
   absl::flat_hash_map<std::string, Bucket> buckets;
 
-  // A reading answered separately: submitted to `pool`, answered when the
-  // worker is done. Owned by `pending`; the libcoap async's app data and
-  // the pool's queues point at it.
+  // A reading the pool commits. Its 2.04 goes out piggybacked on the
+  // request's ACK once the commit is done: one datagram each way, no
+  // separate response for the node to acknowledge. A commit that outlasts
+  // the node's ACK timeout shows as a retransmission of the request: that
+  // gets an empty ACK and the 2.04 follows as a separate CON, so the node
+  // stops retransmitting and the reading reaches the sink once.
   struct Pending {
-    coap_session_t* session = nullptr;  // held by its libcoap async
+    coap_session_t* session = nullptr;  // our reference, released when answered
+    coap_mid_t mid = 0;                 // the request's
     Bytes token;
+    bool separate = false;  // an empty ACK went out: answer with a CON
     std::string device_id;
     bool sealed = false;
     VerifiedMessage message;  // the worker's until done
     absl::Status queued;      // the sink's answer, set by the worker
   };
   absl::flat_hash_map<Pending*, std::unique_ptr<Pending>> pending;
+  // The pending reading of a (session, request message id), where a
+  // retransmission of its request finds it.
+  absl::flat_hash_map<std::pair<coap_session_t*, coap_mid_t>, Pending*>
+      pending_requests;
   std::unique_ptr<CommitPool<Pending>> pool;  // null: answer in the handler
   ScopedSessionWalkLimit* walk_limit = nullptr;
   // Sessions that ended (DTLS close or error) since libcoap last returned.
@@ -618,17 +627,19 @@ struct DtlsServer::Loop {
   // -- POST /t --------------------------------------------------------------
   void OnTelemetry(coap_session_t* session, const coap_pdu_t* request,
                    coap_pdu_t* response) {
-    // libcoap hands a triggered async back as its request again: the
-    // reading was checked when it came; only its answer is left to send.
-    if (pool != nullptr) {
-      if (coap_async_t* async =
-              coap_find_async(session, coap_pdu_get_token(request))) {
-        auto* done = static_cast<Pending*>(coap_async_get_app_data(async));
-        if (done != nullptr) {
-          coap_async_set_app_data(async, nullptr);
-          Answer(done->device_id, done->sealed, done->queued, response);
-          pending.erase(done);
+    if (pool != nullptr && coap_pdu_get_type(request) == COAP_MESSAGE_CON) {
+      auto it = pending_requests.find({session, coap_pdu_get_mid(request)});
+      if (it != pending_requests.end()) {
+        // A retransmission while the commit runs: the node's ACK timeout
+        // passed. An empty ACK stops its retransmissions (sent again if
+        // that one was lost); the answer follows separately.
+        Pending* job = it->second;
+        if (!job->separate) {
+          job->separate = true;
+          Count([](DtlsServerCounters& c) { ++c.answers_separate; });
         }
+        coap_send_ack(session, request);
+        SendNothing(response);
         return;
       }
     }
@@ -686,23 +697,20 @@ struct DtlsServer::Loop {
     message.received_at = absl::Now();
     message.payload.assign(payload.begin(), payload.end());
     if (pool != nullptr && coap_pdu_get_type(request) == COAP_MESSAGE_CON) {
-      // Registered with no delay: it fires when TakeCommitted triggers it.
-      // Returning without a response code makes libcoap send the empty ACK
-      // (and repeat it for a retransmission of this request meanwhile).
-      if (coap_async_t* async = coap_register_async(session, request, 0)) {
-        auto job = std::make_unique<Pending>();
-        coap_bin_const_t token = coap_pdu_get_token(request);
-        job->session = session;
-        job->token.assign(token.s, token.s + token.length);
-        job->device_id = info->device_id;
-        job->sealed = sealed;
-        job->message = std::move(message);
-        Pending* raw = job.get();
-        coap_async_set_app_data(async, raw);
-        pending.emplace(raw, std::move(job));
-        pool->Submit(raw);
-        return;
-      }
+      auto job = std::make_unique<Pending>();
+      coap_bin_const_t token = coap_pdu_get_token(request);
+      job->session = coap_session_reference(session);
+      job->mid = coap_pdu_get_mid(request);
+      job->token.assign(token.s, token.s + token.length);
+      job->device_id = info->device_id;
+      job->sealed = sealed;
+      job->message = std::move(message);
+      Pending* raw = job.get();
+      pending.emplace(raw, std::move(job));
+      pending_requests[{session, raw->mid}] = raw;
+      pool->Submit(raw);
+      SendNothing(response);  // TakeCommitted answers
+      return;
     }
     Answer(info->device_id, sealed, TimedSink(std::move(message)), response);
   }
@@ -719,21 +727,48 @@ struct DtlsServer::Loop {
     return queued;
   }
 
-  // TakeCommitted triggers the asyncs of readings the pool is done with;
-  // libcoap answers them in its next pass (OnTelemetry's first branch).
-  // True when there were any.
-  bool TakeCommitted() {
+  // SendNothing: no answer to this request now. libcoap sends a response
+  // left at 0.00 as an empty ACK, but drops an empty NON.
+  static void SendNothing(coap_pdu_t* response) {
+    coap_pdu_set_type(response, COAP_MESSAGE_NON);
+  }
+
+  // TakeCommitted answers the readings the pool is done with.
+  void TakeCommitted() {
     std::vector<Pending*> done = pool->TakeDone();
     for (Pending* job : done) {
-      coap_bin_const_t token{job->token.size(), job->token.data()};
-      coap_async_t* async = coap_find_async(job->session, token);
-      if (async != nullptr) {
-        coap_async_trigger(async);
-      } else {
-        pending.erase(job);  // libcoap dropped it: nobody to answer
-      }
+      pending_requests.erase({job->session, job->mid});
+      SendAnswer(*job);
+      coap_session_release(job->session);
+      pending.erase(job);
     }
-    return !done.empty();
+  }
+
+  // SendAnswer: the 2.04 (or 5.03) of a committed reading, piggybacked on
+  // the request's ACK, or as a CON of its own once an empty ACK went out.
+  // A session that ended meanwhile gets nothing: the node sends the
+  // reading again in a new one, and it is stored once (message_ids.h).
+  void SendAnswer(const Pending& job) {
+    if (coap_session_get_state(job.session) != COAP_SESSION_STATE_ESTABLISHED) {
+      Count([](DtlsServerCounters& c) { ++c.answers_dropped; });
+      return;
+    }
+    coap_pdu_t* answer = coap_pdu_init(
+        job.separate ? COAP_MESSAGE_CON : COAP_MESSAGE_ACK, COAP_EMPTY_CODE,
+        job.separate ? coap_new_message_id(job.session) : job.mid,
+        coap_session_max_pdu_size(job.session));
+    if (answer == nullptr ||
+        !coap_add_token(answer, job.token.size(), job.token.data())) {
+      if (answer != nullptr) coap_delete_pdu(answer);
+      Count([](DtlsServerCounters& c) { ++c.answers_dropped; });
+      return;
+    }
+    Answer(job.device_id, job.sealed, job.queued, answer);
+    // coap_send takes the PDU, and retransmits a CON until the node
+    // acknowledges it.
+    if (coap_send(job.session, answer) == COAP_INVALID_MID) {
+      Count([](DtlsServerCounters& c) { ++c.answers_dropped; });
+    }
   }
 
   // Answer: the reply to a reading the sink has answered `queued` for.
@@ -949,16 +984,20 @@ void DtlsServer::Run(MessageSink sink, absl::Notification* bound,
     if (coap_fd >= 0) {
       pollfd fds[2] = {{coap_fd, POLLIN, 0}, {-1, POLLIN, 0}};
       if (loop.pool != nullptr) fds[1].fd = loop.pool->wake_fd();
-      if (poll(fds, 2, 100) < 0 && errno != EINTR) break;
-      if (coap_io_process(context, COAP_IO_NO_WAIT) < 0) break;
+      const int ready = poll(fds, 2, 100);
+      if (ready < 0 && errno != EINTR) break;
+      // libcoap only when its descriptor (sockets and timers) is ready or
+      // the poll timed out: each pass reprograms its timer, a system call
+      // that woken-for-commits passes need not pay.
+      if (ready == 0 || fds[0].revents != 0) {
+        if (coap_io_process(context, COAP_IO_NO_WAIT) < 0) break;
+      }
     } else if (coap_io_process(context, loop.pending.empty() ? 100 : 1) < 0) {
       break;
     }
     loop.FreeEnded();
-    if (loop.pool != nullptr && loop.TakeCommitted()) {
-      if (coap_io_process(context, COAP_IO_NO_WAIT) < 0) break;
-      loop.FreeEnded();
-    }
+    // The answers go out as they are built (coap_send), not in a pass.
+    if (loop.pool != nullptr) loop.TakeCommitted();
     if (!loop.to_evict.empty()) {
       loop.EndEvicted();
       loop.FreeEnded();
@@ -981,9 +1020,12 @@ void DtlsServer::Run(MessageSink sink, absl::Notification* bound,
     }
   }
   // Every reading already handed to the pool is committed before the
-  // server stops (the node holds an empty ACK for it).
+  // server stops (a node may hold an empty ACK for it). Their answers are
+  // not sent: each node sends its reading again, and it is stored once.
   loop.pool.reset();
+  for (auto& [job, owned] : loop.pending) coap_session_release(job->session);
   loop.pending.clear();
+  loop.pending_requests.clear();
   loop.FreeEnded();
   loop.walk_limit = nullptr;
   walk_limit.reset();

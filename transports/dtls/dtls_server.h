@@ -22,9 +22,11 @@
 // - Denial-of-service limits: concurrent handshakes, established sessions,
 //   sessions per identity (the oldest are ended), idle timeout,
 //   per-identity request rate, payload size; all in DtlsServerOptions.
-// - The answer to a confirmable POST /t is separate (an empty ACK, then the
-//   2.04 once the sink returned) when commit_threads > 0: the sink runs on
-//   those threads, and the server's thread serves other nodes meanwhile.
+// - With commit_threads > 0 the sink runs on those threads and the
+//   server's thread serves other nodes meanwhile; the 2.04 to a
+//   confirmable POST /t is piggybacked on its ACK once the sink returned,
+//   or, when the node retransmitted first (its ACK timeout passed), sent
+//   separately after an empty ACK.
 // - Message ids: the node's reading id when it sends one, else a random
 //   per-session nonce and the request's number (message_ids.h), so two
 //   sessions never share an id and a retransmission keeps its own.
@@ -107,6 +109,11 @@ struct DtlsServerCounters {
   uint64_t rate_limited = 0;
   uint64_t sink_failures = 0;
   uint64_t keys_served = 0;
+  // Readings answered with a separate CON after an empty ACK (the commit
+  // outlasted the node's ACK timeout), and answers not sent (the session
+  // ended first; the node sends the reading again).
+  uint64_t answers_separate = 0;
+  uint64_t answers_dropped = 0;
   // Time readings spent in the MessageSink (the spool commit), summed
   // (wall clock, microseconds), and how many calls that was.
   uint64_t sink_calls = 0;

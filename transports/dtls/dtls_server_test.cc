@@ -695,9 +695,26 @@ TEST_F(DtlsServerTest, RetransmissionKeepsItsMessageId) {
   EXPECT_TRUE(absl::EndsWith(sink_.ids().back(), "-2")) << sink_.ids().back();
 }
 
-// With commit threads (the default) a slow commit is answered separately:
-// the node's retransmission gets the empty ACK again instead of reaching
-// the sink a second time, and the 2.04 follows once the commit is done.
+// With commit threads (the default) a commit that ends within the node's
+// ACK timeout is answered on the request's ACK: one datagram each way,
+// where a separate answer costs four (empty ACK, CON 2.04, its ACK).
+TEST_F(DtlsServerTest, FastCommitIsAnsweredOnTheAck) {
+  StartServer();
+  auto node = Node(WriteNodeKey(security_, DeviceId(22), 1, "n22.key"));
+  for (int t = 1; t <= 3; ++t) {
+    absl::StatusOr<CoapResponse> r =
+        node->Exchange(2 /*POST*/, "t", EncodeTelemetry(false, {{"t", t}}));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->code, 204);
+    EXPECT_TRUE(r->piggybacked) << "reading " << t;
+  }
+  EXPECT_EQ(sink_.size(), 3u);
+  EXPECT_EQ(server_->Counters().answers_separate, 0u);
+}
+
+// A slow commit is answered separately: the node's retransmission gets an
+// empty ACK instead of reaching the sink a second time, and the 2.04
+// follows once the commit is done.
 TEST_F(DtlsServerTest, SlowCommitIsAnsweredSeparatelyAndQueuedOnce) {
   StartServer();
   auto node = Node(WriteNodeKey(security_, DeviceId(21), 1, "n21.key"));
@@ -706,10 +723,15 @@ TEST_F(DtlsServerTest, SlowCommitIsAnsweredSeparatelyAndQueuedOnce) {
       node->Exchange(2 /*POST*/, "t", EncodeTelemetry(false, {{"t", 1}}));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->code, 204);
+  EXPECT_FALSE(r->piggybacked);
   absl::SleepFor(absl::Milliseconds(500));
   EXPECT_EQ(sink_.size(), 1u);
   EXPECT_EQ(server_->Counters().messages_accepted, 1u);
-  ASSERT_TRUE(node->Exchange(2, "t", EncodeTelemetry(false, {{"t", 2}})).ok());
+  EXPECT_EQ(server_->Counters().answers_separate, 1u);
+  absl::StatusOr<CoapResponse> next =
+      node->Exchange(2, "t", EncodeTelemetry(false, {{"t", 2}}));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_TRUE(next->piggybacked);
   EXPECT_EQ(sink_.size(), 2u);
 }
 
