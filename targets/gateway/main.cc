@@ -478,7 +478,8 @@ void PrintCounters(GatewayCore& core) {
         "handshakes_failed=%llu unknown_identities=%llu sessions_refused=%llu "
         "sessions_evicted=%llu wrong_suite=%llu malformed=%llu too_large=%llu "
         "rate_limited=%llu sink_failures=%llu keys_served=%llu "
-        "answers_separate=%llu answers_dropped=%llu suite=%s\n",
+        "answers_separate=%llu answers_dropped=%llu answers_repeated=%llu "
+        "suite=%s\n",
         static_cast<unsigned long long>(c.messages_accepted),
         static_cast<unsigned long long>(c.sealed_accepted),
         static_cast<unsigned long long>(c.handshakes_ok),
@@ -494,6 +495,7 @@ void PrintCounters(GatewayCore& core) {
         static_cast<unsigned long long>(c.keys_served),
         static_cast<unsigned long long>(c.answers_separate),
         static_cast<unsigned long long>(c.answers_dropped),
+        static_cast<unsigned long long>(c.answers_repeated),
         c.last_cipher_suite.empty() ? "none" : c.last_cipher_suite.c_str());
   }
   auto& mioty_slot =

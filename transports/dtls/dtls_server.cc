@@ -18,6 +18,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -115,14 +116,14 @@ absl::Status CheckSealedEnvelope(ByteView payload) {
   }
 }
 
-// CommitPool: the threads that call the MessageSink for readings answered
-// separately (DtlsServerOptions::commit_threads). The server's thread
+// CommitPool: the threads that call the MessageSink for confirmable
+// readings (DtlsServerOptions::commit_threads). The server's thread
 // submits a job and goes on; a worker runs it (the spool's fsync'd commit,
 // shared with whatever other workers commit at the same time), queues it
 // as done and wakes the server's thread through an eventfd, which takes
 // the finished jobs on its own thread (libcoap is not thread-safe).
-// Destruction runs every job already submitted: each is a reading the node
-// was told (empty ACK) the gateway has.
+// Destruction runs every job already submitted: the node may hold an
+// empty ACK for it.
 template <class Job>
 class CommitPool {
  public:
@@ -237,6 +238,11 @@ absl::Status CheckCcm8OnlyPriority() {
 
 // Loop: the server thread's state.
 struct DtlsServer::Loop {
+  // The code and payload of a reading's answer.
+  struct AnswerFields {
+    coap_pdu_code_t code = COAP_EMPTY_CODE;
+    Bytes receipts;  // a sealed reading's seal receipts, or empty
+  };
   struct SessionInfo {
     std::string device_id;
     uint32_t epoch = 0;
@@ -246,6 +252,18 @@ struct DtlsServer::Loop {
     uint64_t serial = 0;    // creation order: the oldest is evicted first
     Bytes nonce;            // kSessionNonceBytes from the CSPRNG
     RequestNumbering requests;
+    // The answer to the session's last committed reading, for a
+    // retransmission of its request that arrives after it (the ACK was
+    // lost, or crossed the retransmission): the same answer again (RFC
+    // 7252 4.5), not a second trip to the sink, which would also hand out
+    // the device's seal receipts a second time. A node has one request
+    // outstanding at a time, so the last one is the only one to keep.
+    struct LastAnswer {
+      coap_mid_t mid = 0;
+      bool separate = false;  // a CON libcoap retransmits until acknowledged
+      AnswerFields fields;
+    };
+    std::optional<LastAnswer> last_answer;
   };
   struct Bucket {
     double tokens = 0;
@@ -270,7 +288,9 @@ struct DtlsServer::Loop {
   // separate response for the node to acknowledge. A commit that outlasts
   // the node's ACK timeout shows as a retransmission of the request: that
   // gets an empty ACK and the 2.04 follows as a separate CON, so the node
-  // stops retransmitting and the reading reaches the sink once.
+  // stops retransmitting. Either way the reading reaches the sink once: a
+  // retransmission after the answer gets it again
+  // (SessionInfo::last_answer).
   struct Pending {
     coap_session_t* session = nullptr;  // our reference, released when answered
     coap_mid_t mid = 0;                 // the request's
@@ -499,8 +519,8 @@ struct DtlsServer::Loop {
   // until an ended session is freed libcoap keeps it under its address,
   // where a node coming back from the same address and port would meet
   // the dead session (its datagrams dropped until a DTLS retransmission,
-  // a second or more later). A session something still holds (a pending
-  // separate answer) turns into a client session, which libcoap frees at
+  // a second or more later). A session something still holds (a reading
+  // whose commit is running) turns into a client session, which libcoap frees at
   // its last release. Runs between coap_io_process calls, outside every
   // libcoap callback.
   void FreeEnded() {
@@ -642,6 +662,21 @@ struct DtlsServer::Loop {
         SendNothing(response);
         return;
       }
+      auto known = sessions.find(session);
+      if (known != sessions.end() && known->second.last_answer.has_value() &&
+          known->second.last_answer->mid == coap_pdu_get_mid(request)) {
+        const SessionInfo::LastAnswer& last = *known->second.last_answer;
+        Count([](DtlsServerCounters& c) { ++c.answers_repeated; });
+        if (last.separate) {
+          // The answer is a CON of its own, retransmitted until the node
+          // acknowledges it: this request only needs its empty ACK again.
+          coap_send_ack(session, request);
+          SendNothing(response);
+        } else {
+          FillAnswer(last.fields, response);
+        }
+        return;
+      }
     }
     SessionInfo* info = Authorized(session, response);
     if (info == nullptr) return;
@@ -763,47 +798,63 @@ struct DtlsServer::Loop {
       Count([](DtlsServerCounters& c) { ++c.answers_dropped; });
       return;
     }
-    Answer(job.device_id, job.sealed, job.queued, answer);
+    AnswerFields fields = Answer(job.device_id, job.sealed, job.queued, answer);
     // coap_send takes the PDU, and retransmits a CON until the node
     // acknowledges it.
     if (coap_send(job.session, answer) == COAP_INVALID_MID) {
       Count([](DtlsServerCounters& c) { ++c.answers_dropped; });
+      return;
+    }
+    auto it = sessions.find(job.session);
+    if (it != sessions.end()) {
+      it->second.last_answer =
+          SessionInfo::LastAnswer{job.mid, job.separate, std::move(fields)};
     }
   }
 
-  // Answer: the reply to a reading the sink has answered `queued` for.
-  void Answer(const std::string& device_id, bool sealed,
-              const absl::Status& queued, coap_pdu_t* response) {
+  // Answer: the reply to a reading the sink has answered `queued` for,
+  // written into `response` and returned (to repeat it to a
+  // retransmission).
+  AnswerFields Answer(const std::string& device_id, bool sealed,
+                      const absl::Status& queued, coap_pdu_t* response) {
+    AnswerFields fields;
     if (!queued.ok()) {
       Log(absl::StrCat("could not queue a message of ", device_id, ": ",
                        queued.message()));
       Count([](DtlsServerCounters& c) { ++c.sink_failures; });
-      coap_pdu_set_code(response, Code(503));
-      return;
+      fields.code = Code(503);
+      FillAnswer(fields, response);
+      return fields;
     }
-    coap_pdu_set_code(response, Code(204));
+    fields.code = Code(204);
     // A sealed reading's 2.04 carries the device's pending seal receipts
     // (opaque here: only the node can check them).
-    Bytes receipts;
     if (sealed && server->options_.take_receipts) {
-      receipts = server->options_.take_receipts(device_id,
-                                                kMaxReceiptPayloadBytes);
-      if (receipts.size() > kMaxReceiptPayloadBytes) receipts.clear();
+      fields.receipts = server->options_.take_receipts(device_id,
+                                                       kMaxReceiptPayloadBytes);
+      if (fields.receipts.size() > kMaxReceiptPayloadBytes) {
+        fields.receipts.clear();
+      }
     }
-    if (!receipts.empty()) {
-      uint8_t format[4];
-      coap_add_option(
-          response, COAP_OPTION_CONTENT_FORMAT,
-          coap_encode_var_safe(format, sizeof(format),
-                               COAP_MEDIATYPE_APPLICATION_OCTET_STREAM),
-          format);
-      coap_add_data(response, receipts.size(), receipts.data());
-    }
-    Count([sealed, sent = receipts.size()](DtlsServerCounters& c) {
+    FillAnswer(fields, response);
+    Count([sealed, sent = fields.receipts.size()](DtlsServerCounters& c) {
       ++c.messages_accepted;
       if (sealed) ++c.sealed_accepted;
       c.receipts_bytes_sent += sent;
     });
+    return fields;
+  }
+
+  static void FillAnswer(const AnswerFields& fields, coap_pdu_t* response) {
+    coap_pdu_set_code(response, fields.code);
+    if (fields.receipts.empty()) return;
+    uint8_t format[4];
+    coap_add_option(
+        response, COAP_OPTION_CONTENT_FORMAT,
+        coap_encode_var_safe(format, sizeof(format),
+                             COAP_MEDIATYPE_APPLICATION_OCTET_STREAM),
+        format);
+    coap_add_data(response, fields.receipts.size(), fields.receipts.data());
   }
 
   // -- GET /k ---------------------------------------------------------------

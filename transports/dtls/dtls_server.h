@@ -85,11 +85,12 @@ struct DtlsServerOptions {
       take_receipts;
   // Threads that hand accepted readings to the MessageSink (the gateway's
   // fsync'd spool) while the server's thread goes on serving other nodes.
-  // A confirmable POST /t is then answered as a separate response (RFC
-  // 7252 5.2.2): an empty ACK at once, the 2.04 (or 5.03) as a confirmable
-  // message once the sink returned, so readings of many nodes share one
-  // spool commit instead of queueing for one fsync each. 0: the sink is
-  // called on the server's thread and the answer is piggy-backed.
+  // Readings of many nodes then share one spool commit instead of
+  // queueing for one fsync each. A confirmable POST /t is answered once
+  // the sink returned, piggy-backed on its ACK, or separately (RFC 7252
+  // 5.2.2: an empty ACK, then the 2.04 or 5.03 as a confirmable message)
+  // when the node retransmitted first. 0: the sink is called on the
+  // server's thread.
   size_t commit_threads = 8;
 };
 
@@ -110,10 +111,13 @@ struct DtlsServerCounters {
   uint64_t sink_failures = 0;
   uint64_t keys_served = 0;
   // Readings answered with a separate CON after an empty ACK (the commit
-  // outlasted the node's ACK timeout), and answers not sent (the session
-  // ended first; the node sends the reading again).
+  // outlasted the node's ACK timeout); answers not sent (the session ended
+  // first, or libcoap could not build or send it; the node sends the
+  // reading again); answers repeated to a retransmission that came after
+  // them (their ACK was lost).
   uint64_t answers_separate = 0;
   uint64_t answers_dropped = 0;
+  uint64_t answers_repeated = 0;
   // Time readings spent in the MessageSink (the spool commit), summed
   // (wall clock, microseconds), and how many calls that was.
   uint64_t sink_calls = 0;

@@ -2,7 +2,11 @@
 // the client: every test runs real handshakes on a loopback UDP port.
 #include "transports/dtls/dtls_server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +35,83 @@ using testing::DeviceId;
 using testing::FreeUdpPort;
 using testing::TestSecurity;
 using testing::WriteNodeKey;
+
+// LossyRelay: a UDP relay on a free loopback port between one node and the
+// server that can drop datagrams from the server to the node, as a lossy
+// radio link would.
+class LossyRelay {
+ public:
+  explicit LossyRelay(uint16_t server_port) {
+    node_side_ = socket(AF_INET, SOCK_DGRAM, 0);
+    server_side_ = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    if (bind(node_side_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        getsockname(node_side_, reinterpret_cast<sockaddr*>(&address),
+                    &length) != 0) {
+      return;
+    }
+    port_ = ntohs(address.sin_port);
+    address.sin_port = htons(server_port);
+    if (connect(server_side_, reinterpret_cast<sockaddr*>(&address),
+                sizeof(address)) != 0) {
+      port_ = 0;
+      return;
+    }
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~LossyRelay() {
+    stopping_ = true;
+    if (thread_.joinable()) thread_.join();
+    close(node_side_);
+    close(server_side_);
+  }
+  uint16_t port() const { return port_; }  // 0: the relay did not start
+  // The next `n` datagrams from the server are dropped.
+  void DropFromServer(int n) { to_drop_.store(n); }
+  int dropped() const { return dropped_.load(); }
+
+ private:
+  void Run() {
+    sockaddr_in node{};
+    socklen_t node_length = 0;
+    uint8_t buffer[2048];
+    while (!stopping_.load()) {
+      pollfd fds[2] = {{node_side_, POLLIN, 0}, {server_side_, POLLIN, 0}};
+      if (poll(fds, 2, 20) <= 0) continue;
+      if (fds[0].revents & POLLIN) {
+        socklen_t length = sizeof(node);
+        ssize_t n = recvfrom(node_side_, buffer, sizeof(buffer), 0,
+                             reinterpret_cast<sockaddr*>(&node), &length);
+        if (n > 0) {
+          node_length = length;
+          (void)!send(server_side_, buffer, static_cast<size_t>(n), 0);
+        }
+      }
+      if (fds[1].revents & POLLIN) {
+        ssize_t n = recv(server_side_, buffer, sizeof(buffer), 0);
+        if (n <= 0 || node_length == 0) continue;
+        if (to_drop_.load() > 0) {
+          to_drop_.fetch_sub(1);
+          dropped_.fetch_add(1);
+          continue;
+        }
+        (void)!sendto(node_side_, buffer, static_cast<size_t>(n), 0,
+                      reinterpret_cast<sockaddr*>(&node), node_length);
+      }
+    }
+  }
+
+  int node_side_ = -1;
+  int server_side_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> to_drop_{0};
+  std::atomic<int> dropped_{0};
+  std::thread thread_;
+};
 
 // RecordingSink: a sink that keeps what it was given and can be told to
 // fail, as a spool would when its disk is full.
@@ -710,6 +791,35 @@ TEST_F(DtlsServerTest, FastCommitIsAnsweredOnTheAck) {
   }
   EXPECT_EQ(sink_.size(), 3u);
   EXPECT_EQ(server_->Counters().answers_separate, 0u);
+}
+
+// A 2.04 lost on its way to the node: the node retransmits its request
+// after the answer went out and gets the same answer again, instead of the
+// reading going through the sink (and taking the device's seal receipts)
+// a second time.
+TEST_F(DtlsServerTest, RetransmissionAfterALostAnswerGetsTheSameAnswer) {
+  StartServer();
+  LossyRelay relay(port_);
+  ASSERT_NE(relay.port(), 0);
+  DtlsNodeOptions options;
+  options.gateway_port = relay.port();
+  options.key_file = WriteNodeKey(security_, DeviceId(23), 1, "n23.key");
+  options.ack_timeout_seconds = 1;
+  options.max_retransmit = 2;
+  absl::StatusOr<std::unique_ptr<DtlsNode>> node = DtlsNode::Open(options);
+  ASSERT_TRUE(node.ok()) << node.status();
+  ASSERT_TRUE((*node)->PostReading(false, 1).ok());  // handshake, reading 1
+  ASSERT_EQ(sink_.size(), 1u);
+  relay.DropFromServer(1);  // reading 2's piggy-backed 2.04
+  absl::StatusOr<CoapResponse> r =
+      (*node)->Exchange(2 /*POST*/, "t", EncodeTelemetry(false, {{"t", 2}}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->code, 204);
+  EXPECT_TRUE(r->piggybacked);
+  EXPECT_EQ(relay.dropped(), 1);
+  EXPECT_EQ(sink_.size(), 2u);
+  EXPECT_EQ(server_->Counters().answers_repeated, 1u);
+  EXPECT_EQ(server_->Counters().messages_accepted, 2u);
 }
 
 // A slow commit is answered separately: the node's retransmission gets an
