@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -48,24 +49,79 @@ absl::StatusOr<std::unique_ptr<SqliteKvStore>> SqliteKvStore::Open(
 
 SqliteKvStore::~SqliteKvStore() { sqlite3_close(db_); }
 
+SqliteKvStore::Reader::~Reader() {
+  sqlite3_finalize(get);
+  sqlite3_close(db);
+}
+
+absl::Status SqliteKvStore::ReaderError(const Reader& reader,
+                                        absl::string_view what) const {
+  return absl::InternalError(
+      absl::StrCat(path_, ": ", what, ": ", sqlite3_errmsg(reader.db)));
+}
+
+absl::StatusOr<std::unique_ptr<SqliteKvStore::Reader>>
+SqliteKvStore::TakeReader() {
+  {
+    std::lock_guard<std::mutex> lock(readers_mu_);
+    if (!idle_readers_.empty()) {
+      std::unique_ptr<Reader> reader = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return reader;
+    }
+  }
+  auto reader = std::make_unique<Reader>();
+  // Each reader is used by one thread at a time (the pool hands it out),
+  // so SQLite's own per-connection mutex is not needed.
+  if (sqlite3_open_v2(path_.c_str(), &reader->db,
+                      SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    if (reader->db == nullptr) {
+      return absl::UnavailableError(
+          absl::StrCat(path_, ": cannot open a reader: out of memory"));
+    }
+    return ReaderError(*reader, "cannot open a reader");
+  }
+  sqlite3_busy_timeout(reader->db, 5000);
+  if (sqlite3_prepare_v3(reader->db, "SELECT v FROM kv WHERE k = ?1", -1,
+                         SQLITE_PREPARE_PERSISTENT, &reader->get,
+                         nullptr) != SQLITE_OK) {
+    return ReaderError(*reader, "prepare get");
+  }
+  return reader;
+}
+
+void SqliteKvStore::ReturnReader(std::unique_ptr<Reader> reader) {
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  idle_readers_.push_back(std::move(reader));
+}
+
 absl::StatusOr<std::optional<std::string>> SqliteKvStore::Get(
     absl::string_view key) {
-  std::lock_guard<std::mutex> lock(mu_);
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db_, "SELECT v FROM kv WHERE k = ?1", -1, &stmt,
-                         nullptr) != SQLITE_OK) {
-    return Error("prepare get");
-  }
-  absl::Cleanup finalize = [stmt] { sqlite3_finalize(stmt); };
+  absl::StatusOr<std::unique_ptr<Reader>> taken = TakeReader();
+  if (!taken.ok()) return taken.status();
+  std::unique_ptr<Reader> reader = *std::move(taken);
+  sqlite3_stmt* stmt = reader->get;
   sqlite3_bind_text(stmt, 1, key.data(), static_cast<int>(key.size()),
-                    SQLITE_TRANSIENT);
+                    SQLITE_STATIC);
   int rc = sqlite3_step(stmt);
-  if (rc == SQLITE_DONE) return std::optional<std::string>();
-  if (rc != SQLITE_ROW) return Error("get");
-  const unsigned char* text = sqlite3_column_text(stmt, 0);
-  int size = sqlite3_column_bytes(stmt, 0);
-  return std::optional<std::string>(
-      std::string(reinterpret_cast<const char*>(text), static_cast<size_t>(size)));
+  absl::StatusOr<std::optional<std::string>> result;
+  if (rc == SQLITE_ROW) {
+    const unsigned char* text = sqlite3_column_text(stmt, 0);
+    int size = sqlite3_column_bytes(stmt, 0);
+    result = std::optional<std::string>(std::string(
+        reinterpret_cast<const char*>(text), static_cast<size_t>(size)));
+  } else if (rc == SQLITE_DONE) {
+    result = std::optional<std::string>();
+  } else {
+    result = ReaderError(*reader, "get");
+  }
+  // Ends the read transaction, so the reader holds no snapshot (and no
+  // WAL frames back from a checkpoint) between lookups.
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  ReturnReader(std::move(reader));
+  return result;
 }
 
 absl::Status SqliteKvStore::Put(absl::string_view key, absl::string_view value) {

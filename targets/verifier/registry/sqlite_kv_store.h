@@ -1,16 +1,23 @@
 // KvStore on an SQLite file in WAL mode: the embedded default, so a single
 // verifier needs nothing but a data directory. Only this process writes
 // the file, so its own writes are the only changes (no external feed).
+// Reads (the telemetry path's device and gateway lookups when the
+// registry's cache misses) go through a pool of read-only connections with
+// the lookup statement prepared once, so server threads read in parallel
+// and no lookup parses SQL; writes and listings use the one writing
+// connection.
 #ifndef CXSEC_TARGETS_VERIFIER_REGISTRY_SQLITE_KV_STORE_H_
 #define CXSEC_TARGETS_VERIFIER_REGISTRY_SQLITE_KV_STORE_H_
 
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "targets/verifier/registry/kv_store.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace cxsec::verifier {
 
@@ -37,8 +44,22 @@ class SqliteKvStore final : public KvStore {
   bool ChangeFeedHealthy() const override { return true; }
 
  private:
+  // A read-only connection and its prepared lookup; one caller at a time.
+  struct Reader {
+    ~Reader();
+    sqlite3* db = nullptr;
+    sqlite3_stmt* get = nullptr;
+  };
   SqliteKvStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   absl::Status Error(absl::string_view what) const;
+  absl::Status ReaderError(const Reader& reader, absl::string_view what) const;
+  // An idle reader, or a new one when every reader is busy: the pool grows
+  // to the number of threads that read at once.
+  absl::StatusOr<std::unique_ptr<Reader>> TakeReader();
+  void ReturnReader(std::unique_ptr<Reader> reader);
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Reader>> idle_readers_;
+  // Serialises the writing connection.
   std::mutex mu_;
   sqlite3* db_;
   std::string path_;
