@@ -72,6 +72,7 @@ _COVERAGE_STUB = {
 # from inside @mbedtls both when cxsec is the main repository ("@//...") and
 # when a project embeds it ("@cxsec//...").
 _MBEDTLS_CONFIG = Label("//platforms/cortex_m/mbedtls:config")
+_LIBCOAP_CONFIG = Label("//third_party/libcoap:config")
 
 def _maybe(rule, name, **kwargs):
     if not native.existing_rule(name):
@@ -112,12 +113,22 @@ def cxsec_dependencies():
 
     _maybe(system_absl_repository, name = "com_google_absl", targets = _ABSL_TARGETS)
 
+    # libcoap from Debian's source package with cxsec's patch
+    # (third_party/libcoap.BUILD says why not the binary package).
     _maybe(
-        system_library_repository,
+        debian_source_repository,
         name = "libcoap",
-        debian_package = "libcoap3-dev",
-        symlinks = {"/usr/include/coap3": "include/coap3"},
-        build_files = {Label("//third_party:libcoap.BUILD"): "BUILD.bazel"},
+        source_dir = "/opt/cxsec/src/libcoap",
+        debian_source_package = "libcoap3",
+        version_prefix = "4.3.1-",
+        directories = ["src", "include", "LICENSE", "COPYING"],
+        copy_directories = ["src", "include"],
+        patches = [
+            Label("//third_party/libcoap:0001-walk-sessions-at-most-once-a-second.patch"),
+            Label("//third_party/libcoap:0002-prepare-io-hook.patch"),
+        ],
+        build_file_template = Label("//third_party:libcoap.BUILD"),
+        config_target = "@{}//{}:{}".format(_LIBCOAP_CONFIG.workspace_name, _LIBCOAP_CONFIG.package, _LIBCOAP_CONFIG.name),
     )
     _maybe(
         system_library_repository,

@@ -103,7 +103,15 @@ def _debian_source_repository_impl(ctx):
             ctx.attr.version_prefix,
         ))
     for entry in ctx.attr.directories:
-        ctx.symlink(source.get_child(entry), entry)
+        if entry in ctx.attr.copy_directories:
+            # Copied, not linked: a patch must not change the shared tree.
+            result = ctx.execute(["cp", "-R", str(source.get_child(entry)), entry])
+            if result.return_code != 0:
+                fail("cxsec: cannot copy {}: {}".format(entry, result.stderr))
+        else:
+            ctx.symlink(source.get_child(entry), entry)
+    for patch in ctx.attr.patches:
+        ctx.patch(patch, strip = 1)
     ctx.template("BUILD.bazel", ctx.attr.build_file_template, substitutions = {
         "{debian_version}": version,
         "{config_target}": ctx.attr.config_target,
@@ -120,6 +128,8 @@ debian_source_repository = repository_rule(
         "debian_source_package": attr.string(mandatory = True, doc = "named in errors"),
         "version_prefix": attr.string(mandatory = True, doc = "the Debian version must start with this"),
         "directories": attr.string_list(doc = "top-level folders of the tree to link in"),
+        "copy_directories": attr.string_list(doc = "those of `directories` to copy instead (the patches change them)"),
+        "patches": attr.label_list(doc = "patches applied to the copied folders, -p1, in order"),
         "build_file_template": attr.label(mandatory = True, doc = "BUILD file; {debian_version} and {config_target} are replaced"),
         "config_target": attr.string(doc = "the cc_library carrying the configuration header, a label string"),
     },

@@ -114,12 +114,13 @@ gateway_part() {
   done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait "$gw" 2>/dev/null || true
-  python3 - "$dir/out" "$probe" <<'PY'
+  python3 - "$dir/out" "$probe" "$dir/holders.err" <<'PY'
 import re, sys
 sys.path.insert(0, "tools/bench")
 from bench_rows import emit
 rows = [dict(kv.split("=") for kv in line.split()) for line in open(sys.argv[1]) if line.startswith("level=")]
 probe = sys.argv[2]
+client_errors = [line.strip() for line in open(sys.argv[3]) if line.strip()]
 base = rows[0]
 base_rate = float(base["per_s"])
 print("cxsec-dtls-gateway (DtlsServer), PSK-AES-128-CCM-8, loopback; sessions held idle by client processes "
@@ -157,6 +158,13 @@ for r in rows:
 failed = sum(int(r["failed"]) for r in rows) + int(rows[-1]["holder_failed"])
 print()
 print(f"Failed sessions during the run: {failed}" + ("" if failed == 0 else " **(figures count only the established ones)**"))
+if client_errors:
+    from collections import Counter
+    print()
+    print("What the clients said (each process prints its first 5 failures):")
+    print()
+    for text, count in Counter(client_errors).most_common(5):
+        print(f"- {count}x `{text}`")
 PY
 }
 

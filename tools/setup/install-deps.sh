@@ -61,6 +61,7 @@ export DEBIAN_FRONTEND=noninteractive
 # update that the package install and the source download share.
 MBEDTLS_DIR=/opt/cxsec/src/mbedtls
 BORINGSSL_DIR=/opt/cxsec/src/boringssl
+LIBCOAP_DIR=/opt/cxsec/src/libcoap
 DEB_SRC_FILE=/etc/apt/sources.list.d/cxsec-deb-src.sources
 apt_updated=0
 if [ ! -f "$DEB_SRC_FILE" ]; then
@@ -87,7 +88,11 @@ fi
 #   - BoringSSL for every host binary (third_party/boringssl.BUILD): the
 #     same source as Debian's android-libboringssl, built with its x86-64
 #     assembly, which Debian's -DOPENSSL_SMALL build leaves out (P-256 two
-#     to three times slower; docs/PERFORMANCE.md).
+#     to three times slower; docs/PERFORMANCE.md);
+#   - libcoap for the gateway's DTLS server and the nodes' DTLS clients
+#     (third_party/libcoap.BUILD), with cxsec's patch applied at build
+#     time (third_party/libcoap/): Debian's binary walks every session on
+#     each new peer's datagram.
 # apt-get source needs deb-src entries: a copy of the deb stanzas of
 # debian.sources (bookworm, bookworm-updates, bookworm-security) with
 # Types: deb-src, in a file of its own; apt-get update runs only when that
@@ -118,3 +123,4 @@ unpack_debian_source() {  # PACKAGE DIR FILE_THAT_MUST_EXIST
 }
 unpack_debian_source mbedtls "$MBEDTLS_DIR" include/mbedtls/version.h
 unpack_debian_source android-platform-external-boringssl "$BORINGSSL_DIR" BUILD.generated.bzl
+unpack_debian_source libcoap3 "$LIBCOAP_DIR" src/coap_session.c

@@ -94,7 +94,17 @@ absl::StatusOr<std::unique_ptr<DtlsNode>> DtlsNode::Open(DtlsNodeOptions options
     coap_dtls_set_log_level(log_level);
   });
   std::unique_ptr<DtlsNode> node(new DtlsNode(std::move(options), std::move(*key)));
-  node->context_ = coap_new_context(nullptr);
+  {
+    // One context at a time: GnuTLS 3.7's gnutls_priority_init, which
+    // libcoap calls for each new context, now and then failed with "No or
+    // insufficient priorities were set" when threads created contexts at
+    // once (the system priority file is re-read under a race), and
+    // coap_new_context returned NULL (tools/bench/dtls_scaling: 1-5 of
+    // 12,000 nodes on 4 threads).
+    static std::mutex creating;
+    std::lock_guard<std::mutex> lock(creating);
+    node->context_ = coap_new_context(nullptr);
+  }
   if (node->context_ == nullptr) return absl::InternalError("coap_new_context failed");
   coap_set_app_data(node->context_, node.get());
   coap_register_response_handler(node->context_, OnResponse);

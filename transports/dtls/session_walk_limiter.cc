@@ -1,38 +1,10 @@
 // See session_walk_limiter.h.
 #include "transports/dtls/session_walk_limiter.h"
 
-#include <dlfcn.h>
-
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 
 namespace cxsec::dtls {
 namespace {
-
-using PrepareIoFn = unsigned (*)(coap_context_t*, coap_socket_t*[], unsigned,
-                                 unsigned*, coap_tick_t);
-
-// libcoap's own coap_io_prepare_io, which the definition below shadows.
-PrepareIoFn LibcoapPrepareIo() {
-  static const PrepareIoFn real = [] {
-    // The library by its soname (the -lcoap-3-gnutls the build links), so
-    // the lookup cannot land on the shadowing definition in this binary.
-    void* library = dlopen("libcoap-3-gnutls.so.3", RTLD_LAZY | RTLD_NOLOAD);
-    void* fn =
-        library != nullptr ? dlsym(library, "coap_io_prepare_io") : nullptr;
-    if (fn == nullptr) {
-      std::fprintf(stderr,
-                   "cxsec-dtls: libcoap's coap_io_prepare_io not found: %s\n",
-                   dlerror());
-      std::abort();
-    }
-    return reinterpret_cast<PrepareIoFn>(fn);
-  }();
-  return real;
-}
-
-thread_local ScopedSessionWalkLimit* t_limit = nullptr;
 
 coap_tick_t Ticks(std::chrono::microseconds d) {
   return static_cast<coap_tick_t>(
@@ -44,20 +16,27 @@ unsigned TicksToMs(coap_tick_t ticks) {
                                COAP_TICKS_PER_SECOND);
 }
 
+unsigned PrepareIoHook(void* limit, coap_context_t* /*ctx*/,
+                       coap_socket_t* sockets[], unsigned max_sockets,
+                       unsigned* num_sockets, coap_tick_t now) {
+  return static_cast<ScopedSessionWalkLimit*>(limit)->Prepare(
+      sockets, max_sockets, num_sockets, now);
+}
+
 }  // namespace
 
 ScopedSessionWalkLimit::ScopedSessionWalkLimit(coap_context_t* context)
     : context_(context), interval_(Ticks(kMinInterval)) {
   // Only with epoll: without it coap_io_prepare_io also lists the sockets
   // select() waits on, and every call must do that.
-  if (coap_context_get_coap_fd(context) >= 0 && t_limit == nullptr) {
-    LibcoapPrepareIo();  // fail at start, not in the middle of serving
-    t_limit = this;
+  if (coap_context_get_coap_fd(context) >= 0) {
+    coap_context_set_prepare_io_hook(context, &PrepareIoHook, this);
+    hooked_ = true;
   }
 }
 
 ScopedSessionWalkLimit::~ScopedSessionWalkLimit() {
-  if (t_limit == this) t_limit = nullptr;
+  if (hooked_) coap_context_set_prepare_io_hook(context_, nullptr, nullptr);
 }
 
 unsigned ScopedSessionWalkLimit::Prepare(coap_socket_t* sockets[],
@@ -77,7 +56,7 @@ unsigned ScopedSessionWalkLimit::Prepare(coap_socket_t* sockets[],
   }
   const auto start = std::chrono::steady_clock::now();
   unsigned timeout_ms =
-      LibcoapPrepareIo()(context_, sockets, max_sockets, num_sockets, now);
+      coap_io_prepare_io_walk(context_, sockets, max_sockets, num_sockets, now);
   const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
   ++counts_.walks;
@@ -94,16 +73,3 @@ unsigned ScopedSessionWalkLimit::Prepare(coap_socket_t* sockets[],
 }
 
 }  // namespace cxsec::dtls
-
-// libcoap's coap_io_prepare_io, shadowed: see session_walk_limiter.h.
-// Exported from the binary by the library's linkopts.
-unsigned int coap_io_prepare_io(coap_context_t* ctx, coap_socket_t* sockets[],
-                                unsigned int max_sockets,
-                                unsigned int* num_sockets, coap_tick_t now) {
-  cxsec::dtls::ScopedSessionWalkLimit* limit = cxsec::dtls::t_limit;
-  if (limit != nullptr && limit->context() == ctx) {
-    return limit->Prepare(sockets, max_sockets, num_sockets, now);
-  }
-  return cxsec::dtls::LibcoapPrepareIo()(ctx, sockets, max_sockets, num_sockets,
-                                         now);
-}

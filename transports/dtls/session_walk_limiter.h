@@ -8,10 +8,9 @@
 // sessions, that walk took 87% of the gateway's CPU and handshakes ran at
 // 0.02x of their rate with 100 sessions (docs/PERFORMANCE_NOTES.md).
 //
-// The library exports coap_io_prepare_io and calls it through its PLT, so
-// the definition in session_walk_limiter.cc, linked into the binary and
-// exported from it, is the one libcoap calls. For a context registered
-// here by the thread that drives it, the real walk runs at most once per
+// cxsec builds libcoap from Debian's source with a per-context hook in
+// front of coap_io_prepare_io (third_party/libcoap/0002-prepare-io-hook.patch).
+// For a context given to the limiter, the real walk runs at most once per
 // interval; in between the call returns the time until the next walk is
 // due, so libcoap's timer wakes the thread for it. Timers (idle timeout,
 // DTLS retransmission) therefore fire up to one interval late. A session
@@ -20,11 +19,7 @@
 // a walk on the next call (WalkOnNextCall). The interval is 20 times the
 // last walk's duration, between 5 and 100 ms, so walking costs at most
 // about 5% of the thread while the shortest libcoap timer (DTLS, 1 s)
-// keeps its meaning. Every other context (clients, other threads) passes
-// straight through.
-//
-// Should a rebuilt libcoap bind the call internally, the limiter simply
-// stops being called: nothing breaks, and engaged() says so.
+// keeps its meaning. Other contexts (clients) walk on every call.
 #ifndef CXSEC_TRANSPORTS_DTLS_SESSION_WALK_LIMITER_H_
 #define CXSEC_TRANSPORTS_DTLS_SESSION_WALK_LIMITER_H_
 
@@ -41,8 +36,8 @@ struct SessionWalkCounts {
 };
 
 // ScopedSessionWalkLimit limits the walks of `context` while it lives; it
-// must live on the thread that runs `context` (libcoap's calls come from
-// there), one per thread.
+// must be created and destroyed on the thread that runs `context` (the
+// hook is called from there), one per context.
 class ScopedSessionWalkLimit {
  public:
   static constexpr std::chrono::microseconds kMinInterval{5'000};
@@ -62,13 +57,14 @@ class ScopedSessionWalkLimit {
   // session ended in a state its owner cannot free it in).
   void WalkOnNextCall() { walk_requested_ = true; }
 
-  // For the interposed coap_io_prepare_io only.
+  // For the hook only.
   unsigned Prepare(coap_socket_t* sockets[], unsigned max_sockets,
                    unsigned* num_sockets, coap_tick_t now);
   coap_context_t* context() const { return context_; }
 
  private:
   coap_context_t* const context_;
+  bool hooked_ = false;
   SessionWalkCounts counts_;
   bool walk_requested_ = false;
   coap_tick_t last_walk_ = 0;  // libcoap ticks (ms) of the last walk
