@@ -310,6 +310,12 @@ struct DtlsServer::Loop {
   ScopedSessionWalkLimit* walk_limit = nullptr;
   // Sessions that ended (DTLS close or error) since libcoap last returned.
   std::vector<coap_session_t*> ended;
+  // Sessions being freed since libcoap last returned. libcoap raises
+  // COAP_EVENT_DTLS_CLOSED from inside coap_session_free when the session
+  // still had its DTLS state (an idle timeout in its walk announces
+  // COAP_EVENT_SERVER_SESSION_DEL first, then frees): that event must not
+  // list a session that is gone a moment later. Cleared by FreeEnded.
+  std::vector<coap_session_t*> freeing;
 
   static Loop* From(coap_session_t* session) {
     return static_cast<Loop*>(coap_get_app_data(coap_session_get_context(session)));
@@ -440,12 +446,17 @@ struct DtlsServer::Loop {
   void OnEvent(coap_session_t* session, coap_event_t event) {
     if (event == COAP_EVENT_DTLS_CLOSED || event == COAP_EVENT_DTLS_ERROR) {
       // Freed by FreeEnded once libcoap returns; listed once, as a freed
-      // session must not be looked at again.
-      if (std::find(ended.begin(), ended.end(), session) == ended.end()) {
+      // session must not be looked at again, and not at all when it is
+      // being freed already.
+      if (std::find(ended.begin(), ended.end(), session) == ended.end() &&
+          std::find(freeing.begin(), freeing.end(), session) == freeing.end()) {
         ended.push_back(session);
       }
     } else if (event == COAP_EVENT_SERVER_SESSION_DEL) {
-      std::erase(ended, session);  // libcoap's walk frees it now
+      std::erase(ended, session);  // libcoap frees it now
+      freeing.push_back(session);
+    } else if (event == COAP_EVENT_SERVER_SESSION_NEW) {
+      std::erase(freeing, session);  // a new session where a freed one was
     }
     auto it = sessions.find(session);
     if (it == sessions.end()) return;
@@ -524,14 +535,18 @@ struct DtlsServer::Loop {
   // its last release. Runs between coap_io_process calls, outside every
   // libcoap callback.
   void FreeEnded() {
-    for (coap_session_t* session : ended) {
+    std::vector<coap_session_t*> to_free;
+    to_free.swap(ended);
+    for (coap_session_t* session : to_free) {
       if (coap_session_get_state(session) != COAP_SESSION_STATE_NONE) {
         walk_limit->WalkOnNextCall();  // unexpected: let libcoap decide
         continue;
       }
+      freeing.push_back(session);
       if (coap_session_set_type_client(session)) coap_session_release(session);
     }
-    ended.clear();
+    // Every free announced since libcoap last returned is complete.
+    freeing.clear();
   }
 
   // EndEvicted ends the sessions EnforceIdentityCap chose; runs between two
