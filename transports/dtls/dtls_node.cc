@@ -15,12 +15,11 @@
 #include "core/deployment/telemetry_cbor.h"
 #include "platforms/posix/files.h"
 #include "transports/dtls/identity.h"
+#include "transports/dtls/libcoap_setup.h"
 #include "transports/dtls/message_ids.h"
 
 namespace cxsec::dtls {
 namespace {
-
-std::once_flag coap_started;
 
 DtlsNode* NodeOf(coap_session_t* session) {
   return static_cast<DtlsNode*>(
@@ -85,24 +84,10 @@ absl::StatusOr<NodeKey> LoadNodeKey(const std::string& path) {
 absl::StatusOr<std::unique_ptr<DtlsNode>> DtlsNode::Open(DtlsNodeOptions options) {
   absl::StatusOr<NodeKey> key = LoadNodeKey(options.key_file);
   if (!key.ok()) return key.status();
-  std::call_once(coap_started, [] {
-    coap_startup();
-    // CXSEC_COAP_LOG_LEVEL=7 shows libcoap's and GnuTLS's debug output.
-    const char* level = std::getenv("CXSEC_COAP_LOG_LEVEL");
-    int log_level = level != nullptr ? std::atoi(level) : LOG_ERR;
-    coap_set_log_level(static_cast<coap_log_t>(log_level));
-    coap_dtls_set_log_level(log_level);
-  });
+  StartLibcoap();
   std::unique_ptr<DtlsNode> node(new DtlsNode(std::move(options), std::move(*key)));
   {
-    // One context at a time: GnuTLS 3.7's gnutls_priority_init, which
-    // libcoap calls for each new context, now and then failed with "No or
-    // insufficient priorities were set" when threads created contexts at
-    // once (the system priority file is re-read under a race), and
-    // coap_new_context returned NULL (tools/bench/dtls_scaling: 1-5 of
-    // 12,000 nodes on 4 threads).
-    static std::mutex creating;
-    std::lock_guard<std::mutex> lock(creating);
+    std::lock_guard<std::mutex> lock(GnutlsPriorityMutex());
     node->context_ = coap_new_context(nullptr);
   }
   if (node->context_ == nullptr) return absl::InternalError("coap_new_context failed");

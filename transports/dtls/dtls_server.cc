@@ -33,6 +33,7 @@
 #include "core/encoding/hex.h"
 #include "core/seal/sealed_reading.h"
 #include "transports/dtls/identity.h"
+#include "transports/dtls/libcoap_setup.h"
 #include "transports/dtls/message_ids.h"
 #include "transports/dtls/session_walk_limiter.h"
 
@@ -79,8 +80,6 @@ std::string Printable(absl::string_view raw) {
   }
   return out;
 }
-
-std::once_flag coap_started;
 
 // IsSealedEnvelope: the payload starts with a sealed-reading header byte
 // (version 1: 0x20..0x3f), never a CBOR map's first byte (0xa0..0xbf).
@@ -199,7 +198,11 @@ absl::Status CheckCcm8OnlyPriority() {
   for (const char* text : kLibcoapPriorities) {
     gnutls_priority_t priority;
     const char* error_at = nullptr;
-    int rc = gnutls_priority_init(&priority, text, &error_at);
+    int rc;
+    {
+      std::lock_guard<std::mutex> lock(GnutlsPriorityMutex());
+      rc = gnutls_priority_init(&priority, text, &error_at);
+    }
     if (rc == GNUTLS_E_NO_PRIORITIES_WERE_SET) continue;  // nothing offered
     if (rc != GNUTLS_E_SUCCESS) {
       return absl::FailedPreconditionError(
@@ -950,14 +953,7 @@ DtlsServer::~DtlsServer() { Stop(); }
 
 absl::Status DtlsServer::Start(MessageSink sink) {
   if (started_) return absl::FailedPreconditionError("DtlsServer already started");
-  std::call_once(coap_started, [] {
-    coap_startup();
-    // CXSEC_COAP_LOG_LEVEL=7 shows libcoap's and GnuTLS's debug output.
-    const char* level = std::getenv("CXSEC_COAP_LOG_LEVEL");
-    int log_level = level != nullptr ? std::atoi(level) : LOG_ERR;
-    coap_set_log_level(static_cast<coap_log_t>(log_level));
-    coap_dtls_set_log_level(log_level);
-  });
+  StartLibcoap();
   if (!coap_dtls_is_supported()) {
     return absl::FailedPreconditionError("libcoap was built without DTLS");
   }
@@ -983,7 +979,11 @@ absl::Status DtlsServer::Start(MessageSink sink) {
 void DtlsServer::Run(MessageSink sink, absl::Notification* bound,
                      absl::Status* status) {
   Loop loop{this, std::move(sink)};
-  coap_context_t* context = coap_new_context(nullptr);
+  coap_context_t* context;
+  {
+    std::lock_guard<std::mutex> lock(GnutlsPriorityMutex());
+    context = coap_new_context(nullptr);
+  }
   auto fail = [&](absl::Status error) {
     *status = std::move(error);
     if (context != nullptr) coap_free_context(context);
@@ -1096,6 +1096,9 @@ void DtlsServer::Run(MessageSink sink, absl::Notification* bound,
   loop.walk_limit = nullptr;
   walk_limit.reset();
   coap_free_context(context);
+  // Freeing the context frees its sessions without SERVER_SESSION_DEL; the
+  // DTLS_CLOSED events it raised listed them here. Gone: never to be read.
+  loop.ended.clear();
 }
 
 void DtlsServer::Stop() {
