@@ -33,6 +33,13 @@ absl::StatusOr<std::unique_ptr<SqliteKvStore>> SqliteKvStore::Open(
         absl::StrCat(path, ": cannot open SQLite database: ", message));
   }
   std::unique_ptr<SqliteKvStore> store(new SqliteKvStore(db, path));
+  struct stat opened;
+  if (stat(path.c_str(), &opened) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat(path, ": cannot stat the SQLite database just opened"));
+  }
+  store->file_device_ = opened.st_dev;
+  store->file_inode_ = opened.st_ino;
   sqlite3_busy_timeout(db, 5000);
   // WAL lets readers run during a write; synchronous=FULL makes every
   // committed registry change (e.g. a key revocation) survive power loss.
@@ -47,7 +54,12 @@ absl::StatusOr<std::unique_ptr<SqliteKvStore>> SqliteKvStore::Open(
   return store;
 }
 
-SqliteKvStore::~SqliteKvStore() { sqlite3_close(db_); }
+SqliteKvStore::~SqliteKvStore() {
+  // Readers first: the last connection to close checkpoints the WAL and
+  // removes it, which a reader still open would prevent.
+  idle_readers_.clear();
+  sqlite3_close(db_);
+}
 
 SqliteKvStore::Reader::~Reader() {
   sqlite3_finalize(get);
@@ -69,6 +81,17 @@ SqliteKvStore::TakeReader() {
       idle_readers_.pop_back();
       return reader;
     }
+  }
+  // Readers open the file by its path. Should it have been replaced (a
+  // restore by rename) or removed while the store is open, a new reader
+  // would read another file than the writer writes, and the two would
+  // share WAL file names: refuse instead.
+  struct stat now;
+  if (stat(path_.c_str(), &now) != 0 || now.st_dev != file_device_ ||
+      now.st_ino != file_inode_) {
+    return absl::UnavailableError(absl::StrCat(
+        path_, ": the registry database was replaced or removed while the "
+               "verifier runs; restart the verifier"));
   }
   auto reader = std::make_unique<Reader>();
   // Each reader is used by one thread at a time (the pool hands it out),
@@ -120,7 +143,13 @@ absl::StatusOr<std::optional<std::string>> SqliteKvStore::Get(
   // WAL frames back from a checkpoint) between lookups.
   sqlite3_reset(stmt);
   sqlite3_clear_bindings(stmt);
-  ReturnReader(std::move(reader));
+  // A reader that failed for any reason but a lock held elsewhere (I/O
+  // error, corruption) is closed, not kept: the next read opens afresh.
+  int primary = rc & 0xff;
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE || primary == SQLITE_BUSY ||
+      primary == SQLITE_LOCKED) {
+    ReturnReader(std::move(reader));
+  }
   return result;
 }
 

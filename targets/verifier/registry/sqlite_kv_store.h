@@ -9,6 +9,8 @@
 #ifndef CXSEC_TARGETS_VERIFIER_REGISTRY_SQLITE_KV_STORE_H_
 #define CXSEC_TARGETS_VERIFIER_REGISTRY_SQLITE_KV_STORE_H_
 
+#include <sys/types.h>
+
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +59,9 @@ class SqliteKvStore final : public KvStore {
   // to the number of threads that read at once.
   absl::StatusOr<std::unique_ptr<Reader>> TakeReader();
   void ReturnReader(std::unique_ptr<Reader> reader);
+  // The database file Open opened, so no reader opens another one.
+  dev_t file_device_ = 0;
+  ino_t file_inode_ = 0;
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Reader>> idle_readers_;
   // Serialises the writing connection.

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -98,6 +99,27 @@ TEST(SqliteKvStoreTest, AChangeByAnotherConnectionIsSeenAtOnce) {
   auto read = (*store)->Get("k");
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(**read, "after");
+}
+
+TEST(SqliteKvStoreTest, ADatabaseReplacedUnderTheStoreIsRefusedNotRead) {
+  std::string path = DbPath();
+  auto store = SqliteKvStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Put("k", "mine").ok());
+  // Another registry file moved over this one (a restore by rename).
+  std::string other_path = path + ".other";
+  {
+    auto other = SqliteKvStore::Open(other_path);
+    ASSERT_TRUE(other.ok()) << other.status();
+    ASSERT_TRUE((*other)->Put("k", "theirs").ok());
+  }
+  ASSERT_EQ(std::rename(other_path.c_str(), path.c_str()), 0);
+  auto read = (*store)->Get("k");
+  ASSERT_FALSE(read.ok()) << "read " << read->value_or("nothing");
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(read.status().message().find("replaced or removed"),
+            std::string::npos)
+      << read.status();
 }
 
 }  // namespace
