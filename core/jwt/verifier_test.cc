@@ -4,7 +4,10 @@
 #include "core/jwt/verifier.h"
 
 #include <openssl/bn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -129,6 +132,59 @@ TEST_F(VerifierTest, MintedJsonIsWhatNlohmannWouldWrite) {
   EXPECT_TRUE(absl::IsInvalidArgument(
       MintJwt(*es_, {.subject = "G\xff", .audience = "p"}, clock_.Now())
           .status()));
+}
+
+std::string JtiOf(const std::string& token) {
+  std::vector<std::string> parts = absl::StrSplit(token, '.');
+  if (parts.size() != 3) return "";
+  nlohmann::json claims =
+      nlohmann::json::parse(ToString(*Base64UrlDecode(parts[1])));
+  return claims["jti"].get<std::string>();
+}
+
+// Minting takes jtis from a per-thread block of CSPRNG output: many
+// tokens, across several blocks, never share one.
+TEST_F(VerifierTest, MintedJtisAreDistinctAcrossManyTokens) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 200; ++i) {
+    absl::StatusOr<MintedJwt> minted =
+        MintJwt(*ed_, {.subject = "G1", .audience = "p"}, clock_.Now());
+    ASSERT_TRUE(minted.ok()) << minted.status();
+    std::string jti = JtiOf(minted->token);
+    EXPECT_EQ(jti.size(), 22u);  // 16 bytes, base64url
+    EXPECT_TRUE(seen.insert(jti).second) << "jti repeated: " << jti;
+  }
+}
+
+// A forked child must not mint the jtis its parent has yet to use (the
+// block of CSPRNG output is copied into the child with the rest of the
+// process).
+TEST_F(VerifierTest, AForkedChildDoesNotRepeatItsParentsJtis) {
+  const JwtIssueOptions options{.subject = "G1", .audience = "p"};
+  ASSERT_TRUE(MintJwt(*ed_, options, clock_.Now()).ok());  // a block drawn
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(fds[0]);
+    absl::StatusOr<MintedJwt> minted = MintJwt(*ed_, options, clock_.Now());
+    std::string jti = minted.ok() ? JtiOf(minted->token) : "";
+    bool written = write(fds[1], jti.data(), jti.size()) ==
+                   static_cast<ssize_t>(jti.size());
+    _exit(minted.ok() && written ? 0 : 1);
+  }
+  close(fds[1]);
+  char buffer[64];
+  ssize_t n = read(fds[0], buffer, sizeof(buffer));
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(n, 22);
+  absl::StatusOr<MintedJwt> parent = MintJwt(*ed_, options, clock_.Now());
+  ASSERT_TRUE(parent.ok()) << parent.status();
+  EXPECT_NE(JtiOf(parent->token), std::string(buffer, n));
 }
 
 TEST_F(VerifierTest, MintRefusesLifetimeAboveOneDay) {
