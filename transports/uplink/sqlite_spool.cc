@@ -111,6 +111,11 @@ SqliteSpool::SqliteSpool(const SqliteSpoolOptions& options)
     : options_(options) {}
 
 SqliteSpool::~SqliteSpool() {
+  {
+    // A clean stop does not send acknowledged messages again.
+    absl::MutexLock lock(&queue_mutex_);
+    if (!removals_.empty() && !committing_) RemoveQueuedLocked().IgnoreError();
+  }
   absl::MutexLock lock(&db_mutex_);
   sqlite3_finalize(insert_stmt_);
   sqlite3_finalize(peek_stmt_);
@@ -328,13 +333,20 @@ absl::Status SqliteSpool::Insert(const VerifiedMessage& message) {
       bytes += p->size;
       admitted.push_back(p);
     }
+    // Deletions Remove queued meanwhile ride in the same transaction.
+    std::vector<int64_t> removals;
+    if (!admitted.empty()) removals.swap(removals_);
     queue_mutex_.Unlock();
     absl::Status status;
+    int64_t removed = 0;
+    int64_t removed_bytes = 0;
     if (!admitted.empty()) {
       absl::MutexLock db_lock(&db_mutex_);
-      status = CommitGroup(admitted);
+      status = CommitGroup(admitted, removals, &removed, &removed_bytes);
     }
     queue_mutex_.Lock();
+    FinishRemovals(removals, status.ok() ? removed : 0,
+                   status.ok() ? removed_bytes : 0);
     for (PendingInsert* p : admitted) {
       p->status = status;
       p->done = true;
@@ -357,7 +369,9 @@ absl::Status SqliteSpool::RestoreFullSync() {
 }
 
 absl::Status SqliteSpool::CommitGroup(
-    const std::vector<PendingInsert*>& group) {
+    const std::vector<PendingInsert*>& group,
+    const std::vector<int64_t>& removals, int64_t* removed,
+    int64_t* removed_bytes) {
   // Never commit a node's message at less than the configured durability.
   absl::Status status = RestoreFullSync();
   if (!status.ok()) return status;
@@ -401,8 +415,36 @@ absl::Status SqliteSpool::CommitGroup(
     p->inserted = sqlite3_changes(db_) > 0;
     sqlite3_reset(s);
   }
+  // After the inserts: a node's retry of a message being removed is then
+  // ignored as spooled and deleted with it (the verifier holds it), not
+  // stored again and sent twice.
+  status = DeleteRows(removals, removed, removed_bytes);
+  if (!status.ok()) return rollback(status);
   int code = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
   if (code != SQLITE_OK) return rollback(SqliteError(code, "commit"));
+  return absl::OkStatus();
+}
+
+absl::Status SqliteSpool::DeleteRows(const std::vector<int64_t>& removals,
+                                     int64_t* removed,
+                                     int64_t* removed_bytes) {
+  *removed = 0;
+  *removed_bytes = 0;
+  if (removals.empty()) return absl::OkStatus();
+  absl::StatusOr<sqlite3_stmt*> remove = Prepared(
+      &remove_stmt_, "DELETE FROM messages WHERE seq = ? RETURNING size");
+  if (!remove.ok()) return remove.status();
+  sqlite3_stmt* s = *remove;
+  for (int64_t sequence : removals) {
+    sqlite3_bind_int64(s, 1, sequence);
+    int code;
+    while ((code = sqlite3_step(s)) == SQLITE_ROW) {
+      ++*removed;
+      *removed_bytes += sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    if (code != SQLITE_DONE) return SqliteError(code, "delete");
+  }
   return absl::OkStatus();
 }
 
@@ -410,6 +452,16 @@ absl::StatusOr<std::vector<SpooledMessage>> SqliteSpool::Peek(
     size_t max_messages, size_t max_bytes) {
   std::vector<SpooledMessage> batch;
   if (max_messages == 0) return batch;
+  absl::flat_hash_set<int64_t> skip;
+  {
+    absl::MutexLock lock(&queue_mutex_);
+    if (!removals_.empty() && !committing_) {
+      // Left over from a Remove during a commit: delete them now (on
+      // failure they stay spooled and are simply sent again).
+      RemoveQueuedLocked().IgnoreError();
+    }
+    skip = removing_;
+  }
   absl::MutexLock lock(&db_mutex_);
   absl::StatusOr<sqlite3_stmt*> select =
       Prepared(&peek_stmt_,
@@ -424,12 +476,13 @@ absl::StatusOr<std::vector<SpooledMessage>> SqliteSpool::Peek(
     sqlite3_stmt* s;
     ~ResetOnExit() { sqlite3_reset(s); }
   } reset_on_exit{s};
-  sqlite3_bind_int64(s, 1, static_cast<int64_t>(max_messages));
+  sqlite3_bind_int64(s, 1, static_cast<int64_t>(max_messages + skip.size()));
   size_t total = 0;
-  while (true) {
+  while (batch.size() < max_messages) {
     int code = sqlite3_step(s);
     if (code == SQLITE_DONE) break;
     if (code != SQLITE_ROW) return SqliteError(code, "select");
+    if (skip.contains(sqlite3_column_int64(s, 0))) continue;
     int64_t size = sqlite3_column_int64(s, 6);
     if (!batch.empty() && total + static_cast<size_t>(size) > max_bytes) break;
     total += static_cast<size_t>(size);
@@ -458,55 +511,77 @@ absl::StatusOr<std::vector<SpooledMessage>> SqliteSpool::Peek(
 
 absl::Status SqliteSpool::Remove(const std::vector<int64_t>& sequences) {
   if (sequences.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&queue_mutex_);
+  for (int64_t sequence : sequences) {
+    if (removing_.insert(sequence).second) removals_.push_back(sequence);
+  }
+  // A commit is running: its fsync is a wait the uplink need not share.
+  // The next committer deletes these in its own transaction.
+  if (committing_) return absl::OkStatus();
+  return RemoveQueuedLocked();
+}
+
+absl::Status SqliteSpool::RemoveQueuedLocked() {
+  committing_ = true;
+  std::vector<int64_t> removals;
+  removals.swap(removals_);
+  queue_mutex_.Unlock();
   int64_t removed = 0;
   int64_t removed_bytes = 0;
+  absl::Status status;
   {
-    absl::MutexLock lock(&db_mutex_);
-    // Deleting what the verifier holds needs no fsync of its own (see the
-    // header): at synchronous=FULL this was one of two fsyncs per message.
-    // The WAL frames reach the OS at COMMIT (kill -9 safe); the next
-    // Insert's fsync of the WAL covers them too.
-    if (options_.sync == SpoolSync::kFull) {
-      absl::Status status = Exec("PRAGMA synchronous=NORMAL");
-      if (!status.ok()) return status;
-      relaxed_ = true;
-    }
-    // Called with db_mutex_ held; the annotation tells clang's
-    // thread-safety analysis, which checks each lambda on its own.
-    auto finish = [this](absl::Status status)
-                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_) {
-      if (!status.ok() && sqlite3_get_autocommit(db_) == 0) {
-        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-      }
-      // If this fails, relaxed_ stays set and the next Insert retries it
-      // before committing (RestoreFullSync).
-      RestoreFullSync().IgnoreError();
-      return status;
-    };
-    absl::Status status = Exec("BEGIN IMMEDIATE");
-    if (!status.ok()) return finish(status);
-    absl::StatusOr<sqlite3_stmt*> remove = Prepared(
-        &remove_stmt_, "DELETE FROM messages WHERE seq = ? RETURNING size");
-    if (!remove.ok()) return finish(remove.status());
-    sqlite3_stmt* s = *remove;
-    for (int64_t sequence : sequences) {
-      sqlite3_bind_int64(s, 1, sequence);
-      int code;
-      while ((code = sqlite3_step(s)) == SQLITE_ROW) {
-        ++removed;
-        removed_bytes += sqlite3_column_int64(s, 0);
-      }
-      sqlite3_reset(s);
-      if (code != SQLITE_DONE) return finish(SqliteError(code, "delete"));
-    }
-    int code = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
-    if (code != SQLITE_OK) return finish(SqliteError(code, "commit"));
-    finish(absl::OkStatus()).IgnoreError();
+    absl::MutexLock db_lock(&db_mutex_);
+    status = ApplyRemovals(removals, &removed, &removed_bytes);
   }
-  absl::MutexLock lock(&queue_mutex_);
+  queue_mutex_.Lock();
+  FinishRemovals(removals, status.ok() ? removed : 0,
+                 status.ok() ? removed_bytes : 0);
+  committing_ = false;
+  committed_.SignalAll();
+  return status;
+}
+
+void SqliteSpool::FinishRemovals(const std::vector<int64_t>& removals,
+                                 int64_t removed, int64_t removed_bytes) {
+  for (int64_t sequence : removals) removing_.erase(sequence);
   count_ -= removed;
   bytes_ -= removed_bytes;
-  return absl::OkStatus();
+}
+
+absl::Status SqliteSpool::ApplyRemovals(const std::vector<int64_t>& removals,
+                                        int64_t* removed,
+                                        int64_t* removed_bytes) {
+  *removed = 0;
+  *removed_bytes = 0;
+  if (removals.empty()) return absl::OkStatus();
+  // Deleting what the verifier holds needs no fsync of its own (see the
+  // header): at synchronous=FULL this was one of two fsyncs per message.
+  // The WAL frames reach the OS at COMMIT (kill -9 safe); the next
+  // Insert's fsync of the WAL covers them too.
+  if (options_.sync == SpoolSync::kFull) {
+    absl::Status status = Exec("PRAGMA synchronous=NORMAL");
+    if (!status.ok()) return status;
+    relaxed_ = true;
+  }
+  // Called with db_mutex_ held; the annotation tells clang's
+  // thread-safety analysis, which checks each lambda on its own.
+  auto finish = [this](absl::Status status)
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_) {
+    if (!status.ok() && sqlite3_get_autocommit(db_) == 0) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    // If this fails, relaxed_ stays set and the next Insert retries it
+    // before committing (RestoreFullSync).
+    RestoreFullSync().IgnoreError();
+    return status;
+  };
+  absl::Status status = Exec("BEGIN IMMEDIATE");
+  if (!status.ok()) return finish(status);
+  status = DeleteRows(removals, removed, removed_bytes);
+  if (!status.ok()) return finish(status);
+  int code = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+  if (code != SQLITE_OK) return finish(SqliteError(code, "commit"));
+  return finish(absl::OkStatus());
 }
 
 absl::Status SqliteSpool::SetAside(const std::vector<int64_t>& sequences,

@@ -8,8 +8,11 @@
 // frames without an fsync of its own: the next Insert's fsync makes them
 // durable (one WAL, synced whole). A power cut in between may bring an
 // acknowledged message back; it is sent again and the verifier answers
-// "duplicate", so it is still held once. An Insert never waits for less
-// than its own fsync. Concurrent Inserts are group-committed: callers
+// "duplicate", so it is still held once. A Remove that finds a commit
+// running does not wait for its fsync: the deletion rides in the next
+// group commit's transaction, and Peek skips those messages meanwhile, so
+// the uplink can send its next batch at once. An Insert never waits for
+// less than its own fsync. Concurrent Inserts are group-committed: callers
 // that arrive while a commit is running are written together in the next
 // transaction, so many nodes share one fsync instead of queueing for one
 // each. Messages the verifier will never take are moved to a dead-letter
@@ -38,6 +41,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -107,11 +111,16 @@ class SqliteSpool {
   [[nodiscard]] absl::StatusOr<std::vector<SpooledMessage>> Peek(
       size_t max_messages, size_t max_bytes);
 
-  // Remove deletes the given sequence numbers in one transaction (the
-  // verifier answered for them). Unknown sequence numbers are ignored.
-  // With SpoolSync::kFull the transaction is not fsync'd by itself: it
-  // survives kill -9 at once and power loss from the next Insert on (see
-  // the file comment for why a lost acknowledgement costs nothing).
+  // Remove deletes the given sequence numbers (the verifier answered for
+  // them). Unknown sequence numbers are ignored. When no commit is
+  // running it deletes them at once, in a transaction that is not fsync'd
+  // by itself at SpoolSync::kFull: it survives kill -9 at once and power
+  // loss from the next Insert on. When a commit is running, Remove does
+  // not wait for its fsync: the deletion joins the next group commit's
+  // transaction (or the next Peek, Remove or the destructor, whichever
+  // comes first), and Peek skips those messages meanwhile. Either way a
+  // crash may bring an acknowledged message back; it is sent again and
+  // the verifier answers "duplicate" (see the file comment).
   [[nodiscard]] absl::Status Remove(const std::vector<int64_t>& sequences);
 
   // SetAside moves the given sequence numbers from the queue to the
@@ -137,8 +146,30 @@ class SqliteSpool {
   absl::Status Initialize();
   absl::Status OpenDatabase(int64_t* count, int64_t* bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
-  absl::Status CommitGroup(const std::vector<PendingInsert*>& group)
+  // CommitGroup inserts `group` and deletes `removals` in one transaction
+  // at the configured durability; `removed` and `removed_bytes` count the
+  // rows deleted.
+  absl::Status CommitGroup(const std::vector<PendingInsert*>& group,
+                           const std::vector<int64_t>& removals,
+                           int64_t* removed, int64_t* removed_bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
+  // DeleteRows runs the DELETEs of `removals` in the open transaction.
+  absl::Status DeleteRows(const std::vector<int64_t>& removals,
+                          int64_t* removed, int64_t* removed_bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
+  // ApplyRemovals deletes `removals` in a transaction of its own, not
+  // fsync'd at kFull.
+  absl::Status ApplyRemovals(const std::vector<int64_t>& removals,
+                             int64_t* removed, int64_t* removed_bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
+  // RemoveQueuedLocked: with no commit running, becomes the committer and
+  // deletes what Remove queued. Called and returns with queue_mutex_ held.
+  absl::Status RemoveQueuedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mutex_);
+  // FinishRemovals: `removals` are no longer queued (deleted, or left to be
+  // sent again when their transaction failed).
+  void FinishRemovals(const std::vector<int64_t>& removals, int64_t removed,
+                      int64_t removed_bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mutex_);
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
   // RestoreFullSync puts the connection back to synchronous=FULL after a
   // Remove relaxed it; CommitGroup calls it first, so an Insert is always
@@ -160,6 +191,11 @@ class SqliteSpool {
   bool committing_ ABSL_GUARDED_BY(queue_mutex_) = false;
   int64_t count_ ABSL_GUARDED_BY(queue_mutex_) = 0;
   int64_t bytes_ ABSL_GUARDED_BY(queue_mutex_) = 0;
+  // Sequences passed to Remove and not yet deleted: `removals_` waits for
+  // the next committer, `removing_` holds those and the ones being deleted
+  // now, so Peek never hands out an acknowledged message again.
+  std::vector<int64_t> removals_ ABSL_GUARDED_BY(queue_mutex_);
+  absl::flat_hash_set<int64_t> removing_ ABSL_GUARDED_BY(queue_mutex_);
 
   absl::CondVar committed_;
 
