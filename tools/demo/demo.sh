@@ -364,6 +364,8 @@ fi
     echo "mioty_keys = $work/mioty.keys"
     echo "mioty_listen = 127.0.0.1:$mioty_port"
   fi
+  # Extra gateway settings for experiments (benchmarks), one per line.
+  [ -z "${DEMO_GATEWAY_CONF_EXTRA:-}" ] || printf '%s\n' "$DEMO_GATEWAY_CONF_EXTRA"
 } >"$work/gateway.conf"
 chmod 0600 "$work/gateway.conf"
 "$bin/targets/gateway/cxsec-gateway" --config="$work/gateway.conf" --check-config
