@@ -351,7 +351,7 @@ absl::StatusOr<GatewayTransports> OpenTransports(
         options.max_sessions_per_identity,
         config.GetInt("dtls_max_sessions_per_identity", 4, 0, 1'000'000));
     CXSEC_ASSIGN_OR_RETURN(options.commit_threads,
-                           config.GetInt("dtls_commit_threads", 8, 0, 256));
+                           config.GetInt("dtls_commit_threads", 32, 0, 256));
     options.take_receipts = ReceiptsToDtls(receipts);
     dtls_slot = EnabledTransport<dtls::DtlsServer>(
         std::make_unique<dtls::DtlsServer>(options, std::move(security)));

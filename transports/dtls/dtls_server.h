@@ -91,7 +91,7 @@ struct DtlsServerOptions {
   // 5.2.2: an empty ACK, then the 2.04 or 5.03 as a confirmable message)
   // when the node retransmitted first. 0: the sink is called on the
   // server's thread.
-  size_t commit_threads = 8;
+  size_t commit_threads = 32;
 };
 
 // DtlsServerCounters: what an operator (and the tests) can observe.
