@@ -317,6 +317,18 @@ absl::Status SqliteSpool::Insert(const VerifiedMessage& message) {
     committing_ = true;
     std::vector<PendingInsert*> group(queue_.begin(), queue_.end());
     queue_.clear();
+    if (!removals_.empty()) {
+      int64_t group_bytes = 0;
+      for (PendingInsert* p : group) group_bytes += p->size;
+      if (count_ + static_cast<int64_t>(group.size()) > options_.max_messages ||
+          bytes_ + group_bytes > options_.max_bytes) {
+        // The limits are reached, but the uplink has acknowledged
+        // messages whose deletion is queued: delete them first, so an
+        // acknowledgement makes room at once (on failure they stay, and
+        // the node hears "full").
+        DeleteQueuedLocked().IgnoreError();
+      }
+    }
     std::vector<PendingInsert*> admitted;
     int64_t count = count_;
     int64_t bytes = bytes_;
@@ -455,13 +467,30 @@ absl::StatusOr<std::vector<SpooledMessage>> SqliteSpool::Peek(
   absl::flat_hash_set<int64_t> skip;
   {
     absl::MutexLock lock(&queue_mutex_);
-    if (!removals_.empty() && !committing_) {
-      // Left over from a Remove during a commit: delete them now (on
-      // failure they stay spooled and are simply sent again).
+    if (removals_.size() >= kRemovalsToApplyAtOnce && !committing_) {
+      // No Insert has come for a while to take them: delete them now, so
+      // the SELECT below does not step over ever more of them (on failure
+      // they stay spooled and are simply sent again).
       RemoveQueuedLocked().IgnoreError();
     }
     skip = removing_;
   }
+  absl::Status status = SelectOldest(max_messages, max_bytes, skip, &batch);
+  if (!status.ok()) return status;
+  if (batch.empty()) {
+    // Nothing left to send: the nodes are quiet, so no Insert will take
+    // the queued deletions soon; run them now rather than at shutdown.
+    absl::MutexLock lock(&queue_mutex_);
+    if (!removals_.empty() && !committing_) RemoveQueuedLocked().IgnoreError();
+  }
+  return batch;
+}
+
+absl::Status SqliteSpool::SelectOldest(
+    size_t max_messages, size_t max_bytes,
+    const absl::flat_hash_set<int64_t>& skip,
+    std::vector<SpooledMessage>* out) {
+  std::vector<SpooledMessage>& batch = *out;
   absl::MutexLock lock(&db_mutex_);
   absl::StatusOr<sqlite3_stmt*> select =
       Prepared(&peek_stmt_,
@@ -506,7 +535,7 @@ absl::StatusOr<std::vector<SpooledMessage>> SqliteSpool::Peek(
     }
     batch.push_back(std::move(row));
   }
-  return batch;
+  return absl::OkStatus();
 }
 
 absl::Status SqliteSpool::Remove(const std::vector<int64_t>& sequences) {
@@ -515,14 +544,25 @@ absl::Status SqliteSpool::Remove(const std::vector<int64_t>& sequences) {
   for (int64_t sequence : sequences) {
     if (removing_.insert(sequence).second) removals_.push_back(sequence);
   }
-  // A commit is running: its fsync is a wait the uplink need not share.
-  // The next committer deletes these in its own transaction.
-  if (committing_) return absl::OkStatus();
+  // The next group commit deletes these in its own transaction: a
+  // transaction of their own would cost the disk as much as the Insert
+  // did, and a running commit's fsync is a wait the uplink need not share.
+  // Peek skips them meanwhile. Only a long queue is deleted at once.
+  if (committing_ || removals_.size() < kRemovalsToApplyAtOnce) {
+    return absl::OkStatus();
+  }
   return RemoveQueuedLocked();
 }
 
 absl::Status SqliteSpool::RemoveQueuedLocked() {
   committing_ = true;
+  absl::Status status = DeleteQueuedLocked();
+  committing_ = false;
+  committed_.SignalAll();
+  return status;
+}
+
+absl::Status SqliteSpool::DeleteQueuedLocked() {
   std::vector<int64_t> removals;
   removals.swap(removals_);
   queue_mutex_.Unlock();
@@ -536,8 +576,6 @@ absl::Status SqliteSpool::RemoveQueuedLocked() {
   queue_mutex_.Lock();
   FinishRemovals(removals, status.ok() ? removed : 0,
                  status.ok() ? removed_bytes : 0);
-  committing_ = false;
-  committed_.SignalAll();
   return status;
 }
 
@@ -694,7 +732,9 @@ absl::StatusOr<int64_t> SqliteSpool::DeadLetterCount() {
 
 int64_t SqliteSpool::Count() const {
   absl::MutexLock lock(&queue_mutex_);
-  return count_;
+  // Removed messages whose deletion is still queued are no longer waiting.
+  int64_t queued = static_cast<int64_t>(removing_.size());
+  return count_ > queued ? count_ - queued : 0;
 }
 
 int64_t SqliteSpool::Bytes() const {

@@ -8,11 +8,12 @@
 // frames without an fsync of its own: the next Insert's fsync makes them
 // durable (one WAL, synced whole). A power cut in between may bring an
 // acknowledged message back; it is sent again and the verifier answers
-// "duplicate", so it is still held once. A Remove that finds a commit
-// running does not wait for its fsync: the deletion rides in the next
-// group commit's transaction, and Peek skips those messages meanwhile, so
-// the uplink can send its next batch at once. An Insert never waits for
-// less than its own fsync. Concurrent Inserts are group-committed: callers
+// "duplicate", so it is still held once. Remove does not write at all:
+// the deletion rides in the next group commit's transaction (or runs when
+// Peek finds nothing left to send), and Peek skips those messages
+// meanwhile, so acknowledging costs no transaction of its own and never
+// waits for a node's fsync. An Insert never waits for less than its own
+// fsync. Concurrent Inserts are group-committed: callers
 // that arrive while a commit is running are written together in the next
 // transaction, so many nodes share one fsync instead of queueing for one
 // each. Messages the verifier will never take are moved to a dead-letter
@@ -112,16 +113,20 @@ class SqliteSpool {
       size_t max_messages, size_t max_bytes);
 
   // Remove deletes the given sequence numbers (the verifier answered for
-  // them). Unknown sequence numbers are ignored. When no commit is
-  // running it deletes them at once, in a transaction that is not fsync'd
-  // by itself at SpoolSync::kFull: it survives kill -9 at once and power
-  // loss from the next Insert on. When a commit is running, Remove does
-  // not wait for its fsync: the deletion joins the next group commit's
-  // transaction (or the next Peek, Remove or the destructor, whichever
-  // comes first), and Peek skips those messages meanwhile. Either way a
-  // crash may bring an acknowledged message back; it is sent again and
-  // the verifier answers "duplicate" (see the file comment).
+  // them). Unknown sequence numbers are ignored. The deletion is queued:
+  // it joins the next Insert's group-commit transaction, or runs in a
+  // transaction of its own (not fsync'd by itself at SpoolSync::kFull)
+  // when a Peek finds nothing left to send, when
+  // kRemovalsToApplyAtOnce are queued, or at the destructor, whichever
+  // comes first. Peek skips queued messages and Count leaves them out.
+  // A crash before the deletion is durable brings an acknowledged message
+  // back; it is sent again and the verifier answers "duplicate" (see the
+  // file comment).
   [[nodiscard]] absl::Status Remove(const std::vector<int64_t>& sequences);
+
+  // How many queued deletions Remove or Peek run at once instead of
+  // waiting for an Insert to carry them.
+  static constexpr size_t kRemovalsToApplyAtOnce = 1024;
 
   // SetAside moves the given sequence numbers from the queue to the
   // dead-letter table with `reason`, in one transaction. Unknown sequence
@@ -135,7 +140,9 @@ class SqliteSpool {
       size_t max_messages);
   [[nodiscard]] absl::StatusOr<int64_t> DeadLetterCount();
 
-  // Count / Bytes: what is spooled now (dead letters not included).
+  // Count: messages waiting to be sent (dead letters and removed messages
+  // whose deletion is still queued not included). Bytes: what the spool's
+  // limits count, i.e. including queued deletions until they run.
   int64_t Count() const;
   int64_t Bytes() const;
 
@@ -157,6 +164,11 @@ class SqliteSpool {
   absl::Status DeleteRows(const std::vector<int64_t>& removals,
                           int64_t* removed, int64_t* removed_bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
+  // SelectOldest reads Peek's batch, stepping over `skip`.
+  absl::Status SelectOldest(size_t max_messages, size_t max_bytes,
+                            const absl::flat_hash_set<int64_t>& skip,
+                            std::vector<SpooledMessage>* out)
+      ABSL_LOCKS_EXCLUDED(db_mutex_);
   // ApplyRemovals deletes `removals` in a transaction of its own, not
   // fsync'd at kFull.
   absl::Status ApplyRemovals(const std::vector<int64_t>& removals,
@@ -165,6 +177,9 @@ class SqliteSpool {
   // RemoveQueuedLocked: with no commit running, becomes the committer and
   // deletes what Remove queued. Called and returns with queue_mutex_ held.
   absl::Status RemoveQueuedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mutex_);
+  // DeleteQueuedLocked: RemoveQueuedLocked for a caller that is already the
+  // committer (committing_ set).
+  absl::Status DeleteQueuedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mutex_);
   // FinishRemovals: `removals` are no longer queued (deleted, or left to be
   // sent again when their transaction failed).
   void FinishRemovals(const std::vector<int64_t>& removals, int64_t removed,

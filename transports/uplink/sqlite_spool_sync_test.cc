@@ -1,8 +1,8 @@
 // Unit test (host): what SqliteSpool asks of the disk. A counting SQLite VFS
 // wraps the default one and counts syncs of the write-ahead log, so the
 // durability promise is checked directly: every Insert at SpoolSync::kFull
-// is fsync'd before it returns, also right after a Remove (which commits
-// without an fsync of its own), and a Remove does not sync.
+// is fsync'd before it returns, also when it carries a Remove's queued
+// deletion, and neither a Remove nor the deletion a quiet Peek runs syncs.
 #include <sys/stat.h>
 
 #include <atomic>
@@ -144,6 +144,12 @@ TEST(SqliteSpoolSyncTest, EveryInsertIsSyncedAndAnAcknowledgementIsNot) {
     EXPECT_EQ(wal_syncs.load() - before, 0) << "remove " << i << " synced";
   }
   EXPECT_EQ((*spool)->Count(), 0);
+  // The last deletion is still queued; the Peek that finds nothing left
+  // runs it, unsynced too.
+  int before = wal_syncs.load();
+  auto none = (*spool)->Peek(1, 1 << 20);
+  ASSERT_TRUE(none.ok() && none->empty());
+  EXPECT_EQ(wal_syncs.load() - before, 0) << "the quiet Peek's deletion synced";
 }
 
 TEST(SqliteSpoolSyncTest, NormalSyncDoesNotSyncEachInsert) {
