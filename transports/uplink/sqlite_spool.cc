@@ -116,9 +116,13 @@ SqliteSpool::~SqliteSpool() {
     absl::MutexLock lock(&queue_mutex_);
     if (!removals_.empty() && !committing_) RemoveQueuedLocked().IgnoreError();
   }
+  {
+    absl::MutexLock read_lock(&read_mutex_);
+    sqlite3_finalize(peek_stmt_);
+    if (read_db_ != nullptr) sqlite3_close_v2(read_db_);
+  }
   absl::MutexLock lock(&db_mutex_);
   sqlite3_finalize(insert_stmt_);
-  sqlite3_finalize(peek_stmt_);
   sqlite3_finalize(remove_stmt_);
   if (db_ != nullptr) sqlite3_close_v2(db_);
 }
@@ -191,8 +195,14 @@ absl::Status SqliteSpool::Exec(const char* sql) {
 
 absl::StatusOr<sqlite3_stmt*> SqliteSpool::Prepared(sqlite3_stmt** slot,
                                                      const char* sql) {
+  return PrepareOn(db_, slot, sql);
+}
+
+absl::StatusOr<sqlite3_stmt*> SqliteSpool::PrepareOn(sqlite3* db,
+                                                      sqlite3_stmt** slot,
+                                                      const char* sql) {
   if (*slot == nullptr) {
-    int code = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT,
+    int code = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT,
                                   slot, nullptr);
     if (code != SQLITE_OK) {
       sqlite3_finalize(*slot);
@@ -212,6 +222,19 @@ absl::Status SqliteSpool::Initialize() {
     absl::MutexLock lock(&db_mutex_);
     absl::Status status = OpenDatabase(&count, &bytes);
     if (!status.ok()) return status;
+  }
+  {
+    // Opened after the writer has set up WAL and the schema.
+    absl::MutexLock read_lock(&read_mutex_);
+    int code = sqlite3_open_v2(options_.path.c_str(), &read_db_,
+                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                               nullptr);
+    if (code != SQLITE_OK) return SqliteError(code, "open reader");
+    sqlite3_extended_result_codes(read_db_, 1);
+    sqlite3_busy_timeout(read_db_, 5000);
+    code = sqlite3_exec(read_db_, "PRAGMA query_only=1", nullptr, nullptr,
+                        nullptr);
+    if (code != SQLITE_OK) return SqliteError(code, "reader query_only");
   }
   absl::MutexLock queue_lock(&queue_mutex_);
   count_ = count;
@@ -491,9 +514,9 @@ absl::Status SqliteSpool::SelectOldest(
     const absl::flat_hash_set<int64_t>& skip,
     std::vector<SpooledMessage>* out) {
   std::vector<SpooledMessage>& batch = *out;
-  absl::MutexLock lock(&db_mutex_);
+  absl::MutexLock lock(&read_mutex_);
   absl::StatusOr<sqlite3_stmt*> select =
-      Prepared(&peek_stmt_,
+      PrepareOn(read_db_, &peek_stmt_,
                "SELECT seq, device_id, message_id, transport, "
                "received_at_us, payload, size FROM messages "
                "ORDER BY seq LIMIT ?");

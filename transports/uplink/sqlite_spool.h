@@ -12,8 +12,9 @@
 // the deletion rides in the next group commit's transaction (or runs when
 // Peek finds nothing left to send), and Peek skips those messages
 // meanwhile, so acknowledging costs no transaction of its own and never
-// waits for a node's fsync. An Insert never waits for less than its own
-// fsync. Concurrent Inserts are group-committed: callers
+// waits for a node's fsync. Peek reads through a connection of its own,
+// so it does not wait for a commit's fsync either. An Insert never waits
+// for less than its own fsync. Concurrent Inserts are group-committed: callers
 // that arrive while a commit is running are written together in the next
 // transaction, so many nodes share one fsync instead of queueing for one
 // each. Messages the verifier will never take are moved to a dead-letter
@@ -164,11 +165,12 @@ class SqliteSpool {
   absl::Status DeleteRows(const std::vector<int64_t>& removals,
                           int64_t* removed, int64_t* removed_bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
-  // SelectOldest reads Peek's batch, stepping over `skip`.
+  // SelectOldest reads Peek's batch on the reading connection, stepping
+  // over `skip`.
   absl::Status SelectOldest(size_t max_messages, size_t max_bytes,
                             const absl::flat_hash_set<int64_t>& skip,
                             std::vector<SpooledMessage>* out)
-      ABSL_LOCKS_EXCLUDED(db_mutex_);
+      ABSL_LOCKS_EXCLUDED(read_mutex_);
   // ApplyRemovals deletes `removals` in a transaction of its own, not
   // fsync'd at kFull.
   absl::Status ApplyRemovals(const std::vector<int64_t>& removals,
@@ -194,8 +196,10 @@ class SqliteSpool {
   // reset for reuse (an enqueue must not pay SQL parsing each time).
   absl::StatusOr<sqlite3_stmt*> Prepared(sqlite3_stmt** slot, const char* sql)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
-  absl::Status SqliteError(int code, absl::string_view what)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mutex_);
+  // PrepareOn: Prepared for a connection other than db_.
+  absl::StatusOr<sqlite3_stmt*> PrepareOn(sqlite3* db, sqlite3_stmt** slot,
+                                          const char* sql);
+  absl::Status SqliteError(int code, absl::string_view what);
 
   const SqliteSpoolOptions options_;
 
@@ -220,8 +224,15 @@ class SqliteSpool {
   bool relaxed_ ABSL_GUARDED_BY(db_mutex_) = false;
   // Statements prepared on first use, finalized before db_ is closed.
   sqlite3_stmt* insert_stmt_ ABSL_GUARDED_BY(db_mutex_) = nullptr;
-  sqlite3_stmt* peek_stmt_ ABSL_GUARDED_BY(db_mutex_) = nullptr;
   sqlite3_stmt* remove_stmt_ ABSL_GUARDED_BY(db_mutex_) = nullptr;
+
+  // Peek reads through a connection of its own: in WAL mode a reader does
+  // not wait for a writer, so the uplink's next batch is not held up by a
+  // group commit's fsync, nor a commit by the uplink's read. It sees every
+  // committed Insert; what Remove queued is skipped by sequence number.
+  absl::Mutex read_mutex_ ABSL_ACQUIRED_AFTER(queue_mutex_);
+  sqlite3* read_db_ ABSL_GUARDED_BY(read_mutex_) = nullptr;
+  sqlite3_stmt* peek_stmt_ ABSL_GUARDED_BY(read_mutex_) = nullptr;
 };
 
 }  // namespace cxsec

@@ -3,12 +3,18 @@
 // durability promise is checked directly: every Insert at SpoolSync::kFull
 // is fsync'd before it returns, also when it carries a Remove's queued
 // deletion, and neither a Remove nor the deletion a quiet Peek runs syncs.
+// The VFS can also hold a WAL sync, to show that Peek does not wait for a
+// commit's fsync.
 #include <sys/stat.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -42,8 +48,22 @@ int Write(sqlite3_file* f, const void* b, int n, sqlite3_int64 o) {
 int Truncate(sqlite3_file* f, sqlite3_int64 size) {
   return Real(f)->pMethods->xTruncate(Real(f), size);
 }
+// While `hold_wal_syncs` is set, a WAL sync waits for it to be cleared.
+std::mutex hold_mutex;
+std::condition_variable hold_changed;
+bool hold_wal_syncs = false;  // guarded by hold_mutex
+int held_syncs = 0;           // guarded by hold_mutex
+
 int Sync(sqlite3_file* f, int flags) {
-  if (reinterpret_cast<CountingFile*>(f)->wal) ++wal_syncs;
+  if (reinterpret_cast<CountingFile*>(f)->wal) {
+    ++wal_syncs;
+    std::unique_lock<std::mutex> lock(hold_mutex);
+    if (hold_wal_syncs) {
+      ++held_syncs;
+      hold_changed.notify_all();
+      hold_changed.wait(lock, [] { return !hold_wal_syncs; });
+    }
+  }
   return Real(f)->pMethods->xSync(Real(f), flags);
 }
 int FileSize(sqlite3_file* f, sqlite3_int64* size) {
@@ -150,6 +170,73 @@ TEST(SqliteSpoolSyncTest, EveryInsertIsSyncedAndAnAcknowledgementIsNot) {
   auto none = (*spool)->Peek(1, 1 << 20);
   ASSERT_TRUE(none.ok() && none->empty());
   EXPECT_EQ(wal_syncs.load() - before, 0) << "the quiet Peek's deletion synced";
+}
+
+// The uplink reads its next batch while the nodes' group commit waits for
+// the disk: Peek must not queue behind that fsync (it did when it shared
+// the writer's connection), and must not hand out the message being
+// committed before its fsync is done.
+TEST(SqliteSpoolSyncTest, PeekDoesNotWaitForACommitsFsync) {
+  RegisterCountingVfs();
+  SqliteSpoolOptions options;
+  options.path = FreshDir("peek_during_sync") + "/spool.db";
+  options.sync = SpoolSync::kFull;
+  auto spool = SqliteSpool::Open(options);
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  ASSERT_TRUE((*spool)->Insert(Message(0)).ok());
+
+  {
+    std::lock_guard<std::mutex> lock(hold_mutex);
+    hold_wal_syncs = true;
+    held_syncs = 0;
+  }
+  auto release = [] {
+    std::lock_guard<std::mutex> lock(hold_mutex);
+    hold_wal_syncs = false;
+    hold_changed.notify_all();
+  };
+  std::thread inserter([&] { EXPECT_TRUE((*spool)->Insert(Message(1)).ok()); });
+  bool in_sync;
+  {
+    std::unique_lock<std::mutex> lock(hold_mutex);
+    in_sync = hold_changed.wait_for(lock, std::chrono::seconds(10),
+                                    [] { return held_syncs > 0; });
+  }
+  if (!in_sync) {
+    release();
+    inserter.join();
+    FAIL() << "the Insert never reached its WAL sync";
+  }
+
+  std::mutex peek_mutex;
+  std::condition_variable peek_done;
+  bool peeked = false;
+  absl::StatusOr<std::vector<SpooledMessage>> batch;
+  std::thread peeker([&] {
+    auto result = (*spool)->Peek(10, 1 << 20);
+    std::lock_guard<std::mutex> lock(peek_mutex);
+    batch = std::move(result);
+    peeked = true;
+    peek_done.notify_all();
+  });
+  bool finished;
+  {
+    std::unique_lock<std::mutex> lock(peek_mutex);
+    finished = peek_done.wait_for(lock, std::chrono::seconds(10),
+                                  [&] { return peeked; });
+  }
+  release();
+  inserter.join();
+  peeker.join();
+  EXPECT_TRUE(finished) << "Peek waited for the commit's fsync";
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  if (finished) {
+    ASSERT_EQ(batch->size(), 1u) << "a message was handed out before its fsync";
+    EXPECT_EQ((*batch)[0].message.message_id, "0");
+  }
+  auto both = (*spool)->Peek(10, 1 << 20);
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(both->size(), 2u);
 }
 
 TEST(SqliteSpoolSyncTest, NormalSyncDoesNotSyncEachInsert) {
