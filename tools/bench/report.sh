@@ -11,6 +11,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 out="${1:-docs/PERFORMANCE.md}"
 json_out="${out%.md}.json"
+# Checked before the benchmarks' 13 minutes, not after them.
+mkdir -p "$(dirname "$out")" || exit 1
 tools/setup/install-deps.sh >/dev/null
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 cores=$(nproc)
@@ -72,9 +74,12 @@ export BENCH_ROWS="$tmp.rows"
   echo
   python3 tools/bench/bench_rows.py goals "$BENCH_ROWS"
 } >"$tmp"
-mv "$tmp" "$out"
-python3 tools/bench/bench_rows.py assemble "$BENCH_ROWS" "$json_out" \
-  "$(date -u +%Y-%m-%d)" "${cpu:-unknown CPU}, ${cores} cores" "$load_at_start"
+if ! mv "$tmp" "$out" ||
+  ! python3 tools/bench/bench_rows.py assemble "$BENCH_ROWS" "$json_out" \
+    "$(date -u +%Y-%m-%d)" "${cpu:-unknown CPU}, ${cores} cores" "$load_at_start"; then
+  echo "report.sh: could not write $out or $json_out; the rows are kept in $BENCH_ROWS" >&2
+  exit 1
+fi
 rm -f "$tmp.err" "$BENCH_ROWS"
 echo "wrote $out and $json_out"
 # A failed benchmark is written into the report and fails the command.
