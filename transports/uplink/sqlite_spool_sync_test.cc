@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -146,12 +147,18 @@ VerifiedMessage Message(int id) {
   return m;
 }
 
-TEST(SqliteSpoolSyncTest, EveryInsertIsSyncedAndAnAcknowledgementIsNot) {
+// OpenCounted opens a spool in a fresh directory through the counting VFS.
+absl::StatusOr<std::unique_ptr<SqliteSpool>> OpenCounted(absl::string_view name,
+                                                         SpoolSync sync) {
   RegisterCountingVfs();
   SqliteSpoolOptions options;
-  options.path = FreshDir("sync_full") + "/spool.db";
-  options.sync = SpoolSync::kFull;
-  auto spool = SqliteSpool::Open(options);
+  options.path = FreshDir(name) + "/spool.db";
+  options.sync = sync;
+  return SqliteSpool::Open(options);
+}
+
+TEST(SqliteSpoolSyncTest, EveryInsertIsSyncedAndAnAcknowledgementIsNot) {
+  auto spool = OpenCounted("sync_full", SpoolSync::kFull);
   ASSERT_TRUE(spool.ok()) << spool.status();
   for (int i = 0; i < 20; ++i) {
     int before = wal_syncs.load();
@@ -177,11 +184,7 @@ TEST(SqliteSpoolSyncTest, EveryInsertIsSyncedAndAnAcknowledgementIsNot) {
 // the writer's connection), and must not hand out the message being
 // committed before its fsync is done.
 TEST(SqliteSpoolSyncTest, PeekDoesNotWaitForACommitsFsync) {
-  RegisterCountingVfs();
-  SqliteSpoolOptions options;
-  options.path = FreshDir("peek_during_sync") + "/spool.db";
-  options.sync = SpoolSync::kFull;
-  auto spool = SqliteSpool::Open(options);
+  auto spool = OpenCounted("peek_during_sync", SpoolSync::kFull);
   ASSERT_TRUE(spool.ok()) << spool.status();
   ASSERT_TRUE((*spool)->Insert(Message(0)).ok());
 
@@ -240,11 +243,7 @@ TEST(SqliteSpoolSyncTest, PeekDoesNotWaitForACommitsFsync) {
 }
 
 TEST(SqliteSpoolSyncTest, NormalSyncDoesNotSyncEachInsert) {
-  RegisterCountingVfs();
-  SqliteSpoolOptions options;
-  options.path = FreshDir("sync_normal") + "/spool.db";
-  options.sync = SpoolSync::kNormal;
-  auto spool = SqliteSpool::Open(options);
+  auto spool = OpenCounted("sync_normal", SpoolSync::kNormal);
   ASSERT_TRUE(spool.ok()) << spool.status();
   int before = wal_syncs.load();
   for (int i = 0; i < 20; ++i) ASSERT_TRUE((*spool)->Insert(Message(i)).ok());
