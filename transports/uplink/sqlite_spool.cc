@@ -568,9 +568,10 @@ absl::Status SqliteSpool::Remove(const std::vector<int64_t>& sequences) {
     if (removing_.insert(sequence).second) removals_.push_back(sequence);
   }
   // The next group commit deletes these in its own transaction: a
-  // transaction of their own would cost the disk as much as the Insert
-  // did, and a running commit's fsync is a wait the uplink need not share.
-  // Peek skips them meanwhile. Only a long queue is deleted at once.
+  // transaction of their own costs its BEGIN, WAL writes and COMMIT (about
+  // as much as the enqueue at sync=NORMAL), and a running commit's fsync
+  // is a wait the uplink need not share. Peek skips them meanwhile. Only
+  // a long queue is deleted at once.
   if (committing_ || removals_.size() < kRemovalsToApplyAtOnce) {
     return absl::OkStatus();
   }
