@@ -84,20 +84,24 @@ row("signature only EdDSA (in-process)", per_sec("BM_SignatureOnly/eddsa:1"), ba
 # (-DOPENSSL_SMALL, portable P-256). The goal is OpenSSL 3's rate.
 row("P-256 verify (in-process) vs OpenSSL 3", per_sec("BM_SignatureOnly/es256:0"), ossl.get("verify"), "openssl speed ecdsap256 verify", ">= 1.0x")
 row("P-256 sign (in-process, with SHA-256 of a token) vs OpenSSL 3", per_sec("BM_SignOnly/es256:0"), ossl.get("sign"), "openssl speed ecdsap256 sign")
-# Same binary, same moment: JWT overhead over the bare signature check.
-# This ratio survives a busy machine better than the bssl-tool rows.
+# Same binary, same moments: JWT overhead over the bare signature
+# operation. The paired benchmarks time both in turns within each
+# iteration on the thread's CPU clock, over the same token (a signature
+# check's time depends on the signature), so the ratio holds still on a
+# busy machine; separate benchmarks gave 0.83x-0.96x for the same code.
+def paired(name):
+    b = bench[name]
+    return b["jwt_per_s"], b["bare_per_s"]
 for alg, key in (("ES256", "es256:0"), ("EdDSA", "eddsa:1")):
-    cold = per_sec(f"BM_VerifyCold/{key}")[1]
-    bare = per_sec(f"BM_SignatureOnly/{key}")[1]
-    rows.append(f"| verify cold {alg} vs in-process signature check (cpu) | {cold:,.0f}/s | {bare:,.0f}/s | {cold / bare:.2f}x | >= 0.95x |")
+    cold, bare = paired(f"BM_VerifyColdPaired/{key}")
+    rows.append(f"| verify cold {alg} vs in-process signature check of the same token (cpu, paired) | {cold:,.0f}/s | {bare:,.0f}/s | {cold / bare:.2f}x | >= 0.95x |")
     emit(f"verify cold {alg} vs in-process signature check (cpu)", cold, bare, "/s",
-         baseline_name="in-process signature check, same binary", goal=0.95)
+         baseline_name="in-process signature check of the same token, same binary, timed in turns", goal=0.95)
 for alg, key in (("ES256", "es256:0"), ("EdDSA", "eddsa:1")):
-    mint = per_sec(f"BM_MintSoft/{key}")[1]
-    bare = per_sec(f"BM_SignOnly/{key}")[1]
-    rows.append(f"| mint soft {alg} vs in-process sign of a token's signing input (cpu) | {mint:,.0f}/s | {bare:,.0f}/s | {mint / bare:.2f}x | >= 0.95x |")
+    mint, bare = paired(f"BM_MintPaired/{key}")
+    rows.append(f"| mint soft {alg} vs in-process sign of a token's signing input (cpu, paired) | {mint:,.0f}/s | {bare:,.0f}/s | {mint / bare:.2f}x | >= 0.95x |")
     emit(f"mint soft {alg} vs in-process sign of a token's signing input (cpu)", mint, bare, "/s",
-         baseline_name="in-process sign of the same signing input, same binary", goal=0.95)
+         baseline_name="in-process sign of the same signing input, same binary, timed in turns", goal=0.95)
 if "BM_MintTpm/real_time" in bench and "BM_TpmSignBare/real_time" in bench:
     def lat(n):
         b = bench[n]; unit = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b["time_unit"]]
