@@ -14,13 +14,18 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/crypto/primitives.h"
 #include "sqlite3.h"
 
 namespace cxsec {
 
 struct SqliteSpool::PendingInsert {
   const VerifiedMessage* message = nullptr;
+  MessageKey key{};
   int64_t size = 0;
+  // false: a message earlier in the same group has this key; this one
+  // shares its commit and is not written.
+  bool write = true;
   bool inserted = false;  // false: was already spooled (duplicate)
   bool done = false;
   absl::Status status;
@@ -105,7 +110,45 @@ class Statement {
   int code_ = SQLITE_OK;
 };
 
+// The messages table as this version creates it. No UNIQUE constraint:
+// the spool keeps (device_id, message_id) unique itself (spooled_, see
+// the header), which costs a new row no index page of its own.
+constexpr char kCreateMessages[] =
+    "CREATE TABLE IF NOT EXISTS messages ("
+    " seq INTEGER PRIMARY KEY,"
+    " device_id TEXT NOT NULL,"
+    " message_id TEXT NOT NULL,"
+    " transport TEXT NOT NULL,"
+    " received_at_us INTEGER NOT NULL,"
+    " payload BLOB NOT NULL,"
+    " size INTEGER NOT NULL)";
+
+std::string ColumnText(sqlite3_stmt* s, int column) {
+  const unsigned char* data = sqlite3_column_text(s, column);
+  int length = sqlite3_column_bytes(s, column);
+  if (data == nullptr || length <= 0) return std::string();
+  return std::string(reinterpret_cast<const char*>(data),
+                     static_cast<size_t>(length));
+}
+
 }  // namespace
+
+SqliteSpool::MessageKey SqliteSpool::KeyOf(absl::string_view device_id,
+                                           absl::string_view message_id) {
+  // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
+  std::string input;
+  input.reserve(4 + device_id.size() + message_id.size());
+  const uint32_t length = static_cast<uint32_t>(device_id.size());
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    input.push_back(static_cast<char>((length >> shift) & 0xff));
+  }
+  input.append(device_id.data(), device_id.size());
+  input.append(message_id.data(), message_id.size());
+  Sha256Digest digest = Sha256(AsBytes(input));
+  MessageKey key;
+  std::memcpy(key.data(), digest.data(), key.size());
+  return key;
+}
 
 SqliteSpool::SqliteSpool(const SqliteSpoolOptions& options)
     : options_(options) {}
@@ -218,9 +261,10 @@ absl::StatusOr<sqlite3_stmt*> SqliteSpool::PrepareOn(sqlite3* db,
 absl::Status SqliteSpool::Initialize() {
   int64_t count = 0;
   int64_t bytes = 0;
+  MessageKeySet keys;
   {
     absl::MutexLock lock(&db_mutex_);
-    absl::Status status = OpenDatabase(&count, &bytes);
+    absl::Status status = OpenDatabase(&count, &bytes, &keys);
     if (!status.ok()) return status;
   }
   {
@@ -239,10 +283,12 @@ absl::Status SqliteSpool::Initialize() {
   absl::MutexLock queue_lock(&queue_mutex_);
   count_ = count;
   bytes_ = bytes;
+  spooled_ = std::move(keys);
   return absl::OkStatus();
 }
 
-absl::Status SqliteSpool::OpenDatabase(int64_t* count, int64_t* bytes) {
+absl::Status SqliteSpool::OpenDatabase(int64_t* count, int64_t* bytes,
+                                       MessageKeySet* keys) {
   int code = sqlite3_open_v2(
       options_.path.c_str(), &db_,
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -273,17 +319,36 @@ absl::Status SqliteSpool::OpenDatabase(int64_t* count, int64_t* bytes) {
                              pages)
                     .c_str());
   if (!status.ok()) return status;
-  status = Exec(
-      "CREATE TABLE IF NOT EXISTS messages ("
-      " seq INTEGER PRIMARY KEY,"
-      " device_id TEXT NOT NULL,"
-      " message_id TEXT NOT NULL,"
-      " transport TEXT NOT NULL,"
-      " received_at_us INTEGER NOT NULL,"
-      " payload BLOB NOT NULL,"
-      " size INTEGER NOT NULL,"
-      " UNIQUE (device_id, message_id))");
+  status = Exec(kCreateMessages);
   if (!status.ok()) return status;
+  // Spools created before the key set had UNIQUE (device_id, message_id)
+  // in the table. It agrees with the key set, but costs every insert its
+  // index page; an empty table is recreated without it (a table with
+  // messages keeps it until it has been drained).
+  bool recreate = false;
+  {
+    Statement old(db_,
+                  "SELECT 1 FROM sqlite_master WHERE type = 'index' AND "
+                  "tbl_name = 'messages' AND sql IS NULL AND NOT EXISTS "
+                  "(SELECT 1 FROM messages)");
+    if (old.code() != SQLITE_OK) return SqliteError(old.code(), "schema");
+    int code = sqlite3_step(old.get());
+    if (code != SQLITE_ROW && code != SQLITE_DONE) {
+      return SqliteError(code, "schema");
+    }
+    recreate = code == SQLITE_ROW;
+  }
+  if (recreate) {
+    status = Exec("BEGIN IMMEDIATE");
+    if (!status.ok()) return status;
+    status = Exec("DROP TABLE messages");
+    if (status.ok()) status = Exec(kCreateMessages);
+    if (status.ok()) status = Exec("COMMIT");
+    if (!status.ok()) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return status;
+    }
+  }
   // Set-aside messages, for an operator (docs/GATEWAY.md); added after the
   // first release, so created here on older spools too.
   status = Exec(
@@ -306,6 +371,13 @@ absl::Status SqliteSpool::OpenDatabase(int64_t* count, int64_t* bytes) {
   }
   *count = sqlite3_column_int64(totals.get(), 0);
   *bytes = sqlite3_column_int64(totals.get(), 1);
+  Statement ids(db_, "SELECT device_id, message_id FROM messages");
+  if (ids.code() != SQLITE_OK) return SqliteError(ids.code(), "read keys");
+  keys->reserve(static_cast<size_t>(*count));
+  while ((code = sqlite3_step(ids.get())) == SQLITE_ROW) {
+    keys->insert(KeyOf(ColumnText(ids.get(), 0), ColumnText(ids.get(), 1)));
+  }
+  if (code != SQLITE_DONE) return SqliteError(code, "read keys");
   return absl::OkStatus();
 }
 
@@ -327,6 +399,7 @@ absl::Status SqliteSpool::Insert(const VerifiedMessage& message) {
   }
   PendingInsert pending;
   pending.message = &message;
+  pending.key = KeyOf(message.device_id, message.message_id);
   pending.size = MessageSize(message);
 
   absl::MutexLock lock(&queue_mutex_);
@@ -338,7 +411,19 @@ absl::Status SqliteSpool::Insert(const VerifiedMessage& message) {
     }
     // Become the leader: admit what fits, commit it all in one transaction.
     committing_ = true;
-    std::vector<PendingInsert*> group(queue_.begin(), queue_.end());
+    std::vector<PendingInsert*> group;
+    group.reserve(queue_.size());
+    for (PendingInsert* p : queue_) {
+      if (spooled_.contains(p->key)) {
+        // A node's retry of a message that is committed and not yet
+        // deleted: it is held (durably), so OK now, with no transaction.
+        p->inserted = false;
+        p->status = absl::OkStatus();
+        p->done = true;
+        continue;
+      }
+      group.push_back(p);
+    }
     queue_.clear();
     if (!removals_.empty()) {
       int64_t group_bytes = 0;
@@ -353,9 +438,17 @@ absl::Status SqliteSpool::Insert(const VerifiedMessage& message) {
       }
     }
     std::vector<PendingInsert*> admitted;
+    MessageKeySet in_group;
     int64_t count = count_;
     int64_t bytes = bytes_;
     for (PendingInsert* p : group) {
+      if (in_group.contains(p->key)) {
+        // Its first copy is admitted in this group: it shares that
+        // commit's fate and needs no room.
+        p->write = false;
+        admitted.push_back(p);
+        continue;
+      }
       if (count + 1 > options_.max_messages ||
           bytes + p->size > options_.max_bytes) {
         p->status = absl::ResourceExhaustedError(absl::StrCat(
@@ -366,6 +459,7 @@ absl::Status SqliteSpool::Insert(const VerifiedMessage& message) {
       }
       ++count;
       bytes += p->size;
+      in_group.insert(p->key);
       admitted.push_back(p);
     }
     // Deletions Remove queued meanwhile ride in the same transaction.
@@ -373,21 +467,20 @@ absl::Status SqliteSpool::Insert(const VerifiedMessage& message) {
     if (!admitted.empty()) removals.swap(removals_);
     queue_mutex_.Unlock();
     absl::Status status;
-    int64_t removed = 0;
-    int64_t removed_bytes = 0;
+    Removed removed;
     if (!admitted.empty()) {
       absl::MutexLock db_lock(&db_mutex_);
-      status = CommitGroup(admitted, removals, &removed, &removed_bytes);
+      status = CommitGroup(admitted, removals, &removed);
     }
     queue_mutex_.Lock();
-    FinishRemovals(removals, status.ok() ? removed : 0,
-                   status.ok() ? removed_bytes : 0);
+    FinishRemovals(removals, status.ok() ? &removed : nullptr);
     for (PendingInsert* p : admitted) {
       p->status = status;
       p->done = true;
       if (status.ok() && p->inserted) {
         ++count_;
         bytes_ += p->size;
+        spooled_.insert(p->key);
       }
     }
     committing_ = false;
@@ -405,8 +498,7 @@ absl::Status SqliteSpool::RestoreFullSync() {
 
 absl::Status SqliteSpool::CommitGroup(
     const std::vector<PendingInsert*>& group,
-    const std::vector<int64_t>& removals, int64_t* removed,
-    int64_t* removed_bytes) {
+    const std::vector<int64_t>& removals, Removed* removed) {
   // Never commit a node's message at less than the configured durability.
   absl::Status status = RestoreFullSync();
   if (!status.ok()) return status;
@@ -428,6 +520,7 @@ absl::Status SqliteSpool::CommitGroup(
                "VALUES (?, ?, ?, ?, ?, ?)");
   if (!insert.ok()) return rollback(insert.status());
   for (PendingInsert* p : group) {
+    if (!p->write) continue;
     const VerifiedMessage& m = *p->message;
     sqlite3_stmt* s = *insert;
     sqlite3_bind_text(s, 1, m.device_id.data(),
@@ -453,7 +546,7 @@ absl::Status SqliteSpool::CommitGroup(
   // After the inserts: a node's retry of a message being removed is then
   // ignored as spooled and deleted with it (the verifier holds it), not
   // stored again and sent twice.
-  status = DeleteRows(removals, removed, removed_bytes);
+  status = DeleteRows(removals, removed);
   if (!status.ok()) return rollback(status);
   int code = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
   if (code != SQLITE_OK) return rollback(SqliteError(code, "commit"));
@@ -461,21 +554,22 @@ absl::Status SqliteSpool::CommitGroup(
 }
 
 absl::Status SqliteSpool::DeleteRows(const std::vector<int64_t>& removals,
-                                     int64_t* removed,
-                                     int64_t* removed_bytes) {
-  *removed = 0;
-  *removed_bytes = 0;
+                                     Removed* removed) {
+  *removed = Removed();
   if (removals.empty()) return absl::OkStatus();
-  absl::StatusOr<sqlite3_stmt*> remove = Prepared(
-      &remove_stmt_, "DELETE FROM messages WHERE seq = ? RETURNING size");
+  absl::StatusOr<sqlite3_stmt*> remove =
+      Prepared(&remove_stmt_,
+               "DELETE FROM messages WHERE seq = ? RETURNING size, "
+               "device_id, message_id");
   if (!remove.ok()) return remove.status();
   sqlite3_stmt* s = *remove;
   for (int64_t sequence : removals) {
     sqlite3_bind_int64(s, 1, sequence);
     int code;
     while ((code = sqlite3_step(s)) == SQLITE_ROW) {
-      ++*removed;
-      *removed_bytes += sqlite3_column_int64(s, 0);
+      ++removed->count;
+      removed->bytes += sqlite3_column_int64(s, 0);
+      removed->keys.push_back(KeyOf(ColumnText(s, 1), ColumnText(s, 2)));
     }
     sqlite3_reset(s);
     if (code != SQLITE_DONE) return SqliteError(code, "delete");
@@ -590,31 +684,29 @@ absl::Status SqliteSpool::DeleteQueuedLocked() {
   std::vector<int64_t> removals;
   removals.swap(removals_);
   queue_mutex_.Unlock();
-  int64_t removed = 0;
-  int64_t removed_bytes = 0;
+  Removed removed;
   absl::Status status;
   {
     absl::MutexLock db_lock(&db_mutex_);
-    status = ApplyRemovals(removals, &removed, &removed_bytes);
+    status = ApplyRemovals(removals, &removed);
   }
   queue_mutex_.Lock();
-  FinishRemovals(removals, status.ok() ? removed : 0,
-                 status.ok() ? removed_bytes : 0);
+  FinishRemovals(removals, status.ok() ? &removed : nullptr);
   return status;
 }
 
 void SqliteSpool::FinishRemovals(const std::vector<int64_t>& removals,
-                                 int64_t removed, int64_t removed_bytes) {
+                                 const Removed* removed) {
   for (int64_t sequence : removals) removing_.erase(sequence);
-  count_ -= removed;
-  bytes_ -= removed_bytes;
+  if (removed == nullptr) return;
+  count_ -= removed->count;
+  bytes_ -= removed->bytes;
+  for (const MessageKey& key : removed->keys) spooled_.erase(key);
 }
 
 absl::Status SqliteSpool::ApplyRemovals(const std::vector<int64_t>& removals,
-                                        int64_t* removed,
-                                        int64_t* removed_bytes) {
-  *removed = 0;
-  *removed_bytes = 0;
+                                        Removed* removed) {
+  *removed = Removed();
   if (removals.empty()) return absl::OkStatus();
   // Deleting what the verifier holds needs no fsync of its own (see the
   // header): at synchronous=FULL this was one of two fsyncs per message.
@@ -639,7 +731,7 @@ absl::Status SqliteSpool::ApplyRemovals(const std::vector<int64_t>& removals,
   };
   absl::Status status = Exec("BEGIN IMMEDIATE");
   if (!status.ok()) return finish(status);
-  status = DeleteRows(removals, removed, removed_bytes);
+  status = DeleteRows(removals, removed);
   if (!status.ok()) return finish(status);
   int code = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
   if (code != SQLITE_OK) return finish(SqliteError(code, "commit"));
@@ -651,6 +743,7 @@ absl::Status SqliteSpool::SetAside(const std::vector<int64_t>& sequences,
   if (sequences.empty()) return absl::OkStatus();
   int64_t moved = 0;
   int64_t moved_bytes = 0;
+  std::vector<MessageKey> moved_keys;
   {
     absl::MutexLock lock(&db_mutex_);
     absl::Status status = Exec("BEGIN IMMEDIATE");
@@ -672,7 +765,9 @@ absl::Status SqliteSpool::SetAside(const std::vector<int64_t>& sequences,
     if (copy.code() != SQLITE_OK) {
       return rollback(SqliteError(copy.code(), "prepare set aside"));
     }
-    Statement remove(db_, "DELETE FROM messages WHERE seq = ? RETURNING size");
+    Statement remove(db_,
+                     "DELETE FROM messages WHERE seq = ? RETURNING size, "
+                     "device_id, message_id");
     if (remove.code() != SQLITE_OK) {
       return rollback(SqliteError(remove.code(), "prepare delete"));
     }
@@ -689,6 +784,8 @@ absl::Status SqliteSpool::SetAside(const std::vector<int64_t>& sequences,
       while ((code = sqlite3_step(remove.get())) == SQLITE_ROW) {
         ++moved;
         moved_bytes += sqlite3_column_int64(remove.get(), 0);
+        moved_keys.push_back(KeyOf(ColumnText(remove.get(), 1),
+                                   ColumnText(remove.get(), 2)));
       }
       if (code != SQLITE_DONE) return rollback(SqliteError(code, "delete"));
       sqlite3_reset(remove.get());
@@ -699,6 +796,7 @@ absl::Status SqliteSpool::SetAside(const std::vector<int64_t>& sequences,
   absl::MutexLock lock(&queue_mutex_);
   count_ -= moved;
   bytes_ -= moved_bytes;
+  for (const MessageKey& key : moved_keys) spooled_.erase(key);
   return absl::OkStatus();
 }
 

@@ -242,6 +242,154 @@ TEST(SqliteSpoolTest, DuplicateMessageIdIsStoredOnce) {
   EXPECT_EQ(batch->size(), 1u);
 }
 
+// IndexesOnMessages counts the indexes SQLite keeps on the messages table
+// (a UNIQUE constraint is one, named sqlite_autoindex_messages_1).
+int64_t IndexesOnMessages(const std::string& dir) {
+  sqlite3* db = nullptr;
+  int64_t indexes = -1;
+  if (sqlite3_open_v2((dir + "/spool.db").c_str(), &db, SQLITE_OPEN_READONLY,
+                      nullptr) == SQLITE_OK) {
+    sqlite3_stmt* count = nullptr;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT COUNT(*) FROM sqlite_master WHERE type = "
+                           "'index' AND tbl_name = 'messages'",
+                           -1, &count, nullptr) == SQLITE_OK &&
+        sqlite3_step(count) == SQLITE_ROW) {
+      indexes = sqlite3_column_int64(count, 0);
+    }
+    sqlite3_finalize(count);
+  }
+  sqlite3_close(db);
+  return indexes;
+}
+
+// Why: with a backlog, an index on (device_id, message_id) put every new
+// row on an index page of its own, a 4 KiB WAL frame to write and fsync
+// per message (issue 20 item 8). Uniqueness is kept in memory instead.
+TEST(SqliteSpoolTest, MessagesTableHasNoIndexPerMessage) {
+  std::string dir = FreshDir("no_index");
+  auto spool = SqliteSpool::Open(Options(dir));
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  ASSERT_TRUE((*spool)->Insert(Message(1)).ok());
+  EXPECT_EQ(IndexesOnMessages(dir), 0);
+}
+
+// CreateOldSpool writes a spool as earlier versions did: UNIQUE (device_id,
+// message_id) in the messages table, with `rows` messages in it.
+void CreateOldSpool(const std::string& dir, int rows) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir + "/spool.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(::chmod((dir + "/spool.db").c_str(), 0600), 0);
+  std::string sql =
+      "PRAGMA journal_mode=WAL; CREATE TABLE messages (seq INTEGER PRIMARY "
+      "KEY, device_id TEXT NOT NULL, message_id TEXT NOT NULL, transport "
+      "TEXT NOT NULL, received_at_us INTEGER NOT NULL, payload BLOB NOT "
+      "NULL, size INTEGER NOT NULL, UNIQUE (device_id, message_id));";
+  for (int i = 0; i < rows; ++i) {
+    absl::StrAppend(&sql,
+                    "INSERT INTO messages (device_id, message_id, transport, "
+                    "received_at_us, payload, size) VALUES "
+                    "('D0123456789abcdef', '",
+                    i, "', 'dtls', 0, x'00', 23);");
+  }
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+}
+
+TEST(SqliteSpoolTest, AnEmptySpoolOfTheOldFormatLosesItsIndex) {
+  std::string dir = FreshDir("old_empty");
+  CreateOldSpool(dir, 0);
+  ASSERT_EQ(IndexesOnMessages(dir), 1);
+  auto spool = SqliteSpool::Open(Options(dir));
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  EXPECT_EQ(IndexesOnMessages(dir), 0);
+  ASSERT_TRUE((*spool)->Insert(Message(1)).ok());
+  ASSERT_TRUE((*spool)->Insert(Message(1)).ok());
+  EXPECT_EQ(RowsOnDisk(dir), 1);
+}
+
+// A spool of the old format with messages waiting keeps its table (and
+// index) until drained, and its waiting messages are still known: a
+// node's retry of one of them is not stored twice.
+TEST(SqliteSpoolTest, AnOldSpoolWithMessagesKeepsThemAndTheirKeys) {
+  std::string dir = FreshDir("old_rows");
+  CreateOldSpool(dir, 3);
+  auto spool = SqliteSpool::Open(Options(dir));
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  EXPECT_EQ((*spool)->Count(), 3);
+  ASSERT_TRUE((*spool)->Insert(Message(2)).ok());
+  ASSERT_TRUE((*spool)->Insert(Message(3)).ok());
+  EXPECT_EQ(RowsOnDisk(dir), 4);
+  EXPECT_EQ((*spool)->Count(), 4);
+}
+
+// The key set is rebuilt from the table when the spool opens: after a
+// restart a node's retry of a waiting message is still a duplicate.
+TEST(SqliteSpoolTest, RetryAfterReopenIsStoredOnce) {
+  std::string dir = FreshDir("retry_reopen");
+  {
+    auto spool = SqliteSpool::Open(Options(dir));
+    ASSERT_TRUE(spool.ok()) << spool.status();
+    ASSERT_TRUE((*spool)->Insert(Message(7)).ok());
+  }
+  auto spool = SqliteSpool::Open(Options(dir));
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  ASSERT_TRUE((*spool)->Insert(Message(7)).ok());
+  EXPECT_EQ(RowsOnDisk(dir), 1);
+  EXPECT_EQ((*spool)->Count(), 1);
+}
+
+// A message leaves the key set with its row: once the verifier has it and
+// its deletion ran, or once it was set aside, the same ids are a new
+// message for the spool (the verifier answers "duplicate" if it is one).
+TEST(SqliteSpoolTest, RemovedOrSetAsideMessagesCanBeSpooledAgain) {
+  std::string dir = FreshDir("key_leaves");
+  auto spool = SqliteSpool::Open(Options(dir));
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  ASSERT_TRUE((*spool)->Insert(Message(1)).ok());
+  ASSERT_TRUE((*spool)->Insert(Message(2)).ok());
+  auto batch = (*spool)->Peek(2, 1 << 20);
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->size(), 2u);
+  ASSERT_TRUE((*spool)->Remove({(*batch)[0].sequence}).ok());
+  ASSERT_TRUE((*spool)->SetAside({(*batch)[1].sequence}, "conflict").ok());
+  // Message 1's deletion is still queued: a retry of it is held already.
+  ASSERT_TRUE((*spool)->Insert(Message(1)).ok());
+  EXPECT_EQ((*spool)->Count(), 0);
+  auto none = (*spool)->Peek(10, 1 << 20);  // runs the queued deletion
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(RowsOnDisk(dir), 0);
+
+  ASSERT_TRUE((*spool)->Insert(Message(1)).ok());
+  ASSERT_TRUE((*spool)->Insert(Message(2)).ok());
+  EXPECT_EQ(RowsOnDisk(dir), 2);
+  EXPECT_EQ((*spool)->Count(), 2);
+}
+
+// Retries of one message arriving at once (one group commit, or several)
+// are stored once, and every caller is answered OK.
+TEST(SqliteSpoolTest, ConcurrentRetriesOfOneMessageAreStoredOnce) {
+  std::string dir = FreshDir("concurrent_retries");
+  auto spool = SqliteSpool::Open(Options(dir));
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        if (!(*spool)->Insert(Message(i)).ok()) ++failures;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(RowsOnDisk(dir), 50);
+  EXPECT_EQ((*spool)->Count(), 50);
+}
+
 TEST(SqliteSpoolTest, FullByCountIsResourceExhaustedNotADrop) {
   std::string dir = FreshDir("full_count");
   SqliteSpoolOptions options = Options(dir);

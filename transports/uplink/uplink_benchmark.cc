@@ -54,7 +54,8 @@ VerifiedMessage Message(int64_t id) {
 }
 
 // RawCommitter: the baseline's table and statement, one INSERT+COMMIT per
-// call.
+// call. The table is the spool's: the same columns and, like it, no index
+// on (device_id, message_id), whose uniqueness the spool keeps in memory.
 class RawCommitter {
  public:
   RawCommitter(const std::string& path, bool full) {
@@ -66,7 +67,7 @@ class RawCommitter {
     sqlite3_exec(db_,
                  "CREATE TABLE m (seq INTEGER PRIMARY KEY, device_id TEXT, "
                  "message_id TEXT, transport TEXT, received_at_us INTEGER, "
-                 "payload BLOB, size INTEGER, UNIQUE (device_id, message_id))",
+                 "payload BLOB, size INTEGER)",
                  nullptr, nullptr, nullptr);
     sqlite3_prepare_v2(db_, "INSERT INTO m VALUES (NULL, ?, ?, ?, ?, ?, ?)",
                        -1, &insert_, nullptr);
