@@ -323,31 +323,32 @@ absl::Status SqliteSpool::OpenDatabase(int64_t* count, int64_t* bytes,
   if (!status.ok()) return status;
   // Spools created before the key set had UNIQUE (device_id, message_id)
   // in the table. It agrees with the key set, but costs every insert its
-  // index page; an empty table is recreated without it (a table with
-  // messages keeps it until it has been drained).
+  // index page; an empty table is recreated without it, in one
+  // transaction that also checks it is empty (a table with messages keeps
+  // the index until the spool is opened empty).
+  status = Exec("BEGIN IMMEDIATE");
+  if (!status.ok()) return status;
   bool recreate = false;
   {
     Statement old(db_,
                   "SELECT 1 FROM sqlite_master WHERE type = 'index' AND "
                   "tbl_name = 'messages' AND sql IS NULL AND NOT EXISTS "
                   "(SELECT 1 FROM messages)");
-    if (old.code() != SQLITE_OK) return SqliteError(old.code(), "schema");
-    int code = sqlite3_step(old.get());
+    int code = old.code() == SQLITE_OK ? sqlite3_step(old.get()) : old.code();
     if (code != SQLITE_ROW && code != SQLITE_DONE) {
-      return SqliteError(code, "schema");
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return SqliteError(code, "looking for the old UNIQUE index on messages");
     }
     recreate = code == SQLITE_ROW;
   }
   if (recreate) {
-    status = Exec("BEGIN IMMEDIATE");
-    if (!status.ok()) return status;
     status = Exec("DROP TABLE messages");
     if (status.ok()) status = Exec(kCreateMessages);
-    if (status.ok()) status = Exec("COMMIT");
-    if (!status.ok()) {
-      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-      return status;
-    }
+  }
+  if (status.ok()) status = Exec("COMMIT");
+  if (!status.ok()) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return status;
   }
   // Set-aside messages, for an operator (docs/GATEWAY.md); added after the
   // first release, so created here on older spools too.
@@ -371,13 +372,21 @@ absl::Status SqliteSpool::OpenDatabase(int64_t* count, int64_t* bytes,
   }
   *count = sqlite3_column_int64(totals.get(), 0);
   *bytes = sqlite3_column_int64(totals.get(), 1);
+  // Rows that share ids (only a hand-made re-queue can write them) share
+  // one key: deleting either forgets it, so a retry meanwhile is stored
+  // and sent once more, and the verifier answers it "duplicate". Nothing
+  // is lost that way.
   Statement ids(db_, "SELECT device_id, message_id FROM messages");
-  if (ids.code() != SQLITE_OK) return SqliteError(ids.code(), "read keys");
+  if (ids.code() != SQLITE_OK) {
+    return SqliteError(ids.code(), "reading the waiting messages' ids");
+  }
   keys->reserve(static_cast<size_t>(*count));
   while ((code = sqlite3_step(ids.get())) == SQLITE_ROW) {
     keys->insert(KeyOf(ColumnText(ids.get(), 0), ColumnText(ids.get(), 1)));
   }
-  if (code != SQLITE_DONE) return SqliteError(code, "read keys");
+  if (code != SQLITE_DONE) {
+    return SqliteError(code, "reading the waiting messages' ids");
+  }
   return absl::OkStatus();
 }
 
@@ -403,6 +412,9 @@ absl::Status SqliteSpool::Insert(const VerifiedMessage& message) {
   pending.size = MessageSize(message);
 
   absl::MutexLock lock(&queue_mutex_);
+  // A node's retry of a message that is committed and not yet deleted is
+  // held (durably): OK at once, without waiting for any commit.
+  if (spooled_.contains(pending.key)) return absl::OkStatus();
   queue_.push_back(&pending);
   while (!pending.done) {
     if (committing_) {
@@ -415,8 +427,8 @@ absl::Status SqliteSpool::Insert(const VerifiedMessage& message) {
     group.reserve(queue_.size());
     for (PendingInsert* p : queue_) {
       if (spooled_.contains(p->key)) {
-        // A node's retry of a message that is committed and not yet
-        // deleted: it is held (durably), so OK now, with no transaction.
+        // Its first copy was committed while this one waited in the
+        // queue: held, so OK, with no transaction.
         p->inserted = false;
         p->status = absl::OkStatus();
         p->done = true;
@@ -543,9 +555,9 @@ absl::Status SqliteSpool::CommitGroup(
     p->inserted = sqlite3_changes(db_) > 0;
     sqlite3_reset(s);
   }
-  // After the inserts: a node's retry of a message being removed is then
-  // ignored as spooled and deleted with it (the verifier holds it), not
-  // stored again and sent twice.
+  // After the inserts. A node's retry of a message being removed never
+  // reaches them: its key is still in spooled_, so it is answered as held
+  // (the verifier has it) and deleted with it, not stored and sent again.
   status = DeleteRows(removals, removed);
   if (!status.ok()) return rollback(status);
   int code = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
@@ -702,6 +714,15 @@ void SqliteSpool::FinishRemovals(const std::vector<int64_t>& removals,
   count_ -= removed->count;
   bytes_ -= removed->bytes;
   for (const MessageKey& key : removed->keys) spooled_.erase(key);
+  ReleaseKeysIfDrained();
+}
+
+void SqliteSpool::ReleaseKeysIfDrained() {
+  // A flat_hash_set keeps its capacity when emptied: a backlog of a
+  // million would hold 36 MB until restart.
+  if (spooled_.empty() && spooled_.capacity() > 4096) {
+    MessageKeySet().swap(spooled_);
+  }
 }
 
 absl::Status SqliteSpool::ApplyRemovals(const std::vector<int64_t>& removals,
@@ -744,7 +765,15 @@ absl::Status SqliteSpool::SetAside(const std::vector<int64_t>& sequences,
   int64_t moved = 0;
   int64_t moved_bytes = 0;
   std::vector<MessageKey> moved_keys;
-  {
+  // Runs as the committer, like a deletion: a group commit's keys enter
+  // spooled_ after its transaction, so a SetAside between the two (the
+  // uplink can read, send and set aside a message that fast) would erase
+  // a key not yet there and leave it behind for a row that is gone.
+  queue_mutex_.Lock();
+  while (committing_) committed_.Wait(&queue_mutex_);
+  committing_ = true;
+  queue_mutex_.Unlock();
+  absl::Status result = [&]() -> absl::Status {
     absl::MutexLock lock(&db_mutex_);
     absl::Status status = Exec("BEGIN IMMEDIATE");
     if (!status.ok()) return status;
@@ -756,10 +785,13 @@ absl::Status SqliteSpool::SetAside(const std::vector<int64_t>& sequences,
           }
           return failure;
         };
+    // Dead letters are numbered by their own table: the queue's seq
+    // starts again at 1 whenever the queue empties, and a copied seq
+    // made a later dead letter replace an earlier one.
     Statement copy(db_,
-                   "INSERT OR REPLACE INTO dead_letters (seq, device_id, "
+                   "INSERT INTO dead_letters (device_id, "
                    "message_id, transport, received_at_us, payload, size, "
-                   "reason, set_aside_at_us) SELECT seq, device_id, "
+                   "reason, set_aside_at_us) SELECT device_id, "
                    "message_id, transport, received_at_us, payload, size, ?, "
                    "? FROM messages WHERE seq = ?");
     if (copy.code() != SQLITE_OK) {
@@ -792,12 +824,18 @@ absl::Status SqliteSpool::SetAside(const std::vector<int64_t>& sequences,
     }
     int code = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
     if (code != SQLITE_OK) return rollback(SqliteError(code, "commit"));
-  }
+    return absl::OkStatus();
+  }();
   absl::MutexLock lock(&queue_mutex_);
-  count_ -= moved;
-  bytes_ -= moved_bytes;
-  for (const MessageKey& key : moved_keys) spooled_.erase(key);
-  return absl::OkStatus();
+  if (result.ok()) {
+    count_ -= moved;
+    bytes_ -= moved_bytes;
+    for (const MessageKey& key : moved_keys) spooled_.erase(key);
+    ReleaseKeysIfDrained();
+  }
+  committing_ = false;
+  committed_.SignalAll();
+  return result;
 }
 
 absl::StatusOr<std::vector<DeadLetter>> SqliteSpool::DeadLetters(

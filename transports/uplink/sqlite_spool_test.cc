@@ -318,6 +318,7 @@ TEST(SqliteSpoolTest, AnOldSpoolWithMessagesKeepsThemAndTheirKeys) {
   CreateOldSpool(dir, 3);
   auto spool = SqliteSpool::Open(Options(dir));
   ASSERT_TRUE(spool.ok()) << spool.status();
+  EXPECT_EQ(IndexesOnMessages(dir), 1);
   EXPECT_EQ((*spool)->Count(), 3);
   ASSERT_TRUE((*spool)->Insert(Message(2)).ok());
   ASSERT_TRUE((*spool)->Insert(Message(3)).ok());
@@ -367,6 +368,81 @@ TEST(SqliteSpoolTest, RemovedOrSetAsideMessagesCanBeSpooledAgain) {
   ASSERT_TRUE((*spool)->Insert(Message(2)).ok());
   EXPECT_EQ(RowsOnDisk(dir), 2);
   EXPECT_EQ((*spool)->Count(), 2);
+}
+
+// A message whose commit failed is not held: its retry must be written,
+// not answered as a duplicate of nothing.
+TEST(SqliteSpoolTest, AFailedCommitDoesNotMarkItsMessageSpooled) {
+  std::string dir = FreshDir("failed_commit_key");
+  SqliteSpoolOptions options = Options(dir);
+  options.max_bytes = 1ll << 30;
+  options.max_file_bytes = 64 << 10;  // SQLITE_FULL after a few messages
+  auto spool = SqliteSpool::Open(options);
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  int refused = -1;
+  for (int i = 0; i < 200 && refused < 0; ++i) {
+    absl::Status status = (*spool)->Insert(Message(i, 4000));
+    if (!status.ok()) {
+      ASSERT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+      refused = i;
+    }
+  }
+  ASSERT_GE(refused, 1);
+  // Make room: everything is acknowledged, and the Peek that finds
+  // nothing left runs the deletion.
+  auto batch = (*spool)->Peek(1000, 1 << 30);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  std::vector<int64_t> all;
+  for (const SpooledMessage& row : *batch) all.push_back(row.sequence);
+  ASSERT_TRUE((*spool)->Remove(all).ok());
+  ASSERT_TRUE((*spool)->Peek(10, 1 << 30).ok());
+  ASSERT_EQ(RowsOnDisk(dir), 0);
+
+  ASSERT_TRUE((*spool)->Insert(Message(refused, 4000)).ok());
+  EXPECT_EQ(RowsOnDisk(dir), 1) << "the retry was taken for a duplicate";
+  EXPECT_EQ((*spool)->Count(), 1);
+}
+
+// A deletion that rides in a group commit forgets its message's key too.
+TEST(SqliteSpoolTest, ARemovalInAGroupCommitForgetsItsKey) {
+  std::string dir = FreshDir("ride_forgets");
+  auto spool = SqliteSpool::Open(Options(dir));
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  ASSERT_TRUE((*spool)->Insert(Message(1)).ok());
+  auto batch = (*spool)->Peek(1, 1 << 20);
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->size(), 1u);
+  ASSERT_TRUE((*spool)->Remove({(*batch)[0].sequence}).ok());
+  ASSERT_TRUE((*spool)->Insert(Message(2)).ok());  // carries the deletion
+  ASSERT_EQ(RowsOnDisk(dir), 1);
+  ASSERT_TRUE((*spool)->Insert(Message(1)).ok());
+  EXPECT_EQ(RowsOnDisk(dir), 2);
+  EXPECT_EQ((*spool)->Count(), 2);
+}
+
+// Why: the queue numbers its messages from 1 again whenever it empties,
+// and dead letters used to take the queue's number with INSERT OR
+// REPLACE, so a later dead letter replaced an earlier one.
+TEST(SqliteSpoolTest, DeadLettersOfAQueueThatEmptiedInBetweenAreAllKept) {
+  std::string dir = FreshDir("dead_letters_kept");
+  auto spool = SqliteSpool::Open(Options(dir));
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  for (int i = 1; i <= 2; ++i) {
+    ASSERT_TRUE((*spool)->Insert(Message(i)).ok());
+    auto batch = (*spool)->Peek(1, 1 << 20);
+    ASSERT_TRUE(batch.ok());
+    ASSERT_EQ(batch->size(), 1u);
+    ASSERT_TRUE((*spool)->SetAside({(*batch)[0].sequence}, "conflict").ok());
+    ASSERT_EQ(RowsOnDisk(dir), 0);
+  }
+  auto count = (*spool)->DeadLetterCount();
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 2);
+  auto letters = (*spool)->DeadLetters(10);
+  ASSERT_TRUE(letters.ok());
+  ASSERT_EQ(letters->size(), 2u);
+  EXPECT_EQ((*letters)[0].spooled.message.message_id, "1");
+  EXPECT_EQ((*letters)[1].spooled.message.message_id, "2");
 }
 
 // Retries of one message arriving at once (one group commit, or several)
