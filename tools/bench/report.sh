@@ -40,8 +40,10 @@ export BENCH_ROWS="$tmp.rows"
   echo "file (section, name, value, unit, baseline, ratio, goal, met, and"
   echo "whether higher or lower is better). To see what a change cost:"
   echo
-  echo "    git show REV:$json_out > /tmp/old.json"
-  echo "    tools/bench/compare.sh /tmp/old.json $json_out"
+  # The committed copy's path, whatever directory this run wrote to: the
+  # commands are for a reader of docs/PERFORMANCE.md.
+  echo "    git show REV:docs/PERFORMANCE.json > /tmp/old.json"
+  echo "    tools/bench/compare.sh /tmp/old.json docs/PERFORMANCE.json"
   echo
   echo "lists the ratios that got worse by more than 10% (a fall, or a rise"
   echo "where lower is better) and exits 1 if there are any; rows measured on"
