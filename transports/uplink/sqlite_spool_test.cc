@@ -113,16 +113,15 @@ TEST(SqliteSpoolTest, RemovesDuringGroupCommitsNeverResendOrLose) {
   EXPECT_TRUE(rest->empty());
 }
 
-// RowsOnDisk counts the messages table through a connection of its own,
-// i.e. what a crash would leave behind.
-int64_t RowsOnDisk(const std::string& dir) {
+// CountOnDisk runs a COUNT query on the spool's file through a connection
+// of its own, i.e. sees what a crash would leave behind; -1 on error.
+int64_t CountOnDisk(const std::string& dir, const char* sql) {
   sqlite3* db = nullptr;
   int64_t rows = -1;
   if (sqlite3_open_v2((dir + "/spool.db").c_str(), &db, SQLITE_OPEN_READONLY,
                       nullptr) == SQLITE_OK) {
     sqlite3_stmt* count = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM messages", -1, &count,
-                           nullptr) == SQLITE_OK &&
+    if (sqlite3_prepare_v2(db, sql, -1, &count, nullptr) == SQLITE_OK &&
         sqlite3_step(count) == SQLITE_ROW) {
       rows = sqlite3_column_int64(count, 0);
     }
@@ -130,6 +129,11 @@ int64_t RowsOnDisk(const std::string& dir) {
   }
   sqlite3_close(db);
   return rows;
+}
+
+// RowsOnDisk counts the messages table.
+int64_t RowsOnDisk(const std::string& dir) {
+  return CountOnDisk(dir, "SELECT COUNT(*) FROM messages");
 }
 
 // Acknowledging must not cost a transaction of its own: at
@@ -245,22 +249,9 @@ TEST(SqliteSpoolTest, DuplicateMessageIdIsStoredOnce) {
 // IndexesOnMessages counts the indexes SQLite keeps on the messages table
 // (a UNIQUE constraint is one, named sqlite_autoindex_messages_1).
 int64_t IndexesOnMessages(const std::string& dir) {
-  sqlite3* db = nullptr;
-  int64_t indexes = -1;
-  if (sqlite3_open_v2((dir + "/spool.db").c_str(), &db, SQLITE_OPEN_READONLY,
-                      nullptr) == SQLITE_OK) {
-    sqlite3_stmt* count = nullptr;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT COUNT(*) FROM sqlite_master WHERE type = "
-                           "'index' AND tbl_name = 'messages'",
-                           -1, &count, nullptr) == SQLITE_OK &&
-        sqlite3_step(count) == SQLITE_ROW) {
-      indexes = sqlite3_column_int64(count, 0);
-    }
-    sqlite3_finalize(count);
-  }
-  sqlite3_close(db);
-  return indexes;
+  return CountOnDisk(dir,
+                     "SELECT COUNT(*) FROM sqlite_master WHERE type = "
+                     "'index' AND tbl_name = 'messages'");
 }
 
 // Why: with a backlog, an index on (device_id, message_id) put every new
