@@ -450,11 +450,14 @@ absl::Status SqliteSpool::Insert(const VerifiedMessage& message) {
       }
     }
     std::vector<PendingInsert*> admitted;
+    // Only a group of several can hold copies of one message; a lone
+    // caller's group needs no set (and no allocation for it).
+    const bool several = group.size() > 1;
     MessageKeySet in_group;
     int64_t count = count_;
     int64_t bytes = bytes_;
     for (PendingInsert* p : group) {
-      if (in_group.contains(p->key)) {
+      if (several && in_group.contains(p->key)) {
         // Its first copy is admitted in this group: it shares that
         // commit's fate and needs no room.
         p->write = false;
@@ -471,7 +474,7 @@ absl::Status SqliteSpool::Insert(const VerifiedMessage& message) {
       }
       ++count;
       bytes += p->size;
-      in_group.insert(p->key);
+      if (several) in_group.insert(p->key);
       admitted.push_back(p);
     }
     // Deletions Remove queued meanwhile ride in the same transaction.
