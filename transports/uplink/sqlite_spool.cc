@@ -123,12 +123,18 @@ constexpr char kCreateMessages[] =
     " payload BLOB NOT NULL,"
     " size INTEGER NOT NULL)";
 
-std::string ColumnText(sqlite3_stmt* s, int column) {
+// ColumnView: a text column of the current row, valid until the statement
+// steps or resets.
+absl::string_view ColumnView(sqlite3_stmt* s, int column) {
   const unsigned char* data = sqlite3_column_text(s, column);
   int length = sqlite3_column_bytes(s, column);
-  if (data == nullptr || length <= 0) return std::string();
-  return std::string(reinterpret_cast<const char*>(data),
-                     static_cast<size_t>(length));
+  if (data == nullptr || length <= 0) return absl::string_view();
+  return absl::string_view(reinterpret_cast<const char*>(data),
+                           static_cast<size_t>(length));
+}
+
+std::string ColumnText(sqlite3_stmt* s, int column) {
+  return std::string(ColumnView(s, column));
 }
 
 }  // namespace
@@ -382,7 +388,7 @@ absl::Status SqliteSpool::OpenDatabase(int64_t* count, int64_t* bytes,
   }
   keys->reserve(static_cast<size_t>(*count));
   while ((code = sqlite3_step(ids.get())) == SQLITE_ROW) {
-    keys->insert(KeyOf(ColumnText(ids.get(), 0), ColumnText(ids.get(), 1)));
+    keys->insert(KeyOf(ColumnView(ids.get(), 0), ColumnView(ids.get(), 1)));
   }
   if (code != SQLITE_DONE) {
     return SqliteError(code, "reading the waiting messages' ids");
@@ -584,7 +590,7 @@ absl::Status SqliteSpool::DeleteRows(const std::vector<int64_t>& removals,
     while ((code = sqlite3_step(s)) == SQLITE_ROW) {
       ++removed->count;
       removed->bytes += sqlite3_column_int64(s, 0);
-      removed->keys.push_back(KeyOf(ColumnText(s, 1), ColumnText(s, 2)));
+      removed->keys.push_back(KeyOf(ColumnView(s, 1), ColumnView(s, 2)));
     }
     sqlite3_reset(s);
     if (code != SQLITE_DONE) return SqliteError(code, "delete");
@@ -649,15 +655,9 @@ absl::Status SqliteSpool::SelectOldest(
     total += static_cast<size_t>(size);
     SpooledMessage row;
     row.sequence = sqlite3_column_int64(s, 0);
-    auto text = [s](int column) {
-      const unsigned char* data = sqlite3_column_text(s, column);
-      int length = sqlite3_column_bytes(s, column);
-      return std::string(reinterpret_cast<const char*>(data),
-                         static_cast<size_t>(length));
-    };
-    row.message.device_id = text(1);
-    row.message.message_id = text(2);
-    row.message.transport = text(3);
+    row.message.device_id = ColumnText(s, 1);
+    row.message.message_id = ColumnText(s, 2);
+    row.message.transport = ColumnText(s, 3);
     row.message.received_at = absl::FromUnixMicros(sqlite3_column_int64(s, 4));
     const uint8_t* blob =
         static_cast<const uint8_t*>(sqlite3_column_blob(s, 5));
@@ -819,8 +819,8 @@ absl::Status SqliteSpool::SetAside(const std::vector<int64_t>& sequences,
       while ((code = sqlite3_step(remove.get())) == SQLITE_ROW) {
         ++moved;
         moved_bytes += sqlite3_column_int64(remove.get(), 0);
-        moved_keys.push_back(KeyOf(ColumnText(remove.get(), 1),
-                                   ColumnText(remove.get(), 2)));
+        moved_keys.push_back(KeyOf(ColumnView(remove.get(), 1),
+                                   ColumnView(remove.get(), 2)));
       }
       if (code != SQLITE_DONE) return rollback(SqliteError(code, "delete"));
       sqlite3_reset(remove.get());
@@ -857,17 +857,11 @@ absl::StatusOr<std::vector<DeadLetter>> SqliteSpool::DeadLetters(
     if (code == SQLITE_DONE) break;
     if (code != SQLITE_ROW) return SqliteError(code, "select");
     sqlite3_stmt* s = select.get();
-    auto text = [s](int column) {
-      const unsigned char* data = sqlite3_column_text(s, column);
-      int length = sqlite3_column_bytes(s, column);
-      return std::string(reinterpret_cast<const char*>(data),
-                         static_cast<size_t>(length));
-    };
     DeadLetter letter;
     letter.spooled.sequence = sqlite3_column_int64(s, 0);
-    letter.spooled.message.device_id = text(1);
-    letter.spooled.message.message_id = text(2);
-    letter.spooled.message.transport = text(3);
+    letter.spooled.message.device_id = ColumnText(s, 1);
+    letter.spooled.message.message_id = ColumnText(s, 2);
+    letter.spooled.message.transport = ColumnText(s, 3);
     letter.spooled.message.received_at =
         absl::FromUnixMicros(sqlite3_column_int64(s, 4));
     const uint8_t* blob =
@@ -876,7 +870,7 @@ absl::StatusOr<std::vector<DeadLetter>> SqliteSpool::DeadLetters(
     if (blob != nullptr && blob_size > 0) {
       letter.spooled.message.payload.assign(blob, blob + blob_size);
     }
-    letter.reason = text(6);
+    letter.reason = ColumnText(s, 6);
     letter.set_aside_at = absl::FromUnixMicros(sqlite3_column_int64(s, 7));
     letters.push_back(std::move(letter));
   }
